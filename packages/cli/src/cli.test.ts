@@ -1,0 +1,140 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const bin = fileURLToPath(new URL("../bin.js", import.meta.url));
+const repo = fileURLToPath(new URL("../../../", import.meta.url));
+const example = join(repo, "examples/appliance.yaml");
+const fixtures = join(repo, "packages/core/test/fixtures/plugins");
+
+function kiln(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    encoding: "utf8",
+    cwd: repo,
+    env: { ...process.env, NO_COLOR: "1", ...env },
+    timeout: 20_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const scratch = mkdtempSync(join(fixtures, "tmp-cli-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+function write(name: string, body: string): string {
+  const f = join(scratch, name);
+  writeFileSync(f, body);
+  return f;
+}
+
+describe("kiln validate", () => {
+  it("accepts the example and says what it holds", () => {
+    const r = kiln(["validate", example]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/valid \(1 source, 1 build, 1 run\)/);
+  });
+  it("reports every problem with file:line:column, path, code frame and hint, exit 2", () => {
+    const f = write(
+      "bad.yaml",
+      "kiln: 1\nsources:\n  a:\n    type: demo\n    iso_url: x\n    memroy: 512\n    headless: yes-please\nbuilds:\n  - sources: [b]\n",
+    );
+    const r = kiln(["validate", f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${f}:6:5: error KILN_SCHEMA_UNKNOWN_KEY sources.a.memroy: unknown demo option "memroy"`);
+    expect(r.stderr).toContain('hint: did you mean "memory"?');
+    expect(r.stderr).toContain(`${f}:7:15: error KILN_SCHEMA_TYPE sources.a.headless`);
+    expect(r.stderr).toContain(`${f}:9:15: error KILN_REF_UNKNOWN_SOURCE`);
+    expect(r.stderr).toMatch(/ 6 \| {5}memroy: 512\n +\| {5}\^/);
+    expect(r.stderr).toContain("3 problems found.");
+    expect(r.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
+  });
+  it("--syntax-only checks YAML and structure without plugins or variables", () => {
+    const f = write("nosuchplugin.yaml", "kiln: 1\nsources:\n  a:\n    type: nosuch\n");
+    expect(kiln(["validate", "--syntax-only", f]).code).toBe(0);
+    const r = kiln(["validate", f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("KILN_PLUGIN_NOT_FOUND");
+    expect(r.stderr).toContain("kiln plugins install");
+  });
+  it("takes --var and --var-file", () => {
+    const r = kiln(["validate", example, "--var", "accelerator=hvf"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("KILN_VAR_VALIDATION");
+    expect(r.stderr).toContain("accelerator must be auto, kvm or tcg.");
+    const vf = write("vars.yaml", "accelerator: kvm\n");
+    expect(kiln(["validate", example, "--var-file", vf]).code).toBe(0);
+  });
+  it("a missing file, an unknown command and a bad flag are usage errors, exit 2", () => {
+    const missing = kiln(["validate", join(scratch, "nope.yaml")]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("no such file");
+    expect(kiln(["valdate", example]).stderr).toContain('did you mean "validate"');
+    expect(kiln(["valdate", example]).code).toBe(2);
+    const flag = kiln(["validate", "--frobnicate", example]);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain("Usage: kiln validate");
+  });
+});
+
+describe("kiln inspect", () => {
+  it("lists variables (sensitive masked), sources, builds and plugin packages", () => {
+    const r = kiln(["inspect", example]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/root_password\s+string = <sensitive>/);
+    expect(r.stdout).not.toContain("kiln-demo\n");
+    expect(r.stdout).toMatch(/builder\s+qemu\s+@kiln\/builder-qemu@\d+\.\d+\.\d+ {2}\(standard: /);
+    expect(r.stdout).toMatch(/provisioner\s+shell\s+@kiln\/provisioners@/);
+    expect(r.stdout).toContain("runs: demo.qemu.appliance");
+    expect(r.stdout).toContain("post-processors: manifest, checksum");
+  });
+  it("--json never carries a sensitive value, even inside locals", () => {
+    const f = write(
+      "secret.yaml",
+      'kiln: 1\nvariables:\n  token: { type: string, sensitive: true, default: "tok-123456" }\nlocals:\n  header: "Bearer ${{ var.token }}"\n',
+    );
+    const r = kiln(["inspect", "--json", f]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain("tok-123456");
+    expect(JSON.parse(r.stdout).locals.header).toBe("Bearer <sensitive>");
+  });
+});
+
+describe("kiln fmt", () => {
+  it("--check reports an unformatted file (exit 3) and --diff shows the change; fmt fixes it", () => {
+    const f = write("fmt.yaml", "# keep me\nsources:\n  a:\n    iso_url: x   # the iso\n    type: demo\nkiln: 1\n");
+    const check = kiln(["fmt", "--check", "--diff", f]);
+    expect(check.code).toBe(3);
+    expect(check.stdout).toContain("+kiln: 1");
+    expect(readFileSync(f, "utf8")).toContain("kiln: 1\n"); // untouched
+    expect(kiln(["fmt", f]).code).toBe(0);
+    const after = readFileSync(f, "utf8");
+    expect(after.indexOf("kiln: 1")).toBeLessThan(after.indexOf("sources:"));
+    expect(after).toContain("# keep me");
+    expect(after).toContain("# the iso");
+    expect(after.indexOf("type: demo")).toBeLessThan(after.indexOf("iso_url"));
+    expect(kiln(["fmt", "--check", f]).code).toBe(0);
+  });
+  it("refuses a file that is not valid YAML, exit 2", () => {
+    const f = write("broken.yaml", "kiln: 1\nsources: [\n");
+    const r = kiln(["fmt", f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/broken\.yaml:\d+:\d+: error KILN_YAML_SYNTAX/);
+  });
+});
+
+describe("kiln schema and version", () => {
+  it("prints the base schema, or the one composed with a file's plugins", () => {
+    const base = JSON.parse(kiln(["schema"]).stdout);
+    expect(base.title).toBe("kiln build file");
+    const composed = JSON.parse(kiln(["schema", example]).stdout);
+    expect(composed.definitions["builder:qemu"].properties.iso_url).toBeTruthy();
+    expect(composed.definitions["provisioner:shell"].properties.inline).toBeTruthy();
+  });
+  it("prints versions", () => {
+    const r = kiln(["version"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^kiln \d+\.\d+\.\d+ \(@kiln\/core \d+\.\d+\.\d+, node /);
+  });
+});
+

@@ -1,0 +1,29 @@
+import { loadStructure } from "@kiln/core";
+import { type CommandContext, EXIT } from "../main.js";
+import { fileArg, loadFromArgs, report } from "../shared.js";
+
+export async function run(ctx: CommandContext): Promise<number> {
+  const file = fileArg(ctx, "kiln validate [--syntax-only] <file>");
+  if (!file) return EXIT.INVALID;
+  try {
+    if (ctx.values["syntax-only"]) {
+      const { diags } = loadStructure(file);
+      const errors = diags.filter((d) => d.severity === "error");
+      if (errors.length) {
+        const { KilnError, sortDiagnostics } = await import("@kiln/core");
+        throw new KilnError(errors[0]?.code ?? "KILN_SCHEMA", "invalid", { diagnostics: sortDiagnostics(errors) });
+      }
+      ctx.stdout.write(`${file}: syntax is valid\n`);
+      return EXIT.OK;
+    }
+    const loaded = loadFromArgs(ctx, file);
+    const nSources = Object.keys(loaded.sources).length;
+    const runs = loaded.builds.reduce((n, b) => n + b.sources.length, 0);
+    ctx.stdout.write(
+      `${file}: valid (${nSources} source${nSources === 1 ? "" : "s"}, ${loaded.builds.length} build${loaded.builds.length === 1 ? "" : "s"}, ${runs} run${runs === 1 ? "" : "s"})\n`,
+    );
+    return EXIT.OK;
+  } catch (err) {
+    return report(ctx, err);
+  }
+}

@@ -1,0 +1,2 @@
+export { EXIT, main } from "./main.js";
+export { STANDARD_PLUGINS } from "./standard.js";

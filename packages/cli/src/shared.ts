@@ -1,0 +1,76 @@
+/** What the commands share: loading a file with the CLI's plugin search path, and reporting problems. */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import {
+  type Diagnostic,
+  formatDiagnostics,
+  isKilnError,
+  type LoadedBuildFile,
+  type LoadOptions,
+  loadBuildFile,
+} from "@kiln/core";
+import { type CommandContext, EXIT } from "./main.js";
+import { STANDARD_PLUGINS } from "./standard.js";
+
+/** The CLI's own install: the standard set it depends on resolves from here. */
+export const CLI_DIR = fileURLToPath(new URL("..", import.meta.url));
+
+export function resolverOptions() {
+  return { searchDirs: [CLI_DIR], standard: STANDARD_PLUGINS };
+}
+
+export function fileArg(ctx: CommandContext, usage: string): string | undefined {
+  const [file, ...extra] = ctx.positionals;
+  if (!file || extra.length > 0) {
+    ctx.stderr.write(`${file ? `unexpected argument "${extra[0]}"` : "no build file given"}\nUsage: ${usage}\n`);
+    return undefined;
+  }
+  return file;
+}
+
+export function loadFromArgs(ctx: CommandContext, file: string, extra: Partial<LoadOptions> = {}): LoadedBuildFile {
+  return loadBuildFile({
+    file,
+    vars: (ctx.values.var as string[] | undefined) ?? [],
+    varFiles: (ctx.values["var-file"] as string[] | undefined) ?? [],
+    resolver: resolverOptions(),
+    ...extra,
+  });
+}
+
+function readSources(diags: Diagnostic[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const d of diags) {
+    const f = d.pos?.file;
+    if (!f || f in out) continue;
+    try {
+      out[f] = readFileSync(f, "utf8");
+    } catch {
+      // no code frame for this file
+    }
+  }
+  return out;
+}
+
+/** Print a KilnError's diagnostics (or message) and return the exit code; rethrow anything else. */
+export function report(ctx: CommandContext, err: unknown): number {
+  if (!isKilnError(err)) throw err;
+  const redact = err.secrets.length ? redactor(err.secrets) : undefined;
+  const diags: Diagnostic[] = err.diagnostics.length
+    ? err.diagnostics
+    : [{ code: err.code, severity: "error", message: err.message, ...(err.hint ? { hint: err.hint } : {}) }];
+  const text = formatDiagnostics(diags, { sources: readSources(diags), color: ctx.color, ...(redact ? { redact } : {}) });
+  const n = diags.filter((d) => d.severity === "error").length;
+  ctx.stderr.write(`${text}\n\n${n} problem${n === 1 ? "" : "s"} found.\n`);
+  return err.code === "KILN_INTERNAL" ? EXIT.INTERNAL : EXIT.INVALID;
+}
+
+/** Replace each secret with <sensitive>, longest first. */
+export function redactor(secrets: readonly string[]): (s: string) => string {
+  const list = [...new Set(secrets)].filter((s) => s.length >= 1).sort((a, b) => b.length - a.length);
+  return (s) => {
+    let out = s;
+    for (const secret of list) out = out.split(secret).join("<sensitive>");
+    return out;
+  };
+}

@@ -1,0 +1,87 @@
+/** Evaluating the `${{ … }}` expressions found anywhere in a tree of values from a file. */
+import { type Diagnostic, diagnostic } from "./errors.js";
+import { checkTemplate, DEFERRED, evaluateTemplate, type ExprError, hasExpressions, parseTemplate, type Scope, type Template } from "./expr/index.js";
+import { formatPath, type PathSegment, positionInScalar, type SourceFile } from "./source.js";
+
+export interface TreeResult {
+  value: unknown;
+  /** Paths (relative to the tree) of strings kept as they are because they need build-time values. */
+  deferred: PathSegment[][];
+}
+
+/** Parse a template, turning a syntax error into a diagnostic at its place in the file. */
+export function parseAt(text: string, src: SourceFile, path: readonly PathSegment[], diags: Diagnostic[]): Template | undefined {
+  try {
+    return parseTemplate(text);
+  } catch (err) {
+    diags.push(exprDiagnostic(err, src, path));
+    return undefined;
+  }
+}
+
+export function exprDiagnostic(err: unknown, src: SourceFile, path: readonly PathSegment[]): Diagnostic {
+  const e = err as Partial<ExprError> & { message?: string };
+  const code = typeof e.code === "string" ? e.code : "KILN_EXPR_EVAL";
+  return diagnostic(code, e.message ?? String(err), {
+    path: formatPath(path),
+    pos: positionInScalar(src, path, typeof e.offset === "number" ? e.offset : 0),
+    ...(e.hint ? { hint: e.hint } : {}),
+  });
+}
+
+/**
+ * Evaluate every expression in `value` (found at `basePath` in `src`). Problems are pushed to
+ * `diags`; a string whose expression fails is left as it was. With `checkOnly`, names are
+ * checked and nothing is evaluated.
+ */
+export function evaluateTree(
+  value: unknown,
+  basePath: readonly PathSegment[],
+  scope: Scope,
+  src: SourceFile,
+  diags: Diagnostic[],
+  checkOnly = false,
+): TreeResult {
+  const deferred: PathSegment[][] = [];
+  const visit = (v: unknown, rel: PathSegment[]): unknown => {
+    if (typeof v === "string") {
+      if (!hasExpressions(v)) return v;
+      const path = [...basePath, ...rel];
+      const t = parseAt(v, src, path, diags);
+      if (!t) return v;
+      const problems = checkTemplate(t, scope);
+      if (problems.length > 0) {
+        for (const p of problems) diags.push(exprDiagnostic(p, src, path));
+        return v;
+      }
+      if (checkOnly) {
+        deferred.push(rel);
+        return v;
+      }
+      try {
+        const out = evaluateTemplate(t, scope);
+        if (out === DEFERRED) {
+          deferred.push(rel);
+          return v;
+        }
+        return out;
+      } catch (err) {
+        diags.push(exprDiagnostic(err, src, path));
+        return v;
+      }
+    }
+    if (Array.isArray(v)) return v.map((item, i) => visit(item, [...rel, i]));
+    if (v !== null && typeof v === "object") {
+      const out: Record<string, unknown> = {};
+      for (const [k, item] of Object.entries(v)) out[k] = visit(item, [...rel, k]);
+      return out;
+    }
+    return v;
+  };
+  return { value: visit(value, []), deferred };
+}
+
+/** True when `path` is one of `deferred` or lies below one. */
+export function isUnder(path: readonly PathSegment[], deferred: readonly PathSegment[][]): boolean {
+  return deferred.some((d) => d.length <= path.length && d.every((seg, i) => seg === path[i]));
+}

@@ -1,0 +1,95 @@
+/** Static checks and reference listing over parsed templates. No evaluation, no I/O. */
+import { type Ast, children } from "./ast.js";
+import type { ExprError } from "./errors.js";
+import { arityError, undeclaredMember, unknownFunction, unknownRoot } from "./evaluate.js";
+import { FUNCTIONS } from "./functions.js";
+import type { Template } from "./parse.js";
+import { declaredMembers, knownRoots, type Scope } from "./scope.js";
+
+/** The member a node names statically: `x` in `root.x` or `root["x"]`. */
+function staticMember(node: Ast): { root: string; member: string; end: number } | undefined {
+  if (node.type === "member" && node.object.type === "name") {
+    return { root: node.object.name, member: node.name, end: node.end };
+  }
+  if (
+    node.type === "index" &&
+    node.object.type === "name" &&
+    node.index.type === "literal" &&
+    typeof node.index.value === "string"
+  ) {
+    return { root: node.object.name, member: node.index.value, end: node.end };
+  }
+  return undefined;
+}
+
+function walk(node: Ast, visit: (n: Ast) => boolean): void {
+  if (!visit(node)) return;
+  for (const c of children(node)) walk(c, visit);
+}
+
+/**
+ * Find unknown roots, undeclared members of declared roots, unknown functions and calls with the
+ * wrong number of arguments. Returns every problem, in source order.
+ */
+export function checkTemplate(t: Template, scope: Scope): ExprError[] {
+  const errors: ExprError[] = [];
+  const roots = knownRoots(scope);
+  for (const part of t) {
+    if (part.kind !== "expr") continue;
+    walk(part.ast, (n) => {
+      if (n.type === "name") {
+        if (!roots.has(n.name) || n.name === "__proto__") errors.push(unknownRoot(n.name, n, roots));
+        return false;
+      }
+      const sm = staticMember(n);
+      if (sm !== undefined) {
+        const obj = (n as { object: Ast }).object;
+        if (!roots.has(sm.root)) {
+          errors.push(unknownRoot(sm.root, obj, roots));
+        } else {
+          const declared = declaredMembers(scope, sm.root);
+          if (declared !== undefined && !declared.has(sm.member)) {
+            errors.push(undeclaredMember(sm.root, sm.member, { start: n.start, end: n.end }, declared));
+          }
+        }
+        if (n.type === "index") walk(n.index, () => true);
+        return false;
+      }
+      if (n.type === "call") {
+        const def = FUNCTIONS.get(n.callee);
+        if (def === undefined) errors.push(unknownFunction(n.callee, { start: n.start, end: n.calleeEnd }));
+        else if (n.args.length < def.min || n.args.length > def.max) errors.push(arityError(n, def));
+      }
+      return true;
+    });
+  }
+  return errors.sort((a, b) => a.offset - b.offset);
+}
+
+export interface Reference {
+  root: string;
+  member?: string;
+  /** Offset of the root name in the template string. */
+  offset: number;
+}
+
+/** Every root (and statically known member) the template refers to, in source order. */
+export function references(t: Template): Reference[] {
+  const out: Reference[] = [];
+  for (const part of t) {
+    if (part.kind !== "expr") continue;
+    walk(part.ast, (n) => {
+      if (n.type === "name") {
+        out.push({ root: n.name, offset: n.start });
+        return false;
+      }
+      const sm = staticMember(n);
+      if (sm !== undefined) {
+        out.push({ root: sm.root, member: sm.member, offset: n.start });
+        return false;
+      }
+      return true;
+    });
+  }
+  return out.sort((a, b) => a.offset - b.offset);
+}

@@ -1,0 +1,410 @@
+/**
+ * Evaluating parsed templates against a scope. No JavaScript is ever evaluated: the tree is
+ * walked, names are looked up in `scope.values` (own properties of plain objects and arrays only)
+ * and calls go to the fixed function table.
+ */
+import type { Ast, BinaryNode, CallNode } from "./ast.js";
+import { closestName, ExprError, type ExprErrorCode, listNames } from "./errors.js";
+import { Args, arityHint, type CallContext, FnError, FUNCTIONS } from "./functions.js";
+import { MAX_COLLECTION_SIZE, MAX_STRING_LENGTH, MAX_TEMPLATEFILE_DEPTH } from "./limits.js";
+import { parseTemplate, type Template } from "./parse.js";
+import { DEFERRED, declaredMembers, knownRoots, type Scope } from "./scope.js";
+import {
+  checkLength,
+  deepEqual,
+  FORBIDDEN_KEYS,
+
+  mapKeys,
+  ownValue,
+  toText,
+  typeOf,
+  ValueError,
+} from "./values.js";
+
+/** Thrown through the evaluator when a deferred root is touched; never escapes this module. */
+class DeferredSignal {}
+const DEFERRED_SIGNAL = new DeferredSignal();
+
+interface Ctx {
+  scope: Scope;
+  /** Extra bare roots (templatefile vars); they shadow the scope's roots. */
+  extra: Record<string, unknown> | undefined;
+  templateDepth: number;
+}
+
+/**
+ * Evaluate a template. A template that is exactly one expression gives its raw value; otherwise
+ * the parts are joined as text. Returns DEFERRED when a root only known at build time is used.
+ * Throws ExprError.
+ */
+export function evaluateTemplate(t: Template, scope: Scope): unknown {
+  try {
+    return render(t, { scope, extra: undefined, templateDepth: 0 });
+  } catch (e) {
+    if (e instanceof DeferredSignal) return DEFERRED;
+    throw e;
+  }
+}
+
+/** Evaluate one parsed expression (e.g. from parseExpression) to its raw value, or DEFERRED. */
+export function evaluateExpression(ast: Ast, scope: Scope): unknown {
+  try {
+    return evalNode(ast, { scope, extra: undefined, templateDepth: 0 });
+  } catch (e) {
+    if (e instanceof DeferredSignal) return DEFERRED;
+    throw e;
+  }
+}
+
+function render(t: Template, ctx: Ctx): unknown {
+  const only = t[0];
+  if (t.length === 1 && only !== undefined && only.kind === "expr") {
+    const v = evalNode(only.ast, ctx);
+    if (typeof v === "string") checkLength(v);
+    return v === undefined ? null : v;
+  }
+  let out = "";
+  for (const part of t) {
+    if (part.kind === "text") out += part.value;
+    else {
+      const v = evalNode(part.ast, ctx);
+      out += guard(part.ast, () => toText(v));
+    }
+    if (out.length > MAX_STRING_LENGTH) {
+      throw new ExprError("KILN_EXPR_EVAL", `Result is longer than the limit of ${MAX_STRING_LENGTH} characters.`, {
+        offset: part.start,
+        length: part.end - part.start,
+      });
+    }
+  }
+  return out;
+}
+
+function err(code: ExprErrorCode, node: { start: number; end: number }, message: string, hint?: string): ExprError {
+  return new ExprError(code, message, { offset: node.start, length: node.end - node.start, ...(hint ? { hint } : {}) });
+}
+
+/** Run `f`, turning helper errors into ExprErrors at `node`. */
+function guard<T>(node: Ast, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof ValueError) {
+      throw err(e.kind === "type" ? "KILN_EXPR_TYPE" : "KILN_EXPR_EVAL", node, e.message, e.hint);
+    }
+    throw e;
+  }
+}
+
+/** A readable name for the value a node denotes: `var.x`, `local.list[0]`, or `value`. */
+export function pathOf(node: Ast): string {
+  switch (node.type) {
+    case "name":
+      return node.name;
+    case "member":
+      return `${pathOf(node.object)}.${node.name}`;
+    case "index":
+      if (node.index.type === "literal") return `${pathOf(node.object)}[${JSON.stringify(node.index.value)}]`;
+      return `${pathOf(node.object)}[…]`;
+    default:
+      return "value";
+  }
+}
+
+function evalNode(node: Ast, ctx: Ctx): unknown {
+  switch (node.type) {
+    case "literal":
+      return node.value;
+    case "list": {
+      if (node.items.length > MAX_COLLECTION_SIZE) {
+        throw err("KILN_EXPR_EVAL", node, `List has more than ${MAX_COLLECTION_SIZE} items.`);
+      }
+      return node.items.map((item) => evalNode(item, ctx));
+    }
+    case "map": {
+      const out: Record<string, unknown> = {};
+      for (const e of node.entries) out[e.key] = evalNode(e.value, ctx);
+      return out;
+    }
+    case "name":
+      return lookupRoot(node.name, node, ctx);
+    case "member": {
+      const obj = evalNode(node.object, ctx);
+      return getMember(obj, node.name, node.object, { start: node.nameStart, end: node.end }, ctx);
+    }
+    case "index": {
+      const obj = evalNode(node.object, ctx);
+      const key = evalNode(node.index, ctx);
+      if (Array.isArray(obj)) {
+        if (typeof key !== "number" || !Number.isInteger(key)) {
+          throw err("KILN_EXPR_TYPE", node.index, `A list index must be a whole number, got ${describeType(key)}.`);
+        }
+        if (key < 0 || key >= obj.length) {
+          throw err("KILN_EXPR_EVAL", node.index, `Index ${key} is out of range for ${pathOf(node.object)}, a list of ${obj.length} item(s).`);
+        }
+        const v = ownValue(obj, String(key));
+        return v.value === undefined ? null : v.value;
+      }
+      if (typeof key !== "string") {
+        throw err("KILN_EXPR_TYPE", node.index, `A map key must be a string, got ${describeType(key)}.`);
+      }
+      return getMember(obj, key, node.object, node.index, ctx);
+    }
+    case "call":
+      return call(node, ctx);
+    case "unary": {
+      const v = evalNode(node.operand, ctx);
+      if (node.op === "!") {
+        if (typeof v !== "boolean") throw err("KILN_EXPR_TYPE", node.operand, `Operator "!" needs a bool, got ${describeType(v)}.`);
+        return !v;
+      }
+      if (typeof v !== "number") throw err("KILN_EXPR_TYPE", node.operand, `Operator "-" needs a number, got ${describeType(v)}.`);
+      return v === 0 ? 0 : -v;
+    }
+    case "binary":
+      return binary(node, ctx);
+    case "conditional": {
+      const test = evalNode(node.test, ctx);
+      if (typeof test !== "boolean") {
+        throw err("KILN_EXPR_TYPE", node.test, `The condition before "?" must be a bool, got ${describeType(test)}.`);
+      }
+      return evalNode(test ? node.consequent : node.alternate, ctx);
+    }
+  }
+}
+
+function describeType(v: unknown): string {
+  const t = typeOf(v);
+  return t === "null" ? "null" : t === "unsupported" ? "an unsupported value" : `a ${t}`;
+}
+
+function lookupRoot(name: string, node: Ast, ctx: Ctx): unknown {
+  if (!FORBIDDEN_KEYS.has(name)) {
+    if (ctx.extra !== undefined) {
+      const x = ownValue(ctx.extra, name);
+      if (x.found) return x.value === undefined ? null : x.value;
+    }
+    const v = ownValue(ctx.scope.values, name);
+    if (v.found) return v.value === undefined ? null : v.value;
+    if (ctx.scope.deferred.has(name)) throw DEFERRED_SIGNAL;
+    if (declaredMembers(ctx.scope, name) !== undefined) {
+      throw err("KILN_EXPR_EVAL", node, `"${name}" has no value yet.`);
+    }
+  }
+  throw unknownRoot(name, node, knownRoots(ctx.scope, ctx.extra));
+}
+
+export function unknownRoot(name: string, node: { start: number; end: number }, roots: Set<string>): ExprError {
+  const close = closestName(name, roots);
+  const hint =
+    close !== undefined
+      ? `Did you mean "${close}"?`
+      : roots.size > 0
+        ? `Known names: ${listNames(roots)}.`
+        : undefined;
+  return err("KILN_EXPR_UNKNOWN_NAME", node, `Unknown name "${name}".`, hint);
+}
+
+export function undeclaredMember(root: string, name: string, node: { start: number; end: number }, declared: ReadonlySet<string>): ExprError {
+  const close = closestName(name, declared);
+  const hint =
+    close !== undefined
+      ? `Did you mean "${root}.${close}"?`
+      : declared.size > 0
+        ? `Declared: ${listNames([...declared].map((d) => `${root}.${d}`))}.`
+        : `Nothing is declared under "${root}".`;
+  return err("KILN_EXPR_UNKNOWN_NAME", node, `"${root}.${name}" is not declared.`, hint);
+}
+
+function getMember(obj: unknown, key: string, objNode: Ast, keyNode: { start: number; end: number }, ctx: Ctx): unknown {
+  const where = { start: objNode.start, end: keyNode.end };
+  // Declared members of a root (var.x, local.x): a typo is an unknown name even without a value.
+  if (objNode.type === "name" && !(ctx.extra && Object.hasOwn(ctx.extra, objNode.name))) {
+    const declared = declaredMembers(ctx.scope, objNode.name);
+    if (declared !== undefined && !declared.has(key)) throw undeclaredMember(objNode.name, key, where, declared);
+  }
+  if (FORBIDDEN_KEYS.has(key)) {
+    throw err("KILN_EXPR_EVAL", where, `"${key}" cannot be read in an expression.`);
+  }
+  const t = typeOf(obj);
+  if (t === "list") {
+    throw err("KILN_EXPR_TYPE", where, `${pathOf(objNode)} is a list; "${key}" is not an index.`, "Index lists with a number: list[0].");
+  }
+  if (t !== "map") {
+    throw err("KILN_EXPR_TYPE", where, `Cannot read "${key}" of ${pathOf(objNode)}, which is ${describeType(obj)}.`);
+  }
+  const v = ownValue(obj as object, key);
+  if (v.found) return v.value === undefined ? null : v.value;
+  if (objNode.type === "name" && declaredMembers(ctx.scope, objNode.name) !== undefined) {
+    throw err("KILN_EXPR_EVAL", where, `"${objNode.name}.${key}" has no value.`);
+  }
+  const close = closestName(key, mapKeys(obj as Record<string, unknown>));
+  throw err(
+    "KILN_EXPR_EVAL",
+    where,
+    `${pathOf(objNode)} has no key "${key}".`,
+    close !== undefined
+      ? `Did you mean "${pathOf(objNode)}.${close}"?`
+      : `Use lookup(${pathOf(objNode)}, "${key}", default) for a key that may be missing.`,
+  );
+}
+
+function binary(node: BinaryNode, ctx: Ctx): unknown {
+  const op = node.op;
+  const left = evalNode(node.left, ctx);
+  if (op === "&&" || op === "||") {
+    if (typeof left !== "boolean") throw err("KILN_EXPR_TYPE", node.left, `Operator "${op}" needs bools, got ${describeType(left)}.`);
+    if (op === "&&" ? !left : left) return left;
+    const right = evalNode(node.right, ctx);
+    if (typeof right !== "boolean") throw err("KILN_EXPR_TYPE", node.right, `Operator "${op}" needs bools, got ${describeType(right)}.`);
+    return right;
+  }
+  const right = evalNode(node.right, ctx);
+  if (op === "==" || op === "!=") {
+    const eq = guard(node, () => deepEqual(left, right));
+    return op === "==" ? eq : !eq;
+  }
+  if (op === "+" && typeof left === "string" && typeof right === "string") {
+    const s = left + right;
+    if (s.length > MAX_STRING_LENGTH) throw err("KILN_EXPR_EVAL", node, `Result is longer than the limit of ${MAX_STRING_LENGTH} characters.`);
+    return s;
+  }
+  if (op === "<" || op === "<=" || op === ">" || op === ">=") {
+    const bothNum = typeof left === "number" && typeof right === "number";
+    const bothStr = typeof left === "string" && typeof right === "string";
+    if (!bothNum && !bothStr) {
+      throw err("KILN_EXPR_TYPE", node, `Operator "${op}" compares two numbers or two strings, got ${describeType(left)} and ${describeType(right)}.`);
+    }
+    const l = left as number | string;
+    const r = right as number | string;
+    return op === "<" ? l < r : op === "<=" ? l <= r : op === ">" ? l > r : l >= r;
+  }
+  if (typeof left !== "number" || typeof right !== "number") {
+    const bad = typeof left !== "number" ? node.left : node.right;
+    throw err(
+      "KILN_EXPR_TYPE",
+      op === "+" ? node : bad,
+      op === "+"
+        ? `Operator "+" adds two numbers or joins two strings, got ${describeType(left)} and ${describeType(right)}.`
+        : `Operator "${op}" needs numbers, got ${describeType(typeof left !== "number" ? left : right)}.`,
+      op === "+" ? "Convert with tostring() or tonumber(), or build the string with format()." : undefined,
+    );
+  }
+  let v: number;
+  switch (op) {
+    case "+":
+      v = left + right;
+      break;
+    case "-":
+      v = left - right;
+      break;
+    case "*":
+      v = left * right;
+      break;
+    case "/":
+      if (right === 0) throw err("KILN_EXPR_EVAL", node.right, "Division by zero.");
+      v = left / right;
+      break;
+    case "%":
+      if (right === 0) throw err("KILN_EXPR_EVAL", node.right, "Remainder of division by zero.");
+      v = left % right;
+      break;
+  }
+  if (!Number.isFinite(v)) throw err("KILN_EXPR_EVAL", node, "The result is too large a number.");
+  return v === 0 ? 0 : v;
+}
+
+function call(node: CallNode, ctx: Ctx): unknown {
+  const def = FUNCTIONS.get(node.callee);
+  const calleeNode = { start: node.start, end: node.calleeEnd };
+  if (def === undefined) throw unknownFunction(node.callee, calleeNode);
+  if (node.args.length < def.min || node.args.length > def.max) throw arityError(node, def);
+  if (node.callee === "can") {
+    try {
+      evalNode(node.args[0] as Ast, ctx);
+      return true;
+    } catch (e) {
+      if (e instanceof ExprError) return false;
+      throw e;
+    }
+  }
+  const values = node.args.map((a) => evalNode(a, ctx));
+  const args = new Args(node.callee, values);
+  const callCtx: CallContext = {
+    baseDir: ctx.scope.baseDir,
+    now: ctx.scope.now ?? (() => new Date()),
+    renderFile: (text, vars, file) => renderFile(text, vars, file, node, ctx),
+  };
+  let result: unknown;
+  try {
+    result = def.call(args, callCtx);
+  } catch (e) {
+    if (e instanceof FnError) {
+      const at = e.arg !== undefined ? (node.args[e.arg] ?? node) : node;
+      throw err(e.kind === "type" ? "KILN_EXPR_TYPE" : "KILN_EXPR_EVAL", at, e.message, e.hint);
+    }
+    if (e instanceof ValueError) {
+      throw err(e.kind === "type" ? "KILN_EXPR_TYPE" : "KILN_EXPR_EVAL", node, `${node.callee}(): ${e.message}`, e.hint);
+    }
+    throw e;
+  }
+  if (typeof result === "string" && result.length > MAX_STRING_LENGTH) {
+    throw err("KILN_EXPR_EVAL", node, `${node.callee}() result is longer than the limit of ${MAX_STRING_LENGTH} characters.`);
+  }
+  if (typeof result === "number" && !Number.isFinite(result)) {
+    throw err("KILN_EXPR_EVAL", node, `${node.callee}() result is not a finite number.`);
+  }
+  return result;
+}
+
+export function unknownFunction(name: string, node: { start: number; end: number }): ExprError {
+  const close = closestName(name, FUNCTIONS.keys());
+  return err(
+    "KILN_EXPR_UNKNOWN_FUNCTION",
+    node,
+    `Unknown function "${name}()".`,
+    close !== undefined ? `Did you mean "${close}()"?` : `Functions: ${listNames(FUNCTIONS.keys(), 50)}.`,
+  );
+}
+
+export function arityError(node: CallNode, def: { params: string; min: number; max: number }): ExprError {
+  const n = node.args.length;
+  return err(
+    "KILN_EXPR_TYPE",
+    node,
+    `${node.callee}() was given ${n} argument${n === 1 ? "" : "s"}.`,
+    arityHint(node.callee, def),
+  );
+}
+
+function renderFile(text: string, vars: Record<string, unknown>, file: string, node: CallNode, ctx: Ctx): string {
+  if (ctx.templateDepth >= MAX_TEMPLATEFILE_DEPTH) {
+    throw new FnError("eval", `templatefile(): templates nest more than ${MAX_TEMPLATEFILE_DEPTH} deep.`);
+  }
+  const extra: Record<string, unknown> = {};
+  for (const k of mapKeys(vars)) extra[k] = ownValue(vars, k).value;
+  let value: unknown;
+  try {
+    value = render(parseTemplate(text), { scope: ctx.scope, extra, templateDepth: ctx.templateDepth + 1 });
+  } catch (e) {
+    if (e instanceof ExprError) {
+      const before = text.slice(0, e.offset);
+      const line = before.split("\n").length;
+      const column = e.offset - before.lastIndexOf("\n");
+      throw new ExprError(e.code as ExprErrorCode, `In ${file}:${line}:${column}: ${e.message}`, {
+        offset: node.start,
+        length: node.end - node.start,
+        cause: e,
+        ...(e.hint !== undefined ? { hint: e.hint } : {}),
+      });
+    }
+    throw e;
+  }
+  try {
+    return typeof value === "string" ? value : toText(value);
+  } catch (e) {
+    if (e instanceof ValueError) throw new FnError(e.kind, `templatefile(): ${e.message}`);
+    throw e;
+  }
+}
+

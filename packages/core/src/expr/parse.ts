@@ -1,0 +1,556 @@
+/**
+ * Splitting a string into text and `${{ … }}` parts, and parsing each expression.
+ *
+ * The expression parser is recursive descent over an on-demand lexer, so the end of an
+ * expression is found by parsing it: `}}` inside a string literal or closing two nested maps
+ * does not end the expression early.
+ */
+import type { Ast, BinaryOp, MapEntry } from "./ast.js";
+import { ExprError } from "./errors.js";
+import { MAX_DEPTH, MAX_TEMPLATE_LENGTH } from "./limits.js";
+
+export interface TemplateText {
+  kind: "text";
+  /** The text, with each `$${{` escape already turned into `${{`. */
+  value: string;
+  start: number;
+  end: number;
+}
+export interface TemplateExpr {
+  kind: "expr";
+  /** The expression between the braces, trimmed. */
+  source: string;
+  ast: Ast;
+  /** Offset of `${{`. */
+  start: number;
+  /** Offset just past `}}`. */
+  end: number;
+}
+export type Template = Array<TemplateText | TemplateExpr>;
+
+/**
+ * Cheap check whether a string needs `parseTemplate` at all: true when it holds `${{` (an
+ * expression, or the `$${{` escape that parsing turns into a literal `${{`).
+ */
+export function hasExpressions(text: string): boolean {
+  return text.includes("${{");
+}
+
+/** Split `text` into literal text and parsed expressions. Throws `ExprError` (KILN_EXPR_SYNTAX). */
+export function parseTemplate(text: string): Template {
+  if (text.length > MAX_TEMPLATE_LENGTH) {
+    throw new ExprError(
+      "KILN_EXPR_SYNTAX",
+      `String is ${text.length} characters long; expressions are only read in strings of up to ${MAX_TEMPLATE_LENGTH}.`,
+      { offset: 0, length: text.length, hint: "Move long text into a file and read it with file() or templatefile()." },
+    );
+  }
+  const parts: Template = [];
+  let buf = "";
+  let bufStart = 0;
+  let i = 0;
+  const flush = (end: number): void => {
+    if (buf !== "") parts.push({ kind: "text", value: buf, start: bufStart, end });
+    buf = "";
+  };
+  while (i < text.length) {
+    const at = text.indexOf("${{", i);
+    if (at < 0) {
+      buf += text.slice(i);
+      i = text.length;
+      break;
+    }
+    if (at > 0 && text[at - 1] === "$") {
+      // `$${{` is an escape for a literal `${{`.
+      buf += `${text.slice(i, at - 1)}\${{`;
+      i = at + 3;
+      continue;
+    }
+    buf += text.slice(i, at);
+    flush(at);
+    if (!text.includes("}}", at + 3)) {
+      throw new ExprError("KILN_EXPR_SYNTAX", "Unterminated `${{`: no `}}` closes it.", {
+        offset: at,
+        length: 3,
+        hint: "Close the expression with `}}`, or write `$${{` for a literal `${{`.",
+      });
+    }
+    const parser = new Parser(text, at + 3, at);
+    const ast = parser.parseWhole();
+    const end = parser.endOfExpression();
+    parts.push({ kind: "expr", source: text.slice(at + 3, end - 2).trim(), ast, start: at, end });
+    i = end;
+    bufStart = end;
+  }
+  flush(text.length);
+  return parts;
+}
+
+/** Parse a bare expression (no `${{ }}` around it), e.g. a variable validation condition. */
+export function parseExpression(source: string): Ast {
+  if (source.length > MAX_TEMPLATE_LENGTH) {
+    throw new ExprError("KILN_EXPR_SYNTAX", `Expression is longer than ${MAX_TEMPLATE_LENGTH} characters.`, {
+      offset: 0,
+      length: source.length,
+    });
+  }
+  const parser = new Parser(source, 0, -1);
+  const ast = parser.parseWhole();
+  parser.expectEnd();
+  return ast;
+}
+
+type TokenKind = "num" | "str" | "ident" | "punct" | "eof";
+interface Token {
+  kind: TokenKind;
+  /** For punct and ident: the text; for str: the decoded value. */
+  text: string;
+  num: number;
+  start: number;
+  end: number;
+}
+
+const PUNCT3: readonly string[] = [];
+const PUNCT2 = ["==", "!=", "<=", ">=", "&&", "||"];
+const PUNCT1 = "()[]{},.:?=<>+-*/%!";
+
+const BINARY_LEVELS: ReadonlyArray<readonly BinaryOp[]> = [
+  ["||"],
+  ["&&"],
+  ["==", "!="],
+  ["<", "<=", ">", ">="],
+  ["+", "-"],
+  ["*", "/", "%"],
+];
+
+function isIdentStart(c: string): boolean {
+  return (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || c === "_";
+}
+function isIdentPart(c: string): boolean {
+  return isIdentStart(c) || (c >= "0" && c <= "9");
+}
+function isDigit(c: string | undefined): boolean {
+  return c !== undefined && c >= "0" && c <= "9";
+}
+
+function describe(t: Token): string {
+  switch (t.kind) {
+    case "eof":
+      return "the end of the string";
+    case "str":
+      return "a string";
+    case "num":
+      return "a number";
+    case "ident":
+      return `\`${t.text}\``;
+    case "punct":
+      return `\`${t.text}\``;
+  }
+}
+
+class Parser {
+  private pos: number;
+  private tok: Token;
+  private depth = 0;
+  /** Depth of each finished node's subtree, to refuse trees too deep to walk safely. */
+  private readonly depths = new WeakMap<Ast, number>();
+
+  /** `open` is the offset of `${{`, or -1 for a bare expression. */
+  constructor(
+    private readonly text: string,
+    start: number,
+    private readonly open: number,
+  ) {
+    this.pos = start;
+    this.tok = this.lex();
+  }
+
+  parseWhole(): Ast {
+    if (this.isClose()) {
+      throw this.error("Empty expression.", this.tok.start, 2, "Write an expression between `${{` and `}}`.");
+    }
+    return this.parseExpr();
+  }
+
+  /** After `parseWhole`: require `}}` and return the offset just past it. */
+  endOfExpression(): number {
+    if (!this.isClose()) {
+      throw this.error(`Expected \`}}\` to end the expression, found ${describe(this.tok)}.`, this.tok.start);
+    }
+    return this.tok.start + 2;
+  }
+
+  expectEnd(): void {
+    if (this.tok.kind !== "eof") {
+      throw this.error(`Unexpected ${describe(this.tok)} after the expression.`, this.tok.start);
+    }
+  }
+
+  private isClose(): boolean {
+    return this.tok.kind === "punct" && this.tok.text === "}" && this.text[this.tok.start + 1] === "}";
+  }
+
+  private error(message: string, offset: number, length?: number, hint?: string): ExprError {
+    const len = length ?? Math.max(1, this.tok.start === offset ? this.tok.end - this.tok.start : 1);
+    return new ExprError("KILN_EXPR_SYNTAX", message, { offset, length: len, ...(hint ? { hint } : {}) });
+  }
+
+  // ---- lexer ----
+
+  private lex(): Token {
+    const text = this.text;
+    let p = this.pos;
+    while (p < text.length && (text[p] === " " || text[p] === "\t" || text[p] === "\n" || text[p] === "\r")) p++;
+    const start = p;
+    const c = text[p];
+    if (c === undefined) {
+      this.pos = p;
+      if (this.open >= 0) {
+        throw new ExprError("KILN_EXPR_SYNTAX", "The string ended inside `${{ … }}`.", {
+          offset: this.open,
+          length: 3,
+          hint: "Close the expression with `}}`.",
+        });
+      }
+      return { kind: "eof", text: "", num: 0, start, end: start };
+    }
+    if (isDigit(c)) {
+      while (isDigit(text[p])) p++;
+      if (text[p] === "." && isDigit(text[p + 1])) {
+        p++;
+        while (isDigit(text[p])) p++;
+      }
+      if (text[p] === "e" || text[p] === "E") {
+        let q = p + 1;
+        if (text[q] === "+" || text[q] === "-") q++;
+        if (isDigit(text[q])) {
+          while (isDigit(text[q])) q++;
+          p = q;
+        }
+      }
+      if (p < text.length && isIdentPart(text[p] as string)) {
+        throw new ExprError("KILN_EXPR_SYNTAX", `Malformed number "${text.slice(start, p + 1)}".`, {
+          offset: start,
+          length: p + 1 - start,
+        });
+      }
+      this.pos = p;
+      return { kind: "num", text: text.slice(start, p), num: Number(text.slice(start, p)), start, end: p };
+    }
+    if (isIdentStart(c)) {
+      while (p < text.length && isIdentPart(text[p] as string)) p++;
+      this.pos = p;
+      return { kind: "ident", text: text.slice(start, p), num: 0, start, end: p };
+    }
+    if (c === '"' || c === "'") {
+      return this.lexString(c, start);
+    }
+    const two = text.slice(p, p + 2);
+    if (PUNCT2.includes(two) || PUNCT3.includes(two)) {
+      this.pos = p + 2;
+      return { kind: "punct", text: two, num: 0, start, end: p + 2 };
+    }
+    if (PUNCT1.includes(c)) {
+      this.pos = p + 1;
+      return { kind: "punct", text: c, num: 0, start, end: p + 1 };
+    }
+    let hint: string | undefined;
+    if (c === "&" || c === "|") hint = `Write \`${c}${c}\`.`;
+    else if (c === "`") hint = "Strings are quoted with ' or \".";
+    throw new ExprError("KILN_EXPR_SYNTAX", `Unexpected character "${c}" in expression.`, {
+      offset: start,
+      length: 1,
+      ...(hint ? { hint } : {}),
+    });
+  }
+
+  private lexString(quote: string, start: number): Token {
+    const text = this.text;
+    let p = start + 1;
+    let out = "";
+    for (;;) {
+      const c = text[p];
+      if (c === undefined) {
+        throw new ExprError("KILN_EXPR_SYNTAX", "Unterminated string literal.", {
+          offset: start,
+          length: 1,
+          hint: `Close the string with ${quote}.`,
+        });
+      }
+      if (c === quote) break;
+      if (c === "\\") {
+        const e = text[p + 1];
+        const map: Record<string, string> = { n: "\n", t: "\t", r: "\r", "\\": "\\", '"': '"', "'": "'" };
+        const v = e === undefined ? undefined : map[e];
+        if (v === undefined) {
+          throw new ExprError("KILN_EXPR_SYNTAX", `Unknown escape "\\${e ?? ""}" in string literal.`, {
+            offset: p,
+            length: e === undefined ? 1 : 2,
+            hint: 'The escapes are \\n \\t \\r \\\\ \\" and \\\'.',
+          });
+        }
+        out += v;
+        p += 2;
+        continue;
+      }
+      out += c;
+      p++;
+    }
+    this.pos = p + 1;
+    return { kind: "str", text: out, num: 0, start, end: p + 1 };
+  }
+
+  private next(): Token {
+    const t = this.tok;
+    this.tok = this.lex();
+    return t;
+  }
+
+  private isPunct(text: string): boolean {
+    return this.tok.kind === "punct" && this.tok.text === text;
+  }
+
+  private expectPunct(text: string, what: string): Token {
+    if (!this.isPunct(text)) {
+      throw this.error(`Expected \`${text}\` ${what}, found ${describe(this.tok)}.`, this.tok.start);
+    }
+    return this.next();
+  }
+
+  // ---- parser ----
+
+  private enter(offset: number): void {
+    if (++this.depth > MAX_DEPTH) {
+      throw this.error(`Expression is nested more than ${MAX_DEPTH} levels deep.`, offset, 1, "Simplify the expression.");
+    }
+  }
+
+  private finish<T extends Ast>(node: T, ...kids: Ast[]): T {
+    let d = 0;
+    for (const k of kids) d = Math.max(d, this.depths.get(k) ?? 1);
+    d += 1;
+    if (d > MAX_DEPTH) {
+      throw this.error(
+        `Expression is nested more than ${MAX_DEPTH} levels deep.`,
+        node.start,
+        node.end - node.start,
+        "Simplify the expression.",
+      );
+    }
+    this.depths.set(node, d);
+    return node;
+  }
+
+  private parseExpr(): Ast {
+    this.enter(this.tok.start);
+    try {
+      const test = this.parseBinary(0);
+      if (!this.isPunct("?")) return test;
+      this.next();
+      const consequent = this.parseExpr();
+      this.expectPunct(":", "in `cond ? a : b`");
+      const alternate = this.parseExpr();
+      return this.finish(
+        { type: "conditional", test, consequent, alternate, start: test.start, end: alternate.end },
+        test,
+        consequent,
+        alternate,
+      );
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private parseBinary(level: number): Ast {
+    const ops = BINARY_LEVELS[level];
+    if (ops === undefined) return this.parseUnary();
+    let left = this.parseBinary(level + 1);
+    while (this.tok.kind === "punct" && (ops as readonly string[]).includes(this.tok.text)) {
+      const opTok = this.next();
+      const right = this.parseBinary(level + 1);
+      left = this.finish(
+        {
+          type: "binary",
+          op: opTok.text as BinaryOp,
+          opStart: opTok.start,
+          left,
+          right,
+          start: left.start,
+          end: right.end,
+        },
+        left,
+        right,
+      );
+    }
+    return left;
+  }
+
+  private parseUnary(): Ast {
+    if (this.isPunct("!") || this.isPunct("-")) {
+      const opTok = this.next();
+      this.enter(opTok.start);
+      try {
+        const operand = this.parseUnary();
+        return this.finish(
+          { type: "unary", op: opTok.text as "!" | "-", operand, start: opTok.start, end: operand.end },
+          operand,
+        );
+      } finally {
+        this.depth--;
+      }
+    }
+    return this.parsePostfix();
+  }
+
+  private parsePostfix(): Ast {
+    let node = this.parsePrimary();
+    for (;;) {
+      if (this.isPunct(".")) {
+        this.next();
+        const name = this.tok;
+        if (name.kind !== "ident") {
+          throw this.error(`Expected a name after \`.\`, found ${describe(name)}.`, name.start, undefined,
+            name.kind === "num" ? "Index lists with brackets: list[0]." : undefined);
+        }
+        this.next();
+        node = this.finish(
+          { type: "member", object: node, name: name.text, nameStart: name.start, start: node.start, end: name.end },
+          node,
+        );
+      } else if (this.isPunct("[")) {
+        this.next();
+        this.enter(this.tok.start);
+        let index: Ast;
+        try {
+          index = this.parseExpr();
+        } finally {
+          this.depth--;
+        }
+        const close = this.expectPunct("]", "to close the index");
+        node = this.finish({ type: "index", object: node, index, start: node.start, end: close.end }, node, index);
+      } else {
+        return node;
+      }
+    }
+  }
+
+  private parsePrimary(): Ast {
+    const t = this.tok;
+    if (t.kind === "num") {
+      this.next();
+      if (!Number.isFinite(t.num)) throw this.error(`Number ${t.text} is too large.`, t.start, t.end - t.start);
+      return this.finish({ type: "literal", value: t.num, start: t.start, end: t.end });
+    }
+    if (t.kind === "str") {
+      this.next();
+      return this.finish({ type: "literal", value: t.text, start: t.start, end: t.end });
+    }
+    if (t.kind === "ident") {
+      this.next();
+      if (t.text === "true" || t.text === "false") {
+        return this.finish({ type: "literal", value: t.text === "true", start: t.start, end: t.end });
+      }
+      if (t.text === "null") return this.finish({ type: "literal", value: null, start: t.start, end: t.end });
+      if (this.isPunct("(")) return this.parseCall(t);
+      return this.finish({ type: "name", name: t.text, start: t.start, end: t.end });
+    }
+    if (t.kind === "punct") {
+      if (t.text === "(") {
+        this.next();
+        this.enter(t.start);
+        try {
+          const inner = this.parseExpr();
+          this.expectPunct(")", "to close `(`");
+          return inner;
+        } finally {
+          this.depth--;
+        }
+      }
+      if (t.text === "[") return this.parseList();
+      if (t.text === "{" && !this.isClose()) return this.parseMap();
+    }
+    if (this.isClose()) {
+      throw this.error("Expected an expression before `}}`.", t.start, 2);
+    }
+    throw this.error(`Expected an expression, found ${describe(t)}.`, t.start);
+  }
+
+  private parseCall(name: Token): Ast {
+    this.next(); // (
+    this.enter(name.start);
+    try {
+      const args: Ast[] = [];
+      while (!this.isPunct(")")) {
+        args.push(this.parseExpr());
+        if (this.isPunct(",")) this.next();
+        else if (!this.isPunct(")")) {
+          throw this.error(`Expected \`,\` or \`)\` in the arguments of ${name.text}(), found ${describe(this.tok)}.`, this.tok.start);
+        }
+      }
+      const close = this.next();
+      return this.finish(
+        { type: "call", callee: name.text, calleeEnd: name.end, args, start: name.start, end: close.end },
+        ...args,
+      );
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private parseList(): Ast {
+    const open = this.next();
+    this.enter(open.start);
+    try {
+      const items: Ast[] = [];
+      while (!this.isPunct("]")) {
+        items.push(this.parseExpr());
+        if (this.isPunct(",")) this.next();
+        else if (!this.isPunct("]")) {
+          throw this.error(`Expected \`,\` or \`]\` in the list, found ${describe(this.tok)}.`, this.tok.start);
+        }
+      }
+      const close = this.next();
+      return this.finish({ type: "list", items, start: open.start, end: close.end }, ...items);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private parseMap(): Ast {
+    const open = this.next();
+    this.enter(open.start);
+    try {
+      const entries: MapEntry[] = [];
+      const seen = new Set<string>();
+      while (!this.isPunct("}")) {
+        const k = this.tok;
+        if (k.kind !== "ident" && k.kind !== "str") {
+          throw this.error(`Expected a map key (a name or a quoted string), found ${describe(k)}.`, k.start);
+        }
+        if (k.text === "__proto__" || k.text === "constructor" || k.text === "prototype") {
+          throw this.error(`"${k.text}" cannot be used as a map key.`, k.start, k.end - k.start);
+        }
+        if (seen.has(k.text)) {
+          throw this.error(`Key "${k.text}" appears twice in the map.`, k.start, k.end - k.start,
+            "Each key may appear once; remove or rename one.");
+        }
+        seen.add(k.text);
+        this.next();
+        if (this.isPunct("=") || this.isPunct(":")) this.next();
+        else {
+          throw this.error(`Expected \`=\` or \`:\` after map key "${k.text}", found ${describe(this.tok)}.`, this.tok.start);
+        }
+        const value = this.parseExpr();
+        entries.push({ key: k.text, keyStart: k.start, keyEnd: k.end, value });
+        if (this.isPunct(",")) this.next();
+        else if (!this.isPunct("}")) {
+          throw this.error(`Expected \`,\` or \`}\` in the map, found ${describe(this.tok)}.`, this.tok.start);
+        }
+      }
+      const close = this.next();
+      return this.finish({ type: "map", entries, start: open.start, end: close.end }, ...entries.map((e) => e.value));
+    } finally {
+      this.depth--;
+    }
+  }
+}

@@ -1,0 +1,48 @@
+export * from "./errors.js";
+export * from "./plugin.js";
+export {
+  baseSchema,
+  composeSchema,
+  DURATION_PATTERN,
+  type JsonSchema,
+  KIND_KEY,
+  KINDS,
+  type Kind,
+  NAME_PATTERN,
+  POST_PROCESSOR_COMMON,
+  PROVISIONER_COMMON,
+  SCHEMA_ID,
+} from "./schema/base.js";
+export { compileSchema, suggest, validateValue } from "./schema/validate.js";
+export {
+  formatPath,
+  loadYamlFile,
+  MAX_ALIAS_COUNT,
+  MAX_FILE_BYTES,
+  parseYaml,
+  type PathSegment,
+  positionOf,
+  type SourceFile,
+} from "./source.js";
+export {
+  type LoadedBuild,
+  type LoadedBuildFile,
+  type LoadedComponent,
+  type LoadedSource,
+  type LoadOptions,
+  type RawFile,
+  loadBuildFile,
+  loadStructure,
+  optionSchema,
+} from "./load.js";
+export type { VariableDecl, VariableType, VariableValue, ValueOrigin } from "./variables.js";
+export {
+  parsePackageSpec,
+  type PluginPackage,
+  PluginResolver,
+  type ResolvedComponent,
+  type ResolverOptions,
+} from "./plugins/resolve.js";
+export { coreVersion } from "./plugins/version.js";
+export { formatDiagnostic, formatDiagnostics } from "./report.js";
+export { formatDocument, unifiedDiff } from "./fmt/index.js";

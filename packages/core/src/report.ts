@@ -1,0 +1,38 @@
+/** Rendering diagnostics for people: `file:line:column`, the path, what is wrong, a code frame, the hint. */
+import type { Diagnostic } from "./errors.js";
+
+export interface FormatOptions {
+  /** File text by file name, for code frames. */
+  sources?: Record<string, string>;
+  color?: boolean;
+  /** Replace these strings (secrets) wherever they appear. */
+  redact?: (text: string) => string;
+}
+
+const paint = (on: boolean, code: string, s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s);
+
+export function formatDiagnostic(d: Diagnostic, opts: FormatOptions = {}): string {
+  const c = opts.color ?? false;
+  const where = d.pos ? `${d.pos.file}:${d.pos.line}:${d.pos.column}` : d.path === "--var" || d.path === "--var-file" ? "command line" : "kiln";
+  const sev = d.severity === "warning" ? paint(c, "33", "warning") : paint(c, "31", "error");
+  const path = d.path && d.path !== "--var" && d.path !== "--var-file" ? ` ${paint(c, "36", d.path)}:` : "";
+  const lines = [`${paint(c, "1", where)}: ${sev} ${d.code}${path} ${d.message}`];
+  const text = d.pos ? opts.sources?.[d.pos.file] : undefined;
+  if (text && d.pos) {
+    const all = text.split(/\r?\n/);
+    const ln = d.pos.line;
+    const width = String(Math.min(all.length, ln + 1)).length;
+    for (let i = Math.max(1, ln - 1); i <= Math.min(all.length, ln); i++) {
+      const body = (all[i - 1] ?? "").replace(/\t/g, " ");
+      lines.push(`  ${String(i).padStart(width)} | ${body.length > 160 ? `${body.slice(0, 157)}...` : body}`);
+    }
+    lines.push(`  ${" ".repeat(width)} | ${" ".repeat(Math.max(0, d.pos.column - 1))}${paint(c, "31", "^")}`);
+  }
+  if (d.hint) lines.push(`  ${paint(c, "32", "hint:")} ${d.hint}`);
+  const out = lines.join("\n");
+  return opts.redact ? opts.redact(out) : out;
+}
+
+export function formatDiagnostics(list: Diagnostic[], opts: FormatOptions = {}): string {
+  return list.map((d) => formatDiagnostic(d, opts)).join("\n\n");
+}

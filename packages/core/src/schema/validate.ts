@@ -1,0 +1,229 @@
+/** JSON Schema validation with ajv, every error turned into a positioned, actionable diagnostic. */
+import { closest, distance } from "fastest-levenshtein";
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { type Diagnostic, diagnostic } from "../errors.js";
+import { formatPath, type PathSegment, positionOf, type SourceFile } from "../source.js";
+import type { JsonSchema } from "./base.js";
+
+let ajv: Ajv | undefined;
+const compiled = new WeakMap<object, ValidateFunction>();
+
+function getAjv(): Ajv {
+  ajv ??= new Ajv({ allErrors: true, verbose: true, strict: false, allowUnionTypes: true, code: { lines: false } });
+  return ajv;
+}
+
+/** Compile (once per schema object) and return the validator. */
+export function compileSchema(schema: JsonSchema): ValidateFunction {
+  let fn = compiled.get(schema);
+  if (!fn) {
+    const a = getAjv();
+    const id = schema.$id as string | undefined;
+    if (id && a.getSchema(id)) a.removeSchema(id);
+    fn = a.compile(schema);
+    compiled.set(schema, fn);
+  }
+  return fn;
+}
+
+export interface ValidateOptions {
+  /** Where `value` sits in the file: prefix for positions and paths. */
+  basePath?: readonly PathSegment[];
+  /** Paths (relative to value) whose value is an expression kept for build time: skip type checks there. */
+  deferred?: (path: readonly PathSegment[]) => boolean;
+  /** A label for unknown-key messages, e.g. "qemu option". */
+  what?: string;
+}
+
+/** Validate `value` against `schema`, returning diagnostics positioned in `src`. */
+export function validateValue(schema: JsonSchema, value: unknown, src: SourceFile, opts: ValidateOptions = {}): Diagnostic[] {
+  const fn = compileSchema(schema);
+  if (fn(value)) return [];
+  return ajvToDiagnostics(fn.errors ?? [], value, src, opts);
+}
+
+function splitPointer(pointer: string, value: unknown): PathSegment[] {
+  if (pointer === "") return [];
+  const out: PathSegment[] = [];
+  let cur: unknown = value;
+  for (const raw of pointer.slice(1).split("/")) {
+    const seg = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    if (Array.isArray(cur) && /^\d+$/.test(seg)) {
+      out.push(Number(seg));
+      cur = cur[Number(seg)];
+    } else {
+      out.push(seg);
+      cur = cur && typeof cur === "object" ? (cur as Record<string, unknown>)[seg] : undefined;
+    }
+  }
+  return out;
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a map";
+  if (typeof v === "string") return `a string (${JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v)})`;
+  if (typeof v === "number") return Number.isInteger(v) ? `a number (${v})` : `a number (${v})`;
+  if (typeof v === "boolean") return `a boolean (${v})`;
+  return typeof v;
+}
+
+const YAML_TYPE: Record<string, string> = {
+  string: "a string",
+  number: "a number",
+  integer: "a whole number",
+  boolean: "true or false",
+  array: "a list",
+  object: "a map",
+  null: "null",
+};
+
+function getAt(value: unknown, path: readonly PathSegment[]): unknown {
+  let cur = value;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string | number, unknown>)[seg];
+  }
+  return cur;
+}
+
+/** The closest of `candidates` to `word`, when it is close enough to be a likely typo. */
+export function suggest(word: string, candidates: readonly string[]): string | undefined {
+  if (candidates.length === 0) return undefined;
+  const best = closest(word, candidates as string[]);
+  const limit = Math.max(2, Math.floor(word.length / 3));
+  return distance(word.toLowerCase(), best.toLowerCase()) <= limit ? best : undefined;
+}
+
+function listWords(words: readonly string[], max = 12): string {
+  const shown = words.slice(0, max).join(", ");
+  return words.length > max ? `${shown}, … (${words.length} in all)` : shown;
+}
+
+export function ajvToDiagnostics(errors: ErrorObject[], value: unknown, src: SourceFile, opts: ValidateOptions): Diagnostic[] {
+  const base = opts.basePath ?? [];
+  // anyOf/oneOf: keep only the errors of the branch that got furthest, or one combined message.
+  const unions = errors.filter((e) => e.keyword === "anyOf" || e.keyword === "oneOf");
+  const drop = new Set<ErrorObject>();
+  const extra: ErrorObject[] = [];
+  for (const u of unions) {
+    drop.add(u);
+    const prefix = `${u.schemaPath}/`;
+    const branchErrors = errors.filter((e) => e !== u && e.schemaPath.startsWith(prefix));
+    const byBranch = new Map<string, ErrorObject[]>();
+    for (const e of branchErrors) {
+      const branch = e.schemaPath.slice(prefix.length).split("/")[0] ?? "";
+      byBranch.set(branch, [...(byBranch.get(branch) ?? []), e]);
+      drop.add(e);
+    }
+    // A branch whose only complaint is the value's type at the union's own path did not match at all.
+    const deeper = [...byBranch.values()].filter(
+      (list) => !list.every((e) => e.instancePath === u.instancePath && e.keyword === "type"),
+    );
+    if (deeper.length > 0) {
+      const best = deeper.sort((a, b) => a.length - b.length)[0] ?? [];
+      extra.push(...best);
+    } else {
+      const types = [...byBranch.values()].flat().map((e) => String((e.params as { type?: string }).type ?? ""));
+      extra.push({ ...u, keyword: "type", params: { type: [...new Set(types)].join(",") } });
+    }
+  }
+  const list = [...errors.filter((e) => !drop.has(e)), ...extra];
+  const out: Diagnostic[] = [];
+  const seen = new Set<string>();
+  for (const e of list) {
+    const rel = splitPointer(e.instancePath, value);
+    if (opts.deferred?.(rel)) continue;
+    const here = getAt(value, rel);
+    let path = [...base, ...rel];
+    let at: "key" | "value" = "value";
+    let code = "KILN_SCHEMA";
+    let message: string;
+    let hint: string | undefined;
+    const params = e.params as Record<string, unknown>;
+    switch (e.keyword) {
+      case "additionalProperties": {
+        const key = String(params.additionalProperty);
+        path = [...path, key];
+        at = "key";
+        code = "KILN_SCHEMA_UNKNOWN_KEY";
+        const props = Object.keys((e.parentSchema?.properties as object | undefined) ?? {});
+        const where = rel.length === 0 && opts.what ? opts.what : "key";
+        message = `unknown ${where} "${key}"`;
+        const close = suggest(key, props);
+        hint = close ? `did you mean "${close}"?` : props.length ? `valid keys here: ${listWords(props)}` : "remove it";
+        break;
+      }
+      case "required": {
+        const key = String(params.missingProperty);
+        code = "KILN_SCHEMA_REQUIRED";
+        message = `missing required key "${key}"`;
+        hint = `add \`${key}:\` to ${formatPath(path) || "the top level"}`;
+        break;
+      }
+      case "type": {
+        code = "KILN_SCHEMA_TYPE";
+        const want = String(params.type)
+          .split(",")
+          .map((t) => YAML_TYPE[t] ?? t);
+        message = `expected ${want.join(" or ")}, got ${typeName(here)}`;
+        if (typeof here === "string" && want.some((w) => w !== "a string")) {
+          hint = "write the value without quotes";
+        }
+        break;
+      }
+      case "enum":
+      case "const": {
+        code = "KILN_SCHEMA_ENUM";
+        const allowed = (e.keyword === "enum" ? (params.allowedValues as unknown[]) : [params.allowedValue]).map((v) =>
+          JSON.stringify(v),
+        );
+        message = `${typeName(here)} is not allowed here`;
+        const close = typeof here === "string" ? suggest(JSON.stringify(here), allowed) : undefined;
+        hint = close ? `did you mean ${close}? Allowed: ${listWords(allowed)}` : `allowed: ${listWords(allowed)}`;
+        break;
+      }
+      case "pattern":
+      case "format": {
+        code = "KILN_SCHEMA_FORMAT";
+        const desc = (e.parentSchema as { description?: string } | undefined)?.description;
+        if (e.propertyName !== undefined) {
+          // propertyNames: the key itself is malformed
+          path = [...path, e.propertyName];
+          at = "key";
+          message = `name "${e.propertyName}" is not allowed: names start with a letter or _ and hold letters, digits, _ and -`;
+        } else {
+          message = `${typeName(here)} does not have the expected form`;
+        }
+        hint = desc ?? `it must match ${String(params.pattern ?? params.format)}`;
+        break;
+      }
+      case "propertyNames":
+        continue; // reported by its inner pattern error
+      case "minimum":
+      case "maximum":
+      case "exclusiveMinimum":
+      case "exclusiveMaximum":
+      case "minItems":
+      case "maxItems":
+      case "minLength":
+      case "maxLength":
+      case "minProperties":
+      case "maxProperties":
+        code = "KILN_SCHEMA_RANGE";
+        message = `${typeName(here)} ${e.message ?? "is out of range"}`;
+        hint = (e.parentSchema as { description?: string } | undefined)?.description;
+        break;
+      default:
+        message = e.message ?? "invalid value";
+    }
+    const pos = positionOf(src, path, at);
+    const d = diagnostic(code, message, { path: formatPath(path), pos, ...(hint ? { hint } : {}) });
+    const key = `${d.path}|${d.code}|${d.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(d);
+  }
+  return out;
+}

@@ -1,0 +1,16 @@
+export { durationOr, parseDuration } from "./duration.js";
+export { CommunicatorError, type CommunicatorErrorCode } from "./errors.js";
+export { hostKeyAllowed, type HostKeyPins, pinsFromHostKeys, pinsFromKnownHosts } from "./hostkeys.js";
+export {
+  generateTemporaryKeyPair,
+  MIN_RSA_BITS,
+  publicKeyBlob,
+  publicKeyFingerprint,
+  type TemporaryKeyFile,
+  type TemporaryKeyPair,
+  type TemporaryKeyType,
+  writeTemporaryPrivateKey,
+} from "./keys.js";
+export { NoneCommunicator } from "./none.js";
+export { type SSHConfig, SSHCommunicator } from "./ssh.js";
+export type { Communicator, ExecOptions, ExecResult, TransferOptions, UploadOptions } from "./types.js";

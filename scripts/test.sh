@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs kiln's whole test suite on a fresh Debian machine with Node: installs the Debian packages
+# the tests need (real OpenSSH server, QEMU, ISO tools), the workspace, builds it, runs vitest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+APT_PACKAGES="${APT_PACKAGES:-openssh-server openssh-client}" bash scripts/bootstrap.sh
+exec pnpm -s test
