@@ -98,4 +98,4 @@ if (havePacker) {
 } else {
   console.log("  packer not installed (apt-get install packer) — no ratio");
 }
-rmSync(dir, { recursive: true, force: true });
+if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true });

@@ -248,7 +248,7 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
         }),
       );
       if (kind === "provisioner" && isMap(options.override)) {
-        const partial = { ...schema, required: [] };
+        const partial = optionSchema(kind, withoutRequired(plugin.schema));
         for (const [srcName, o] of Object.entries(options.override)) {
           diags.push(...validateValue(partial, { type, ...(o as object) }, src, { basePath: [...path, "override", srcName], what: `${type} option` }));
         }
@@ -395,7 +395,25 @@ function collectStrings(v: unknown, out: string[]): void {
 }
 
 /** The schema a component's options are checked against: the plugin's plus the common keys. */
+const relaxed = new WeakMap<JsonSchema, JsonSchema>();
+/** The same schema with nothing required (for per-source overrides). */
+function withoutRequired(schema: JsonSchema): JsonSchema {
+  let out = relaxed.get(schema);
+  if (!out) relaxed.set(schema, (out = { ...schema, required: [] }));
+  return out;
+}
+
+const optionSchemas = new Map<string, WeakMap<JsonSchema, JsonSchema>>();
+
 export function optionSchema(kind: Kind, schema: JsonSchema): JsonSchema {
+  let byKind = optionSchemas.get(kind);
+  if (!byKind) optionSchemas.set(kind, (byKind = new WeakMap()));
+  let out = byKind.get(schema);
+  if (!out) byKind.set(schema, (out = buildOptionSchema(kind, schema)));
+  return out;
+}
+
+function buildOptionSchema(kind: Kind, schema: JsonSchema): JsonSchema {
   const common =
     kind === "provisioner" ? PROVISIONER_COMMON : kind === "post-processor" ? POST_PROCESSOR_COMMON : { type: { type: "string" } };
   const own = (schema.properties as Record<string, JsonSchema> | undefined) ?? {};

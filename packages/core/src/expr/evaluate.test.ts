@@ -1,7 +1,7 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${{ … }}` in plain strings is the syntax under test.
 import { describe, expect, it } from "vitest";
-import { parseTemplate } from "./parse.js";
 import { evaluateExpression } from "./evaluate.js";
-import { parseExpression } from "./parse.js";
+import { parseExpression, parseTemplate } from "./parse.js";
 import { DEFERRED } from "./scope.js";
 import { caught, ev, ex, scope } from "./test-helpers.js";
 
@@ -176,7 +176,14 @@ describe("names, members and indexes", () => {
     }
     const inherited = Object.create({ parent: 1 }) as object;
     const s = scope({
-      values: { g: withGetter, box: new Box(), inh: inherited, fn: () => 1, date: new Date(0), json: JSON.parse('{"__proto__": {"x": 1}}') },
+      values: {
+        g: withGetter,
+        box: new Box(),
+        inh: inherited,
+        fn: () => 1,
+        date: new Date(0),
+        json: JSON.parse('{"__proto__": {"x": 1}}'),
+      },
       members: {},
     });
     expect(caught(() => ex("g.secret", s)).code).toBe("KILN_EXPR_EVAL");
@@ -237,7 +244,9 @@ describe("can()", () => {
 
 describe("evaluateExpression", () => {
   it("evaluates a bare expression, e.g. a validation condition", () => {
-    expect(evaluateExpression(parseExpression("regex_match(var.version, '^\\\\d+\\\\.\\\\d+$')"), scope())).toBe(true);
+    expect(
+      evaluateExpression(parseExpression("regex_match(var.version, '^\\\\d+\\\\.\\\\d+$')"), scope()),
+    ).toBe(true);
     expect(evaluateExpression(parseExpression("build.x"), scope())).toBe(DEFERRED);
   });
   it("evaluates parsed templates repeatedly with different scopes", () => {

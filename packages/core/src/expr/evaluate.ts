@@ -13,7 +13,6 @@ import {
   checkLength,
   deepEqual,
   FORBIDDEN_KEYS,
-
   mapKeys,
   ownValue,
   toText,
@@ -71,17 +70,30 @@ function render(t: Template, ctx: Ctx): unknown {
       out += guard(part.ast, () => toText(v));
     }
     if (out.length > MAX_STRING_LENGTH) {
-      throw new ExprError("KILN_EXPR_EVAL", `Result is longer than the limit of ${MAX_STRING_LENGTH} characters.`, {
-        offset: part.start,
-        length: part.end - part.start,
-      });
+      throw new ExprError(
+        "KILN_EXPR_EVAL",
+        `Result is longer than the limit of ${MAX_STRING_LENGTH} characters.`,
+        {
+          offset: part.start,
+          length: part.end - part.start,
+        },
+      );
     }
   }
   return out;
 }
 
-function err(code: ExprErrorCode, node: { start: number; end: number }, message: string, hint?: string): ExprError {
-  return new ExprError(code, message, { offset: node.start, length: node.end - node.start, ...(hint ? { hint } : {}) });
+function err(
+  code: ExprErrorCode,
+  node: { start: number; end: number },
+  message: string,
+  hint?: string,
+): ExprError {
+  return new ExprError(code, message, {
+    offset: node.start,
+    length: node.end - node.start,
+    ...(hint ? { hint } : {}),
+  });
 }
 
 /** Run `f`, turning helper errors into ExprErrors at `node`. */
@@ -137,10 +149,18 @@ function evalNode(node: Ast, ctx: Ctx): unknown {
       const key = evalNode(node.index, ctx);
       if (Array.isArray(obj)) {
         if (typeof key !== "number" || !Number.isInteger(key)) {
-          throw err("KILN_EXPR_TYPE", node.index, `A list index must be a whole number, got ${describeType(key)}.`);
+          throw err(
+            "KILN_EXPR_TYPE",
+            node.index,
+            `A list index must be a whole number, got ${describeType(key)}.`,
+          );
         }
         if (key < 0 || key >= obj.length) {
-          throw err("KILN_EXPR_EVAL", node.index, `Index ${key} is out of range for ${pathOf(node.object)}, a list of ${obj.length} item(s).`);
+          throw err(
+            "KILN_EXPR_EVAL",
+            node.index,
+            `Index ${key} is out of range for ${pathOf(node.object)}, a list of ${obj.length} item(s).`,
+          );
         }
         const v = ownValue(obj, String(key));
         return v.value === undefined ? null : v.value;
@@ -155,10 +175,12 @@ function evalNode(node: Ast, ctx: Ctx): unknown {
     case "unary": {
       const v = evalNode(node.operand, ctx);
       if (node.op === "!") {
-        if (typeof v !== "boolean") throw err("KILN_EXPR_TYPE", node.operand, `Operator "!" needs a bool, got ${describeType(v)}.`);
+        if (typeof v !== "boolean")
+          throw err("KILN_EXPR_TYPE", node.operand, `Operator "!" needs a bool, got ${describeType(v)}.`);
         return !v;
       }
-      if (typeof v !== "number") throw err("KILN_EXPR_TYPE", node.operand, `Operator "-" needs a number, got ${describeType(v)}.`);
+      if (typeof v !== "number")
+        throw err("KILN_EXPR_TYPE", node.operand, `Operator "-" needs a number, got ${describeType(v)}.`);
       return v === 0 ? 0 : -v;
     }
     case "binary":
@@ -166,7 +188,11 @@ function evalNode(node: Ast, ctx: Ctx): unknown {
     case "conditional": {
       const test = evalNode(node.test, ctx);
       if (typeof test !== "boolean") {
-        throw err("KILN_EXPR_TYPE", node.test, `The condition before "?" must be a bool, got ${describeType(test)}.`);
+        throw err(
+          "KILN_EXPR_TYPE",
+          node.test,
+          `The condition before "?" must be a bool, got ${describeType(test)}.`,
+        );
       }
       return evalNode(test ? node.consequent : node.alternate, ctx);
     }
@@ -194,7 +220,11 @@ function lookupRoot(name: string, node: Ast, ctx: Ctx): unknown {
   throw unknownRoot(name, node, knownRoots(ctx.scope, ctx.extra));
 }
 
-export function unknownRoot(name: string, node: { start: number; end: number }, roots: Set<string>): ExprError {
+export function unknownRoot(
+  name: string,
+  node: { start: number; end: number },
+  roots: Set<string>,
+): ExprError {
   const close = closestName(name, roots);
   const hint =
     close !== undefined
@@ -205,7 +235,12 @@ export function unknownRoot(name: string, node: { start: number; end: number }, 
   return err("KILN_EXPR_UNKNOWN_NAME", node, `Unknown name "${name}".`, hint);
 }
 
-export function undeclaredMember(root: string, name: string, node: { start: number; end: number }, declared: ReadonlySet<string>): ExprError {
+export function undeclaredMember(
+  root: string,
+  name: string,
+  node: { start: number; end: number },
+  declared: ReadonlySet<string>,
+): ExprError {
   const close = closestName(name, declared);
   const hint =
     close !== undefined
@@ -216,22 +251,38 @@ export function undeclaredMember(root: string, name: string, node: { start: numb
   return err("KILN_EXPR_UNKNOWN_NAME", node, `"${root}.${name}" is not declared.`, hint);
 }
 
-function getMember(obj: unknown, key: string, objNode: Ast, keyNode: { start: number; end: number }, ctx: Ctx): unknown {
+function getMember(
+  obj: unknown,
+  key: string,
+  objNode: Ast,
+  keyNode: { start: number; end: number },
+  ctx: Ctx,
+): unknown {
   const where = { start: objNode.start, end: keyNode.end };
   // Declared members of a root (var.x, local.x): a typo is an unknown name even without a value.
   if (objNode.type === "name" && !(ctx.extra && Object.hasOwn(ctx.extra, objNode.name))) {
     const declared = declaredMembers(ctx.scope, objNode.name);
-    if (declared !== undefined && !declared.has(key)) throw undeclaredMember(objNode.name, key, where, declared);
+    if (declared !== undefined && !declared.has(key))
+      throw undeclaredMember(objNode.name, key, where, declared);
   }
   if (FORBIDDEN_KEYS.has(key)) {
     throw err("KILN_EXPR_EVAL", where, `"${key}" cannot be read in an expression.`);
   }
   const t = typeOf(obj);
   if (t === "list") {
-    throw err("KILN_EXPR_TYPE", where, `${pathOf(objNode)} is a list; "${key}" is not an index.`, "Index lists with a number: list[0].");
+    throw err(
+      "KILN_EXPR_TYPE",
+      where,
+      `${pathOf(objNode)} is a list; "${key}" is not an index.`,
+      "Index lists with a number: list[0].",
+    );
   }
   if (t !== "map") {
-    throw err("KILN_EXPR_TYPE", where, `Cannot read "${key}" of ${pathOf(objNode)}, which is ${describeType(obj)}.`);
+    throw err(
+      "KILN_EXPR_TYPE",
+      where,
+      `Cannot read "${key}" of ${pathOf(objNode)}, which is ${describeType(obj)}.`,
+    );
   }
   const v = ownValue(obj as object, key);
   if (v.found) return v.value === undefined ? null : v.value;
@@ -253,10 +304,12 @@ function binary(node: BinaryNode, ctx: Ctx): unknown {
   const op = node.op;
   const left = evalNode(node.left, ctx);
   if (op === "&&" || op === "||") {
-    if (typeof left !== "boolean") throw err("KILN_EXPR_TYPE", node.left, `Operator "${op}" needs bools, got ${describeType(left)}.`);
+    if (typeof left !== "boolean")
+      throw err("KILN_EXPR_TYPE", node.left, `Operator "${op}" needs bools, got ${describeType(left)}.`);
     if (op === "&&" ? !left : left) return left;
     const right = evalNode(node.right, ctx);
-    if (typeof right !== "boolean") throw err("KILN_EXPR_TYPE", node.right, `Operator "${op}" needs bools, got ${describeType(right)}.`);
+    if (typeof right !== "boolean")
+      throw err("KILN_EXPR_TYPE", node.right, `Operator "${op}" needs bools, got ${describeType(right)}.`);
     return right;
   }
   const right = evalNode(node.right, ctx);
@@ -266,14 +319,23 @@ function binary(node: BinaryNode, ctx: Ctx): unknown {
   }
   if (op === "+" && typeof left === "string" && typeof right === "string") {
     const s = left + right;
-    if (s.length > MAX_STRING_LENGTH) throw err("KILN_EXPR_EVAL", node, `Result is longer than the limit of ${MAX_STRING_LENGTH} characters.`);
+    if (s.length > MAX_STRING_LENGTH)
+      throw err(
+        "KILN_EXPR_EVAL",
+        node,
+        `Result is longer than the limit of ${MAX_STRING_LENGTH} characters.`,
+      );
     return s;
   }
   if (op === "<" || op === "<=" || op === ">" || op === ">=") {
     const bothNum = typeof left === "number" && typeof right === "number";
     const bothStr = typeof left === "string" && typeof right === "string";
     if (!bothNum && !bothStr) {
-      throw err("KILN_EXPR_TYPE", node, `Operator "${op}" compares two numbers or two strings, got ${describeType(left)} and ${describeType(right)}.`);
+      throw err(
+        "KILN_EXPR_TYPE",
+        node,
+        `Operator "${op}" compares two numbers or two strings, got ${describeType(left)} and ${describeType(right)}.`,
+      );
     }
     const l = left as number | string;
     const r = right as number | string;
@@ -344,12 +406,21 @@ function call(node: CallNode, ctx: Ctx): unknown {
       throw err(e.kind === "type" ? "KILN_EXPR_TYPE" : "KILN_EXPR_EVAL", at, e.message, e.hint);
     }
     if (e instanceof ValueError) {
-      throw err(e.kind === "type" ? "KILN_EXPR_TYPE" : "KILN_EXPR_EVAL", node, `${node.callee}(): ${e.message}`, e.hint);
+      throw err(
+        e.kind === "type" ? "KILN_EXPR_TYPE" : "KILN_EXPR_EVAL",
+        node,
+        `${node.callee}(): ${e.message}`,
+        e.hint,
+      );
     }
     throw e;
   }
   if (typeof result === "string" && result.length > MAX_STRING_LENGTH) {
-    throw err("KILN_EXPR_EVAL", node, `${node.callee}() result is longer than the limit of ${MAX_STRING_LENGTH} characters.`);
+    throw err(
+      "KILN_EXPR_EVAL",
+      node,
+      `${node.callee}() result is longer than the limit of ${MAX_STRING_LENGTH} characters.`,
+    );
   }
   if (typeof result === "number" && !Number.isFinite(result)) {
     throw err("KILN_EXPR_EVAL", node, `${node.callee}() result is not a finite number.`);
@@ -377,7 +448,13 @@ export function arityError(node: CallNode, def: { params: string; min: number; m
   );
 }
 
-function renderFile(text: string, vars: Record<string, unknown>, file: string, node: CallNode, ctx: Ctx): string {
+function renderFile(
+  text: string,
+  vars: Record<string, unknown>,
+  file: string,
+  node: CallNode,
+  ctx: Ctx,
+): string {
   if (ctx.templateDepth >= MAX_TEMPLATEFILE_DEPTH) {
     throw new FnError("eval", `templatefile(): templates nest more than ${MAX_TEMPLATEFILE_DEPTH} deep.`);
   }
@@ -407,4 +484,3 @@ function renderFile(text: string, vars: Record<string, unknown>, file: string, n
     throw e;
   }
 }
-

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${{ … }}` in plain strings is the syntax under test.
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,7 +13,10 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "kiln-expr-"));
   writeFileSync(join(dir, "hello.txt"), "héllo\n");
   writeFileSync(join(dir, "bom.txt"), "\uFEFFbom");
-  writeFileSync(join(dir, "user-data.tpl"), "host=${{ hostname }} v=${{ var.version }} n=${{ count + 1 }} $${{ raw }}");
+  writeFileSync(
+    join(dir, "user-data.tpl"),
+    "host=${{ hostname }} v=${{ var.version }} n=${{ count + 1 }} $${{ raw }}",
+  );
   writeFileSync(join(dir, "one.tpl"), "${{ count }}");
   writeFileSync(join(dir, "bad.tpl"), "line1\nx ${{ nope }}");
   writeFileSync(join(dir, "syntax.tpl"), "${{ 1 + }}");
@@ -86,7 +90,9 @@ describe("string functions", () => {
   });
 
   it("format", () => {
-    expect(ex("format('%s is %d years, %q, %v, 100%%', 'x', 42, 'q\"', [1])")).toBe('x is 42 years, "q\\"", [1], 100%');
+    expect(ex("format('%s is %d years, %q, %v, 100%%', 'x', 42, 'q\"', [1])")).toBe(
+      'x is 42 years, "q\\"", [1], 100%',
+    );
     expect(ex("format('%s|%s|%s', null, true, 1.5)")).toBe("|true|1.5");
     expect(err("format('%d', 1.5)").code).toBe("KILN_EXPR_TYPE");
     expect(err("format('%d', '1')").message).toMatch(/argument 2/);
@@ -236,10 +242,41 @@ describe("file and templatefile", () => {
 describe("the function table", () => {
   it("has every documented function", () => {
     for (const f of [
-      "lower", "upper", "replace", "split", "join", "trim", "trimspace", "format", "timestamp", "uuid", "file",
-      "templatefile", "sha256", "base64encode", "base64decode", "coalesce", "length", "contains", "keys",
-      "values", "lookup", "concat", "tostring", "tonumber", "tobool", "startswith", "endswith", "min", "max",
-      "abs", "basename", "dirname", "abspath", "can", "regex_match",
+      "lower",
+      "upper",
+      "replace",
+      "split",
+      "join",
+      "trim",
+      "trimspace",
+      "format",
+      "timestamp",
+      "uuid",
+      "file",
+      "templatefile",
+      "sha256",
+      "base64encode",
+      "base64decode",
+      "coalesce",
+      "length",
+      "contains",
+      "keys",
+      "values",
+      "lookup",
+      "concat",
+      "tostring",
+      "tonumber",
+      "tobool",
+      "startswith",
+      "endswith",
+      "min",
+      "max",
+      "abs",
+      "basename",
+      "dirname",
+      "abspath",
+      "can",
+      "regex_match",
     ]) {
       expect(FUNCTION_NAMES).toContain(f);
     }
@@ -255,7 +292,9 @@ describe("the function table", () => {
     const e = caught(() => ex("lower('a', 'b')"));
     expect(e.code).toBe("KILN_EXPR_TYPE");
     expect(e.hint).toBe("lower() takes 1 argument: lower(str).");
-    expect(caught(() => ex("lookup({})")).hint).toBe("lookup() takes 2 or 3 arguments: lookup(map, key, default).");
+    expect(caught(() => ex("lookup({})")).hint).toBe(
+      "lookup() takes 2 or 3 arguments: lookup(map, key, default).",
+    );
     expect(caught(() => ex("concat()")).hint).toMatch(/at least 1 argument/);
     expect(caught(() => ex("uuid(1)")).hint).toBe("uuid() takes 0 arguments.");
   });

@@ -6,12 +6,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import * as nodePath from "node:path";
-import {
-  MAX_COLLECTION_SIZE,
-  MAX_FILE_SIZE,
-  MAX_REGEX_INPUT,
-  MAX_STRING_LENGTH,
-} from "./limits.js";
+import { MAX_COLLECTION_SIZE, MAX_FILE_SIZE, MAX_REGEX_INPUT, MAX_STRING_LENGTH } from "./limits.js";
 import { type CompiledRegex, compileRegex, RegexError, regexReplaceAll, regexTest } from "./regex.js";
 import {
   checkLength,
@@ -128,7 +123,12 @@ function regex(a: Args, i: number, pattern: string): CompiledRegex {
     return re;
   } catch (e) {
     if (e instanceof RegexError) {
-      throw evalError(a.fn, `invalid regular expression: ${e.message}`, i, "Patterns use RE2 syntax, without lookaround or backreferences.");
+      throw evalError(
+        a.fn,
+        `invalid regular expression: ${e.message}`,
+        i,
+        "Patterns use RE2 syntax, without lookaround or backreferences.",
+      );
     }
     throw e;
   }
@@ -136,7 +136,11 @@ function regex(a: Args, i: number, pattern: string): CompiledRegex {
 
 function regexInput(a: Args, i: number, s: string): void {
   if (s.length > MAX_REGEX_INPUT) {
-    throw evalError(a.fn, `text is ${s.length} characters long; patterns are applied to at most ${MAX_REGEX_INPUT}.`, i);
+    throw evalError(
+      a.fn,
+      `text is ${s.length} characters long; patterns are applied to at most ${MAX_REGEX_INPUT}.`,
+      i,
+    );
   }
 }
 
@@ -153,7 +157,12 @@ function readText(a: Args, ctx: CallContext): { text: string; path: string } {
     if (e instanceof FnError) throw e;
     const code = (e as { code?: unknown }).code;
     if (code === "ENOENT" || code === "ENOTDIR") {
-      throw evalError(a.fn, `file "${rel}" not found (looked for ${full}).`, 0, `Relative paths are resolved from ${ctx.baseDir}.`);
+      throw evalError(
+        a.fn,
+        `file "${rel}" not found (looked for ${full}).`,
+        0,
+        `Relative paths are resolved from ${ctx.baseDir}.`,
+      );
     }
     throw evalError(a.fn, `cannot read "${rel}": ${(e as Error).message}`, 0);
   }
@@ -166,13 +175,19 @@ function readText(a: Args, ctx: CallContext): { text: string; path: string } {
   } catch (e) {
     throw evalError(a.fn, `cannot read "${rel}": ${(e as Error).message}`, 0);
   }
-  if (bytes.length > MAX_FILE_SIZE) throw evalError(a.fn, `"${rel}" is larger than ${MAX_FILE_SIZE} bytes.`, 0);
+  if (bytes.length > MAX_FILE_SIZE)
+    throw evalError(a.fn, `"${rel}" is larger than ${MAX_FILE_SIZE} bytes.`, 0);
   try {
     let text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
     if (text.startsWith("\uFEFF")) text = text.slice(1);
     return { text, path: full };
   } catch {
-    throw evalError(a.fn, `"${rel}" is not UTF-8 text.`, 0, "Read binary files another way; file() reads text.");
+    throw evalError(
+      a.fn,
+      `"${rel}" is not UTF-8 text.`,
+      0,
+      "Read binary files another way; file() reads text.",
+    );
   }
 }
 
@@ -192,11 +207,20 @@ function fmt(a: Args): string {
       continue;
     }
     if (verb === undefined || !"sdqv".includes(verb)) {
-      throw evalError("format", `unknown verb "%${verb ?? ""}" in the format string.`, 0, "The verbs are %s %d %q %v and %%.");
+      throw evalError(
+        "format",
+        `unknown verb "%${verb ?? ""}" in the format string.`,
+        0,
+        "The verbs are %s %d %q %v and %%.",
+      );
     }
     if (next >= a.length) {
-      throw evalError("format", "not enough arguments for the verbs in the format string.", undefined,
-        `Pass one argument per verb (${f.split("%%").join("").split("%").length - 1} verbs).`);
+      throw evalError(
+        "format",
+        "not enough arguments for the verbs in the format string.",
+        undefined,
+        `Pass one argument per verb (${f.split("%%").join("").split("%").length - 1} verbs).`,
+      );
     }
     const v = a.values[next];
     if (verb === "d") {
@@ -256,7 +280,11 @@ const fns: Array<[string, FunctionDef]> = [
         if (sub === "") throw evalError("replace", "the substring to replace is empty.", 1);
         const parts = s.split(sub);
         const size = s.length + (parts.length - 1) * (repl.length - sub.length);
-        if (size > MAX_STRING_LENGTH) throw new ValueError("eval", `Result would be ${size} characters long; the limit is ${MAX_STRING_LENGTH}.`);
+        if (size > MAX_STRING_LENGTH)
+          throw new ValueError(
+            "eval",
+            `Result would be ${size} characters long; the limit is ${MAX_STRING_LENGTH}.`,
+          );
         return parts.join(repl);
       },
     },
@@ -309,10 +337,18 @@ const fns: Array<[string, FunctionDef]> = [
           if (t === "string") return v as string;
           if (t === "number") return formatNumber(v as number);
           if (t === "bool") return v ? "true" : "false";
-          throw new FnError("type", `join() argument 2 must be a list of strings; item ${idx} is ${ARTICLE[t] ?? "a value"}.`, 1);
+          throw new FnError(
+            "type",
+            `join() argument 2 must be a list of strings; item ${idx} is ${ARTICLE[t] ?? "a value"}.`,
+            1,
+          );
         });
         const size = parts.reduce((n, p) => n + p.length, 0) + Math.max(0, parts.length - 1) * sep.length;
-        if (size > MAX_STRING_LENGTH) throw new ValueError("eval", `Result would be ${size} characters long; the limit is ${MAX_STRING_LENGTH}.`);
+        if (size > MAX_STRING_LENGTH)
+          throw new ValueError(
+            "eval",
+            `Result would be ${size} characters long; the limit is ${MAX_STRING_LENGTH}.`,
+          );
         return parts.join(sep);
       },
     },
@@ -364,7 +400,15 @@ const fns: Array<[string, FunctionDef]> = [
       },
     },
   ],
-  ["sha256", { params: "str", min: 1, max: 1, call: (a) => createHash("sha256").update(a.str(0), "utf8").digest("hex") }],
+  [
+    "sha256",
+    {
+      params: "str",
+      min: 1,
+      max: 1,
+      call: (a) => createHash("sha256").update(a.str(0), "utf8").digest("hex"),
+    },
+  ],
   [
     "base64encode",
     {
@@ -401,7 +445,12 @@ const fns: Array<[string, FunctionDef]> = [
       max: Number.POSITIVE_INFINITY,
       call: (a) => {
         for (const v of a.values) if (v !== null && v !== undefined && v !== "") return v;
-        throw evalError("coalesce", "every argument is null or an empty string.", undefined, "Add a non-empty last argument as a default.");
+        throw evalError(
+          "coalesce",
+          "every argument is null or an empty string.",
+          undefined,
+          "Add a non-empty last argument as a default.",
+        );
       },
     },
   ],

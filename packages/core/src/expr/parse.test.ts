@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${{ … }}` in plain strings is the syntax under test.
 import { describe, expect, it } from "vitest";
 import type { Ast } from "./ast.js";
 import { hasExpressions, parseExpression, parseTemplate, type TemplateExpr } from "./parse.js";
@@ -96,15 +97,17 @@ describe("parseTemplate", () => {
   });
 
   it("reads literals and escapes", () => {
-    expect(only("${{ " + String.raw`"a\n\t\\\"\'b"` + " }}")).toMatchObject({ value: "a\n\t\\\"'b" });
-    expect(only("${{ " + String.raw`'it\'s'` + " }}")).toMatchObject({ value: "it's" });
+    const escapes = String.raw`"a\n\t\\\"\'b"`;
+    const quote = String.raw`'it\'s'`;
+    expect(only(`\${{ ${escapes} }}`)).toMatchObject({ value: "a\n\t\\\"'b" });
+    expect(only(`\${{ ${quote} }}`)).toMatchObject({ value: "it's" });
     expect(only("${{ 1.5e3 }}")).toMatchObject({ value: 1500 });
     expect(only("${{ true }}")).toMatchObject({ value: true });
     expect(only("${{ null }}")).toMatchObject({ value: null });
   });
 
   it("parses maps with = and :, quoted keys and trailing commas", () => {
-    expect(show(only(`\${{ { a = 1, "b c" = 2, } }}`))).toBe('{a=1, b c=2}');
+    expect(show(only(`\${{ { a = 1, "b c" = 2, } }}`))).toBe("{a=1, b c=2}");
     expect(show(only("${{ { a: 1, b: x ? 1 : 2 } }}"))).toBe("{a=1, b=(x ? 1 : 2)}");
     expect(show(only("${{ [1, [2, 3],] }}"))).toBe("[1, [2, 3]]");
   });

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${{` in plain strings is the syntax being parsed.
 /**
  * Splitting a string into text and `${{ … }}` parts, and parsing each expression.
  *
@@ -42,7 +43,11 @@ export function parseTemplate(text: string): Template {
     throw new ExprError(
       "KILN_EXPR_SYNTAX",
       `String is ${text.length} characters long; expressions are only read in strings of up to ${MAX_TEMPLATE_LENGTH}.`,
-      { offset: 0, length: text.length, hint: "Move long text into a file and read it with file() or templatefile()." },
+      {
+        offset: 0,
+        length: text.length,
+        hint: "Move long text into a file and read it with file() or templatefile().",
+      },
     );
   }
   const parts: Template = [];
@@ -200,7 +205,8 @@ class Parser {
   private lex(): Token {
     const text = this.text;
     let p = this.pos;
-    while (p < text.length && (text[p] === " " || text[p] === "\t" || text[p] === "\n" || text[p] === "\r")) p++;
+    while (p < text.length && (text[p] === " " || text[p] === "\t" || text[p] === "\n" || text[p] === "\r"))
+      p++;
     const start = p;
     const c = text[p];
     if (c === undefined) {
@@ -286,7 +292,7 @@ class Parser {
           throw new ExprError("KILN_EXPR_SYNTAX", `Unknown escape "\\${e ?? ""}" in string literal.`, {
             offset: p,
             length: e === undefined ? 1 : 2,
-            hint: 'The escapes are \\n \\t \\r \\\\ \\" and \\\'.',
+            hint: "The escapes are \\n \\t \\r \\\\ \\\" and \\'.",
           });
         }
         out += v;
@@ -321,7 +327,12 @@ class Parser {
 
   private enter(offset: number): void {
     if (++this.depth > MAX_DEPTH) {
-      throw this.error(`Expression is nested more than ${MAX_DEPTH} levels deep.`, offset, 1, "Simplify the expression.");
+      throw this.error(
+        `Expression is nested more than ${MAX_DEPTH} levels deep.`,
+        offset,
+        1,
+        "Simplify the expression.",
+      );
     }
   }
 
@@ -409,25 +420,34 @@ class Parser {
         this.next();
         const name = this.tok;
         if (name.kind !== "ident") {
-          throw this.error(`Expected a name after \`.\`, found ${describe(name)}.`, name.start, undefined,
-            name.kind === "num" ? "Index lists with brackets: list[0]." : undefined);
+          throw this.error(
+            `Expected a name after \`.\`, found ${describe(name)}.`,
+            name.start,
+            undefined,
+            name.kind === "num" ? "Index lists with brackets: list[0]." : undefined,
+          );
         }
         this.next();
         node = this.finish(
-          { type: "member", object: node, name: name.text, nameStart: name.start, start: node.start, end: name.end },
+          {
+            type: "member",
+            object: node,
+            name: name.text,
+            nameStart: name.start,
+            start: node.start,
+            end: name.end,
+          },
           node,
         );
       } else if (this.isPunct("[")) {
         this.next();
-        this.enter(this.tok.start);
-        let index: Ast;
-        try {
-          index = this.parseExpr();
-        } finally {
-          this.depth--;
-        }
+        const index = this.parseExpr();
         const close = this.expectPunct("]", "to close the index");
-        node = this.finish({ type: "index", object: node, index, start: node.start, end: close.end }, node, index);
+        node = this.finish(
+          { type: "index", object: node, index, start: node.start, end: close.end },
+          node,
+          index,
+        );
       } else {
         return node;
       }
@@ -438,7 +458,8 @@ class Parser {
     const t = this.tok;
     if (t.kind === "num") {
       this.next();
-      if (!Number.isFinite(t.num)) throw this.error(`Number ${t.text} is too large.`, t.start, t.end - t.start);
+      if (!Number.isFinite(t.num))
+        throw this.error(`Number ${t.text} is too large.`, t.start, t.end - t.start);
       return this.finish({ type: "literal", value: t.num, start: t.start, end: t.end });
     }
     if (t.kind === "str") {
@@ -457,14 +478,9 @@ class Parser {
     if (t.kind === "punct") {
       if (t.text === "(") {
         this.next();
-        this.enter(t.start);
-        try {
-          const inner = this.parseExpr();
-          this.expectPunct(")", "to close `(`");
-          return inner;
-        } finally {
-          this.depth--;
-        }
+        const inner = this.parseExpr();
+        this.expectPunct(")", "to close `(`");
+        return inner;
       }
       if (t.text === "[") return this.parseList();
       if (t.text === "{" && !this.isClose()) return this.parseMap();
@@ -477,14 +493,16 @@ class Parser {
 
   private parseCall(name: Token): Ast {
     this.next(); // (
-    this.enter(name.start);
-    try {
+    {
       const args: Ast[] = [];
       while (!this.isPunct(")")) {
         args.push(this.parseExpr());
         if (this.isPunct(",")) this.next();
         else if (!this.isPunct(")")) {
-          throw this.error(`Expected \`,\` or \`)\` in the arguments of ${name.text}(), found ${describe(this.tok)}.`, this.tok.start);
+          throw this.error(
+            `Expected \`,\` or \`)\` in the arguments of ${name.text}(), found ${describe(this.tok)}.`,
+            this.tok.start,
+          );
         }
       }
       const close = this.next();
@@ -492,34 +510,31 @@ class Parser {
         { type: "call", callee: name.text, calleeEnd: name.end, args, start: name.start, end: close.end },
         ...args,
       );
-    } finally {
-      this.depth--;
     }
   }
 
   private parseList(): Ast {
     const open = this.next();
-    this.enter(open.start);
-    try {
+    {
       const items: Ast[] = [];
       while (!this.isPunct("]")) {
         items.push(this.parseExpr());
         if (this.isPunct(",")) this.next();
         else if (!this.isPunct("]")) {
-          throw this.error(`Expected \`,\` or \`]\` in the list, found ${describe(this.tok)}.`, this.tok.start);
+          throw this.error(
+            `Expected \`,\` or \`]\` in the list, found ${describe(this.tok)}.`,
+            this.tok.start,
+          );
         }
       }
       const close = this.next();
       return this.finish({ type: "list", items, start: open.start, end: close.end }, ...items);
-    } finally {
-      this.depth--;
     }
   }
 
   private parseMap(): Ast {
     const open = this.next();
-    this.enter(open.start);
-    try {
+    {
       const entries: MapEntry[] = [];
       const seen = new Set<string>();
       while (!this.isPunct("}")) {
@@ -531,26 +546,37 @@ class Parser {
           throw this.error(`"${k.text}" cannot be used as a map key.`, k.start, k.end - k.start);
         }
         if (seen.has(k.text)) {
-          throw this.error(`Key "${k.text}" appears twice in the map.`, k.start, k.end - k.start,
-            "Each key may appear once; remove or rename one.");
+          throw this.error(
+            `Key "${k.text}" appears twice in the map.`,
+            k.start,
+            k.end - k.start,
+            "Each key may appear once; remove or rename one.",
+          );
         }
         seen.add(k.text);
         this.next();
         if (this.isPunct("=") || this.isPunct(":")) this.next();
         else {
-          throw this.error(`Expected \`=\` or \`:\` after map key "${k.text}", found ${describe(this.tok)}.`, this.tok.start);
+          throw this.error(
+            `Expected \`=\` or \`:\` after map key "${k.text}", found ${describe(this.tok)}.`,
+            this.tok.start,
+          );
         }
         const value = this.parseExpr();
         entries.push({ key: k.text, keyStart: k.start, keyEnd: k.end, value });
         if (this.isPunct(",")) this.next();
         else if (!this.isPunct("}")) {
-          throw this.error(`Expected \`,\` or \`}\` in the map, found ${describe(this.tok)}.`, this.tok.start);
+          throw this.error(
+            `Expected \`,\` or \`}\` in the map, found ${describe(this.tok)}.`,
+            this.tok.start,
+          );
         }
       }
       const close = this.next();
-      return this.finish({ type: "map", entries, start: open.start, end: close.end }, ...entries.map((e) => e.value));
-    } finally {
-      this.depth--;
+      return this.finish(
+        { type: "map", entries, start: open.start, end: close.end },
+        ...entries.map((e) => e.value),
+      );
     }
   }
 }

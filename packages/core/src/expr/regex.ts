@@ -75,7 +75,10 @@ export interface CompiledRegex {
 /** Compile a pattern. Throws RegexError. */
 export function compileRegex(pattern: string): CompiledRegex {
   if (pattern.length > MAX_REGEX_LENGTH) {
-    throw new RegexError(`Pattern is ${pattern.length} characters long; the limit is ${MAX_REGEX_LENGTH}.`, 0);
+    throw new RegexError(
+      `Pattern is ${pattern.length} characters long; the limit is ${MAX_REGEX_LENGTH}.`,
+      0,
+    );
   }
   const p = new PatternParser(pattern);
   const node = p.parse();
@@ -90,7 +93,10 @@ export function compileRegex(pattern: string): CompiledRegex {
     switch (n.t) {
       case "char": {
         const test = n.test;
-        emit({ op: "char", test: ci ? (c) => test(c) || test(c.toLowerCase()) || test(c.toUpperCase()) : test });
+        emit({
+          op: "char",
+          test: ci ? (c) => test(c) || test(c.toLowerCase()) || test(c.toUpperCase()) : test,
+        });
         return;
       }
       case "assert":
@@ -202,7 +208,12 @@ class PatternParser {
         const m = /^\{(\d+)(,(\d*))?\}/.exec(this.src.slice(this.i));
         if (m === null) return atom; // a literal `{`, as in RE2
         min = Number(m[1]);
-        max = m[2] === undefined ? min : m[3] === "" || m[3] === undefined ? Number.POSITIVE_INFINITY : Number(m[3]);
+        max =
+          m[2] === undefined
+            ? min
+            : m[3] === "" || m[3] === undefined
+              ? Number.POSITIVE_INFINITY
+              : Number(m[3]);
         if (min > MAX_REPEAT || (max !== Number.POSITIVE_INFINITY && max > MAX_REPEAT)) {
           throw new RegexError(`Repeat count is more than ${MAX_REPEAT}.`, at);
         }
@@ -434,7 +445,8 @@ export function execRegex(
         matched = t.caps;
         break; // lower-priority threads lose to this match
       }
-      if (inst.op === "char" && i < n && inst.test(cps[i] as string)) addThread(nlist, t.pc + 1, t.caps, i + 1);
+      if (inst.op === "char" && i < n && inst.test(cps[i] as string))
+        addThread(nlist, t.pc + 1, t.caps, i + 1);
     }
     if (matched === null && i + 1 <= n) addThread(nlist, 0, fresh(), i + 1);
     clist = nlist;
@@ -444,7 +456,10 @@ export function execRegex(
 
 function checkInput(cps: readonly string[]): void {
   if (cps.length > MAX_REGEX_INPUT) {
-    throw new RegexError(`Text is ${cps.length} characters long; patterns are applied to at most ${MAX_REGEX_INPUT}.`, -1);
+    throw new RegexError(
+      `Text is ${cps.length} characters long; patterns are applied to at most ${MAX_REGEX_INPUT}.`,
+      -1,
+    );
   }
 }
 
@@ -456,14 +471,20 @@ export function regexTest(re: CompiledRegex, s: string): boolean {
 }
 
 /** Replace every match; `$1`, `${1}` insert groups, `$$` a dollar sign. */
-export function regexReplaceAll(re: CompiledRegex, s: string, replacement: string, maxLength: number): string {
+export function regexReplaceAll(
+  re: CompiledRegex,
+  s: string,
+  replacement: string,
+  maxLength: number,
+): string {
   const cps = Array.from(s);
   checkInput(cps);
   const out: string[] = [];
   let size = 0;
   const push = (x: string): void => {
     size += x.length;
-    if (size > maxLength) throw new RegexError(`Result is longer than the limit of ${maxLength} characters.`, -1);
+    if (size > maxLength)
+      throw new RegexError(`Result is longer than the limit of ${maxLength} characters.`, -1);
     out.push(x);
   };
   let pos = 0;

@@ -8,7 +8,16 @@ import type { Scope } from "./scope.js";
 export function scope(extra: Partial<Scope> = {}): Scope {
   return {
     values: {
-      var: { version: "24.04", name: "ubuntu", n: 3, flag: true, list: ["a", "b", "c"], map: { k: "v", n: 1 }, empty: "", nil: null },
+      var: {
+        version: "24.04",
+        name: "ubuntu",
+        n: 3,
+        flag: true,
+        list: ["a", "b", "c"],
+        map: { k: "v", n: 1 },
+        empty: "",
+        nil: null,
+      },
       local: { disk: "10G" },
       env: { HOME: "/home/u" },
       path: { root: "/project", cwd: "/project" },

@@ -105,7 +105,8 @@ export function toJson(v: unknown): string {
     out.push(s);
   };
   const walk = (x: unknown, depth: number): void => {
-    if (depth > MAX_DEPTH) throw new ValueError("eval", `Value is nested more than ${MAX_DEPTH} levels deep.`);
+    if (depth > MAX_DEPTH)
+      throw new ValueError("eval", `Value is nested more than ${MAX_DEPTH} levels deep.`);
     switch (typeOf(x)) {
       case "string":
         push(JSON.stringify(x));
@@ -176,7 +177,8 @@ export function deepEqual(a: unknown, b: unknown, depth = 0): boolean {
       if (ka.length !== kb.size) return false;
       for (const k of ka) {
         if (!kb.has(k)) return false;
-        if (!deepEqual(ownValue(a as object, k).value, ownValue(b as object, k).value, depth + 1)) return false;
+        if (!deepEqual(ownValue(a as object, k).value, ownValue(b as object, k).value, depth + 1))
+          return false;
       }
       return true;
     }

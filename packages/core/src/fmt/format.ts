@@ -12,6 +12,7 @@ import {
   Scalar,
   type ToStringOptions,
   type YAMLMap,
+  type YAMLSeq,
 } from "yaml";
 import { fixAliasOrder, resolveAliases } from "./anchors.js";
 import {
@@ -261,9 +262,24 @@ function normalizeSpacing(doc: Document): void {
     if (inFlow) node.spaceBefore = false;
     if (!isCollection(node)) return;
     const flow = inFlow || Boolean(node.flow);
-    const first = startNode(node.items[0]);
+    const items = node.items as unknown[];
+    if (!flow && !isMap(node)) {
+      for (const item of items) if (isCollection(item) && !item.flow) hoistFirstComment(item);
+    }
+    if (!flow) {
+      // After keys moved, a key with a comment above it may now follow a block that ends in a
+      // comment; without a blank line between them the parser would read both as one.
+      for (let i = 1; i < items.length; i++) {
+        const previous = items[i - 1];
+        const start = startNode(items[i]);
+        if (start?.commentBefore && trailingHost(isPair(previous) ? previous.value : previous)) {
+          start.spaceBefore = true;
+        }
+      }
+    }
+    const first = startNode(items[0]);
     if (first) first.spaceBefore = false;
-    for (const item of node.items) visit(item, flow);
+    for (const item of items) visit(item, flow);
   };
   const root = doc.contents;
   if (isNode(root)) root.spaceBefore = false;
@@ -274,6 +290,19 @@ function normalizeSpacing(doc: Document): void {
       if (key) key.spaceBefore = index > 0;
     });
   }
+}
+
+/**
+ * A comment above the first key of a map that is a sequence item is written above its `-` (the
+ * parser reads it back as the map's comment either way); keep it on the map so the result is stable.
+ */
+function hoistFirstComment(collection: YAMLMap<unknown, unknown> | YAMLSeq<unknown>): void {
+  const first = startNode(collection.items[0]);
+  if (!first?.commentBefore) return;
+  collection.commentBefore = joinComment(
+    concatComments([], commentLines(collection.commentBefore), commentLines(first.commentBefore)),
+  );
+  first.commentBefore = null;
 }
 
 /**

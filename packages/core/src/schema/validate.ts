@@ -1,30 +1,12 @@
 /** JSON Schema validation with ajv, every error turned into a positioned, actionable diagnostic. */
 import { closest, distance } from "fastest-levenshtein";
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import type { ErrorObject } from "ajv";
 import { type Diagnostic, diagnostic } from "../errors.js";
 import { formatPath, type PathSegment, positionOf, type SourceFile } from "../source.js";
 import type { JsonSchema } from "./base.js";
+import { compileSchema } from "./compile.js";
 
-let ajv: Ajv | undefined;
-const compiled = new WeakMap<object, ValidateFunction>();
-
-function getAjv(): Ajv {
-  ajv ??= new Ajv({ allErrors: true, verbose: true, strict: false, allowUnionTypes: true, code: { lines: false } });
-  return ajv;
-}
-
-/** Compile (once per schema object) and return the validator. */
-export function compileSchema(schema: JsonSchema): ValidateFunction {
-  let fn = compiled.get(schema);
-  if (!fn) {
-    const a = getAjv();
-    const id = schema.$id as string | undefined;
-    if (id && a.getSchema(id)) a.removeSchema(id);
-    fn = a.compile(schema);
-    compiled.set(schema, fn);
-  }
-  return fn;
-}
+export { compileSchema };
 
 export interface ValidateOptions {
   /** Where `value` sits in the file: prefix for positions and paths. */
@@ -39,7 +21,7 @@ export interface ValidateOptions {
 export function validateValue(schema: JsonSchema, value: unknown, src: SourceFile, opts: ValidateOptions = {}): Diagnostic[] {
   const fn = compileSchema(schema);
   if (fn(value)) return [];
-  return ajvToDiagnostics(fn.errors ?? [], value, src, opts);
+  return ajvToDiagnostics(fn.errors ?? [], value, src, opts, schema);
 }
 
 function splitPointer(pointer: string, value: unknown): PathSegment[] {
@@ -101,7 +83,25 @@ function listWords(words: readonly string[], max = 12): string {
   return words.length > max ? `${shown}, … (${words.length} in all)` : shown;
 }
 
-export function ajvToDiagnostics(errors: ErrorObject[], value: unknown, src: SourceFile, opts: ValidateOptions): Diagnostic[] {
+/** The schema an error's keyword sits in, found by following its schemaPath from the root. */
+function parentSchemaOf(root: JsonSchema, e: ErrorObject): JsonSchema | undefined {
+  const segs = e.schemaPath.replace(/^#\/?/, "").split("/").filter(Boolean).slice(0, -1);
+  let cur: unknown = root;
+  for (const raw of segs) {
+    const seg = decodeURIComponent(raw.replace(/~1/g, "/").replace(/~0/g, "~"));
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string, unknown>)[seg];
+  }
+  return cur && typeof cur === "object" ? (cur as JsonSchema) : undefined;
+}
+
+export function ajvToDiagnostics(
+  errors: ErrorObject[],
+  value: unknown,
+  src: SourceFile,
+  opts: ValidateOptions,
+  root: JsonSchema,
+): Diagnostic[] {
   const base = opts.basePath ?? [];
   // anyOf/oneOf: keep only the errors of the branch that got furthest, or one combined message.
   const unions = errors.filter((e) => e.keyword === "anyOf" || e.keyword === "oneOf");
@@ -148,7 +148,7 @@ export function ajvToDiagnostics(errors: ErrorObject[], value: unknown, src: Sou
         path = [...path, key];
         at = "key";
         code = "KILN_SCHEMA_UNKNOWN_KEY";
-        const props = Object.keys((e.parentSchema?.properties as object | undefined) ?? {});
+        const props = Object.keys((parentSchemaOf(root, e)?.properties as object | undefined) ?? {});
         const where = rel.length === 0 && opts.what ? opts.what : "key";
         message = `unknown ${where} "${key}"`;
         const close = suggest(key, props);
@@ -187,7 +187,7 @@ export function ajvToDiagnostics(errors: ErrorObject[], value: unknown, src: Sou
       case "pattern":
       case "format": {
         code = "KILN_SCHEMA_FORMAT";
-        const desc = (e.parentSchema as { description?: string } | undefined)?.description;
+        const desc = (parentSchemaOf(root, e) as { description?: string } | undefined)?.description;
         if (e.propertyName !== undefined) {
           // propertyNames: the key itself is malformed
           path = [...path, e.propertyName];
@@ -213,7 +213,7 @@ export function ajvToDiagnostics(errors: ErrorObject[], value: unknown, src: Sou
       case "maxProperties":
         code = "KILN_SCHEMA_RANGE";
         message = `${typeName(here)} ${e.message ?? "is out of range"}`;
-        hint = (e.parentSchema as { description?: string } | undefined)?.description;
+        hint = (parentSchemaOf(root, e) as { description?: string } | undefined)?.description;
         break;
       default:
         message = e.message ?? "invalid value";

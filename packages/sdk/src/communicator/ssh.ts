@@ -124,7 +124,8 @@ function describeError(err: unknown): string {
 }
 
 /**
- * Ask the server to KILL the command (OpenSSH ≥ 7.9 honours "signal" requests), then close the channel.
+ * Ask the server to KILL the command, then close the channel. OpenSSH (≥ 7.9) honours "signal" requests
+ * for privilege-separated sessions, i.e. not for root logins; there closing the channel is all we can do.
  * ssh2's `channel.signal()` refuses once stdin is closed, which ours always is, so after that it
  * goes to the protocol layer directly.
  */
@@ -138,7 +139,7 @@ function stopChannel(ch: ClientChannel): void {
       };
       const id = inner.outgoing?.id;
       const proto = inner._client?._protocol;
-      if (typeof id === "number" && inner.outgoing?.state === "open" && typeof proto?.signal === "function") proto.signal(id, "KILL");
+      if (typeof id === "number" && (inner.outgoing?.state === "open" || inner.outgoing?.state === "eof") && typeof proto?.signal === "function") proto.signal(id, "KILL");
     }
   } catch {
     /* the server may not support signals */
