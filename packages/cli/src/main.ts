@@ -28,6 +28,24 @@ const varOptions = {
 } as const;
 
 const COMMANDS: Record<string, CommandSpec> = {
+  build: {
+    summary: "Run the builds of a build file",
+    usage:
+      "kiln build [--only glob,…] [--except glob,…] [--parallel-builds N] [--force] [--on-error cleanup|abort|ask|pause] [--debug] [--timestamp-ui] [--json | --machine-readable] [--var k=v]... [--var-file f]... <file>",
+    options: {
+      ...varOptions,
+      only: { type: "string", multiple: true },
+      except: { type: "string", multiple: true },
+      "parallel-builds": { type: "string" },
+      force: { type: "boolean" },
+      "on-error": { type: "string" },
+      debug: { type: "boolean" },
+      "timestamp-ui": { type: "boolean" },
+      json: { type: "boolean" },
+      "machine-readable": { type: "boolean" },
+    },
+    load: () => import("./commands/build.js"),
+  },
   validate: {
     summary: "Check a build file: syntax, structure, plugins, variables and expressions",
     usage: "kiln validate [--syntax-only] [--var k=v]... [--var-file f]... <file>",

@@ -46,3 +46,9 @@ export {
 export { coreVersion } from "./plugins/version.js";
 export { formatDiagnostic, formatDiagnostics } from "./report.js";
 export { formatDocument, unifiedDiff } from "./fmt/index.js";
+export * from "./engine/types.js";
+export { EventBus, type KilnEvent, type KilnEventType, type Listener } from "./engine/events.js";
+export { REDACTED, SecretRegistry, secretForms } from "./engine/secrets.js";
+export { formatMs, InterruptedError, type OnError, runCleanups, runSteps, StepTimeoutError, withTimeout } from "./engine/runner.js";
+export { type BuildOptions, type BuildResult, type PlannedRun, parseDuration, planRuns, type RunResult, runBuild } from "./engine/build.js";
+export { createRuntime, loadPlugin } from "./plugins/runtime.js";

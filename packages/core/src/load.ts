@@ -84,7 +84,16 @@ export interface RawFile {
 const BUILD_TIME_ROOTS = ["build", "http", "data"] as const;
 
 function throwIfErrors(diags: Diagnostic[], file: string, secrets: string[] = []): void {
-  const errors = diags.filter((d) => d.severity === "error");
+  // A value can be checked twice (a component's common keys are in the base schema and in its
+  // option schema); report each problem once.
+  const seen = new Set<string>();
+  const errors = diags.filter((d) => {
+    if (d.severity !== "error") return false;
+    const key = `${d.code}|${d.pos?.line}:${d.pos?.column}|${d.path ?? ""}|${d.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
   if (errors.length === 0) return;
   const sorted = sortDiagnostics(errors);
   const first = sorted[0];
@@ -218,8 +227,13 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
   // Locals, in dependency order
   const locals: Record<string, unknown> = values.local as Record<string, unknown>;
   if (!opts.syntaxOnly) {
-    const order = orderLocals(localsRaw, src, diags);
+    const { order, cyclic } = orderLocals(localsRaw, src, diags);
     for (const name of order) {
+      if (cyclic.has(name)) {
+        // Already reported as a cycle: keep the text as written rather than report it again.
+        locals[name] = localsRaw[name];
+        continue;
+      }
       const r = evaluateTree(localsRaw[name], ["locals", name], scopeFor({ local: locals }, [...BUILD_TIME_ROOTS, "source"]), src, diags);
       locals[name] = r.value;
     }
@@ -421,7 +435,7 @@ function buildOptionSchema(kind: Kind, schema: JsonSchema): JsonSchema {
 }
 
 /** Topological order of locals; cycles and unknown locals are reported. */
-function orderLocals(localsRaw: Record<string, unknown>, src: SourceFile, diags: Diagnostic[]): string[] {
+function orderLocals(localsRaw: Record<string, unknown>, src: SourceFile, diags: Diagnostic[]): { order: string[]; cyclic: Set<string> } {
   const deps = new Map<string, Set<string>>();
   for (const [name, value] of Object.entries(localsRaw)) {
     const set = new Set<string>();
@@ -439,11 +453,13 @@ function orderLocals(localsRaw: Record<string, unknown>, src: SourceFile, diags:
   const order: string[] = [];
   const state = new Map<string, "visiting" | "done">();
   const reported = new Set<string>();
+  const cyclic = new Set<string>();
   const visit = (name: string, stack: string[]) => {
     const s = state.get(name);
     if (s === "done") return;
     if (s === "visiting") {
       const cycle = [...stack.slice(stack.indexOf(name)), name];
+      for (const c of cycle) cyclic.add(c);
       const key = [...cycle].sort().join(",");
       if (!reported.has(key)) {
         reported.add(key);
@@ -463,7 +479,7 @@ function orderLocals(localsRaw: Record<string, unknown>, src: SourceFile, diags:
     order.push(name);
   };
   for (const name of deps.keys()) visit(name, []);
-  return order;
+  return { order, cyclic };
 }
 
 export { exprDiagnostic };

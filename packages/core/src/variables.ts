@@ -11,6 +11,7 @@ import { suggest } from "./schema/validate.js";
 import { formatPath, loadYamlFile, type PathSegment, positionOf, type SourceFile, parseYaml } from "./source.js";
 
 export type VariableType = "string" | "number" | "bool" | "list" | "map";
+const VARIABLE_TYPES: readonly string[] = ["string", "number", "bool", "list", "map"];
 
 export interface VariableDecl {
   type?: VariableType;
@@ -32,6 +33,8 @@ export interface VariableValue {
   /** File or argument the value came from, for `inspect`. */
   from?: string;
   sensitive: boolean;
+  /** A value was given but had the wrong type (already reported). */
+  invalid?: boolean;
 }
 
 export interface VariableInputs {
@@ -159,7 +162,7 @@ export function resolveVariables(
   }
   if (requireValues) {
     for (const v of Object.values(out)) {
-      if (v.origin === undefined) {
+      if (v.origin === undefined && !v.invalid) {
         const envHint = v.decl.env ? `, set $${v.decl.env}` : "";
         diags.push(
           diagnostic("KILN_VAR_MISSING", `variable "${v.name}" has no value`, {
@@ -218,8 +221,10 @@ function setValue(
   const v = out[name];
   if (!v) return;
   const type = v.decl.type ?? "string";
-  const c = coerce(raw, type, fromText);
+  // An unknown type is reported by the schema check; take the value as it is.
+  const c = VARIABLE_TYPES.includes(type) ? coerce(raw, type, fromText) : { ok: true as const, value: raw };
   if (!c.ok) {
+    v.invalid = true;
     diags.push(
       diagnostic("KILN_VAR_TYPE", `variable "${name}" from ${from}: ${v.sensitive ? `expected a ${type}` : c.why}`, {
         path: path ? formatPath(path) : `variables.${name}`,

@@ -1,1 +1,3 @@
 export * from "./schemas.js";
+export * from "./communicator/index.js";
+export { type CommunicatorOptions, type ConnectStepOptions, connectStep, STATE_COMMUNICATOR } from "./steps/connect.js";

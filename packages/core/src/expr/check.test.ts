@@ -110,3 +110,20 @@ describe("references", () => {
     expect(references(parseTemplate("no $${{ refs }}"))).toEqual([]);
   });
 });
+
+describe("names with dashes", () => {
+  it("reads dashed names as in HCL and explains subtraction", () => {
+    const s = scope();
+    (s.values.var as Record<string, unknown>)["vm-name"] = "box";
+    s.members = { ...s.members, var: new Set([...(s.members?.var ?? []), "vm-name"]) };
+    expect(checkTemplate(parseTemplate("${{ var.vm-name }}"), s)).toEqual([]);
+    expect(references(parseTemplate("${{ var.vm-name }}"))).toEqual([
+      { root: "var", member: "vm-name", offset: 4 },
+    ]);
+    const [e] = checkTemplate(parseTemplate("${{ var.n-1 }}"), s);
+    expect(e?.code).toBe("KILN_EXPR_UNKNOWN_NAME");
+    expect(e?.hint).toBe('Names may contain "-"; to subtract, put spaces around it: var.n - 1.');
+    expect(checkTemplate(parseTemplate("${{ var.n - 1 }}"), s)).toEqual([]);
+    expect(checkTemplate(parseTemplate("${{ var.n -1 }}"), s)).toEqual([]);
+  });
+});

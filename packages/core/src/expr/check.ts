@@ -22,9 +22,15 @@ function staticMember(node: Ast): { root: string; member: string; end: number } 
   return undefined;
 }
 
-function walk(node: Ast, visit: (n: Ast) => boolean): void {
-  if (!visit(node)) return;
-  for (const c of children(node)) walk(c, visit);
+/** Visit nodes in source order; `visit` returns false to skip a node's children. No recursion. */
+function walk(root: Ast, visit: (n: Ast) => boolean): void {
+  const stack: Ast[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop() as Ast;
+    if (!visit(node)) continue;
+    const kids = children(node);
+    for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i] as Ast);
+  }
 }
 
 /**
@@ -38,7 +44,7 @@ export function checkTemplate(t: Template, scope: Scope): ExprError[] {
     if (part.kind !== "expr") continue;
     walk(part.ast, (n) => {
       if (n.type === "name") {
-        if (!roots.has(n.name) || n.name === "__proto__") errors.push(unknownRoot(n.name, n, roots));
+        if (!roots.has(n.name)) errors.push(unknownRoot(n.name, n, roots));
         return false;
       }
       const sm = staticMember(n);

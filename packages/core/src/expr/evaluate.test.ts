@@ -109,6 +109,9 @@ describe("names, members and indexes", () => {
     expect(caught(() => ex("var.map[1]")).code).toBe("KILN_EXPR_TYPE");
     expect(caught(() => ex("var.list.a")).code).toBe("KILN_EXPR_TYPE");
     expect(caught(() => ex("var.n.x")).code).toBe("KILN_EXPR_TYPE");
+    const e2 = caught(() => ex("var.version[0]"));
+    expect(e2.code).toBe("KILN_EXPR_TYPE");
+    expect(e2.message).toBe("Cannot index var.version, which is a string.");
   });
 
   it("suggests a close key for a missing map key", () => {
@@ -192,6 +195,8 @@ describe("names, members and indexes", () => {
     expect(caught(() => ex("inh.parent", s)).code).toBe("KILN_EXPR_TYPE");
     expect(caught(() => ex("fn.name", s)).code).toBe("KILN_EXPR_TYPE");
     expect(caught(() => ev("a${{ fn }}", s)).code).toBe("KILN_EXPR_TYPE");
+    expect(caught(() => ev("${{ fn }}", s)).code).toBe("KILN_EXPR_TYPE");
+    expect(caught(() => ev("${{ date }}", s)).code).toBe("KILN_EXPR_TYPE");
     expect(caught(() => ex("date.getTime", s)).code).toBe("KILN_EXPR_TYPE");
     expect(caught(() => ex("json.__proto__.x", s)).code).toBe("KILN_EXPR_EVAL");
     expect(ex("keys(json)", s)).toEqual([]);
@@ -255,5 +260,21 @@ describe("evaluateExpression", () => {
     const s = scope();
     (s.values.var as { n: number }).n = 5;
     expect(evaluateExpression((t[0] as { ast: never }).ast, s)).toBe(10);
+  });
+});
+
+describe("dashed names", () => {
+  it("evaluates them, and subtraction with spaces", () => {
+    const s = scope({
+      values: { var: { "vm-name": "box", n: 3 } },
+      members: { var: new Set(["vm-name", "n"]) },
+    });
+    expect(ex("var.vm-name", s)).toBe("box");
+    expect(ex("var.n - 1", s)).toBe(2);
+    expect(ex("var.n -1", s)).toBe(2);
+    expect(ex("5-1", s)).toBe(4);
+    const e = caught(() => ex("var.n-1", s));
+    expect(e.code).toBe("KILN_EXPR_UNKNOWN_NAME");
+    expect(e.hint).toMatch(/var\.n - 1/);
   });
 });

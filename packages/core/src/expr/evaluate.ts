@@ -6,7 +6,7 @@
 import type { Ast, BinaryNode, CallNode } from "./ast.js";
 import { closestName, ExprError, type ExprErrorCode, listNames } from "./errors.js";
 import { Args, arityHint, type CallContext, FnError, FUNCTIONS } from "./functions.js";
-import { MAX_COLLECTION_SIZE, MAX_STRING_LENGTH, MAX_TEMPLATEFILE_DEPTH } from "./limits.js";
+import { MAX_COLLECTION_SIZE, MAX_DEPTH, MAX_STRING_LENGTH, MAX_TEMPLATEFILE_DEPTH } from "./limits.js";
 import { parseTemplate, type Template } from "./parse.js";
 import { DEFERRED, declaredMembers, knownRoots, type Scope } from "./scope.js";
 import {
@@ -29,7 +29,15 @@ interface Ctx {
   /** Extra bare roots (templatefile vars); they shadow the scope's roots. */
   extra: Record<string, unknown> | undefined;
   templateDepth: number;
+  /** Shared by nested templatefile renders: how deep the walk is right now. */
+  walk: { depth: number };
 }
+
+/**
+ * Parsed trees are at most MAX_DEPTH deep, and templatefile() nests at most
+ * MAX_TEMPLATEFILE_DEPTH renders; this guards trees built by hand, which the types allow.
+ */
+const MAX_WALK_DEPTH = MAX_DEPTH * (MAX_TEMPLATEFILE_DEPTH + 2);
 
 /**
  * Evaluate a template. A template that is exactly one expression gives its raw value; otherwise
@@ -38,7 +46,7 @@ interface Ctx {
  */
 export function evaluateTemplate(t: Template, scope: Scope): unknown {
   try {
-    return render(t, { scope, extra: undefined, templateDepth: 0 });
+    return render(t, { scope, extra: undefined, templateDepth: 0, walk: { depth: 0 } });
   } catch (e) {
     if (e instanceof DeferredSignal) return DEFERRED;
     throw e;
@@ -48,19 +56,30 @@ export function evaluateTemplate(t: Template, scope: Scope): unknown {
 /** Evaluate one parsed expression (e.g. from parseExpression) to its raw value, or DEFERRED. */
 export function evaluateExpression(ast: Ast, scope: Scope): unknown {
   try {
-    return evalNode(ast, { scope, extra: undefined, templateDepth: 0 });
+    return rawResult(ast, evalNode(ast, { scope, extra: undefined, templateDepth: 0, walk: { depth: 0 } }));
   } catch (e) {
     if (e instanceof DeferredSignal) return DEFERRED;
     throw e;
   }
 }
 
+/** A value handed back as is: only the value types of the language, strings within the limit. */
+function rawResult(node: Ast, v: unknown): unknown {
+  if (typeof v === "string") guard(node, () => checkLength(v));
+  if (typeOf(v) === "unsupported") {
+    throw err(
+      "KILN_EXPR_TYPE",
+      node,
+      `The expression gives ${describeType(v)}, not a string, number, bool, list or map.`,
+    );
+  }
+  return v === undefined ? null : v;
+}
+
 function render(t: Template, ctx: Ctx): unknown {
   const only = t[0];
   if (t.length === 1 && only !== undefined && only.kind === "expr") {
-    const v = evalNode(only.ast, ctx);
-    if (typeof v === "string") checkLength(v);
-    return v === undefined ? null : v;
+    return rawResult(only.ast, evalNode(only.ast, ctx));
   }
   let out = "";
   for (const part of t) {
@@ -124,6 +143,18 @@ export function pathOf(node: Ast): string {
 }
 
 function evalNode(node: Ast, ctx: Ctx): unknown {
+  if (ctx.walk.depth >= MAX_WALK_DEPTH) {
+    throw err("KILN_EXPR_EVAL", node, `Expression is nested more than ${MAX_WALK_DEPTH} levels deep.`);
+  }
+  ctx.walk.depth++;
+  try {
+    return evalInner(node, ctx);
+  } finally {
+    ctx.walk.depth--;
+  }
+}
+
+function evalInner(node: Ast, ctx: Ctx): unknown {
   switch (node.type) {
     case "literal":
       return node.value;
@@ -135,7 +166,16 @@ function evalNode(node: Ast, ctx: Ctx): unknown {
     }
     case "map": {
       const out: Record<string, unknown> = {};
-      for (const e of node.entries) out[e.key] = evalNode(e.value, ctx);
+      for (const e of node.entries) {
+        if (FORBIDDEN_KEYS.has(e.key)) {
+          throw err(
+            "KILN_EXPR_EVAL",
+            { start: e.keyStart, end: e.keyEnd },
+            `"${e.key}" cannot be used as a map key.`,
+          );
+        }
+        out[e.key] = evalNode(e.value, ctx);
+      }
       return out;
     }
     case "name":
@@ -164,6 +204,14 @@ function evalNode(node: Ast, ctx: Ctx): unknown {
         }
         const v = ownValue(obj, String(key));
         return v.value === undefined ? null : v.value;
+      }
+      if (typeOf(obj) !== "map") {
+        throw err(
+          "KILN_EXPR_TYPE",
+          node,
+          `Cannot index ${pathOf(node.object)}, which is ${describeType(obj)}.`,
+          "Only lists and maps can be indexed.",
+        );
       }
       if (typeof key !== "string") {
         throw err("KILN_EXPR_TYPE", node.index, `A map key must be a string, got ${describeType(key)}.`);
@@ -227,11 +275,12 @@ export function unknownRoot(
 ): ExprError {
   const close = closestName(name, roots);
   const hint =
-    close !== undefined
+    subtractionHint(name, name, roots) ??
+    (close !== undefined
       ? `Did you mean "${close}"?`
       : roots.size > 0
         ? `Known names: ${listNames(roots)}.`
-        : undefined;
+        : undefined);
   return err("KILN_EXPR_UNKNOWN_NAME", node, `Unknown name "${name}".`, hint);
 }
 
@@ -243,12 +292,21 @@ export function undeclaredMember(
 ): ExprError {
   const close = closestName(name, declared);
   const hint =
-    close !== undefined
+    subtractionHint(name, `${root}.${name}`, declared) ??
+    (close !== undefined
       ? `Did you mean "${root}.${close}"?`
       : declared.size > 0
         ? `Declared: ${listNames([...declared].map((d) => `${root}.${d}`))}.`
-        : `Nothing is declared under "${root}".`;
+        : `Nothing is declared under "${root}".`);
   return err("KILN_EXPR_UNKNOWN_NAME", node, `"${root}.${name}" is not declared.`, hint);
+}
+
+/** `var.n-1` reads as the name `n-1`; when `n` exists, say how to subtract. */
+function subtractionHint(name: string, written: string, known: ReadonlySet<string>): string | undefined {
+  const dash = name.indexOf("-");
+  if (dash < 0 || !known.has(name.slice(0, dash))) return undefined;
+  const cut = written.length - name.length + dash;
+  return `Names may contain "-"; to subtract, put spaces around it: ${written.slice(0, cut)} - ${written.slice(cut + 1)}.`;
 }
 
 function getMember(
@@ -462,7 +520,12 @@ function renderFile(
   for (const k of mapKeys(vars)) extra[k] = ownValue(vars, k).value;
   let value: unknown;
   try {
-    value = render(parseTemplate(text), { scope: ctx.scope, extra, templateDepth: ctx.templateDepth + 1 });
+    value = render(parseTemplate(text), {
+      scope: ctx.scope,
+      extra,
+      templateDepth: ctx.templateDepth + 1,
+      walk: ctx.walk,
+    });
   } catch (e) {
     if (e instanceof ExprError) {
       const before = text.slice(0, e.offset);

@@ -4,11 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
+import type { Ast, BinaryOp } from "./ast.js";
 import { checkTemplate, references } from "./check.js";
 import { ExprError } from "./errors.js";
 import { evaluateTemplate } from "./evaluate.js";
 import { FUNCTION_NAMES } from "./functions.js";
-import { parseTemplate } from "./parse.js";
+import { parseTemplate, type Template, type TemplateExpr } from "./parse.js";
 import { DEFERRED } from "./scope.js";
 import { scope } from "./test-helpers.js";
 
@@ -116,7 +117,7 @@ describe("fuzz: random strings", () => {
       fc.property(fc.array(fc.constantFrom(...TOKENS), { maxLength: 40 }), (parts) => {
         exercise(parts.join(""));
       }),
-      { numRuns: 1500 },
+      { numRuns: 800 },
     );
   });
 
@@ -126,7 +127,7 @@ describe("fuzz: random strings", () => {
         exercise(`\${{ ${inner} }}`);
         exercise(`a ${inner} \${{`);
       }),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
   });
 
@@ -137,7 +138,7 @@ describe("fuzz: random strings", () => {
         const close = closed ? ops.map(closerOf).reverse().join("") : "";
         exercise(`\${{ ${ops.join("")}1${close} }}`);
       }),
-      { numRuns: 60 },
+      { numRuns: 30 },
     );
   });
 
@@ -147,7 +148,7 @@ describe("fuzz: random strings", () => {
         fc.pre(!text.includes("${{"));
         expect(evaluateTemplate(parseTemplate(text), fuzzScope())).toBe(text);
       }),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
   });
 });
@@ -235,12 +236,12 @@ describe("fuzz: generated expressions", () => {
           outcomes.error++;
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: 1000 },
     );
     // The generator must reach real evaluation, not only errors.
-    expect(outcomes.value).toBeGreaterThan(200);
-    expect(outcomes.deferred).toBeGreaterThan(20);
-    expect(outcomes.error).toBeGreaterThan(200);
+    expect(outcomes.value).toBeGreaterThan(100);
+    expect(outcomes.deferred).toBeGreaterThan(10);
+    expect(outcomes.error).toBeGreaterThan(100);
   });
 
   it("give the same value in parentheses, and scalars concatenate as their text", () => {
@@ -260,7 +261,127 @@ describe("fuzz: generated expressions", () => {
           expect(evaluateTemplate(parseTemplate(`<\${{ ${e} }}>`), fuzzScope())).toBe(`<${String(a)}>`);
         }
       }),
+      { numRuns: 400 },
+    );
+  });
+});
+
+// Syntax trees built directly, including shapes the parser never produces (huge depth, odd keys).
+const at = { start: 0, end: 1 };
+const { node } = fc.letrec<{ node: Ast; leaf: Ast }>((tie) => ({
+  leaf: fc.oneof(
+    fc
+      .oneof(fc.string({ maxLength: 6 }), fc.double(), fc.boolean(), fc.constant(null))
+      .map((value): Ast => ({ type: "literal", value, ...at })),
+    fc
+      .constantFrom(
+        "var",
+        "local",
+        "env",
+        "build",
+        "http",
+        "path",
+        "nope",
+        "__proto__",
+        "constructor",
+        "toString",
+      )
+      .map((name): Ast => ({ type: "name", name, ...at })),
+  ),
+  node: fc.oneof(
+    { depthSize: "small" },
+    tie("leaf"),
+    fc.array(tie("node"), { maxLength: 3 }).map((items): Ast => ({ type: "list", items, ...at })),
+    fc
+      .array(fc.tuple(fc.constantFrom("a", "b", "__proto__", "constructor"), tie("node")), { maxLength: 3 })
+      .map(
+        (es): Ast => ({
+          type: "map",
+          entries: es.map(([key, value]) => ({ key, keyStart: 0, keyEnd: 1, value })),
+          ...at,
+        }),
+      ),
+    fc
+      .tuple(tie("node"), fc.constantFrom("version", "list", "a", "HOME", "__proto__", "prototype", "length"))
+      .map(([object, name]): Ast => ({ type: "member", object, name, nameStart: 0, ...at })),
+    fc
+      .tuple(tie("node"), tie("node"))
+      .map(([object, index]): Ast => ({ type: "index", object, index, ...at })),
+    fc
+      .tuple(
+        fc.constantFrom(...FUNCTION_NAMES, "nope", "constructor"),
+        fc.array(tie("node"), { maxLength: 3 }),
+      )
+      .map(([callee, args]): Ast => ({ type: "call", callee, calleeEnd: 1, args, ...at })),
+    fc
+      .tuple(fc.constantFrom("!", "-") as fc.Arbitrary<"!" | "-">, tie("node"))
+      .map(([op, operand]): Ast => ({ type: "unary", op, operand, ...at })),
+    fc
+      .tuple(
+        tie("node"),
+        fc.constantFrom<BinaryOp>("*", "/", "%", "+", "-", "<", "<=", ">", ">=", "==", "!=", "&&", "||"),
+        tie("node"),
+      )
+      .map(([left, op, right]): Ast => ({ type: "binary", op, opStart: 0, left, right, ...at })),
+    fc
+      .tuple(tie("node"), tie("node"), tie("node"))
+      .map(
+        ([test, consequent, alternate]): Ast => ({ type: "conditional", test, consequent, alternate, ...at }),
+      ),
+  ),
+})) as { node: fc.Arbitrary<Ast> };
+
+function asTemplate(ast: Ast, alone: boolean): Template {
+  const e: TemplateExpr = { kind: "expr", source: "", ast, start: 0, end: 1 };
+  return alone ? [e] : [{ kind: "text", value: "t", start: 0, end: 0 }, e];
+}
+
+describe("fuzz: generated syntax trees", () => {
+  it("evaluate, check and list references with only ExprError escaping", () => {
+    fc.assert(
+      fc.property(node, fc.boolean(), (ast, alone) => {
+        const t = asTemplate(ast, alone);
+        const s = fuzzScope();
+        for (const e of checkTemplate(t, s)) expect(e).toBeInstanceOf(ExprError);
+        references(t);
+        try {
+          expect(isResult(evaluateTemplate(t, s))).toBe(true);
+        } catch (e) {
+          if (!(e instanceof ExprError)) throw e;
+        }
+      }),
       { numRuns: 800 },
     );
+  });
+
+  it("never lets a hand-built map key reach the prototype", () => {
+    const value: Ast = { type: "map", entries: [], ...at };
+    const ast: Ast = { type: "map", entries: [{ key: "__proto__", keyStart: 0, keyEnd: 1, value }], ...at };
+    let e: unknown;
+    try {
+      evaluateTemplate(asTemplate(ast, true), fuzzScope());
+    } catch (x) {
+      e = x;
+    }
+    expect(e).toBeInstanceOf(ExprError);
+  });
+
+  it("survives hand-built trees far deeper than the parser allows", () => {
+    for (const make of [
+      (inner: Ast): Ast => ({ type: "unary", op: "-", operand: inner, ...at }),
+      (inner: Ast): Ast => ({ type: "list", items: [inner], ...at }),
+      (inner: Ast): Ast => ({ type: "call", callee: "can", calleeEnd: 1, args: [inner], ...at }),
+    ]) {
+      let ast: Ast = { type: "literal", value: 1, ...at };
+      for (let i = 0; i < 100_000; i++) ast = make(ast);
+      const t = asTemplate(ast, true);
+      expect(checkTemplate(t, fuzzScope())).toEqual([]);
+      expect(references(t)).toEqual([]);
+      try {
+        evaluateTemplate(t, fuzzScope());
+      } catch (e) {
+        expect(e).toBeInstanceOf(ExprError);
+      }
+    }
   });
 });

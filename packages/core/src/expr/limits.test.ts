@@ -98,6 +98,10 @@ describe("result size", () => {
       expect(e.message, p).toMatch(new RegExp(String(MAX_STRING_LENGTH)));
     }
     expect((ev("${{ var.big }}", s) as string).length).toBe(big.length);
+    const huge = scope({ values: { h: "y".repeat(MAX_STRING_LENGTH + 1) }, members: {} });
+    const e = caught(() => ev("${{ h }}", huge));
+    expect(e.code).toBe("KILN_EXPR_EVAL");
+    expect(e.offset).toBe(4);
   });
 
   it("refuses lists over the size limit", () => {

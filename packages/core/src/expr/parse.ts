@@ -115,7 +115,6 @@ interface Token {
   end: number;
 }
 
-const PUNCT3: readonly string[] = [];
 const PUNCT2 = ["==", "!=", "<=", ">=", "&&", "||"];
 const PUNCT1 = "()[]{},.:?=<>+-*/%!";
 
@@ -244,7 +243,13 @@ class Parser {
       return { kind: "num", text: text.slice(start, p), num: Number(text.slice(start, p)), start, end: p };
     }
     if (isIdentStart(c)) {
-      while (p < text.length && isIdentPart(text[p] as string)) p++;
+      // As in HCL, a name may contain dashes (`var.vm-name`); subtraction needs spaces: `a - b`.
+      for (;;) {
+        const d = text[p];
+        if (d !== undefined && isIdentPart(d)) p++;
+        else if (d === "-" && text[p + 1] !== undefined && isIdentPart(text[p + 1] as string)) p += 2;
+        else break;
+      }
       this.pos = p;
       return { kind: "ident", text: text.slice(start, p), num: 0, start, end: p };
     }
@@ -252,7 +257,7 @@ class Parser {
       return this.lexString(c, start);
     }
     const two = text.slice(p, p + 2);
-    if (PUNCT2.includes(two) || PUNCT3.includes(two)) {
+    if (PUNCT2.includes(two)) {
       this.pos = p + 2;
       return { kind: "punct", text: two, num: 0, start, end: p + 2 };
     }
@@ -483,7 +488,7 @@ class Parser {
         return inner;
       }
       if (t.text === "[") return this.parseList();
-      if (t.text === "{" && !this.isClose()) return this.parseMap();
+      if (t.text === "{") return this.parseMap();
     }
     if (this.isClose()) {
       throw this.error("Expected an expression before `}}`.", t.start, 2);

@@ -40,7 +40,7 @@ type Inst =
 const MAX_PROGRAM = 20_000;
 const MAX_REPEAT = 1000;
 /** Most thread steps one replace() or regex_match() may take, whatever the pattern and text. */
-const MAX_STEPS = 20_000_000;
+const MAX_STEPS = 10_000_000;
 
 /** The work left for one top-level operation. */
 export interface Budget {

@@ -22,6 +22,7 @@ export function knownRoots(scope: Scope, extra?: Record<string, unknown>): Set<s
   const out = new Set<string>([...Object.keys(scope.values), ...scope.deferred]);
   if (scope.members) for (const k of Object.keys(scope.members)) out.add(k);
   if (extra) for (const k of Object.keys(extra)) out.add(k);
+  for (const k of ["__proto__", "constructor", "prototype"]) out.delete(k);
   return out;
 }
 

@@ -263,9 +263,6 @@ function normalizeSpacing(doc: Document): void {
     if (!isCollection(node)) return;
     const flow = inFlow || Boolean(node.flow);
     const items = node.items as unknown[];
-    if (!flow && !isMap(node)) {
-      for (const item of items) if (isCollection(item) && !item.flow) hoistFirstComment(item);
-    }
     if (!flow) {
       // After keys moved, a key with a comment above it may now follow a block that ends in a
       // comment; without a blank line between them the parser would read both as one.
@@ -277,11 +274,22 @@ function normalizeSpacing(doc: Document): void {
         }
       }
     }
+    if (!flow && node.comment) {
+      // A block's last comment written right after a nested block that ends in a comment is read
+      // back as part of the nested one: put it there now, so formatting twice gives the same text.
+      const last = items[items.length - 1];
+      const host = trailingHost(isPair(last) ? last.value : last);
+      if (host) {
+        host.comment = joinComment([...commentLines(host.comment), ...commentLines(node.comment)]);
+        node.comment = null;
+      }
+    }
     const first = startNode(items[0]);
     if (first) first.spaceBefore = false;
     for (const item of items) visit(item, flow);
   };
   const root = doc.contents;
+  hoistItemComments(root);
   if (isNode(root)) root.spaceBefore = false;
   visit(root, false);
   if (isMap(root) && !root.flow) {
@@ -293,9 +301,22 @@ function normalizeSpacing(doc: Document): void {
 }
 
 /**
- * A comment above the first key of a map that is a sequence item is written above its `-` (the
- * parser reads it back as the map's comment either way); keep it on the map so the result is stable.
+ * A comment above the first key of a map that is a sequence item is written above its `-`, and the
+ * parser reads it back as the map's comment (or, for a list in a list, the inner list's): keep it
+ * there so the result is stable. Innermost first.
  */
+function hoistItemComments(node: unknown): void {
+  if (isPair(node)) {
+    hoistItemComments(node.key);
+    hoistItemComments(node.value);
+    return;
+  }
+  if (!isCollection(node) || node.flow) return;
+  for (const item of node.items) hoistItemComments(item);
+  if (isMap(node)) return;
+  for (const item of node.items) if (isCollection(item) && !item.flow) hoistFirstComment(item);
+}
+
 function hoistFirstComment(collection: YAMLMap<unknown, unknown> | YAMLSeq<unknown>): void {
   const first = startNode(collection.items[0]);
   if (!first?.commentBefore) return;

@@ -196,9 +196,23 @@ function lastTrailing(node: unknown): boolean {
   return lastTrailing(isPair(last) ? last.value : last);
 }
 
+/** Whether the block content of `node` ends with a block sequence. */
+function endsWithBlockSeq(node: unknown): boolean {
+  if (!isCollection(node) || node.flow || node.items.length === 0) return false;
+  if (isSeq(node)) return true;
+  const last = node.items[node.items.length - 1];
+  return endsWithBlockSeq(isPair(last) ? last.value : last);
+}
+
 function decorate(data: JsonObject, seed: number): Decorated {
   const random = rng(seed);
   const chance = (p: number) => random() < p;
+  const options: ToStringOptions = {
+    indent: chance(0.5) ? 2 : 4,
+    indentSeq: chance(0.5),
+    lineWidth: chance(0.5) ? 0 : 40,
+    flowCollectionPadding: chance(0.5),
+  };
   const doc = new Document(data);
   const comments: Decorated["comments"] = [];
   const tokens: string[] = [];
@@ -233,7 +247,13 @@ function decorate(data: JsonObject, seed: number): Decorated {
         if (previous !== undefined && lastTrailing(isPair(previous) ? previous.value : previous)) {
           start.spaceBefore = true;
         }
-        if (isNode(start) && chance(0.25)) {
+        // With `- ` at the same indentation as the keys, the parser reads a comment after a list as
+        // the list's last comment, whatever it was meant for: an ambiguity of the input, not tested.
+        const ambiguous =
+          !options.indentSeq &&
+          previous !== undefined &&
+          endsWithBlockSeq(isPair(previous) ? previous.value : previous);
+        if (isNode(start) && !ambiguous && chance(0.25)) {
           const t = token("c");
           start.commentBefore = ` ${t}`;
           // Above the first key of a map in a list is above its `-`: the comment belongs to the item.
@@ -247,12 +267,6 @@ function decorate(data: JsonObject, seed: number): Decorated {
   visit(doc.contents, [], false);
   if (chance(0.5)) doc.commentBefore = " yaml-language-server: $schema=https://example.com/kiln.schema.json";
 
-  const options: ToStringOptions = {
-    indent: chance(0.5) ? 2 : 4,
-    indentSeq: chance(0.5),
-    lineWidth: chance(0.5) ? 0 : 40,
-    flowCollectionPadding: chance(0.5),
-  };
   let out = doc.toString(options);
   // Sprinkle blank lines and trailing spaces between lines (only where they cannot change data).
   // A blank line after a comment would detach it from its key, so none go there.
@@ -261,7 +275,7 @@ function decorate(data: JsonObject, seed: number): Decorated {
     .map((line, i) => {
       let l = line;
       if (chance(0.1) && !/["']$/.test(l)) l += "   ";
-      if (chance(0.1) && !lines[i - 1]?.trimStart().startsWith("#")) l = `\n\n${l}`;
+      if (chance(0.1) && !/(^|\s)#/.test(lines[i - 1] ?? "")) l = `\n\n${l}`;
       return l;
     })
     .join("\n");
@@ -371,7 +385,8 @@ describe("formatDocument properties", () => {
       fc.property(fc.jsonValue({ maxDepth: 4 }), options, (value, opts) => {
         const source = stringify(value, opts);
         const doc = parseDocument(source);
-        expect(doc.errors).toEqual([]);
+        // yaml.stringify itself can produce invalid YAML in corner cases ({"": []} without indentSeq).
+        fc.pre(doc.errors.length === 0);
         const out = formatDocument(doc);
         const reparsed = parseDocument(out);
         explain(source, out, () => {

@@ -152,15 +152,25 @@ export class PluginResolver {
     // 1. the file's plugins: map — an entry named like the type, then any entry that provides it
     const entries = Object.entries(this.opts.plugins ?? {});
     const ordered = [...entries.filter(([k]) => k === type), ...entries.filter(([k]) => k !== type)];
+    // A broken entry named otherwise is only this type's problem if nothing else provides it.
+    let entryError: unknown;
     for (const [key, spec] of ordered) {
       const { name, range } = parsePackageSpec(spec);
-      const pkg = this.loadPackage(name, range);
+      let pkg: PluginPackage | null;
+      try {
+        pkg = this.loadPackage(name, range);
+      } catch (err) {
+        if (key === type) throw err;
+        entryError ??= err;
+        continue;
+      }
       if (!pkg) {
         if (key === type) throw notFound(kind, type, [name], spec);
         tried.push(name);
         continue;
       }
       if (this.provides(pkg, kind, type)) return { kind, type, pkg, schema: this.schemaOf(pkg, kind, type), via: "plugins" };
+      if (key === type) throw typeMissing(pkg, kind, type);
     }
     // 2. the standard set
     const std = this.opts.standard?.[kind]?.[type];
@@ -180,6 +190,7 @@ export class PluginResolver {
       if (this.provides(pkg, kind, type)) return { kind, type, pkg, schema: this.schemaOf(pkg, kind, type), via: "convention" };
       throw typeMissing(pkg, kind, type);
     }
+    if (entryError !== undefined) throw entryError;
     throw notFound(kind, type, tried, std ?? conventionNames(kind, type)[0] ?? type);
   }
 

@@ -1,0 +1,382 @@
+/**
+ * `kiln build`: expand builds × sources into named runs, run them (up to N at once), each with
+ * its builder's steps, the build's provisioners and its post-processor chains.
+ */
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isKilnError, KilnError } from "../errors.js";
+import { DEFERRED, evaluateTemplate, hasExpressions, parseTemplate, type Scope } from "../expr/index.js";
+import type { LoadedBuildFile, LoadedComponent } from "../load.js";
+import { createRuntime } from "../plugins/runtime.js";
+import type { EventBus } from "./events.js";
+import { InterruptedError, messageOf, type OnError, runSteps, withTimeout } from "./runner.js";
+import type {
+  Artifact,
+  BuilderRuntime,
+  BuildVars,
+  Communicator,
+  PostProcessorRuntime,
+  ProvisionerRuntime,
+  RunContext,
+  RunInfo,
+  Step,
+} from "./types.js";
+import { StateBag } from "./types.js";
+
+export interface BuildOptions {
+  loaded: LoadedBuildFile;
+  bus: EventBus;
+  /** Globs over run names (`build.type.source`); a run is kept when any matches. */
+  only?: string[];
+  except?: string[];
+  /** Runs at once; 0 = all. */
+  parallel?: number;
+  force?: boolean;
+  onError?: OnError;
+  debug?: boolean;
+  prompt?: (question: string) => Promise<string>;
+  /** Aborted on Ctrl-C / SIGTERM. */
+  signal: AbortSignal;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+}
+
+export interface PlannedRun {
+  info: RunInfo;
+  buildIndex: number;
+}
+
+export interface RunResult {
+  run: string;
+  ok: boolean;
+  artifacts: Artifact[];
+  error?: unknown;
+}
+
+export interface BuildResult {
+  ok: boolean;
+  runUuid: string;
+  runs: RunResult[];
+}
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${body}$`);
+}
+
+function matches(run: RunInfo, globs: string[]): boolean {
+  const names = [run.name, `${run.type}.${run.source}`, run.source];
+  return globs.some((g) => {
+    const re = globToRegExp(g);
+    return names.some((n) => re.test(n));
+  });
+}
+
+/** Every run of the file, in order, after --only/--except. */
+export function planRuns(loaded: LoadedBuildFile, opts: { only?: string[]; except?: string[]; runUuid?: string } = {}): PlannedRun[] {
+  const runUuid = opts.runUuid ?? randomUUID();
+  const out: PlannedRun[] = [];
+  loaded.builds.forEach((b, buildIndex) => {
+    for (const s of b.sources) {
+      const type = loaded.sources[s]?.type ?? "unknown";
+      const name = b.name ? `${b.name}.${type}.${s}` : `${type}.${s}`;
+      const info: RunInfo = { name, build: b.name, source: s, type, runUuid };
+      if (opts.only?.length && !matches(info, opts.only)) continue;
+      if (opts.except?.length && matches(info, opts.except)) continue;
+      out.push({ info, buildIndex });
+    }
+  });
+  return out;
+}
+
+/** Parse Go-style durations (5s, 1m30s, 200ms, 1h). */
+export function parseDuration(text: string): number {
+  if (text === "0") return 0;
+  const re = /([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g;
+  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  let consumed = 0;
+  for (const m of text.matchAll(re)) {
+    total += Number(m[1]) * (unit[m[2] as string] ?? 0);
+    consumed += m[0].length;
+  }
+  if (consumed !== text.length || consumed === 0) throw new KilnError("KILN_SCHEMA_FORMAT", `"${text}" is not a duration`, { hint: "Write e.g. 30s, 5m or 1h30m." });
+  return Math.round(total);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new InterruptedError());
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new InterruptedError());
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Run every planned run; never throws for a failed run (see the result), only for misuse. */
+export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
+  const { loaded, bus } = opts;
+  const runUuid = randomUUID();
+  const plan = planRuns(loaded, { ...(opts.only ? { only: opts.only } : {}), ...(opts.except ? { except: opts.except } : {}), runUuid });
+  for (const s of loaded.secrets) bus.secrets.add(s);
+  const t0 = Date.now();
+  bus.emit({ type: "build-start", time: t0, runs: plan.map((p) => p.info.name), runUuid });
+  const limit = opts.parallel && opts.parallel > 0 ? opts.parallel : plan.length || 1;
+  const results: RunResult[] = new Array(plan.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < plan.length) {
+      const i = next++;
+      const p = plan[i] as PlannedRun;
+      results[i] = await runOne(p, opts);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, plan.length) }, worker));
+  const failed = results.filter((r) => !r.ok).map((r) => r.run);
+  bus.emit({ type: "build-end", time: Date.now(), ok: failed.length === 0, durationMs: Date.now() - t0, failed });
+  return { ok: failed.length === 0, runUuid, runs: results };
+}
+
+async function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
+  const { loaded, bus } = opts;
+  const { info } = p;
+  const build = loaded.builds[p.buildIndex];
+  const source = loaded.sources[info.source];
+  const t0 = Date.now();
+  bus.emit({ type: "run-start", time: t0, run: info.name });
+  const ui = bus.ui(info.name);
+  const ctl = new AbortController();
+  const onAbort = () => ctl.abort(opts.signal.reason);
+  if (opts.signal.aborted) ctl.abort(opts.signal.reason);
+  opts.signal.addEventListener("abort", onAbort, { once: true });
+  const temps: string[] = [];
+  const buildVars: BuildVars = {
+    PackerRunUUID: info.runUuid,
+    BuildName: info.build,
+    SourceName: info.source,
+    BuilderType: info.type,
+    ID: "",
+  };
+  const env = opts.env ?? process.env;
+  const scope = (): Scope => ({
+    values: {
+      var: Object.fromEntries(Object.entries(loaded.variables).map(([k, v]) => [k, v.value])),
+      local: loaded.locals,
+      env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)),
+      path: { root: loaded.dir, cwd: opts.cwd ?? process.cwd() },
+      source: { name: info.source, type: info.type },
+      build: { ...buildVars },
+      http: {
+        ip: buildVars.PackerHTTPIP ?? "",
+        port: buildVars.PackerHTTPPort ?? "",
+        addr: buildVars.PackerHTTPAddr ?? "",
+      },
+    },
+    deferred: new Set(["data"]),
+    members: { var: new Set(Object.keys(loaded.variables)), local: new Set(Object.keys(loaded.locals)) },
+    baseDir: loaded.dir,
+  });
+  const render = <T>(value: T): T => {
+    const walk = (v: unknown): unknown => {
+      if (typeof v === "string" && hasExpressions(v)) {
+        const out = evaluateTemplate(parseTemplate(v), scope());
+        if (out === DEFERRED) throw new KilnError("KILN_EXPR_EVAL", `"${v}" needs values that are not available while building`);
+        return out;
+      }
+      if (Array.isArray(v)) return v.map(walk);
+      if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+      }
+      return v;
+    };
+    return walk(value) as T;
+  };
+  const ctx: RunContext = {
+    run: info,
+    state: new StateBag(),
+    ui,
+    signal: ctl.signal,
+    buildVars,
+    secret: (v) => bus.secrets.add(v),
+    render,
+    baseDir: loaded.dir,
+    force: opts.force === true,
+    tempDir: async (prefix = "kiln-") => {
+      const d = await mkdtemp(join(tmpdir(), prefix));
+      temps.push(d);
+      return d;
+    },
+  };
+  const artifacts: Artifact[] = [];
+  try {
+    if (!build || !source?.plugin) throw new KilnError("KILN_INTERNAL", `run ${info.name} has no resolved builder`);
+    const builder = await createRuntime<BuilderRuntime>(source.plugin);
+    const options = source.options;
+    await builder.prepare?.(options, ctx);
+    const provisionStep: Step = {
+      name: "provision",
+      run: (c) => provisionAll(build.provisioners, build.errorCleanupProvisioner, c, opts),
+    };
+    const steps = builder.steps(options, { ...ctx, provisionStep: () => provisionStep });
+    await runSteps(steps, ctx, {
+      bus,
+      onError: opts.onError ?? "cleanup",
+      ...(opts.debug ? { debug: true } : {}),
+      ...(opts.prompt ? { prompt: opts.prompt } : {}),
+    });
+    const artifact = await builder.artifact(options, ctx);
+    if (artifact) {
+      artifacts.push(artifact);
+      emitArtifact(bus, info.name, artifact);
+      artifacts.push(...(await postProcess(artifact, build.postProcessors, ctx, opts)));
+    }
+    bus.emit({ type: "run-end", time: Date.now(), run: info.name, ok: true, durationMs: Date.now() - t0 });
+    return { run: info.name, ok: true, artifacts };
+  } catch (err) {
+    bus.flush(info.name);
+    const interrupted = ctl.signal.aborted;
+    const e = interrupted && !isKilnError(err) ? new InterruptedError() : err;
+    bus.emit({
+      type: "run-end",
+      time: Date.now(),
+      run: info.name,
+      ok: false,
+      durationMs: Date.now() - t0,
+      error: messageOf(e),
+      ...(isKilnError(e) ? { code: e.code } : {}),
+    });
+    return { run: info.name, ok: false, artifacts, error: e };
+  } finally {
+    bus.flush(info.name);
+    opts.signal.removeEventListener("abort", onAbort);
+    await Promise.all(temps.map((d) => rm(d, { recursive: true, force: true })));
+  }
+}
+
+function emitArtifact(bus: EventBus, run: string, a: Artifact): void {
+  const { destroy: _d, ...plain } = a;
+  bus.emit({ type: "artifact", time: Date.now(), run, artifact: plain });
+}
+
+function applies(c: LoadedComponent, run: RunInfo): boolean {
+  const only = c.options.only as string[] | undefined;
+  const except = c.options.except as string[] | undefined;
+  if (only?.length && !matches(run, only)) return false;
+  if (except?.length && matches(run, except)) return false;
+  return true;
+}
+
+const COMMON_PROVISIONER_KEYS = ["type", "name", "only", "except", "pause_before", "max_retries", "timeout", "override"];
+
+function ownOptions(c: LoadedComponent, run: RunInfo): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c.options)) if (!COMMON_PROVISIONER_KEYS.includes(k)) out[k] = v;
+  const override = (c.options.override as Record<string, Record<string, unknown>> | undefined)?.[run.source];
+  return override ? { ...out, ...override } : out;
+}
+
+async function provisionAll(
+  list: LoadedComponent[],
+  errorCleanup: LoadedComponent | undefined,
+  ctx: RunContext,
+  opts: BuildOptions,
+): Promise<void> {
+  const communicator = ctx.state.get<Communicator>("communicator");
+  try {
+    for (const p of list) {
+      if (!applies(p, ctx.run)) continue;
+      await runProvisioner(p, ctx, communicator);
+    }
+  } catch (err) {
+    if (errorCleanup && !ctx.signal.aborted) {
+      ctx.ui.say(`Provisioning failed; running the error-cleanup-provisioner (${errorCleanup.type})`);
+      try {
+        await runProvisioner(errorCleanup, { ...ctx, signal: new AbortController().signal }, communicator);
+      } catch (cleanupErr) {
+        ctx.ui.error(`error-cleanup-provisioner failed: ${messageOf(cleanupErr)}`);
+      }
+    }
+    throw err;
+  }
+  void opts;
+}
+
+async function runProvisioner(p: LoadedComponent, ctx: RunContext, communicator: Communicator | undefined): Promise<void> {
+  if (!p.plugin) throw new KilnError("KILN_INTERNAL", `provisioner ${p.type} is not resolved`);
+  const label = typeof p.options.name === "string" ? p.options.name : p.type;
+  const ui = ctx.ui.fork(label);
+  const pause = p.options.pause_before as string | undefined;
+  if (pause) {
+    ui.say(`Pausing ${pause} before the next provisioner...`);
+    await sleep(parseDuration(pause), ctx.signal);
+  }
+  const runtime = await createRuntime<ProvisionerRuntime>(p.plugin);
+  const retries = (p.options.max_retries as number | undefined) ?? 0;
+  const timeout = p.options.timeout ? parseDuration(p.options.timeout as string) : undefined;
+  for (let attempt = 0; ; attempt++) {
+    ui.say(attempt === 0 ? `Provisioning with ${p.type}...` : `Retrying ${p.type} (attempt ${attempt + 1} of ${retries + 1})...`);
+    try {
+      const options = ctx.render(ownOptions(p, ctx.run));
+      await withTimeout(`${p.type} provisioner`, ctx.signal, timeout, (signal) =>
+        runtime.provision({ ...ctx, ui, signal, options, communicator: communicator ?? noCommunicator() }),
+      );
+      return;
+    } catch (err) {
+      if (ctx.signal.aborted || attempt >= retries) throw err;
+      ui.error(`${p.type} failed: ${messageOf(err)}`);
+    }
+  }
+}
+
+function noCommunicator(): Communicator {
+  const fail = async (): Promise<never> => {
+    throw new KilnError("KILN_NO_COMMUNICATOR", "this source has no communicator (communicator: none), so provisioners cannot reach it", {
+      hint: "Use a provisioner that runs locally (shell-local), or configure ssh_* options.",
+    });
+  };
+  return { connect: async () => {}, exec: fail, upload: fail, uploadDir: fail, download: fail, downloadDir: fail, close: async () => {} };
+}
+
+async function postProcess(builderArtifact: Artifact, chains: LoadedComponent[][], ctx: RunContext, opts: BuildOptions): Promise<Artifact[]> {
+  const out: Artifact[] = [];
+  let keepBuilderArtifact = chains.length === 0;
+  for (const chain of chains) {
+    let input = builderArtifact;
+    let first = true;
+    for (const pp of chain) {
+      if (!applies(pp, ctx.run)) continue;
+      if (!pp.plugin) throw new KilnError("KILN_INTERNAL", `post-processor ${pp.type} is not resolved`);
+      const runtime = await createRuntime<PostProcessorRuntime>(pp.plugin);
+      const ui = ctx.ui.fork(pp.type);
+      ui.say(`Running post-processor ${pp.type}...`);
+      const options: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(pp.options)) if (!["type", "name", "only", "except", "keep_input_artifact"].includes(k)) options[k] = v;
+      const result = await runtime.postProcess({ ...ctx, ui, options: ctx.render(options), artifact: input });
+      const keep = pp.options.keep_input_artifact === true || result.keepInput === true;
+      if (first) {
+        if (keep) keepBuilderArtifact = true;
+      } else if (!keep && input.destroy) {
+        await input.destroy();
+      }
+      if (result.artifact !== input) {
+        out.push(result.artifact);
+        emitArtifact(opts.bus, ctx.run.name, result.artifact);
+      }
+      input = result.artifact;
+      first = false;
+    }
+  }
+  if (!keepBuilderArtifact && builderArtifact.destroy) {
+    ctx.ui.say(`Deleting the builder's artifact (no post-processor kept it; set keep_input_artifact: true to keep it)`);
+    await builderArtifact.destroy();
+  }
+  return out;
+}

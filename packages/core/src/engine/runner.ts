@@ -1,0 +1,173 @@
+/**
+ * Running a builder's steps: each step may have a cleanup; cleanups of every step that began run
+ * in reverse order on success, failure and interrupt. Steps get an AbortSignal that fires on
+ * Ctrl-C/SIGTERM and on their timeout.
+ */
+import { isKilnError, KilnError } from "../errors.js";
+import type { EventBus } from "./events.js";
+import type { RunContext, Step } from "./types.js";
+
+export type OnError = "cleanup" | "abort" | "ask" | "pause";
+
+export interface StepRunOptions {
+  bus: EventBus;
+  onError: OnError;
+  /** Pause before each step until the user confirms. */
+  debug?: boolean;
+  /** Ask the user a question (for ask, pause, debug); resolves with the answer line. */
+  prompt?: (question: string) => Promise<string>;
+  /** How long a step that ignores its abort signal is waited for after a timeout. */
+  graceMs?: number;
+}
+
+export class StepTimeoutError extends KilnError {
+  constructor(step: string, ms: number) {
+    super("KILN_STEP_TIMEOUT", `step "${step}" did not finish within ${formatMs(ms)}`, {
+      hint: "Raise the timeout option, or look at the machine (--on-error=pause) to see what it is waiting for.",
+    });
+  }
+}
+
+export class InterruptedError extends KilnError {
+  constructor(what = "build") {
+    super("KILN_INTERRUPTED", `${what} interrupted`);
+  }
+}
+
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const s = Math.round(ms / 100) / 10;
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  return `${m}m${Math.round(s - m * 60)}s`;
+}
+
+/** Run `fn` with a signal that aborts on `parent` or after `timeoutMs`. */
+export async function withTimeout<T>(
+  what: string,
+  parent: AbortSignal,
+  timeoutMs: number | undefined,
+  fn: (signal: AbortSignal) => Promise<T>,
+  graceMs = 10_000,
+): Promise<T> {
+  if (!timeoutMs || timeoutMs <= 0) return fn(parent);
+  const ctl = new AbortController();
+  const onParent = () => ctl.abort(parent.reason);
+  parent.addEventListener("abort", onParent, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new StepTimeoutError(what, timeoutMs);
+      ctl.abort(err);
+      // Give the work a moment to notice the abort and tidy up, then fail regardless.
+      setTimeout(() => reject(err), graceMs).unref();
+    }, timeoutMs);
+  });
+  const work = fn(ctl.signal);
+  try {
+    return await Promise.race([
+      work.catch((e) => {
+        if (ctl.signal.aborted && ctl.signal.reason instanceof StepTimeoutError) throw ctl.signal.reason;
+        throw e;
+      }),
+      timedOut,
+    ]);
+  } finally {
+    clearTimeout(timer);
+    parent.removeEventListener("abort", onParent);
+  }
+}
+
+/**
+ * Run steps in order. Returns normally when all succeeded; throws the first error otherwise.
+ * Cleanups run unless --on-error=abort (or the user chose abort when asked).
+ */
+export async function runSteps(steps: Step[], ctx: RunContext, opts: StepRunOptions): Promise<void> {
+  const started: Step[] = [];
+  const { bus } = opts;
+  let failure: unknown;
+  let skipCleanup = false;
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i] as Step;
+    if (ctx.signal.aborted) {
+      failure = new InterruptedError();
+      break;
+    }
+    if (opts.debug && opts.prompt) {
+      await opts.prompt(`[${ctx.run.name}] Pausing before step "${step.name}". Press Enter to continue.`);
+    }
+    const t0 = Date.now();
+    bus.emit({ type: "step-start", time: t0, run: ctx.run.name, step: step.name });
+    started.push(step);
+    try {
+      await withTimeout(step.name, ctx.signal, step.timeoutMs, (signal) => step.run({ ...ctx, signal }), opts.graceMs);
+      bus.emit({ type: "step-end", time: Date.now(), run: ctx.run.name, step: step.name, ok: true, durationMs: Date.now() - t0 });
+    } catch (err) {
+      bus.emit({ type: "step-end", time: Date.now(), run: ctx.run.name, step: step.name, ok: false, durationMs: Date.now() - t0 });
+      const interrupted = ctx.signal.aborted && !(err instanceof StepTimeoutError);
+      failure = interrupted && !isKilnError(err) ? new InterruptedError() : err;
+      if (interrupted) break;
+      let mode = opts.onError;
+      if (mode === "ask" && opts.prompt) {
+        const ui = bus.ui(ctx.run.name);
+        ui.error(`step "${step.name}" failed: ${messageOf(err)}`);
+        for (;;) {
+          const answer = (await opts.prompt("[c] Clean up and exit, [a] abort without cleanup, [r] retry step?")).trim().toLowerCase();
+          if (answer === "c" || answer === "a" || answer === "r") {
+            if (answer === "r") {
+              started.pop();
+              i--;
+              failure = undefined;
+              mode = "ask";
+            } else mode = answer === "a" ? "abort" : "cleanup";
+            break;
+          }
+        }
+        if (failure === undefined) continue;
+      }
+      if (mode === "pause" && opts.prompt) {
+        const ui = bus.ui(ctx.run.name);
+        ui.error(`step "${step.name}" failed: ${messageOf(err)}`);
+        const reach = describeMachine(ctx);
+        if (reach) ui.say(`The machine is kept running for you: ${reach}`);
+        await opts.prompt("Press Enter to clean up and exit.");
+      }
+      if (mode === "abort") {
+        skipCleanup = true;
+        bus.ui(ctx.run.name).say("--on-error=abort: leaving everything in place, no cleanup.");
+      }
+      break;
+    }
+  }
+  if (!skipCleanup) await runCleanups(started, ctx, bus);
+  if (failure !== undefined) throw failure;
+}
+
+function describeMachine(ctx: RunContext): string | undefined {
+  const v = ctx.buildVars;
+  if (!v.Host) return undefined;
+  const user = v.User ? `${v.User}@` : "";
+  const port = v.Port && v.Port !== 22 ? ` -p ${v.Port}` : "";
+  return `ssh ${user}${v.Host}${port}`;
+}
+
+/** Run cleanups in reverse; a failing cleanup is reported and the others still run. */
+export async function runCleanups(started: Step[], ctx: RunContext, bus: EventBus): Promise<void> {
+  // Cleanups must run even after an interrupt: they get a signal that is never aborted.
+  const cleanupCtx: RunContext = { ...ctx, signal: new AbortController().signal };
+  for (const step of [...started].reverse()) {
+    if (!step.cleanup) continue;
+    bus.emit({ type: "cleanup-start", time: Date.now(), run: ctx.run.name, step: step.name });
+    try {
+      await step.cleanup(cleanupCtx);
+      bus.emit({ type: "cleanup", time: Date.now(), run: ctx.run.name, step: step.name, ok: true });
+    } catch (err) {
+      bus.emit({ type: "cleanup", time: Date.now(), run: ctx.run.name, step: step.name, ok: false, error: messageOf(err) });
+    }
+  }
+}
+
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

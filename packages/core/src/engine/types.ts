@@ -1,0 +1,190 @@
+/**
+ * The run-time contract between the engine and plugins: what a builder, provisioner and
+ * post-processor implement, and what the engine hands them.
+ */
+
+/** Raw output and messages from a component; everything ends up on the event stream. */
+export interface Ui {
+  /** A line about what is happening ("Starting VM..."). */
+  say(message: string): void;
+  /** A detail line under the last say(). */
+  message(message: string): void;
+  /** An error line (does not by itself fail the build). */
+  error(message: string): void;
+  /** Output of a remote or local command; split into whole lines before it is shown. */
+  output(stream: "stdout" | "stderr", chunk: string): void;
+  /** Progress of a download, upload, copy or conversion. `total` undefined when unknown. */
+  progress(id: string, label: string, done: number, total?: number): void;
+  /** A Ui whose lines carry this extra label, e.g. the plugin's type. */
+  fork(label: string): Ui;
+}
+
+/** How a remote command ended. */
+export interface ExecResult {
+  /** The exit status, or null when the command ended without one (killed by a signal, connection lost). */
+  exitCode: number | null;
+  /** The signal that ended the command, when the server reports one (e.g. "SIGKILL"). */
+  signal?: string;
+  /** True when the connection dropped before an exit status and `expectDisconnect` was set. */
+  disconnected?: boolean;
+}
+
+export interface ExecOptions {
+  /** Standard output as it arrives (UTF-8, never split inside a character). */
+  onStdout?: (chunk: string) => void;
+  onStderr?: (chunk: string) => void;
+  /** Cancels the command. */
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  /** Variables exported before the command runs. */
+  env?: Record<string, string>;
+  /** The command may drop the connection (a reboot): resolve with `disconnected: true` instead of failing. */
+  expectDisconnect?: boolean;
+}
+
+export interface TransferOptions {
+  onProgress?: (done: number, total: number) => void;
+  /** Check size and sha256 after the transfer (default true). */
+  verify?: boolean;
+}
+
+export interface UploadOptions extends TransferOptions {
+  /** The remote file's mode; default: the local file's mode, or 0o644 for a Buffer. */
+  mode?: number;
+}
+
+/** How provisioners reach the machine (SSH, or none). Implemented in @kiln/sdk. */
+export interface Communicator {
+  connect(signal?: AbortSignal): Promise<void>;
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
+  upload(src: string | Buffer, remotePath: string, opts?: UploadOptions): Promise<void>;
+  uploadDir(localDir: string, remoteDir: string): Promise<void>;
+  download(remotePath: string, localPath: string, opts?: TransferOptions): Promise<void>;
+  downloadDir(remoteDir: string, localDir: string): Promise<void>;
+  /** Wait for the machine to come back after it dropped the connection (a reboot). */
+  reconnect?(signal?: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One run: a (build, source) pair. */
+export interface RunInfo {
+  /** `build.type.source`, or `type.source` for an unnamed build. */
+  name: string;
+  build: string;
+  source: string;
+  type: string;
+  /** One UUID for the whole `kiln build` invocation (Packer's PackerRunUUID). */
+  runUuid: string;
+}
+
+/**
+ * Values a run exposes to expressions as `build.*`, with Packer's key names: ID, Host, Port,
+ * User, Password, SSHPublicKey, SSHPrivateKey, PackerRunUUID, PackerHTTPAddr, PackerHTTPIP,
+ * PackerHTTPPort, SourceName, BuildName, BuilderType …
+ */
+export type BuildVars = Record<string, string | number | boolean | undefined>;
+
+/** Shared state of a run's steps (Packer's state bag). */
+export class StateBag {
+  private readonly map = new Map<string, unknown>();
+  get<T>(key: string): T | undefined {
+    return this.map.get(key) as T | undefined;
+  }
+  /** The value, or a clear error naming the step that should have set it. */
+  require<T>(key: string): T {
+    if (!this.map.has(key)) throw new Error(`internal: state "${key}" was not set by an earlier step`);
+    return this.map.get(key) as T;
+  }
+  put(key: string, value: unknown): void {
+    this.map.set(key, value);
+  }
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+}
+
+export interface RunContext {
+  run: RunInfo;
+  state: StateBag;
+  ui: Ui;
+  /** Aborted on Ctrl-C/SIGTERM, on --on-error=abort after a failure, or on a step timeout. */
+  signal: AbortSignal;
+  /** build.* values; builders add to it (Host, Port, ID …) as they learn them. */
+  buildVars: BuildVars;
+  /** Register a value (a password, a generated key) to be redacted from all output from now on. */
+  secret(value: string): void;
+  /**
+   * Evaluate the expressions kept for build time (`${{ build.* }}`, `${{ http.* }}`) in a value
+   * from the options, with the build vars as they are now.
+   */
+  render<T>(value: T): T;
+  /** The folder the build file is in; relative paths in options are relative to it. */
+  baseDir: string;
+  /** --force: existing outputs may be replaced. */
+  force: boolean;
+  /** Temporary files and folders that the engine removes when the run ends, however it ends. */
+  tempDir(prefix?: string): Promise<string>;
+}
+
+export interface Step {
+  name: string;
+  run(ctx: RunContext): Promise<void>;
+  /** Runs, in reverse order, for every step whose run() began — on success, failure and interrupt. */
+  cleanup?(ctx: RunContext): Promise<void>;
+  /** Fail the step after this long. */
+  timeoutMs?: number;
+}
+
+export interface Artifact {
+  /** Builder type that made it, e.g. "qemu" (Packer's builder_type). */
+  builderType: string;
+  /** Provider-specific id: an image id, a template id, or the files' common name. */
+  id: string;
+  files: string[];
+  /** One line for humans. */
+  description: string;
+  /** Extra values for the manifest's custom data and for chained post-processors. */
+  data?: Record<string, unknown>;
+  /** Remove the artifact (when a post-processor consumed it and keep_input_artifact is false). */
+  destroy?(): Promise<void>;
+}
+
+export interface BuildStepsContext extends RunContext {
+  /** The step that runs the build's provisioners; place it after the communicator is connected. */
+  provisionStep(): Step;
+}
+
+export interface BuilderRuntime<O = Record<string, unknown>> {
+  /** Checks beyond the schema (throw a KilnError whose message starts with `[type]`). */
+  prepare?(options: O, ctx: RunContext): void | Promise<void>;
+  steps(options: O, ctx: BuildStepsContext): Step[];
+  /** What the run produced, once every step succeeded. */
+  artifact(options: O, ctx: RunContext): Artifact | undefined | Promise<Artifact | undefined>;
+}
+
+export interface ProvisionContext<O = Record<string, unknown>> extends RunContext {
+  options: O;
+  communicator: Communicator;
+}
+
+export interface ProvisionerRuntime<O = Record<string, unknown>> {
+  provision(ctx: ProvisionContext<O>): Promise<void>;
+}
+
+export interface PostProcessContext<O = Record<string, unknown>> extends RunContext {
+  options: O;
+  artifact: Artifact;
+}
+
+export interface PostProcessResult {
+  artifact: Artifact;
+  /** Keep the input artifact regardless of keep_input_artifact (e.g. manifest, checksum). */
+  keepInput?: boolean;
+}
+
+export interface PostProcessorRuntime<O = Record<string, unknown>> {
+  postProcess(ctx: PostProcessContext<O>): Promise<PostProcessResult>;
+}

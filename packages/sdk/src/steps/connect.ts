@@ -1,0 +1,130 @@
+/**
+ * The step that connects the communicator (SSH, or none) once the machine is up, publishes it
+ * in the run's state as "communicator" and the connection facts as build.* (Host, Port, User,
+ * Password, SSHPublicKey, SSHPrivateKey), and closes it in cleanup.
+ */
+import { readFile } from "node:fs/promises";
+import { KilnError, parseDuration, type RunContext, type Step } from "@kiln/core";
+import { NoneCommunicator } from "../communicator/none.js";
+import { type SSHConfig, SSHCommunicator } from "../communicator/ssh.js";
+
+/** The communicator options of a source (Packer's names). */
+export interface CommunicatorOptions {
+  communicator?: "ssh" | "none";
+  pause_before_connecting?: string;
+  ssh_host?: string;
+  ssh_port?: number;
+  ssh_username?: string;
+  ssh_password?: string;
+  ssh_private_key_file?: string;
+  ssh_agent_auth?: boolean;
+  ssh_timeout?: string;
+  ssh_handshake_attempts?: number;
+  ssh_keep_alive_interval?: string;
+  ssh_read_write_timeout?: string;
+  ssh_bastion_host?: string;
+  ssh_bastion_port?: number;
+  ssh_bastion_username?: string;
+  ssh_bastion_password?: string;
+  ssh_bastion_private_key_file?: string;
+  ssh_bastion_agent_auth?: boolean;
+  ssh_wait_timeout?: string;
+}
+
+export interface ConnectStepOptions {
+  /** Where to connect, when the builder knows better than ssh_host (e.g. 127.0.0.1 and a forwarded port). */
+  host?: (ctx: RunContext) => { host: string; port: number } | undefined;
+  /** A private key the builder generated and installed (temporary key pair). */
+  privateKey?: (ctx: RunContext) => string | undefined;
+}
+
+export const STATE_COMMUNICATOR = "communicator";
+
+export function connectStep(options: CommunicatorOptions, how: ConnectStepOptions = {}): Step {
+  let comm: { close(): Promise<void> } | undefined;
+  return {
+    name: "connect",
+    async run(ctx) {
+      if ((options.communicator ?? "ssh") === "none") {
+        const none = new NoneCommunicator();
+        comm = none;
+        ctx.state.put(STATE_COMMUNICATOR, none);
+        return;
+      }
+      if (options.pause_before_connecting) {
+        const ms = parseDuration(options.pause_before_connecting);
+        ctx.ui.say(`Waiting ${options.pause_before_connecting} before connecting...`);
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(resolve, ms);
+          ctx.signal.addEventListener("abort", () => {
+            clearTimeout(t);
+            reject(ctx.signal.reason);
+          }, { once: true });
+        });
+      }
+      const target = how.host?.(ctx) ?? (options.ssh_host ? { host: options.ssh_host, port: options.ssh_port ?? 22 } : undefined);
+      if (!target) {
+        throw new KilnError("KILN_SSH_CONFIG", `[${ctx.run.type}] no address to connect to`, { hint: "Set ssh_host (and ssh_port)." });
+      }
+      if (!options.ssh_username) {
+        throw new KilnError("KILN_SSH_CONFIG", `[${ctx.run.type}] ssh_username is required to connect over SSH`, { hint: "Set ssh_username." });
+      }
+      const generated = how.privateKey?.(ctx);
+      if (options.ssh_password) ctx.secret(options.ssh_password);
+      if (options.ssh_bastion_password) ctx.secret(options.ssh_bastion_password);
+      let privateKey = generated;
+      if (!privateKey && options.ssh_private_key_file) {
+        try {
+          privateKey = await readFile(options.ssh_private_key_file, "utf8");
+        } catch (cause) {
+          throw new KilnError("KILN_SSH_CONFIG", `[${ctx.run.type}] cannot read ssh_private_key_file ${options.ssh_private_key_file}`, {
+            cause,
+            hint: "Check the path and that the file is readable.",
+          });
+        }
+      }
+      if (privateKey) ctx.secret(privateKey);
+      const config: SSHConfig = {
+        ssh_host: target.host,
+        ssh_port: target.port,
+        ssh_username: options.ssh_username,
+        ...(options.ssh_password ? { ssh_password: options.ssh_password } : {}),
+        ...(privateKey ? { ssh_private_key: privateKey } : {}),
+        ...(options.ssh_agent_auth ? { ssh_agent_auth: true } : {}),
+        ssh_timeout: options.ssh_timeout ?? options.ssh_wait_timeout ?? "5m",
+        ...(options.ssh_handshake_attempts ? { ssh_handshake_attempts: options.ssh_handshake_attempts } : {}),
+        ...(options.ssh_keep_alive_interval ? { ssh_keep_alive_interval: options.ssh_keep_alive_interval } : {}),
+        ...(options.ssh_read_write_timeout ? { ssh_read_write_timeout: options.ssh_read_write_timeout } : {}),
+        ...(options.ssh_bastion_host
+          ? {
+              ssh_bastion_host: options.ssh_bastion_host,
+              ...(options.ssh_bastion_port ? { ssh_bastion_port: options.ssh_bastion_port } : {}),
+              ...(options.ssh_bastion_username ? { ssh_bastion_username: options.ssh_bastion_username } : {}),
+              ...(options.ssh_bastion_password ? { ssh_bastion_password: options.ssh_bastion_password } : {}),
+              ...(options.ssh_bastion_private_key_file ? { ssh_bastion_private_key_file: options.ssh_bastion_private_key_file } : {}),
+              ...(options.ssh_bastion_agent_auth ? { ssh_bastion_agent_auth: true } : {}),
+            }
+          : {}),
+        log: (line) => ctx.ui.message(line),
+      };
+      ctx.ui.say(`Waiting for SSH on ${target.host}:${target.port} (timeout ${String(config.ssh_timeout)})...`);
+      const ssh = new SSHCommunicator(config);
+      comm = ssh;
+      await ssh.connect(ctx.signal);
+      ctx.ui.say("Connected to SSH.");
+      Object.assign(ctx.buildVars, {
+        Host: target.host,
+        Port: target.port,
+        User: options.ssh_username,
+        Password: options.ssh_password ?? "",
+        SSHPrivateKey: privateKey ?? "",
+      });
+      ctx.state.put(STATE_COMMUNICATOR, ssh);
+    },
+    async cleanup(ctx) {
+      ctx.state.delete(STATE_COMMUNICATOR);
+      await comm?.close();
+      comm = undefined;
+    },
+  };
+}
