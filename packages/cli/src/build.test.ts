@@ -120,3 +120,25 @@ describe("kiln build", () => {
     expect(existsSync(temp as string)).toBe(false);
   });
 });
+
+describe("kiln build on a terminal", () => {
+  it("shows a live line per run with its step and elapsed time, and the log lines above", async () => {
+    const pty = (await import("node-pty")).default;
+    const { f } = file((log) => twoRuns(log));
+    const term = pty.spawn(process.execPath, [bin, "build", f], {
+      cols: 120,
+      rows: 30,
+      env: { ...process.env, NO_COLOR: "1", TERM: "xterm-256color" } as Record<string, string>,
+    });
+    let screen = "";
+    term.onData((d) => {
+      screen += d;
+    });
+    const code = await new Promise<number>((resolve) => term.onExit((e) => resolve(e.exitCode)));
+    const plain = screen.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "");
+    expect(code).toBe(0);
+    expect(plain).toMatch(/img\.steps\.alpha\s+\d+(\.\d+)?(ms|s)\s+(done|create|boot|provision|starting)/);
+    expect(plain).toContain("img.steps.beta: ==> beta says <sensitive>");
+    expect(plain).not.toContain("tok-Very-Secret-77");
+  });
+});

@@ -83,6 +83,8 @@ export function ttyRenderer(out: NodeJS.WriteStream, opts: LineOptions = {}) {
     if (line !== undefined) multi.log(`${line}\n`);
     if (e.type === "build-end") {
       clearInterval(timer);
+      // draw once more so log lines buffered since the last frame are written
+      multi.update();
       multi.stop();
     }
   };
