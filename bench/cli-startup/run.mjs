@@ -17,7 +17,7 @@ const dir = join(repo, "bench/cli-startup/.tmp");
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
 
-const lines = ["kiln: 1", "variables:", "  version: { type: string, default: \"24.04\" }", "sources:"];
+const lines = ["kiln: 1", "variables:", '  version: { type: string, default: "24.04" }', "sources:"];
 const packerBuilders = [];
 for (let i = 0; i < N; i++) {
   lines.push(
@@ -56,18 +56,30 @@ for (let i = 0; i < N; i++) {
     output_directory: `output-vm${i}`,
   });
 }
-lines.push("builds:", "  - name: all", `    sources: [${Array.from({ length: N }, (_, i) => `vm${i}`).join(", ")}]`);
+lines.push(
+  "builds:",
+  "  - name: all",
+  `    sources: [${Array.from({ length: N }, (_, i) => `vm${i}`).join(", ")}]`,
+);
 const kilnFile = join(dir, "fifty.yaml");
 writeFileSync(kilnFile, `${lines.join("\n")}\n`);
 mkdirSync(join(dir, "http"), { recursive: true });
 const packerFile = join(dir, "fifty.json");
-writeFileSync(packerFile, JSON.stringify({ variables: { version: "24.04" }, builders: packerBuilders }, null, 2));
+writeFileSync(
+  packerFile,
+  JSON.stringify({ variables: { version: "24.04" }, builders: packerBuilders }, null, 2),
+);
 
 function time(cmd, args) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { cwd: dir, encoding: "utf8", env: { ...process.env, CHECKPOINT_DISABLE: "1", PACKER_LOG: "" } });
+  const r = spawnSync(cmd, args, {
+    cwd: dir,
+    encoding: "utf8",
+    env: { ...process.env, CHECKPOINT_DISABLE: "1", PACKER_LOG: "" },
+  });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   return ms;
 }
 const median = (xs) => {
@@ -88,7 +100,9 @@ for (let i = 0; i < RUNS; i++) {
 }
 const k = median(kilnTimes);
 console.log(`cli-startup: kiln validate, ${N} qemu sources, ${RUNS} cold runs`);
-console.log(`  kiln   median ${k.toFixed(1)} ms  (min ${Math.min(...kilnTimes).toFixed(1)}, max ${Math.max(...kilnTimes).toFixed(1)})`);
+console.log(
+  `  kiln   median ${k.toFixed(1)} ms  (min ${Math.min(...kilnTimes).toFixed(1)}, max ${Math.max(...kilnTimes).toFixed(1)})`,
+);
 const nodeOnly = median(Array.from({ length: 11 }, () => time(process.execPath, ["-e", ""])));
 console.log(`  node   median ${nodeOnly.toFixed(1)} ms  (an empty node process, the floor)`);
 if (havePacker) {

@@ -1,5 +1,11 @@
 import { type BuilderRuntime, defineBuilder, definePlugin } from "@kiln/core";
-import { COMMUNICATOR_OPTIONS, type CommunicatorOptions, connectStep, objectSchema, SSH_OPTIONS } from "@kiln/sdk";
+import {
+  COMMUNICATOR_OPTIONS,
+  type CommunicatorOptions,
+  connectStep,
+  objectSchema,
+  SSH_OPTIONS,
+} from "@kiln/sdk";
 
 export const nullSchema = objectSchema(
   { ...COMMUNICATOR_OPTIONS, ...SSH_OPTIONS },
@@ -9,7 +15,12 @@ export const nullSchema = objectSchema(
 /** The null builder: connect, provision, done. Its artifact has no files (as Packer's). */
 export const nullBuilderRuntime: BuilderRuntime<CommunicatorOptions> = {
   steps: (options, ctx) => [connectStep(options), ctx.provisionStep()],
-  artifact: () => ({ builderType: "null", id: "Null", files: [], description: "Did not export anything. This is the null builder" }),
+  artifact: () => ({
+    builderType: "null",
+    id: "Null",
+    files: [],
+    description: "Did not export anything. This is the null builder",
+  }),
 };
 
 export const nullBuilder = defineBuilder({

@@ -19,7 +19,11 @@ function file(body: (log: string) => string) {
 }
 
 function kiln(args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 30_000 });
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+    timeout: 30_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -56,7 +60,8 @@ describe("kiln build", () => {
     expect(r.stdout).not.toContain("tok-Very-Secret-77");
     expect(r.stdout).not.toContain(Buffer.from("tok-Very-Secret-77").toString("base64"));
     // whole lines only, each with its run prefix, even with two runs at once
-    for (const line of r.stdout.trim().split("\n")) expect(line).toMatch(/^(kiln: |img\.steps\.(alpha|beta): )/);
+    for (const line of r.stdout.trim().split("\n"))
+      expect(line).toMatch(/^(kiln: |img\.steps\.(alpha|beta): )/);
     expect(lines().filter((l) => l.startsWith("provision"))).toHaveLength(2);
     const logFile = join(scratch, ".kiln/logs/img.steps.alpha.log");
     const log = readFileSync(logFile, "utf8");
@@ -68,7 +73,10 @@ describe("kiln build", () => {
     const { f, lines } = file((log) => twoRuns(log));
     const json = kiln(["build", "--only", "*.beta", "--json", f]);
     expect(json.code).toBe(0);
-    const events = json.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const events = json.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(events[0]).toMatchObject({ type: "build-start", runs: ["img.steps.beta"] });
     expect(events.at(-1)).toMatchObject({ type: "build-end", ok: true });
     expect(lines().every((l) => l.includes("beta"))).toBe(true);
@@ -98,7 +106,9 @@ describe("kiln build", () => {
 
   it("Ctrl-C mid-build: every cleanup runs, temp dirs are removed, a second Ctrl-C waits for cleanup, exit 1", async () => {
     const { f, lines } = file((log) => twoRuns(log, "    hang_at: boot\n    temp: true"));
-    const child = spawn(process.execPath, [bin, "build", "--only", "alpha", f], { env: { ...process.env, NO_COLOR: "1" } });
+    const child = spawn(process.execPath, [bin, "build", "--only", "alpha", f], {
+      env: { ...process.env, NO_COLOR: "1" },
+    });
     let out = "";
     child.stdout.on("data", (d) => {
       out += d;
@@ -107,7 +117,8 @@ describe("kiln build", () => {
       out += d;
     });
     const deadline = Date.now() + 20_000;
-    while (!lines().includes("run boot img.steps.alpha") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!lines().includes("run boot img.steps.alpha") && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     child.kill("SIGINT");
     await new Promise((r) => setTimeout(r, 20));
     child.kill("SIGINT");
@@ -115,7 +126,9 @@ describe("kiln build", () => {
     expect(code).toBe(1);
     expect(out).toContain("kiln: SIGINT: cleaning up img.steps.alpha");
     expect(lines().slice(-2)).toEqual(["cleanup boot img.steps.alpha", "cleanup create img.steps.alpha"]);
-    const temp = lines().find((l) => l.startsWith("tempdir "))?.slice("tempdir ".length);
+    const temp = lines()
+      .find((l) => l.startsWith("tempdir "))
+      ?.slice("tempdir ".length);
     expect(temp).toBeTruthy();
     expect(existsSync(temp as string)).toBe(false);
   });
@@ -135,6 +148,7 @@ describe("kiln build on a terminal", () => {
       screen += d;
     });
     const code = await new Promise<number>((resolve) => term.onExit((e) => resolve(e.exitCode)));
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips terminal escape sequences
     const plain = screen.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "");
     expect(code).toBe(0);
     expect(plain).toMatch(/img\.steps\.alpha\s+\d+(\.\d+)?(ms|s)\s+(done|create|boot|provision|starting)/);

@@ -41,7 +41,9 @@ describe("kiln validate", () => {
     );
     const r = kiln(["validate", f]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`${f}:6:5: error KILN_SCHEMA_UNKNOWN_KEY sources.a.memroy: unknown demo option "memroy"`);
+    expect(r.stderr).toContain(
+      `${f}:6:5: error KILN_SCHEMA_UNKNOWN_KEY sources.a.memroy: unknown demo option "memroy"`,
+    );
     expect(r.stderr).toContain('hint: did you mean "memory"?');
     expect(r.stderr).toContain(`${f}:7:15: error KILN_SCHEMA_TYPE sources.a.headless`);
     expect(r.stderr).toContain(`${f}:9:15: error KILN_REF_UNKNOWN_SOURCE`);
@@ -102,7 +104,10 @@ describe("kiln inspect", () => {
 
 describe("kiln fmt", () => {
   it("--check reports an unformatted file (exit 3) and --diff shows the change; fmt fixes it", () => {
-    const f = write("fmt.yaml", "# keep me\nsources:\n  a:\n    iso_url: x   # the iso\n    type: demo\nkiln: 1\n");
+    const f = write(
+      "fmt.yaml",
+      "# keep me\nsources:\n  a:\n    iso_url: x   # the iso\n    type: demo\nkiln: 1\n",
+    );
     const check = kiln(["fmt", "--check", "--diff", f]);
     expect(check.code).toBe(3);
     expect(check.stdout).toContain("+kiln: 1");
@@ -137,4 +142,3 @@ describe("kiln schema and version", () => {
     expect(r.stdout).toMatch(/^kiln \d+\.\d+\.\d+ \(@kiln\/core \d+\.\d+\.\d+, node /);
   });
 });
-

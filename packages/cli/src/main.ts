@@ -2,7 +2,7 @@
  * The `kiln` command. Kept small so it starts fast: each command's module (and with it core,
  * ajv and yaml) is imported only when that command runs.
  */
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 
 export const EXIT = { OK: 0, BUILD_FAILED: 1, INVALID: 2, NOT_FORMATTED: 3, INTERNAL: 70 } as const;
 
@@ -95,7 +95,10 @@ function help(): string {
   ].join("\n");
 }
 
-export async function main(argv: string[], io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {}): Promise<number> {
+export async function main(
+  argv: string[],
+  io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {},
+): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
   const [name, ...rest] = argv;
@@ -108,7 +111,9 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WritableStream;
   if (!spec) {
     const known = Object.keys(COMMANDS);
     const close = known.find((k) => k.startsWith(name.slice(0, 3)));
-    stderr.write(`kiln: unknown command "${name}"${close ? `; did you mean "${close}"?` : ""}\nRun \`kiln help\` for the list of commands.\n`);
+    stderr.write(
+      `kiln: unknown command "${name}"${close ? `; did you mean "${close}"?` : ""}\nRun \`kiln help\` for the list of commands.\n`,
+    );
     return EXIT.INVALID;
   }
   if (rest.includes("--help") || rest.includes("-h")) {

@@ -22,13 +22,19 @@ export function resolverOptions() {
 export function fileArg(ctx: CommandContext, usage: string): string | undefined {
   const [file, ...extra] = ctx.positionals;
   if (!file || extra.length > 0) {
-    ctx.stderr.write(`${file ? `unexpected argument "${extra[0]}"` : "no build file given"}\nUsage: ${usage}\n`);
+    ctx.stderr.write(
+      `${file ? `unexpected argument "${extra[0]}"` : "no build file given"}\nUsage: ${usage}\n`,
+    );
     return undefined;
   }
   return file;
 }
 
-export function loadFromArgs(ctx: CommandContext, file: string, extra: Partial<LoadOptions> = {}): LoadedBuildFile {
+export function loadFromArgs(
+  ctx: CommandContext,
+  file: string,
+  extra: Partial<LoadOptions> = {},
+): LoadedBuildFile {
   return loadBuildFile({
     file,
     vars: (ctx.values.var as string[] | undefined) ?? [],
@@ -59,7 +65,11 @@ export function report(ctx: CommandContext, err: unknown): number {
   const diags: Diagnostic[] = err.diagnostics.length
     ? err.diagnostics
     : [{ code: err.code, severity: "error", message: err.message, ...(err.hint ? { hint: err.hint } : {}) }];
-  const text = formatDiagnostics(diags, { sources: readSources(diags), color: ctx.color, ...(redact ? { redact } : {}) });
+  const text = formatDiagnostics(diags, {
+    sources: readSources(diags),
+    color: ctx.color,
+    ...(redact ? { redact } : {}),
+  });
   const n = diags.filter((d) => d.severity === "error").length;
   ctx.stderr.write(`${text}\n\n${n} problem${n === 1 ? "" : "s"} found.\n`);
   return err.code === "KILN_INTERNAL" ? EXIT.INTERNAL : EXIT.INVALID;

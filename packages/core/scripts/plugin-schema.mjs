@@ -10,7 +10,7 @@ const dir = process.cwd();
 const mod = await import(pathToFileURL(`${dir}/dist/index.js`).href);
 const plugin = mod.default;
 if (!plugin || plugin.kilnApi === undefined) {
-  console.error(`${dir}: dist/index.js has no default export made with definePlugin()`);
+  process.stderr.write(`${dir}: dist/index.js has no default export made with definePlugin()\n`);
   process.exit(1);
 }
 writeFileSync(`${dir}/schema.json`, `${JSON.stringify(pluginSchemaDocument(plugin), null, 2)}\n`);

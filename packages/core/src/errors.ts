@@ -35,15 +35,36 @@ export interface CatalogueEntry {
 
 /** Stable error codes. Titles are for docs; messages are written where the problem is found. */
 export const ERRORS = {
-  KILN_FILE_NOT_FOUND: { title: "Build file not found", hint: "Check the path, or run kiln from the folder that holds the file." },
-  KILN_FILE_TOO_LARGE: { title: "File too large", hint: "Build files are small; split data out with file() or templatefile()." },
+  KILN_FILE_NOT_FOUND: {
+    title: "Build file not found",
+    hint: "Check the path, or run kiln from the folder that holds the file.",
+  },
+  KILN_FILE_TOO_LARGE: {
+    title: "File too large",
+    hint: "Build files are small; split data out with file() or templatefile().",
+  },
   KILN_FILE_ENCODING: { title: "File is not UTF-8", hint: "Save the file as UTF-8 (without a BOM is best)." },
   KILN_YAML_SYNTAX: { title: "YAML syntax error" },
-  KILN_YAML_TAB: { title: "Tab used for indentation", hint: "YAML indents with spaces only; replace the tab with spaces." },
-  KILN_YAML_DUPLICATE_KEY: { title: "Duplicate key", hint: "Each key may appear once in a mapping; remove or rename one." },
-  KILN_YAML_MULTI_DOCUMENT: { title: "More than one YAML document", hint: "A build file is one document; remove the `---` separator or split the file." },
-  KILN_YAML_ALIAS_LIMIT: { title: "Too many YAML aliases", hint: "Aliases expand to more data than a build file needs; write the values out." },
-  KILN_YAML_TAG: { title: "Unsupported YAML tag", hint: "Build files use plain YAML 1.2 values; remove the tag." },
+  KILN_YAML_TAB: {
+    title: "Tab used for indentation",
+    hint: "YAML indents with spaces only; replace the tab with spaces.",
+  },
+  KILN_YAML_DUPLICATE_KEY: {
+    title: "Duplicate key",
+    hint: "Each key may appear once in a mapping; remove or rename one.",
+  },
+  KILN_YAML_MULTI_DOCUMENT: {
+    title: "More than one YAML document",
+    hint: "A build file is one document; remove the `---` separator or split the file.",
+  },
+  KILN_YAML_ALIAS_LIMIT: {
+    title: "Too many YAML aliases",
+    hint: "Aliases expand to more data than a build file needs; write the values out.",
+  },
+  KILN_YAML_TAG: {
+    title: "Unsupported YAML tag",
+    hint: "Build files use plain YAML 1.2 values; remove the tag.",
+  },
   KILN_HEADER: { title: "Missing or wrong `kiln:` header", hint: "Start the file with `kiln: 1`." },
   KILN_SCHEMA_UNKNOWN_KEY: { title: "Unknown key" },
   KILN_SCHEMA_REQUIRED: { title: "Missing required key" },
@@ -59,7 +80,10 @@ export const ERRORS = {
   KILN_EXPR_UNKNOWN_FUNCTION: { title: "Unknown function in expression" },
   KILN_EXPR_TYPE: { title: "Wrong type in expression" },
   KILN_EXPR_EVAL: { title: "Expression could not be evaluated" },
-  KILN_VAR_UNDEFINED: { title: "Variable not declared", hint: "Declare it under `variables:` in the build file." },
+  KILN_VAR_UNDEFINED: {
+    title: "Variable not declared",
+    hint: "Declare it under `variables:` in the build file.",
+  },
   KILN_VAR_MISSING: { title: "Variable has no value" },
   KILN_VAR_TYPE: { title: "Variable value has the wrong type" },
   KILN_VAR_VALIDATION: { title: "Variable failed its validation" },
@@ -69,9 +93,15 @@ export const ERRORS = {
   KILN_PLUGIN_INCOMPATIBLE: { title: "Plugin incompatible with this kiln" },
   KILN_PLUGIN_MALFORMED: { title: "Plugin package is malformed" },
   KILN_PLUGIN_TYPE_MISSING: { title: "Plugin does not provide this type" },
-  KILN_PLUGIN_SPEC: { title: "Malformed plugin requirement", hint: "Write `name: \"<package>@<range>\"`, e.g. `qemu: \"@kiln/builder-qemu@^1\"`." },
+  KILN_PLUGIN_SPEC: {
+    title: "Malformed plugin requirement",
+    hint: 'Write `name: "<package>@<range>"`, e.g. `qemu: "@kiln/builder-qemu@^1"`.',
+  },
   KILN_USAGE: { title: "Command-line usage error" },
-  KILN_INTERNAL: { title: "Internal error", hint: "This is a bug in kiln; please report it with the command you ran." },
+  KILN_INTERNAL: {
+    title: "Internal error",
+    hint: "This is a bug in kiln; please report it with the command you ran.",
+  },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,5 +1,48 @@
+export {
+  type BuildOptions,
+  type BuildResult,
+  type PlannedRun,
+  parseDuration,
+  planRuns,
+  type RunResult,
+  runBuild,
+} from "./engine/build.js";
+export { EventBus, type KilnEvent, type KilnEventType, type Listener } from "./engine/events.js";
+export {
+  formatMs,
+  InterruptedError,
+  type OnError,
+  runCleanups,
+  runSteps,
+  StepTimeoutError,
+  withTimeout,
+} from "./engine/runner.js";
+export { REDACTED, SecretRegistry, secretForms } from "./engine/secrets.js";
+export * from "./engine/types.js";
 export * from "./errors.js";
+export { formatDocument, unifiedDiff } from "./fmt/index.js";
+export {
+  type LoadedBuild,
+  type LoadedBuildFile,
+  type LoadedComponent,
+  type LoadedSource,
+  type LoadOptions,
+  loadBuildFile,
+  loadStructure,
+  optionSchema,
+  type RawFile,
+} from "./load.js";
 export * from "./plugin.js";
+export {
+  type PluginPackage,
+  PluginResolver,
+  parsePackageSpec,
+  type ResolvedComponent,
+  type ResolverOptions,
+} from "./plugins/resolve.js";
+export { createRuntime, loadPlugin } from "./plugins/runtime.js";
+export { coreVersion } from "./plugins/version.js";
+export { formatDiagnostic, formatDiagnostics } from "./report.js";
 export {
   baseSchema,
   composeSchema,
@@ -19,36 +62,9 @@ export {
   loadYamlFile,
   MAX_ALIAS_COUNT,
   MAX_FILE_BYTES,
-  parseYaml,
   type PathSegment,
+  parseYaml,
   positionOf,
   type SourceFile,
 } from "./source.js";
-export {
-  type LoadedBuild,
-  type LoadedBuildFile,
-  type LoadedComponent,
-  type LoadedSource,
-  type LoadOptions,
-  type RawFile,
-  loadBuildFile,
-  loadStructure,
-  optionSchema,
-} from "./load.js";
-export type { VariableDecl, VariableType, VariableValue, ValueOrigin } from "./variables.js";
-export {
-  parsePackageSpec,
-  type PluginPackage,
-  PluginResolver,
-  type ResolvedComponent,
-  type ResolverOptions,
-} from "./plugins/resolve.js";
-export { coreVersion } from "./plugins/version.js";
-export { formatDiagnostic, formatDiagnostics } from "./report.js";
-export { formatDocument, unifiedDiff } from "./fmt/index.js";
-export * from "./engine/types.js";
-export { EventBus, type KilnEvent, type KilnEventType, type Listener } from "./engine/events.js";
-export { REDACTED, SecretRegistry, secretForms } from "./engine/secrets.js";
-export { formatMs, InterruptedError, type OnError, runCleanups, runSteps, StepTimeoutError, withTimeout } from "./engine/runner.js";
-export { type BuildOptions, type BuildResult, type PlannedRun, parseDuration, planRuns, type RunResult, runBuild } from "./engine/build.js";
-export { createRuntime, loadPlugin } from "./plugins/runtime.js";
+export type { ValueOrigin, VariableDecl, VariableType, VariableValue } from "./variables.js";

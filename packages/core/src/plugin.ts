@@ -4,7 +4,7 @@
  * loads plugin code) and a `create()` that loads the heavy part lazily.
  */
 import type { Kind } from "./schema/base.js";
-import { KIND_KEY, type JsonSchema } from "./schema/base.js";
+import { type JsonSchema, KIND_KEY } from "./schema/base.js";
 
 export const PLUGIN_API_VERSION = "1";
 
@@ -24,7 +24,11 @@ export type BuilderComponent<Impl = unknown> = ComponentBase<"builder", Impl>;
 export type ProvisionerComponent<Impl = unknown> = ComponentBase<"provisioner", Impl>;
 export type PostProcessorComponent<Impl = unknown> = ComponentBase<"post-processor", Impl>;
 export type DataSourceComponent<Impl = unknown> = ComponentBase<"datasource", Impl>;
-export type AnyComponent = BuilderComponent | ProvisionerComponent | PostProcessorComponent | DataSourceComponent;
+export type AnyComponent =
+  | BuilderComponent
+  | ProvisionerComponent
+  | PostProcessorComponent
+  | DataSourceComponent;
 
 type Def<C> = Omit<C, "kind">;
 
@@ -34,7 +38,9 @@ export function defineBuilder<Impl>(def: Def<BuilderComponent<Impl>>): BuilderCo
 export function defineProvisioner<Impl>(def: Def<ProvisionerComponent<Impl>>): ProvisionerComponent<Impl> {
   return { kind: "provisioner", ...checkDef(def, "provisioner") };
 }
-export function definePostProcessor<Impl>(def: Def<PostProcessorComponent<Impl>>): PostProcessorComponent<Impl> {
+export function definePostProcessor<Impl>(
+  def: Def<PostProcessorComponent<Impl>>,
+): PostProcessorComponent<Impl> {
   return { kind: "post-processor", ...checkDef(def, "post-processor") };
 }
 export function defineDataSource<Impl>(def: Def<DataSourceComponent<Impl>>): DataSourceComponent<Impl> {
@@ -53,10 +59,10 @@ function checkDef<T extends { type: string; schema: JsonSchema; create: unknown 
 export interface PluginDefinition {
   /** The npm package name, for messages. */
   name: string;
-  builders?: BuilderComponent<any>[];
-  provisioners?: ProvisionerComponent<any>[];
-  postProcessors?: PostProcessorComponent<any>[];
-  dataSources?: DataSourceComponent<any>[];
+  builders?: BuilderComponent<unknown>[];
+  provisioners?: ProvisionerComponent<unknown>[];
+  postProcessors?: PostProcessorComponent<unknown>[];
+  dataSources?: DataSourceComponent<unknown>[];
 }
 
 export interface Plugin extends Required<PluginDefinition> {

@@ -13,7 +13,11 @@ const paint = (on: boolean, code: string, s: string) => (on ? `\u001b[${code}m${
 
 export function formatDiagnostic(d: Diagnostic, opts: FormatOptions = {}): string {
   const c = opts.color ?? false;
-  const where = d.pos ? `${d.pos.file}:${d.pos.line}:${d.pos.column}` : d.path === "--var" || d.path === "--var-file" ? "command line" : "kiln";
+  const where = d.pos
+    ? `${d.pos.file}:${d.pos.line}:${d.pos.column}`
+    : d.path === "--var" || d.path === "--var-file"
+      ? "command line"
+      : "kiln";
   const sev = d.severity === "warning" ? paint(c, "33", "warning") : paint(c, "31", "error");
   const path = d.path && d.path !== "--var" && d.path !== "--var-file" ? ` ${paint(c, "36", d.path)}:` : "";
   const lines = [`${paint(c, "1", where)}: ${sev} ${d.code}${path} ${d.message}`];

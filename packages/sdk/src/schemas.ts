@@ -9,13 +9,24 @@ export const DURATION: JsonSchema = {
   type: "string",
   pattern: "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$|^0$",
 };
-const duration = (description: string): JsonSchema => ({ ...DURATION, description: `${description} A duration such as 30s or 5m.` });
+const duration = (description: string): JsonSchema => ({
+  ...DURATION,
+  description: `${description} A duration such as 30s or 5m.`,
+});
 const str = (description: string): JsonSchema => ({ type: "string", description });
 const bool = (description: string): JsonSchema => ({ type: "boolean", description });
-const port = (description: string): JsonSchema => ({ type: "integer", minimum: 1, maximum: 65535, description });
+const port = (description: string): JsonSchema => ({
+  type: "integer",
+  minimum: 1,
+  maximum: 65535,
+  description,
+});
 
 export const COMMUNICATOR_OPTIONS: Record<string, JsonSchema> = {
-  communicator: { enum: ["ssh", "none"], description: "How kiln reaches the machine to provision it. Default: ssh." },
+  communicator: {
+    enum: ["ssh", "none"],
+    description: "How kiln reaches the machine to provision it. Default: ssh.",
+  },
   pause_before_connecting: duration("Wait this long after the machine is up before connecting."),
 };
 
@@ -27,7 +38,11 @@ export const SSH_OPTIONS: Record<string, JsonSchema> = {
   ssh_private_key_file: str("Private key file to log in with."),
   ssh_agent_auth: bool("Authenticate with the keys of the running ssh-agent (SSH_AUTH_SOCK)."),
   ssh_timeout: duration("How long to wait for SSH to become available. Default: 5m."),
-  ssh_handshake_attempts: { type: "integer", minimum: 1, description: "Authentication attempts before giving up. Default: 10." },
+  ssh_handshake_attempts: {
+    type: "integer",
+    minimum: 1,
+    description: "Authentication attempts before giving up. Default: 10.",
+  },
   ssh_keep_alive_interval: duration("Send keep-alives this often; 0 disables them. Default: 5s."),
   ssh_read_write_timeout: duration("Fail a connection that is silent this long; 0 waits forever."),
   ssh_disable_agent_forwarding: bool("Do not forward the local ssh-agent."),
@@ -38,12 +53,17 @@ export const SSH_OPTIONS: Record<string, JsonSchema> = {
   ssh_bastion_password: str("Password on the bastion host."),
   ssh_bastion_private_key_file: str("Private key for the bastion host."),
   ssh_bastion_agent_auth: bool("Use ssh-agent for the bastion host."),
-  temporary_key_pair_type: { enum: ["ed25519", "rsa"], description: "Type of the generated key pair. Default: ed25519." },
+  temporary_key_pair_type: {
+    enum: ["ed25519", "rsa"],
+    description: "Type of the generated key pair. Default: ed25519.",
+  },
   temporary_key_pair_bits: { type: "integer", minimum: 3072, description: "RSA key size (at least 3072)." },
 };
 
 export const HTTP_OPTIONS: Record<string, JsonSchema> = {
-  http_directory: str("Serve this folder over HTTP during the build (kickstart, preseed, autoinstall, cloud-init)."),
+  http_directory: str(
+    "Serve this folder over HTTP during the build (kickstart, preseed, autoinstall, cloud-init).",
+  ),
   http_content: {
     type: "object",
     additionalProperties: { type: "string" },
@@ -70,7 +90,11 @@ export const SHUTDOWN_OPTIONS: Record<string, JsonSchema> = {
 };
 
 export const CD_OPTIONS: Record<string, JsonSchema> = {
-  cd_files: { type: "array", items: { type: "string" }, description: "Files and folders to put on a CD attached at boot." },
+  cd_files: {
+    type: "array",
+    items: { type: "string" },
+    description: "Files and folders to put on a CD attached at boot.",
+  },
   cd_content: {
     type: "object",
     additionalProperties: { type: "string" },

@@ -10,7 +10,10 @@ const ON_ERROR: OnError[] = ["cleanup", "abort", "ask", "pause"];
 
 function list(v: unknown): string[] {
   const items = Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
-  return items.flatMap((s) => String(s).split(",")).map((s) => s.trim()).filter(Boolean);
+  return items
+    .flatMap((s) => String(s).split(","))
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** `kiln build`: run every build of a file. Exit 0 when all runs succeed, 1 otherwise. */
@@ -26,7 +29,9 @@ export async function run(ctx: CommandContext): Promise<number> {
   const parallelText = (ctx.values["parallel-builds"] as string | undefined) ?? "0";
   const parallel = Number(parallelText);
   if (!Number.isInteger(parallel) || parallel < 0) {
-    ctx.stderr.write(`kiln build: --parallel-builds takes a whole number (0 = all at once), not "${parallelText}"\n`);
+    ctx.stderr.write(
+      `kiln build: --parallel-builds takes a whole number (0 = all at once), not "${parallelText}"\n`,
+    );
     return EXIT.INVALID;
   }
   let loaded: LoadedBuildFile;
@@ -78,7 +83,10 @@ export async function run(ctx: CommandContext): Promise<number> {
     const pending = [...active].map(([r, what]) => `${r} (${what})`);
     bus.emit({ type: "interrupt", time: Date.now(), signal: sig, pending });
     if (signals === 1) ctl.abort(new Error(`interrupted by ${sig}`));
-    else ctx.stderr.write(`kiln: still cleaning up: ${pending.join(", ") || "nearly done"} — waiting so nothing is left behind\n`);
+    else
+      ctx.stderr.write(
+        `kiln: still cleaning up: ${pending.join(", ") || "nearly done"} — waiting so nothing is left behind\n`,
+      );
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);

@@ -62,7 +62,9 @@ export async function run(ctx: CommandContext): Promise<number> {
   const w = Math.max(0, ...info.variables.map((v) => v.name.length));
   for (const v of info.variables) {
     const from = v.from ? `  (${v.from})` : "  (no value: required)";
-    out.push(`  ${v.name.padEnd(w)} ${v.type.padEnd(6)} = ${v.sensitive ? "<sensitive>" : show(v.value)}${from}`);
+    out.push(
+      `  ${v.name.padEnd(w)} ${v.type.padEnd(6)} = ${v.sensitive ? "<sensitive>" : show(v.value)}${from}`,
+    );
   }
   out.push("", "locals:");
   const locals = Object.entries(info.locals);
@@ -70,7 +72,8 @@ export async function run(ctx: CommandContext): Promise<number> {
   for (const [k, v] of locals) out.push(`  ${k} = ${show(v)}`);
   out.push("", "plugins:");
   if (info.plugins.length === 0) out.push("  (none)");
-  for (const p of info.plugins) out.push(`  ${p.kind.padEnd(14)} ${p.type.padEnd(16)} ${p.package}@${p.version}  (${p.via}: ${p.path})`);
+  for (const p of info.plugins)
+    out.push(`  ${p.kind.padEnd(14)} ${p.type.padEnd(16)} ${p.package}@${p.version}  (${p.via}: ${p.path})`);
   if (Object.keys(info.data).length) {
     out.push("", "data:");
     for (const [k, t] of Object.entries(info.data)) out.push(`  ${k}  (${t})`);
@@ -84,8 +87,10 @@ export async function run(ctx: CommandContext): Promise<number> {
     out.push(`  ${b.name || "(unnamed)"}:`);
     out.push(`    runs: ${b.runs.join(", ")}`);
     if (b.provisioners.length) out.push(`    provisioners: ${b.provisioners.join(", ")}`);
-    if (b["error-cleanup-provisioner"]) out.push(`    error-cleanup-provisioner: ${b["error-cleanup-provisioner"]}`);
-    if (b["post-processors"].length) out.push(`    post-processors: ${b["post-processors"].map((c) => c.join(" → ")).join(", ")}`);
+    if (b["error-cleanup-provisioner"])
+      out.push(`    error-cleanup-provisioner: ${b["error-cleanup-provisioner"]}`);
+    if (b["post-processors"].length)
+      out.push(`    post-processors: ${b["post-processors"].map((c) => c.join(" → ")).join(", ")}`);
   }
   ctx.stdout.write(`${redact(out.join("\n"))}\n`);
   return EXIT.OK;

@@ -1,5 +1,5 @@
-import { baseSchema, composeSchema, type Kind, loadStructure, PluginResolver, isKilnError } from "@kiln/core";
 import { dirname, resolve } from "node:path";
+import { baseSchema, composeSchema, isKilnError, type Kind, loadStructure, PluginResolver } from "@kiln/core";
 import { type CommandContext, EXIT } from "../main.js";
 import { report, resolverOptions } from "../shared.js";
 import { STANDARD_PLUGINS } from "../standard.js";
@@ -29,7 +29,8 @@ export async function run(ctx: CommandContext): Promise<number> {
       for (const b of raw.builds ?? []) {
         for (const p of (b.provisioners as unknown[] | undefined) ?? []) add("provisioner", p);
         if (b["error-cleanup-provisioner"]) add("provisioner", b["error-cleanup-provisioner"]);
-        for (const pp of (b["post-processors"] as unknown[] | undefined) ?? []) for (const x of Array.isArray(pp) ? pp : [pp]) add("post-processor", x);
+        for (const pp of (b["post-processors"] as unknown[] | undefined) ?? [])
+          for (const x of Array.isArray(pp) ? pp : [pp]) add("post-processor", x);
       }
       for (const key of wanted) {
         const [kind, type] = key.split("\u0000") as [Kind, string];

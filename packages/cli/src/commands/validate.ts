@@ -11,7 +11,9 @@ export async function run(ctx: CommandContext): Promise<number> {
       const errors = diags.filter((d) => d.severity === "error");
       if (errors.length) {
         const { KilnError, sortDiagnostics } = await import("@kiln/core");
-        throw new KilnError(errors[0]?.code ?? "KILN_SCHEMA", "invalid", { diagnostics: sortDiagnostics(errors) });
+        throw new KilnError(errors[0]?.code ?? "KILN_SCHEMA", "invalid", {
+          diagnostics: sortDiagnostics(errors),
+        });
       }
       ctx.stdout.write(`${file}: syntax is valid\n`);
       return EXIT.OK;

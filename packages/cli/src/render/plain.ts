@@ -54,7 +54,11 @@ export function lineFor(e: KilnEvent, opts: LineOptions = {}): string | undefine
     case "build-end":
       text = e.ok
         ? paint(c, "32", `kiln: build finished in ${formatMs(e.durationMs)}`)
-        : paint(c, "31", `kiln: ${e.failed.length} run${e.failed.length === 1 ? "" : "s"} failed: ${e.failed.join(", ")}`);
+        : paint(
+            c,
+            "31",
+            `kiln: ${e.failed.length} run${e.failed.length === 1 ? "" : "s"} failed: ${e.failed.join(", ")}`,
+          );
       break;
     default:
       text = undefined;
@@ -110,7 +114,8 @@ export function machineReadableRenderer(out: NodeJS.WritableStream) {
         row(e.time, target, "artifact", String(i), "id", e.artifact.id);
         row(e.time, target, "artifact", String(i), "string", e.artifact.description);
         row(e.time, target, "artifact", String(i), "files-count", String(e.artifact.files.length));
-        e.artifact.files.forEach((f, j) => row(e.time, target, "artifact", String(i), "file", String(j), f));
+        for (const [j, f] of e.artifact.files.entries())
+          row(e.time, target, "artifact", String(i), "file", String(j), f);
         row(e.time, target, "artifact", String(i), "end");
         break;
       }
@@ -119,7 +124,13 @@ export function machineReadableRenderer(out: NodeJS.WritableStream) {
         else row(e.time, target, "artifact-count", String(artifactIndex.get(target) ?? 0));
         break;
       case "build-end":
-        row(e.time, "", "ui", e.ok ? "say" : "error", e.ok ? "Builds finished." : `Some builds failed: ${e.failed.join(", ")}`);
+        row(
+          e.time,
+          "",
+          "ui",
+          e.ok ? "say" : "error",
+          e.ok ? "Builds finished." : `Some builds failed: ${e.failed.join(", ")}`,
+        );
         break;
       default:
         break;

@@ -32,7 +32,11 @@ export function ttyRenderer(out: NodeJS.WriteStream, opts: LineOptions = {}) {
       hideCursor: true,
       autopadding: true,
       fps: 8,
-      format: (options, params, payload: { run: string; status: string; progress: string; elapsed: string }) => {
+      format: (
+        options,
+        params,
+        payload: { run: string; status: string; progress: string; elapsed: string },
+      ) => {
         const width = options.barsize ?? 20;
         const bar = payload.progress
           ? `${"█".repeat(Math.round(params.progress * width))}${"░".repeat(width - Math.round(params.progress * width))} ${payload.progress}`
@@ -48,7 +52,13 @@ export function ttyRenderer(out: NodeJS.WriteStream, opts: LineOptions = {}) {
   }, 1000);
   timer.unref();
   const width = { run: 0 };
-  function update(name: string, r: RunLine, payload: Partial<{ status: string; progress: string }>, value?: number, total?: number) {
+  function update(
+    name: string,
+    r: RunLine,
+    payload: Partial<{ status: string; progress: string }>,
+    value?: number,
+    total?: number,
+  ) {
     if (total !== undefined) r.bar.setTotal(Math.max(total, 1));
     r.bar.update(value ?? r.bar.getProgress() * r.bar.getTotal(), {
       run: name.padEnd(width.run),
@@ -62,7 +72,12 @@ export function ttyRenderer(out: NodeJS.WriteStream, opts: LineOptions = {}) {
       width.run = Math.max(0, ...e.runs.map((r) => r.length));
     }
     if (e.type === "run-start") {
-      const bar = multi.create(1, 0, { run: e.run.padEnd(width.run), elapsed: "0s", status: "starting", progress: "" });
+      const bar = multi.create(1, 0, {
+        run: e.run.padEnd(width.run),
+        elapsed: "0s",
+        status: "starting",
+        progress: "",
+      });
       runs.set(e.run, { bar, started: e.time, step: "starting", state: "running" });
     }
     const r = e.run ? runs.get(e.run) : undefined;
@@ -71,8 +86,16 @@ export function ttyRenderer(out: NodeJS.WriteStream, opts: LineOptions = {}) {
       update(e.run as string, r, { progress: "" }, 0, 1);
     }
     if (r && e.type === "progress") {
-      const pct = e.total ? `${Math.floor((e.done / e.total) * 100)}% ${human(e.done)}/${human(e.total)}` : human(e.done);
-      update(e.run as string, r, { status: `${r.step}: ${e.label}`, progress: pct }, e.done, e.total ?? e.done);
+      const pct = e.total
+        ? `${Math.floor((e.done / e.total) * 100)}% ${human(e.done)}/${human(e.total)}`
+        : human(e.done);
+      update(
+        e.run as string,
+        r,
+        { status: `${r.step}: ${e.label}`, progress: pct },
+        e.done,
+        e.total ?? e.done,
+      );
       return;
     }
     if (r && e.type === "run-end") {

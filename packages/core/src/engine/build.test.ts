@@ -64,7 +64,9 @@ describe("runBuild", () => {
       "cleanup boot img.steps.b",
       "cleanup create img.steps.b",
     ]);
-    const artifacts = events.filter((e) => e.type === "artifact").map((e) => (e.type === "artifact" ? e.artifact.id : ""));
+    const artifacts = events
+      .filter((e) => e.type === "artifact")
+      .map((e) => (e.type === "artifact" ? e.artifact.id : ""));
     expect(artifacts).toEqual(["id-a", "id-b"]);
     expect(events[0]?.type).toBe("build-start");
     expect(events.at(-1)).toMatchObject({ type: "build-end", ok: true, failed: [] });
@@ -74,8 +76,16 @@ describe("runBuild", () => {
     const { loaded, bus, lines, events } = setup((log) => two(log, "    fail_at: boot"));
     const r = await runBuild({ loaded, bus, only: ["img.steps.a"], signal: new AbortController().signal });
     expect(r.ok).toBe(false);
-    expect(lines()).toEqual(["run create img.steps.a", "run boot img.steps.a", "cleanup boot img.steps.a", "cleanup create img.steps.a"]);
-    expect(events.find((e) => e.type === "run-end")).toMatchObject({ ok: false, error: "step boot failed on purpose" });
+    expect(lines()).toEqual([
+      "run create img.steps.a",
+      "run boot img.steps.a",
+      "cleanup boot img.steps.a",
+      "cleanup create img.steps.a",
+    ]);
+    expect(events.find((e) => e.type === "run-end")).toMatchObject({
+      ok: false,
+      error: "step boot failed on purpose",
+    });
   });
 
   it("--on-error=abort leaves everything in place", async () => {
@@ -92,11 +102,18 @@ describe("runBuild", () => {
     const r = await runBuild({ loaded, bus, only: ["a"], signal: ctl.signal });
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(r.ok).toBe(false);
-    expect(lines()).toEqual(["run create img.steps.a", "run boot img.steps.a", "cleanup boot img.steps.a", "cleanup create img.steps.a"]);
+    expect(lines()).toEqual([
+      "run create img.steps.a",
+      "run boot img.steps.a",
+      "cleanup boot img.steps.a",
+      "cleanup create img.steps.a",
+    ]);
   });
 
   it("a step timeout fails the step with a clear error and cleans up", async () => {
-    const { loaded, bus, lines, events } = setup((log) => two(log, "    hang_at: boot\n    step_timeout_ms: 200"));
+    const { loaded, bus, lines, events } = setup((log) =>
+      two(log, "    hang_at: boot\n    step_timeout_ms: 200"),
+    );
     const r = await runBuild({ loaded, bus, only: ["a"], signal: new AbortController().signal });
     expect(r.ok).toBe(false);
     expect(events.find((e) => e.type === "run-end")).toMatchObject({ code: "KILN_STEP_TIMEOUT" });
@@ -153,11 +170,9 @@ builds:
       "wrap id-a-1 -2",
       "destroy builder artifact steps.a",
     ]);
-    expect(events.filter((e) => e.type === "artifact").map((e) => (e.type === "artifact" ? e.artifact.id : ""))).toEqual([
-      "id-a",
-      "id-a-1",
-      "id-a-1-2",
-    ]);
+    expect(
+      events.filter((e) => e.type === "artifact").map((e) => (e.type === "artifact" ? e.artifact.id : "")),
+    ).toEqual(["id-a", "id-a-1", "id-a-1-2"]);
   });
 
   it("runs in parallel up to the limit", async () => {
@@ -177,7 +192,12 @@ builds:
   });
 
   it("renders build-time expressions with the run's values", async () => {
-    const { loaded, bus, events } = setup((log) => two(log, '    say: "I am ${{ source.name }} in ${{ build.BuildName }} (${{ upper(build.BuilderType) }})"'));
+    const { loaded, bus, events } = setup((log) =>
+      two(
+        log,
+        '    say: "I am ${{ source.name }} in ${{ build.BuildName }} (${{ upper(build.BuilderType) }})"',
+      ),
+    );
     await runBuild({ loaded, bus, only: ["a"], signal: new AbortController().signal });
     expect(events.some((e) => e.type === "say" && e.text === "I am a in img (STEPS)")).toBe(true);
   });

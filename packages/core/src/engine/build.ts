@@ -62,7 +62,10 @@ export interface BuildResult {
 }
 
 function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${body}$`);
 }
 
@@ -75,7 +78,10 @@ function matches(run: RunInfo, globs: string[]): boolean {
 }
 
 /** Every run of the file, in order, after --only/--except. */
-export function planRuns(loaded: LoadedBuildFile, opts: { only?: string[]; except?: string[]; runUuid?: string } = {}): PlannedRun[] {
+export function planRuns(
+  loaded: LoadedBuildFile,
+  opts: { only?: string[]; except?: string[]; runUuid?: string } = {},
+): PlannedRun[] {
   const runUuid = opts.runUuid ?? randomUUID();
   const out: PlannedRun[] = [];
   loaded.builds.forEach((b, buildIndex) => {
@@ -95,14 +101,25 @@ export function planRuns(loaded: LoadedBuildFile, opts: { only?: string[]; excep
 export function parseDuration(text: string): number {
   if (text === "0") return 0;
   const re = /([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g;
-  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const unit: Record<string, number> = {
+    ns: 1e-6,
+    us: 1e-3,
+    µs: 1e-3,
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+  };
   let total = 0;
   let consumed = 0;
   for (const m of text.matchAll(re)) {
     total += Number(m[1]) * (unit[m[2] as string] ?? 0);
     consumed += m[0].length;
   }
-  if (consumed !== text.length || consumed === 0) throw new KilnError("KILN_SCHEMA_FORMAT", `"${text}" is not a duration`, { hint: "Write e.g. 30s, 5m or 1h30m." });
+  if (consumed !== text.length || consumed === 0)
+    throw new KilnError("KILN_SCHEMA_FORMAT", `"${text}" is not a duration`, {
+      hint: "Write e.g. 30s, 5m or 1h30m.",
+    });
   return Math.round(total);
 }
 
@@ -125,7 +142,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
   const { loaded, bus } = opts;
   const runUuid = randomUUID();
-  const plan = planRuns(loaded, { ...(opts.only ? { only: opts.only } : {}), ...(opts.except ? { except: opts.except } : {}), runUuid });
+  const plan = planRuns(loaded, {
+    ...(opts.only ? { only: opts.only } : {}),
+    ...(opts.except ? { except: opts.except } : {}),
+    runUuid,
+  });
   for (const s of loaded.secrets) bus.secrets.add(s);
   const t0 = Date.now();
   bus.emit({ type: "build-start", time: t0, runs: plan.map((p) => p.info.name), runUuid });
@@ -141,7 +162,13 @@ export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
   };
   await Promise.all(Array.from({ length: Math.min(limit, plan.length) }, worker));
   const failed = results.filter((r) => !r.ok).map((r) => r.run);
-  bus.emit({ type: "build-end", time: Date.now(), ok: failed.length === 0, durationMs: Date.now() - t0, failed });
+  bus.emit({
+    type: "build-end",
+    time: Date.now(),
+    ok: failed.length === 0,
+    durationMs: Date.now() - t0,
+    failed,
+  });
   return { ok: failed.length === 0, runUuid, runs: results };
 }
 
@@ -188,7 +215,8 @@ async function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
     const walk = (v: unknown): unknown => {
       if (typeof v === "string" && hasExpressions(v)) {
         const out = evaluateTemplate(parseTemplate(v), scope());
-        if (out === DEFERRED) throw new KilnError("KILN_EXPR_EVAL", `"${v}" needs values that are not available while building`);
+        if (out === DEFERRED)
+          throw new KilnError("KILN_EXPR_EVAL", `"${v}" needs values that are not available while building`);
         return out;
       }
       if (Array.isArray(v)) return v.map(walk);
@@ -217,7 +245,8 @@ async function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
   };
   const artifacts: Artifact[] = [];
   try {
-    if (!build || !source?.plugin) throw new KilnError("KILN_INTERNAL", `run ${info.name} has no resolved builder`);
+    if (!build || !source?.plugin)
+      throw new KilnError("KILN_INTERNAL", `run ${info.name} has no resolved builder`);
     const builder = await createRuntime<BuilderRuntime>(source.plugin);
     const options = source.options;
     await builder.prepare?.(options, ctx);
@@ -274,7 +303,16 @@ function applies(c: LoadedComponent, run: RunInfo): boolean {
   return true;
 }
 
-const COMMON_PROVISIONER_KEYS = ["type", "name", "only", "except", "pause_before", "max_retries", "timeout", "override"];
+const COMMON_PROVISIONER_KEYS = [
+  "type",
+  "name",
+  "only",
+  "except",
+  "pause_before",
+  "max_retries",
+  "timeout",
+  "override",
+];
 
 function ownOptions(c: LoadedComponent, run: RunInfo): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -309,7 +347,11 @@ async function provisionAll(
   void opts;
 }
 
-async function runProvisioner(p: LoadedComponent, ctx: RunContext, communicator: Communicator | undefined): Promise<void> {
+async function runProvisioner(
+  p: LoadedComponent,
+  ctx: RunContext,
+  communicator: Communicator | undefined,
+): Promise<void> {
   if (!p.plugin) throw new KilnError("KILN_INTERNAL", `provisioner ${p.type} is not resolved`);
   const label = typeof p.options.name === "string" ? p.options.name : p.type;
   const ui = ctx.ui.fork(label);
@@ -322,7 +364,11 @@ async function runProvisioner(p: LoadedComponent, ctx: RunContext, communicator:
   const retries = (p.options.max_retries as number | undefined) ?? 0;
   const timeout = p.options.timeout ? parseDuration(p.options.timeout as string) : undefined;
   for (let attempt = 0; ; attempt++) {
-    ui.say(attempt === 0 ? `Provisioning with ${p.type}...` : `Retrying ${p.type} (attempt ${attempt + 1} of ${retries + 1})...`);
+    ui.say(
+      attempt === 0
+        ? `Provisioning with ${p.type}...`
+        : `Retrying ${p.type} (attempt ${attempt + 1} of ${retries + 1})...`,
+    );
     try {
       const options = ctx.render(ownOptions(p, ctx.run));
       await withTimeout(`${p.type} provisioner`, ctx.signal, timeout, (signal) =>
@@ -338,14 +384,31 @@ async function runProvisioner(p: LoadedComponent, ctx: RunContext, communicator:
 
 function noCommunicator(): Communicator {
   const fail = async (): Promise<never> => {
-    throw new KilnError("KILN_NO_COMMUNICATOR", "this source has no communicator (communicator: none), so provisioners cannot reach it", {
-      hint: "Use a provisioner that runs locally (shell-local), or configure ssh_* options.",
-    });
+    throw new KilnError(
+      "KILN_NO_COMMUNICATOR",
+      "this source has no communicator (communicator: none), so provisioners cannot reach it",
+      {
+        hint: "Use a provisioner that runs locally (shell-local), or configure ssh_* options.",
+      },
+    );
   };
-  return { connect: async () => {}, exec: fail, upload: fail, uploadDir: fail, download: fail, downloadDir: fail, close: async () => {} };
+  return {
+    connect: async () => {},
+    exec: fail,
+    upload: fail,
+    uploadDir: fail,
+    download: fail,
+    downloadDir: fail,
+    close: async () => {},
+  };
 }
 
-async function postProcess(builderArtifact: Artifact, chains: LoadedComponent[][], ctx: RunContext, opts: BuildOptions): Promise<Artifact[]> {
+async function postProcess(
+  builderArtifact: Artifact,
+  chains: LoadedComponent[][],
+  ctx: RunContext,
+  opts: BuildOptions,
+): Promise<Artifact[]> {
   const out: Artifact[] = [];
   let keepBuilderArtifact = chains.length === 0;
   for (const chain of chains) {
@@ -358,7 +421,8 @@ async function postProcess(builderArtifact: Artifact, chains: LoadedComponent[][
       const ui = ctx.ui.fork(pp.type);
       ui.say(`Running post-processor ${pp.type}...`);
       const options: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(pp.options)) if (!["type", "name", "only", "except", "keep_input_artifact"].includes(k)) options[k] = v;
+      for (const [k, v] of Object.entries(pp.options))
+        if (!["type", "name", "only", "except", "keep_input_artifact"].includes(k)) options[k] = v;
       const result = await runtime.postProcess({ ...ctx, ui, options: ctx.render(options), artifact: input });
       const keep = pp.options.keep_input_artifact === true || result.keepInput === true;
       if (first) {
@@ -375,7 +439,9 @@ async function postProcess(builderArtifact: Artifact, chains: LoadedComponent[][
     }
   }
   if (!keepBuilderArtifact && builderArtifact.destroy) {
-    ctx.ui.say(`Deleting the builder's artifact (no post-processor kept it; set keep_input_artifact: true to keep it)`);
+    ctx.ui.say(
+      `Deleting the builder's artifact (no post-processor kept it; set keep_input_artifact: true to keep it)`,
+    );
     await builderArtifact.destroy();
   }
   return out;

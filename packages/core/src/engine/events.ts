@@ -4,8 +4,9 @@
  * secret. Output chunks are split into whole lines per run and stream, so parallel runs never
  * interleave half-lines.
  */
-import type { Artifact, Ui } from "./types.js";
+
 import { SecretRegistry } from "./secrets.js";
+import type { Artifact, Ui } from "./types.js";
 
 interface Base {
   /** Milliseconds since the epoch. */
@@ -58,7 +59,12 @@ export class EventBus {
   }
 
   /** Split output into lines; keep an unfinished line until the rest arrives or flush(). */
-  output(run: string | undefined, label: string | undefined, stream: "stdout" | "stderr", chunk: string): void {
+  output(
+    run: string | undefined,
+    label: string | undefined,
+    stream: "stdout" | "stderr",
+    chunk: string,
+  ): void {
     const key = `${run ?? ""}\u0000${label ?? ""}\u0000${stream}`;
     const text = (this.partial.get(key) ?? "") + chunk.replace(/\r\n/g, "\n");
     const lines = text.split("\n");
@@ -82,10 +88,22 @@ export class EventBus {
     }
   }
 
-  private emitOutput(run: string | undefined, label: string | undefined, stream: "stdout" | "stderr", line: string): void {
+  private emitOutput(
+    run: string | undefined,
+    label: string | undefined,
+    stream: "stdout" | "stderr",
+    line: string,
+  ): void {
     // Carriage returns inside a line (progress bars of remote tools): keep the last state.
     const shown = line.includes("\r") ? (line.split("\r").filter(Boolean).pop() ?? "") : line;
-    this.emit({ type: "output", time: Date.now(), ...(run ? { run } : {}), ...(label ? { label } : {}), stream, line: shown });
+    this.emit({
+      type: "output",
+      time: Date.now(),
+      ...(run ? { run } : {}),
+      ...(label ? { label } : {}),
+      stream,
+      line: shown,
+    });
   }
 
   /** A Ui bound to a run (and optionally a label) that emits onto this bus. */
@@ -97,7 +115,14 @@ export class EventBus {
       error: (text) => this.emit({ type: "error-line", ...base(), text }),
       output: (stream, chunk) => this.output(run, label, stream, chunk),
       progress: (id, l, done, total) =>
-        this.emit({ type: "progress", ...base(), id, label: l, done, ...(total !== undefined ? { total } : {}) }),
+        this.emit({
+          type: "progress",
+          ...base(),
+          id,
+          label: l,
+          done,
+          ...(total !== undefined ? { total } : {}),
+        }),
       fork: (l) => this.ui(run, label ? `${label}/${l}` : l),
     };
   }

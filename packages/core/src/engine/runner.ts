@@ -100,10 +100,30 @@ export async function runSteps(steps: Step[], ctx: RunContext, opts: StepRunOpti
     bus.emit({ type: "step-start", time: t0, run: ctx.run.name, step: step.name });
     started.push(step);
     try {
-      await withTimeout(step.name, ctx.signal, step.timeoutMs, (signal) => step.run({ ...ctx, signal }), opts.graceMs);
-      bus.emit({ type: "step-end", time: Date.now(), run: ctx.run.name, step: step.name, ok: true, durationMs: Date.now() - t0 });
+      await withTimeout(
+        step.name,
+        ctx.signal,
+        step.timeoutMs,
+        (signal) => step.run({ ...ctx, signal }),
+        opts.graceMs,
+      );
+      bus.emit({
+        type: "step-end",
+        time: Date.now(),
+        run: ctx.run.name,
+        step: step.name,
+        ok: true,
+        durationMs: Date.now() - t0,
+      });
     } catch (err) {
-      bus.emit({ type: "step-end", time: Date.now(), run: ctx.run.name, step: step.name, ok: false, durationMs: Date.now() - t0 });
+      bus.emit({
+        type: "step-end",
+        time: Date.now(),
+        run: ctx.run.name,
+        step: step.name,
+        ok: false,
+        durationMs: Date.now() - t0,
+      });
       const interrupted = ctx.signal.aborted && !(err instanceof StepTimeoutError);
       failure = interrupted && !isKilnError(err) ? new InterruptedError() : err;
       if (interrupted) break;
@@ -112,7 +132,11 @@ export async function runSteps(steps: Step[], ctx: RunContext, opts: StepRunOpti
         const ui = bus.ui(ctx.run.name);
         ui.error(`step "${step.name}" failed: ${messageOf(err)}`);
         for (;;) {
-          const answer = (await opts.prompt("[c] Clean up and exit, [a] abort without cleanup, [r] retry step?")).trim().toLowerCase();
+          const answer = (
+            await opts.prompt("[c] Clean up and exit, [a] abort without cleanup, [r] retry step?")
+          )
+            .trim()
+            .toLowerCase();
           if (answer === "c" || answer === "a" || answer === "r") {
             if (answer === "r") {
               started.pop();
@@ -162,7 +186,14 @@ export async function runCleanups(started: Step[], ctx: RunContext, bus: EventBu
       await step.cleanup(cleanupCtx);
       bus.emit({ type: "cleanup", time: Date.now(), run: ctx.run.name, step: step.name, ok: true });
     } catch (err) {
-      bus.emit({ type: "cleanup", time: Date.now(), run: ctx.run.name, step: step.name, ok: false, error: messageOf(err) });
+      bus.emit({
+        type: "cleanup",
+        time: Date.now(),
+        run: ctx.run.name,
+        step: step.name,
+        ok: false,
+        error: messageOf(err),
+      });
     }
   }
 }

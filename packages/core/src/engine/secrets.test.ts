@@ -24,14 +24,20 @@ describe("SecretRegistry", () => {
       const out = reg.redact(`Authorization: Basic ${b64}`);
       expect(out).toContain(REDACTED);
       // what is left cannot be decoded back to the secret
-      expect(Buffer.from(out.replace(/.*Basic /, "").replace(REDACTED, ""), "base64").toString()).not.toContain("w0rd");
+      expect(
+        Buffer.from(out.replace(/.*Basic /, "").replace(REDACTED, ""), "base64").toString(),
+      ).not.toContain("w0rd");
     }
   });
   it("redacts each line of a multi-line secret (a private key)", () => {
-    const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nQyNTUxOQAAACBmZXRjaGVk\n-----END OPENSSH PRIVATE KEY-----";
+    const key =
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nQyNTUxOQAAACBmZXRjaGVk\n-----END OPENSSH PRIVATE KEY-----";
     const r = new SecretRegistry();
     r.add(key);
-    const printed = key.split("\n").map((l) => `remote: ${l}`).join("\n");
+    const printed = key
+      .split("\n")
+      .map((l) => `remote: ${l}`)
+      .join("\n");
     const out = r.redact(printed);
     expect(out).not.toContain("b3BlbnNzaC1rZXktdjEAAAAA");
     expect(out).not.toContain("QyNTUxOQAAACBmZXRjaGVk");

@@ -39,7 +39,11 @@ export function secretForms(secret: string): string[] {
   const lines = secret.split(/\r?\n/).map((l) => l.trim());
   if (lines.length > 1) for (const l of lines) if (l.length >= MIN_FRAGMENT) add(l);
   add(JSON.stringify(secret).slice(1, -1));
-  add(JSON.stringify(JSON.stringify(secret)).slice(1, -1).replace(/^\\"|\\"$/g, ""));
+  add(
+    JSON.stringify(JSON.stringify(secret))
+      .slice(1, -1)
+      .replace(/^\\"|\\"$/g, ""),
+  );
   add(encodeURIComponent(secret));
   add(encodeURIComponent(secret).replace(/%20/g, "+"));
   add(encodeURI(secret));

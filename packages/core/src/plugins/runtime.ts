@@ -13,7 +13,10 @@ function entryOf(dir: string): string {
     exports?: unknown;
     main?: string;
   };
-  const dot = typeof json.exports === "object" && json.exports !== null ? (json.exports as Record<string, unknown>)["."] : json.exports;
+  const dot =
+    typeof json.exports === "object" && json.exports !== null
+      ? (json.exports as Record<string, unknown>)["."]
+      : json.exports;
   const pick = (e: unknown): string | undefined => {
     if (typeof e === "string") return e;
     if (e && typeof e === "object") {
@@ -34,14 +37,21 @@ export function loadPlugin(pkg: PluginPackage): Promise<Plugin> {
       try {
         mod = (await import(pathToFileURL(join(pkg.dir, entryOf(pkg.dir))).href)) as { default?: Plugin };
       } catch (cause) {
-        throw new KilnError("KILN_PLUGIN_MALFORMED", `${pkg.name}@${pkg.version} could not be loaded: ${(cause as Error).message}`, {
-          cause,
-          hint: `Reinstall it: npm install ${pkg.name}@${pkg.version}`,
-        });
+        throw new KilnError(
+          "KILN_PLUGIN_MALFORMED",
+          `${pkg.name}@${pkg.version} could not be loaded: ${(cause as Error).message}`,
+          {
+            cause,
+            hint: `Reinstall it: npm install ${pkg.name}@${pkg.version}`,
+          },
+        );
       }
       const plugin = mod.default;
       if (!plugin || plugin.kilnApi !== PLUGIN_API_VERSION || typeof plugin.get !== "function") {
-        throw new KilnError("KILN_PLUGIN_MALFORMED", `${pkg.name}@${pkg.version} does not export a kiln plugin (definePlugin) as its default`);
+        throw new KilnError(
+          "KILN_PLUGIN_MALFORMED",
+          `${pkg.name}@${pkg.version} does not export a kiln plugin (definePlugin) as its default`,
+        );
       }
       return plugin;
     })();

@@ -6,7 +6,9 @@ let version: string | undefined;
 
 /** The version of this copy of @kiln/core. */
 export function coreVersion(): string {
-  version ??= String(JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version);
+  version ??= String(
+    JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version,
+  );
   return version;
 }
 

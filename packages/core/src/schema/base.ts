@@ -32,7 +32,12 @@ export const PROVISIONER_COMMON: Record<string, JsonSchema> = {
   only: nameList("Run only for these sources (source names or build.type.name globs)."),
   except: nameList("Skip for these sources."),
   pause_before: duration("Wait this long before running."),
-  max_retries: { type: "integer", minimum: 0, maximum: 100, description: "Retry a failing provisioner this many times." },
+  max_retries: {
+    type: "integer",
+    minimum: 0,
+    maximum: 100,
+    description: "Retry a failing provisioner this many times.",
+  },
   timeout: duration("Fail the provisioner when it runs longer than this."),
   override: {
     type: "object",
@@ -44,7 +49,11 @@ export const PROVISIONER_COMMON: Record<string, JsonSchema> = {
 
 /** Options every post-processor accepts. */
 export const POST_PROCESSOR_COMMON: Record<string, JsonSchema> = {
-  type: { type: "string", pattern: TYPE_PATTERN, description: "The post-processor type, e.g. manifest or checksum." },
+  type: {
+    type: "string",
+    pattern: TYPE_PATTERN,
+    description: "The post-processor type, e.g. manifest or checksum.",
+  },
   name: { type: "string", description: "A name shown in output instead of the type." },
   only: nameList("Run only for these sources."),
   except: nameList("Skip for these sources."),
@@ -110,7 +119,10 @@ export function baseSchema(): JsonSchema {
         type: "object",
         additionalProperties: false,
         properties: {
-          type: { enum: ["string", "number", "bool", "list", "map"], description: "The value's type. Default: string." },
+          type: {
+            enum: ["string", "number", "bool", "list", "map"],
+            description: "The value's type. Default: string.",
+          },
           description: { type: "string" },
           default: { description: "The value used when none is given." },
           sensitive: { type: "boolean", description: "Redact the value from all output and logs." },
@@ -120,7 +132,10 @@ export function baseSchema(): JsonSchema {
             description: "An environment variable that supplies the value.",
           },
           validation: {
-            anyOf: [{ $ref: "#/definitions/validation" }, { type: "array", items: { $ref: "#/definitions/validation" } }],
+            anyOf: [
+              { $ref: "#/definitions/validation" },
+              { type: "array", items: { $ref: "#/definitions/validation" } },
+            ],
           },
         },
       },
@@ -130,13 +145,18 @@ export function baseSchema(): JsonSchema {
         required: ["condition", "error_message"],
         properties: {
           condition: { type: "string", description: "An expression, ${{ … }}, that must be true." },
-          error_message: { type: "string", description: "What to tell the user when the condition is false." },
+          error_message: {
+            type: "string",
+            description: "What to tell the user when the condition is false.",
+          },
         },
       },
       source: {
         type: "object",
         required: ["type"],
-        properties: { type: { type: "string", pattern: TYPE_PATTERN, description: "The builder type, e.g. qemu." } },
+        properties: {
+          type: { type: "string", pattern: TYPE_PATTERN, description: "The builder type, e.g. qemu." },
+        },
       },
       data_source: {
         type: "object",
@@ -158,7 +178,11 @@ export function baseSchema(): JsonSchema {
         additionalProperties: false,
         required: ["sources"],
         properties: {
-          name: { type: "string", pattern: NAME_PATTERN, description: "The build's name; runs are named build.type.source." },
+          name: {
+            type: "string",
+            pattern: NAME_PATTERN,
+            description: "The build's name; runs are named build.type.source.",
+          },
           description: { type: "string" },
           sources: {
             type: "array",
@@ -170,7 +194,8 @@ export function baseSchema(): JsonSchema {
           "error-cleanup-provisioner": provisionerRef,
           "post-processors": {
             type: "array",
-            description: "Post-processors; a nested list is a chain, each consuming the previous one's artifact.",
+            description:
+              "Post-processors; a nested list is a chain, each consuming the previous one's artifact.",
             items: { anyOf: [postProcessorRef, { type: "array", minItems: 1, items: postProcessorRef }] },
           },
         },
@@ -193,14 +218,25 @@ export const KIND_KEY: Record<Kind, string> = {
  * The full schema of one build file for editors: the base schema plus, for every type a
  * plugin provides, that type's options.
  */
-export function composeSchema(components: Array<{ kind: Kind; type: string; schema: JsonSchema }>): JsonSchema {
+export function composeSchema(
+  components: Array<{ kind: Kind; type: string; schema: JsonSchema }>,
+): JsonSchema {
   const schema = baseSchema();
   const defs = schema.definitions as Record<string, JsonSchema>;
-  const branches: Record<string, JsonSchema[]> = { source: [], data_source: [], provisioner: [], post_processor: [] };
+  const branches: Record<string, JsonSchema[]> = {
+    source: [],
+    data_source: [],
+    provisioner: [],
+    post_processor: [],
+  };
   for (const c of components) {
     const defName = `${c.kind}:${c.type}`;
     const common =
-      c.kind === "provisioner" ? PROVISIONER_COMMON : c.kind === "post-processor" ? POST_PROCESSOR_COMMON : { type: { type: "string" } };
+      c.kind === "provisioner"
+        ? PROVISIONER_COMMON
+        : c.kind === "post-processor"
+          ? POST_PROCESSOR_COMMON
+          : { type: { type: "string" } };
     const own = (c.schema.properties as Record<string, JsonSchema> | undefined) ?? {};
     defs[defName] = {
       ...c.schema,
@@ -208,7 +244,12 @@ export function composeSchema(components: Array<{ kind: Kind; type: string; sche
       properties: { ...common, ...own },
       additionalProperties: false,
     };
-    const target = { builder: "source", datasource: "data_source", provisioner: "provisioner", "post-processor": "post_processor" }[c.kind];
+    const target = {
+      builder: "source",
+      datasource: "data_source",
+      provisioner: "provisioner",
+      "post-processor": "post_processor",
+    }[c.kind];
     branches[target]?.push({
       if: { properties: { type: { const: c.type } }, required: ["type"] },
       then: { $ref: `#/definitions/${defName}` },

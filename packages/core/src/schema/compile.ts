@@ -16,7 +16,12 @@ const require = createRequire(import.meta.url);
 const memo = new WeakMap<object, ValidateFunction>();
 /** Bump when the ajv options below change, so old cache entries are not reused. */
 const CACHE_TAG = "kiln-validator-v1";
-const AJV_OPTIONS = { allErrors: true, strict: false, allowUnionTypes: true, code: { source: true, lines: false } } as const;
+const AJV_OPTIONS = {
+  allErrors: true,
+  strict: false,
+  allowUnionTypes: true,
+  code: { source: true, lines: false },
+} as const;
 
 /** Where compiled validators are kept: $KILN_CACHE_DIR, $XDG_CACHE_HOME/kiln or ~/.cache/kiln. */
 export function cacheDir(): string {
@@ -44,7 +49,10 @@ export function compileSchema(schema: JsonSchema): ValidateFunction {
   const known = memo.get(schema);
   if (known) return known;
   const text = JSON.stringify(schema);
-  const key = createHash("sha256").update(`${CACHE_TAG}\0${versionOfAjv()}\0${text}`).digest("hex").slice(0, 40);
+  const key = createHash("sha256")
+    .update(`${CACHE_TAG}\0${versionOfAjv()}\0${text}`)
+    .digest("hex")
+    .slice(0, 40);
   const dir = join(cacheDir(), "validators");
   const file = join(dir, `${key}.cjs`);
   let fn: ValidateFunction | undefined;
@@ -57,7 +65,9 @@ export function compileSchema(schema: JsonSchema): ValidateFunction {
   }
   if (!fn) {
     const { Ajv } = require("ajv") as typeof import("ajv");
-    const standaloneCode = (require("ajv/dist/standalone") as { default: (ajv: unknown, fn: unknown) => string }).default;
+    const standaloneCode = (
+      require("ajv/dist/standalone") as { default: (ajv: unknown, fn: unknown) => string }
+    ).default;
     const ajv = new Ajv(AJV_OPTIONS);
     const compiled = ajv.compile(schema);
     fn = compiled;

@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { KilnError, parseDuration, type RunContext, type Step } from "@kiln/core";
 import { NoneCommunicator } from "../communicator/none.js";
-import { type SSHConfig, SSHCommunicator } from "../communicator/ssh.js";
+import { SSHCommunicator, type SSHConfig } from "../communicator/ssh.js";
 
 /** The communicator options of a source (Packer's names). */
 export interface CommunicatorOptions {
@@ -56,18 +56,30 @@ export function connectStep(options: CommunicatorOptions, how: ConnectStepOption
         ctx.ui.say(`Waiting ${options.pause_before_connecting} before connecting...`);
         await new Promise<void>((resolve, reject) => {
           const t = setTimeout(resolve, ms);
-          ctx.signal.addEventListener("abort", () => {
-            clearTimeout(t);
-            reject(ctx.signal.reason);
-          }, { once: true });
+          ctx.signal.addEventListener(
+            "abort",
+            () => {
+              clearTimeout(t);
+              reject(ctx.signal.reason);
+            },
+            { once: true },
+          );
         });
       }
-      const target = how.host?.(ctx) ?? (options.ssh_host ? { host: options.ssh_host, port: options.ssh_port ?? 22 } : undefined);
+      const target =
+        how.host?.(ctx) ??
+        (options.ssh_host ? { host: options.ssh_host, port: options.ssh_port ?? 22 } : undefined);
       if (!target) {
-        throw new KilnError("KILN_SSH_CONFIG", `[${ctx.run.type}] no address to connect to`, { hint: "Set ssh_host (and ssh_port)." });
+        throw new KilnError("KILN_SSH_CONFIG", `[${ctx.run.type}] no address to connect to`, {
+          hint: "Set ssh_host (and ssh_port).",
+        });
       }
       if (!options.ssh_username) {
-        throw new KilnError("KILN_SSH_CONFIG", `[${ctx.run.type}] ssh_username is required to connect over SSH`, { hint: "Set ssh_username." });
+        throw new KilnError(
+          "KILN_SSH_CONFIG",
+          `[${ctx.run.type}] ssh_username is required to connect over SSH`,
+          { hint: "Set ssh_username." },
+        );
       }
       const generated = how.privateKey?.(ctx);
       if (options.ssh_password) ctx.secret(options.ssh_password);
@@ -77,10 +89,14 @@ export function connectStep(options: CommunicatorOptions, how: ConnectStepOption
         try {
           privateKey = await readFile(options.ssh_private_key_file, "utf8");
         } catch (cause) {
-          throw new KilnError("KILN_SSH_CONFIG", `[${ctx.run.type}] cannot read ssh_private_key_file ${options.ssh_private_key_file}`, {
-            cause,
-            hint: "Check the path and that the file is readable.",
-          });
+          throw new KilnError(
+            "KILN_SSH_CONFIG",
+            `[${ctx.run.type}] cannot read ssh_private_key_file ${options.ssh_private_key_file}`,
+            {
+              cause,
+              hint: "Check the path and that the file is readable.",
+            },
+          );
         }
       }
       if (privateKey) ctx.secret(privateKey);
@@ -93,7 +109,9 @@ export function connectStep(options: CommunicatorOptions, how: ConnectStepOption
         ...(options.ssh_agent_auth ? { ssh_agent_auth: true } : {}),
         ssh_timeout: options.ssh_timeout ?? options.ssh_wait_timeout ?? "5m",
         ...(options.ssh_handshake_attempts ? { ssh_handshake_attempts: options.ssh_handshake_attempts } : {}),
-        ...(options.ssh_keep_alive_interval ? { ssh_keep_alive_interval: options.ssh_keep_alive_interval } : {}),
+        ...(options.ssh_keep_alive_interval
+          ? { ssh_keep_alive_interval: options.ssh_keep_alive_interval }
+          : {}),
         ...(options.ssh_read_write_timeout ? { ssh_read_write_timeout: options.ssh_read_write_timeout } : {}),
         ...(options.ssh_bastion_host
           ? {
@@ -101,13 +119,17 @@ export function connectStep(options: CommunicatorOptions, how: ConnectStepOption
               ...(options.ssh_bastion_port ? { ssh_bastion_port: options.ssh_bastion_port } : {}),
               ...(options.ssh_bastion_username ? { ssh_bastion_username: options.ssh_bastion_username } : {}),
               ...(options.ssh_bastion_password ? { ssh_bastion_password: options.ssh_bastion_password } : {}),
-              ...(options.ssh_bastion_private_key_file ? { ssh_bastion_private_key_file: options.ssh_bastion_private_key_file } : {}),
+              ...(options.ssh_bastion_private_key_file
+                ? { ssh_bastion_private_key_file: options.ssh_bastion_private_key_file }
+                : {}),
               ...(options.ssh_bastion_agent_auth ? { ssh_bastion_agent_auth: true } : {}),
             }
           : {}),
         log: (line) => ctx.ui.message(line),
       };
-      ctx.ui.say(`Waiting for SSH on ${target.host}:${target.port} (timeout ${String(config.ssh_timeout)})...`);
+      ctx.ui.say(
+        `Waiting for SSH on ${target.host}:${target.port} (timeout ${String(config.ssh_timeout)})...`,
+      );
       const ssh = new SSHCommunicator(config);
       comm = ssh;
       await ssh.connect(ctx.signal);
