@@ -1,15 +1,39 @@
-import { definePlugin, definePostProcessor, KilnError } from "@kiln/core";
+import { definePlugin, definePostProcessor } from "@kiln/core";
 import { checksumSchema, compressSchema, manifestSchema, shellLocalSchema } from "./schema.js";
 
-const notYet = (type: string) => () => {
-  throw new KilnError("KILN_PLUGIN_INCOMPATIBLE", `this version of @kiln/post-processors validates ${type} but cannot run it yet`, {
-    hint: "Upgrade @kiln/post-processors to a version that runs builds.",
-  });
-};
+// Implementations load only when a build runs them (create()); validation needs the schemas alone.
 
-export const manifest = definePostProcessor({ type: "manifest", description: "Write a JSON manifest of the artifacts (Packer's format).", schema: manifestSchema, create: notYet("manifest") });
-export const checksum = definePostProcessor({ type: "checksum", description: "Write checksum files of the artifacts.", schema: checksumSchema, create: notYet("checksum") });
-export const compress = definePostProcessor({ type: "compress", description: "Compress the artifacts.", schema: compressSchema, create: notYet("compress") });
-export const shellLocal = definePostProcessor({ type: "shell-local", description: "Run commands on the machine running kiln.", schema: shellLocalSchema, create: notYet("shell-local") });
+export const manifest = definePostProcessor({
+  type: "manifest",
+  description: "Write a JSON manifest of the artifacts (Packer's format).",
+  schema: manifestSchema,
+  create: async () => (await import("./manifest.js")).manifest,
+});
+export const checksum = definePostProcessor({
+  type: "checksum",
+  description: "Write checksum files of the artifacts.",
+  schema: checksumSchema,
+  create: async () => (await import("./checksum.js")).checksum,
+});
+export const compress = definePostProcessor({
+  type: "compress",
+  description: "Compress the artifacts.",
+  schema: compressSchema,
+  create: async () => (await import("./compress.js")).compress,
+});
+export const shellLocal = definePostProcessor({
+  type: "shell-local",
+  description: "Run commands on the machine running kiln.",
+  schema: shellLocalSchema,
+  create: async () => (await import("./shell-local.js")).shellLocal,
+});
 
-export default definePlugin({ name: "@kiln/post-processors", postProcessors: [manifest, checksum, compress, shellLocal] });
+export type { ChecksumOptions } from "./checksum.js";
+export type { CompressOptions } from "./compress.js";
+export type { ManifestOptions } from "./manifest.js";
+export type { ShellLocalOptions } from "./shell-local.js";
+
+export default definePlugin({
+  name: "@kiln/post-processors",
+  postProcessors: [manifest, checksum, compress, shellLocal],
+});

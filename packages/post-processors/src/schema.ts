@@ -2,13 +2,23 @@ import { type JsonSchema, objectSchema } from "@kiln/sdk";
 
 const str = (description: string): JsonSchema => ({ type: "string", description });
 const bool = (description: string): JsonSchema => ({ type: "boolean", description });
-const strList = (description: string): JsonSchema => ({ type: "array", items: { type: "string" }, description });
+const strList = (description: string): JsonSchema => ({
+  type: "array",
+  items: { type: "string" },
+  description,
+});
 
 export const manifestSchema = objectSchema({
-  output: str("Manifest file. Default: packer-manifest.json (Packer's format, so existing tooling reads it)."),
+  output: str(
+    "Manifest file. Default: packer-manifest.json (Packer's format, so existing tooling reads it).",
+  ),
   strip_path: bool("Write artifact file names without their folders."),
   strip_time: bool("Leave out build_time."),
-  custom_data: { type: "object", additionalProperties: { type: "string" }, description: "Extra key/values for each build." },
+  custom_data: {
+    type: "object",
+    additionalProperties: { type: "string" },
+    description: "Extra key/values for each build.",
+  },
 });
 
 export const checksumSchema = objectSchema({
@@ -17,13 +27,25 @@ export const checksumSchema = objectSchema({
     items: { enum: ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"] },
     description: "Checksums to compute. Default: [md5].",
   },
-  output: str("Checksum file name; may use {{.BuildName}}, {{.BuilderType}}, {{.ChecksumType}}."),
+  output: str(
+    "Checksum file name; may use {{.BuildName}}, {{.BuilderType}}, {{.ChecksumType}}. Default: packer_{{.BuildName}}_{{.BuilderType}}_{{.ChecksumType}}.checksum.",
+  ),
 });
 
 export const compressSchema = objectSchema({
-  output: str("Archive name; its extension picks the format (.gz, .xz, .zst, .tar, .tar.gz …)."),
-  format: { enum: ["gzip", "xz", "zstd", "tar", "tar.gz", "tar.xz", "tar.zst"], description: "Format, when output's extension does not say." },
-  compression_level: { type: "integer", minimum: 0, maximum: 22, description: "Compression level (format specific)." },
+  output: str(
+    "Archive name; may use {{.BuildName}} and {{.BuilderType}}; its extension picks the format (.gz, .xz, .zst, .tar, .tar.gz …). Default: {{.BuildName}}.<format's extension> beside the input.",
+  ),
+  format: {
+    enum: ["gzip", "xz", "zstd", "tar", "tar.gz", "tar.xz", "tar.zst"],
+    description: "Format; wins over output's extension. Default: from output's extension, else tar.gz.",
+  },
+  compression_level: {
+    type: "integer",
+    minimum: 0,
+    maximum: 22,
+    description: "Compression level: gzip and xz 0-9 (default 6), zstd 1-22 (default 3).",
+  },
 });
 
 export const shellLocalSchema = objectSchema({
@@ -33,8 +55,28 @@ export const shellLocalSchema = objectSchema({
   script: str("Path of a script to run."),
   scripts: strList("Scripts to run in order."),
   environment_vars: strList("NAME=value pairs set for the scripts."),
-  env: { type: "object", additionalProperties: { type: "string" } },
-  execute_command: str("How a script is run; {{.Vars}} and {{.Path}} are replaced as in Packer."),
-  only_on: strList("Run only on these operating systems."),
-  valid_exit_codes: { type: "array", items: { type: "integer" } },
+  env: {
+    type: "object",
+    additionalProperties: { type: "string" },
+    description: "Environment variables for the scripts; override environment_vars.",
+  },
+  execute_command: {
+    anyOf: [{ type: "string" }, { type: "array", items: { type: "string" }, minItems: 1 }],
+    description:
+      'How a script is run, as Packer: a list (default ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]) or one string run with sh -c. {{.Vars}} is the environment as KEY=\'value\' pairs; {{.Script}} (or {{.Path}}) the script.',
+  },
+  env_var_format: str(
+    "How each variable is written into {{.Vars}} (Go format with two %s). Default: %s='%s' followed by a space.",
+  ),
+  tempfile_extension: str("Extension of the temporary script made from inline commands."),
+  only_on: {
+    type: "array",
+    items: { enum: ["darwin", "freebsd", "linux", "openbsd", "solaris", "windows"] },
+    description: "Run only on these operating systems (Packer's names); skipped elsewhere.",
+  },
+  valid_exit_codes: {
+    type: "array",
+    items: { type: "integer" },
+    description: "Exit codes that count as success. Default: [0].",
+  },
 });

@@ -1,8 +1,8 @@
 const UNIT_MS: Record<string, number> = {
   ns: 1e-6,
   us: 1e-3,
-  "µs": 1e-3,
-  "μs": 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
   ms: 1,
   s: 1000,
   m: 60_000,
@@ -18,7 +18,8 @@ const PART = /^([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)/;
  */
 export function parseDuration(value: string | number): number {
   if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new TypeError(`invalid duration ${String(value)}: not a finite number`);
+    if (!Number.isFinite(value))
+      throw new TypeError(`invalid duration ${String(value)}: not a finite number`);
     return value;
   }
   const input = value.trim();
@@ -29,7 +30,10 @@ export function parseDuration(value: string | number): number {
     s = s.slice(1);
   }
   if (s === "0") return 0;
-  if (s === "") throw new TypeError(`invalid duration "${input}": expected a number with a unit, like "30s", "5m" or "1h30m"`);
+  if (s === "")
+    throw new TypeError(
+      `invalid duration "${input}": expected a number with a unit, like "30s", "5m" or "1h30m"`,
+    );
   let total = 0;
   while (s.length > 0) {
     const m = PART.exec(s);

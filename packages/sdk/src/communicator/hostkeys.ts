@@ -20,13 +20,19 @@ export function pinsFromHostKeys(keys: string | string[]): HostKeyPins {
     else pins.blobs.push(publicKeyBlob(k));
   }
   if (pins.blobs.length === 0 && pins.fingerprints.size === 0) {
-    throw new CommunicatorError("KILN_SSH_CONFIG", "ssh_host_key is empty: give an OpenSSH public key line or a SHA256: fingerprint");
+    throw new CommunicatorError(
+      "KILN_SSH_CONFIG",
+      "ssh_host_key is empty: give an OpenSSH public key line or a SHA256: fingerprint",
+    );
   }
   return pins;
 }
 
 function globToRegExp(glob: string): RegExp {
-  const re = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const re = glob
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${re}$`, "i");
 }
 

@@ -1,6 +1,7 @@
 export { durationOr, parseDuration } from "./duration.js";
 export { CommunicatorError, type CommunicatorErrorCode } from "./errors.js";
-export { hostKeyAllowed, type HostKeyPins, pinsFromHostKeys, pinsFromKnownHosts } from "./hostkeys.js";
+export { type CommunicatorType, createCommunicator } from "./factory.js";
+export { type HostKeyPins, hostKeyAllowed, pinsFromHostKeys, pinsFromKnownHosts } from "./hostkeys.js";
 export {
   generateTemporaryKeyPair,
   MIN_RSA_BITS,
@@ -12,5 +13,5 @@ export {
   writeTemporaryPrivateKey,
 } from "./keys.js";
 export { NoneCommunicator } from "./none.js";
-export { type SSHConfig, SSHCommunicator } from "./ssh.js";
+export { SSHCommunicator, type SSHConfig } from "./ssh.js";
 export type { Communicator, ExecOptions, ExecResult, TransferOptions, UploadOptions } from "./types.js";

@@ -30,16 +30,25 @@ export function generateTemporaryKeyPair(
   if (type === "rsa") {
     const b = bits ?? MIN_RSA_BITS;
     if (!Number.isInteger(b) || b < MIN_RSA_BITS) {
-      throw new CommunicatorError("KILN_SSH_KEY", `temporary RSA key size ${String(b)} is too small: use at least ${MIN_RSA_BITS} bits`);
+      throw new CommunicatorError(
+        "KILN_SSH_KEY",
+        `temporary RSA key size ${String(b)} is too small: use at least ${MIN_RSA_BITS} bits`,
+      );
     }
     pair = ssh2.utils.generateKeyPairSync("rsa", { bits: b, comment });
   } else if (type === "ed25519") {
     if (bits !== undefined && bits !== 256) {
-      throw new CommunicatorError("KILN_SSH_KEY", `ed25519 keys have a fixed size; do not pass bits (got ${String(bits)})`);
+      throw new CommunicatorError(
+        "KILN_SSH_KEY",
+        `ed25519 keys have a fixed size; do not pass bits (got ${String(bits)})`,
+      );
     }
     pair = ssh2.utils.generateKeyPairSync("ed25519", { comment });
   } else {
-    throw new CommunicatorError("KILN_SSH_KEY", `unknown temporary key type "${String(type)}": use "ed25519" or "rsa"`);
+    throw new CommunicatorError(
+      "KILN_SSH_KEY",
+      `unknown temporary key type "${String(type)}": use "ed25519" or "rsa"`,
+    );
   }
   const publicKey = pair.public.trim();
   return { type, publicKey, privateKey: pair.private, fingerprint: publicKeyFingerprint(publicKey) };
@@ -55,10 +64,18 @@ export function publicKeyFingerprint(key: string | Buffer): string {
 export function publicKeyBlob(line: string): Buffer {
   const parts = line.trim().split(/\s+/);
   const b64 = parts[1];
-  if (parts.length < 2 || b64 === undefined || !/^[A-Za-z0-9+/]+=*$/.test(b64)) {
-    throw new CommunicatorError("KILN_SSH_KEY", "not an OpenSSH public key line (expected \"<type> <base64> [comment]\")");
-  }
-  return Buffer.from(b64, "base64");
+  const bad = (): CommunicatorError =>
+    new CommunicatorError(
+      "KILN_SSH_KEY",
+      'not an OpenSSH public key line (expected "<type> <base64> [comment]")',
+    );
+  if (parts.length < 2 || b64 === undefined || !/^[A-Za-z0-9+/]+=*$/.test(b64)) throw bad();
+  const blob = Buffer.from(b64, "base64");
+  // the blob starts with its own type name: uint32 length, then e.g. "ssh-ed25519"
+  if (blob.length < 4) throw bad();
+  const len = blob.readUInt32BE(0);
+  if (len + 4 > blob.length || blob.subarray(4, 4 + len).toString("latin1") !== parts[0]) throw bad();
+  return blob;
 }
 
 export interface TemporaryKeyFile {
@@ -69,14 +86,19 @@ export interface TemporaryKeyFile {
 }
 
 /** Write a private key to a fresh temporary file with mode 0600; `dispose()` deletes it. */
-export async function writeTemporaryPrivateKey(privateKey: string | Buffer, name = "id_kiln"): Promise<TemporaryKeyFile> {
+export async function writeTemporaryPrivateKey(
+  privateKey: string | Buffer,
+  name = "id_kiln",
+): Promise<TemporaryKeyFile> {
   const dir = await mkdtemp(join(tmpdir(), "kiln-key-"));
   const path = join(dir, name);
   try {
     await writeFile(path, privateKey, { mode: 0o600, flag: "wx" });
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
-    throw new CommunicatorError("KILN_SSH_KEY", `could not write the temporary private key file in ${dir}`, { cause: err });
+    throw new CommunicatorError("KILN_SSH_KEY", `could not write the temporary private key file in ${dir}`, {
+      cause: err,
+    });
   }
   let disposed = false;
   return {

@@ -1,5 +1,5 @@
 import { CommunicatorError } from "./errors.js";
-import type { Communicator, ExecResult } from "./types.js";
+import type { Communicator, ExecOptions, ExecResult, TransferOptions, UploadOptions } from "./types.js";
 
 function unsupported(what: string): Promise<never> {
   return Promise.reject(
@@ -14,20 +14,19 @@ function unsupported(what: string): Promise<never> {
 /** The `none` communicator: connecting and closing succeed, everything else fails with `KILN_COMMUNICATOR_NONE`. */
 export class NoneCommunicator implements Communicator {
   async connect(): Promise<void> {}
-  exec(command: string): Promise<ExecResult> {
-    void command;
+  exec(_command: string, _opts?: ExecOptions): Promise<ExecResult> {
     return unsupported("run a command");
   }
-  upload(): Promise<void> {
+  upload(_src: string | Buffer, _remotePath: string, _opts?: UploadOptions): Promise<void> {
     return unsupported("upload a file");
   }
-  uploadDir(): Promise<void> {
+  uploadDir(_localDir: string, _remoteDir: string): Promise<void> {
     return unsupported("upload a directory");
   }
-  download(): Promise<void> {
+  download(_remotePath: string, _localPath: string, _opts?: TransferOptions): Promise<void> {
     return unsupported("download a file");
   }
-  downloadDir(): Promise<void> {
+  downloadDir(_remoteDir: string, _localDir: string): Promise<void> {
     return unsupported("download a directory");
   }
   async close(): Promise<void> {}

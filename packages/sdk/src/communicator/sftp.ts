@@ -5,7 +5,7 @@ import type { SFTPWrapper, Stats } from "ssh2";
 /** Size of one SFTP read/write request. */
 export const CHUNK = 64 * 1024;
 /** Requests kept in flight (bounded memory: CHUNK × MAX_INFLIGHT). */
-export const MAX_INFLIGHT = 32;
+export const MAX_INFLIGHT = 64;
 
 export function sftpCall<T>(fn: (cb: (err: Error | null | undefined, value: T) => void) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -14,12 +14,17 @@ export function sftpCall<T>(fn: (cb: (err: Error | null | undefined, value: T) =
 }
 
 export const sftpOpen = (sftp: SFTPWrapper, path: string, flags: "r" | "w", mode?: number): Promise<Buffer> =>
-  sftpCall<Buffer>((cb) => (mode === undefined ? sftp.open(path, flags, cb) : sftp.open(path, flags, { mode }, cb)));
+  sftpCall<Buffer>((cb) =>
+    mode === undefined ? sftp.open(path, flags, cb) : sftp.open(path, flags, { mode }, cb),
+  );
 export const sftpClose = (sftp: SFTPWrapper, handle: Buffer): Promise<void> =>
   sftpCall<void>((cb) => sftp.close(handle, (err) => cb(err, undefined)));
-export const sftpFstat = (sftp: SFTPWrapper, handle: Buffer): Promise<Stats> => sftpCall<Stats>((cb) => sftp.fstat(handle, cb));
-export const sftpStat = (sftp: SFTPWrapper, path: string): Promise<Stats> => sftpCall<Stats>((cb) => sftp.stat(path, cb));
-export const sftpLstat = (sftp: SFTPWrapper, path: string): Promise<Stats> => sftpCall<Stats>((cb) => sftp.lstat(path, cb));
+export const sftpFstat = (sftp: SFTPWrapper, handle: Buffer): Promise<Stats> =>
+  sftpCall<Stats>((cb) => sftp.fstat(handle, cb));
+export const sftpStat = (sftp: SFTPWrapper, path: string): Promise<Stats> =>
+  sftpCall<Stats>((cb) => sftp.stat(path, cb));
+export const sftpLstat = (sftp: SFTPWrapper, path: string): Promise<Stats> =>
+  sftpCall<Stats>((cb) => sftp.lstat(path, cb));
 export const sftpFchmod = (sftp: SFTPWrapper, handle: Buffer, mode: number): Promise<void> =>
   sftpCall<void>((cb) => sftp.fchmod(handle, mode, (err) => cb(err, undefined)));
 export const sftpChmod = (sftp: SFTPWrapper, path: string, mode: number): Promise<void> =>
@@ -28,13 +33,21 @@ export const sftpMkdir = (sftp: SFTPWrapper, path: string): Promise<void> =>
   sftpCall<void>((cb) => sftp.mkdir(path, (err) => cb(err, undefined)));
 export const sftpUnlink = (sftp: SFTPWrapper, path: string): Promise<void> =>
   sftpCall<void>((cb) => sftp.unlink(path, (err) => cb(err, undefined)));
-export const sftpReadlink = (sftp: SFTPWrapper, path: string): Promise<string> => sftpCall<string>((cb) => sftp.readlink(path, cb));
+export const sftpReadlink = (sftp: SFTPWrapper, path: string): Promise<string> =>
+  sftpCall<string>((cb) => sftp.readlink(path, cb));
 export const sftpSymlink = (sftp: SFTPWrapper, target: string, linkPath: string): Promise<void> =>
   sftpCall<void>((cb) => sftp.symlink(target, linkPath, (err) => cb(err, undefined)));
 export const sftpReaddir = (sftp: SFTPWrapper, path: string) =>
   sftpCall<{ filename: string; attrs: Stats }[]>((cb) => sftp.readdir(path, cb));
 
-function writeAt(sftp: SFTPWrapper, handle: Buffer, buf: Buffer, off: number, len: number, pos: number): Promise<void> {
+function writeAt(
+  sftp: SFTPWrapper,
+  handle: Buffer,
+  buf: Buffer,
+  off: number,
+  len: number,
+  pos: number,
+): Promise<void> {
   return sftpCall<void>((cb) => sftp.write(handle, buf, off, len, pos, (err) => cb(err, undefined)));
 }
 

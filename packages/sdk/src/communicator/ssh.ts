@@ -1,13 +1,31 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink } from "node:fs/promises";
+import {
+  chmod,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  stat,
+  symlink,
+} from "node:fs/promises";
 import { join, posix } from "node:path";
 import { StringDecoder } from "node:string_decoder";
+import type {
+  AnyAuthMethod,
+  AuthHandlerMiddleware,
+  Client,
+  ClientChannel,
+  ConnectConfig,
+  SFTPWrapper,
+} from "ssh2";
 import ssh2 from "ssh2";
-import type { AnyAuthMethod, AuthHandlerMiddleware, Client, ClientChannel, ConnectConfig, SFTPWrapper } from "ssh2";
 import { durationOr } from "./duration.js";
 import { CommunicatorError } from "./errors.js";
-import { hostKeyAllowed, type HostKeyPins, pinsFromHostKeys, pinsFromKnownHosts } from "./hostkeys.js";
+import { type HostKeyPins, hostKeyAllowed, pinsFromHostKeys, pinsFromKnownHosts } from "./hostkeys.js";
 import { publicKeyFingerprint } from "./keys.js";
 import {
   bufferChunks,
@@ -95,7 +113,6 @@ class AttemptError extends Error {
   }
 }
 
-
 function abortError(what: string): CommunicatorError {
   return new CommunicatorError("KILN_SSH_ABORTED", `${what} was cancelled`);
 }
@@ -107,10 +124,13 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       clearTimeout(timer);
       reject(abortError("waiting for SSH"));
     };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      },
+      Math.max(0, ms),
+    );
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
@@ -139,7 +159,12 @@ function stopChannel(ch: ClientChannel): void {
       };
       const id = inner.outgoing?.id;
       const proto = inner._client?._protocol;
-      if (typeof id === "number" && (inner.outgoing?.state === "open" || inner.outgoing?.state === "eof") && typeof proto?.signal === "function") proto.signal(id, "KILL");
+      if (
+        typeof id === "number" &&
+        (inner.outgoing?.state === "open" || inner.outgoing?.state === "eof") &&
+        typeof proto?.signal === "function"
+      )
+        proto.signal(id, "KILL");
     }
   } catch {
     /* the server may not support signals */
@@ -167,6 +192,8 @@ export class SSHCommunicator implements Communicator {
   private sftpSession: Promise<SFTPWrapper> | undefined;
   private connecting: Promise<void> | undefined;
   private hasSha256sum: boolean | undefined;
+  /** The server refused the SFTP subsystem on this connection: single files go through `cat` instead. */
+  private noSftp = false;
   private readonly dead = new WeakSet<Client>();
   /** The SHA256 fingerprint of the server's host key, once connected. */
   hostKeyFingerprint: string | undefined;
@@ -174,7 +201,8 @@ export class SSHCommunicator implements Communicator {
   constructor(config: SSHConfig) {
     const prefix = "[ssh]";
     if (!config.ssh_host) throw new CommunicatorError("KILN_SSH_CONFIG", `${prefix} ssh_host is required`);
-    if (!config.ssh_username) throw new CommunicatorError("KILN_SSH_CONFIG", `${prefix} ssh_username is required`);
+    if (!config.ssh_username)
+      throw new CommunicatorError("KILN_SSH_CONFIG", `${prefix} ssh_username is required`);
     this.config = config;
     this.host = config.ssh_host;
     this.port = config.ssh_port ?? 22;
@@ -187,13 +215,19 @@ export class SSHCommunicator implements Communicator {
     }
     this.handshakeAttempts = config.ssh_handshake_attempts ?? 10;
     if (!Number.isInteger(this.handshakeAttempts) || this.handshakeAttempts < 1) {
-      throw new CommunicatorError("KILN_SSH_CONFIG", `${prefix} ssh_handshake_attempts must be a positive integer`);
+      throw new CommunicatorError(
+        "KILN_SSH_CONFIG",
+        `${prefix} ssh_handshake_attempts must be a positive integer`,
+      );
     }
     if (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535) {
       throw new CommunicatorError("KILN_SSH_CONFIG", `${prefix} ssh_port must be between 1 and 65535`);
     }
     if (config.ssh_private_key_file && config.ssh_private_key !== undefined) {
-      throw new CommunicatorError("KILN_SSH_CONFIG", `${prefix} give either ssh_private_key_file or ssh_private_key, not both`);
+      throw new CommunicatorError(
+        "KILN_SSH_CONFIG",
+        `${prefix} give either ssh_private_key_file or ssh_private_key, not both`,
+      );
     }
   }
 
@@ -227,15 +261,23 @@ export class SSHCommunicator implements Communicator {
     await this.connect(signal);
   }
 
-  private async loadKey(file: string | undefined, inline: string | Buffer | undefined, option: string): Promise<Buffer | undefined> {
+  private async loadKey(
+    file: string | undefined,
+    inline: string | Buffer | undefined,
+    option: string,
+  ): Promise<Buffer | undefined> {
     let data: Buffer;
     if (file) {
       try {
         data = await readFile(file);
       } catch (err) {
-        throw new CommunicatorError("KILN_SSH_CONFIG", `[ssh] cannot read ${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? "error"}`, {
-          cause: err,
-        });
+        throw new CommunicatorError(
+          "KILN_SSH_CONFIG",
+          `[ssh] cannot read ${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? "error"}`,
+          {
+            cause: err,
+          },
+        );
       }
     } else if (inline !== undefined) {
       data = Buffer.isBuffer(inline) ? inline : Buffer.from(inline);
@@ -246,9 +288,13 @@ export class SSHCommunicator implements Communicator {
     const where = file ? `${option} ${file}` : option;
     if (parsed instanceof Error) {
       // ssh2's parse errors describe the format, never the key material
-      throw new CommunicatorError("KILN_SSH_KEY", `[ssh] ${where} is not a usable private key: ${parsed.message}`, {
-        hint: "use an unencrypted OpenSSH or PEM private key",
-      });
+      throw new CommunicatorError(
+        "KILN_SSH_KEY",
+        `[ssh] ${where} is not a usable private key: ${parsed.message}`,
+        {
+          hint: "use an unencrypted OpenSSH or PEM private key",
+        },
+      );
     }
     const first = Array.isArray(parsed) ? parsed[0] : parsed;
     if (!first?.isPrivateKey()) {
@@ -275,7 +321,10 @@ export class SSHCommunicator implements Communicator {
     if (agent) {
       const sock = process.env.SSH_AUTH_SOCK;
       if (!sock) {
-        throw new CommunicatorError("KILN_SSH_CONFIG", `[ssh] ${prefix}agent_auth is set but SSH_AUTH_SOCK is not: start an ssh-agent first`);
+        throw new CommunicatorError(
+          "KILN_SSH_CONFIG",
+          `[ssh] ${prefix}agent_auth is set but SSH_AUTH_SOCK is not: start an ssh-agent first`,
+        );
       }
       methods.push({ type: "agent", username, agent: sock });
       names.push("agent (SSH_AUTH_SOCK)");
@@ -307,9 +356,13 @@ export class SSHCommunicator implements Communicator {
       try {
         text = await readFile(this.config.ssh_known_hosts_file, "utf8");
       } catch (err) {
-        throw new CommunicatorError("KILN_SSH_CONFIG", `[ssh] cannot read ssh_known_hosts_file ${this.config.ssh_known_hosts_file}`, {
-          cause: err,
-        });
+        throw new CommunicatorError(
+          "KILN_SSH_CONFIG",
+          `[ssh] cannot read ssh_known_hosts_file ${this.config.ssh_known_hosts_file}`,
+          {
+            cause: err,
+          },
+        );
       }
       const fromFile = pinsFromKnownHosts(text, host, port, this.config.ssh_known_hosts_file);
       pins = pins
@@ -349,13 +402,19 @@ export class SSHCommunicator implements Communicator {
         try {
           const client = await this.attempt(plan, pins, remaining, signal);
           this.adopt(client);
-          this.log(`connected to ${this.target} as ${this.config.ssh_username}${attempt > 1 ? ` after ${attempt} attempts` : ""}`);
+          this.log(
+            `connected to ${this.target} as ${this.config.ssh_username}${attempt > 1 ? ` after ${attempt} attempts` : ""}`,
+          );
           return;
         } catch (err) {
           if (!(err instanceof AttemptError)) throw err;
           last = err;
           if (err.kind === "abort") throw abortError(`connecting to ${this.target}`);
-          if (err.kind === "fatal") throw err.cause instanceof CommunicatorError ? err.cause : err;
+          if (err.kind === "fatal") {
+            throw err.cause instanceof CommunicatorError
+              ? err.cause
+              : new CommunicatorError("KILN_SSH_CONFIG", `[ssh] ${err.message}`, { cause: err.cause });
+          }
           if (err.kind === "auth") {
             authFailures++;
             if (authFailures >= this.handshakeAttempts) throw this.authError(plan, err.state, authFailures);
@@ -378,12 +437,17 @@ export class SSHCommunicator implements Communicator {
       `timed out after ${Math.round((Date.now() - started) / 1000)}s waiting for SSH on ${this.target} (${attempt} attempts)${
         last ? `; last error: ${last.message}` : ""
       }`,
-      { hint: "check that the machine booted, sshd is running and the port is reachable; raise ssh_timeout if it boots slowly", cause: last },
+      {
+        hint: "check that the machine booted, sshd is running and the port is reachable; raise ssh_timeout if it boots slowly",
+        cause: last,
+      },
     );
   }
 
   private authError(plan: AuthPlan, state: AttemptState | undefined, failures: number): CommunicatorError {
-    const server = state?.serverMethods?.length ? `; the server accepts: ${state.serverMethods.join(", ")}` : "";
+    const server = state?.serverMethods?.length
+      ? `; the server accepts: ${state.serverMethods.join(", ")}`
+      : "";
     return new CommunicatorError(
       "KILN_SSH_AUTH_FAILED",
       `SSH authentication failed for user "${this.config.ssh_username}" on ${this.target} after ${failures} attempt${
@@ -396,6 +460,7 @@ export class SSHCommunicator implements Communicator {
   private adopt(client: Client): void {
     this.client = client;
     this.hasSha256sum = undefined;
+    this.noSftp = false;
     const onGone = (): void => {
       this.dead.add(client);
       if (this.client === client) {
@@ -403,6 +468,7 @@ export class SSHCommunicator implements Communicator {
         this.sftpSession = undefined;
       }
     };
+    client.setMaxListeners(0); // one close/end listener per running command
     client.on("error", (err) => this.log(`connection to ${this.target}: ${describeError(err)}`));
     client.on("end", onGone);
     client.on("close", onGone);
@@ -412,7 +478,10 @@ export class SSHCommunicator implements Communicator {
     });
   }
 
-  private async bastionSocket(remaining: number, signal?: AbortSignal): Promise<NodeJS.ReadableStream | undefined> {
+  private async bastionSocket(
+    remaining: number,
+    signal?: AbortSignal,
+  ): Promise<NodeJS.ReadableStream | undefined> {
     const host = this.config.ssh_bastion_host;
     if (!host) return undefined;
     if (!this.bastion || this.dead.has(this.bastion)) {
@@ -426,7 +495,31 @@ export class SSHCommunicator implements Communicator {
         this.config.ssh_bastion_agent_auth,
         "ssh_bastion_",
       );
-      const client = await this.handshake({ host, port, username }, plan, undefined, remaining, signal, `bastion ${host}:${port}`);
+      let client: Client;
+      try {
+        client = await this.handshake(
+          { host, port, username },
+          plan,
+          undefined,
+          remaining,
+          signal,
+          `bastion ${host}:${port}`,
+        );
+      } catch (err) {
+        if (err instanceof AttemptError && err.kind === "auth") {
+          const e = new CommunicatorError(
+            "KILN_SSH_AUTH_FAILED",
+            `SSH authentication failed for user "${username}" on the bastion host ${host}:${port} (tried: ${(
+              err.state?.tried.length ? err.state.tried : plan.names
+            ).join(", ")})`,
+            {
+              hint: "check ssh_bastion_username and ssh_bastion_password, ssh_bastion_private_key_file or ssh_bastion_agent_auth",
+            },
+          );
+          throw new AttemptError("fatal", e.message, err.state, e);
+        }
+        throw err;
+      }
       client.on("error", (err) => this.log(`bastion ${host}:${port}: ${describeError(err)}`));
       const gone = (): void => {
         this.dead.add(client);
@@ -438,13 +531,26 @@ export class SSHCommunicator implements Communicator {
     const bastion = this.bastion;
     return new Promise((resolve, reject) => {
       bastion.forwardOut("127.0.0.1", 0, this.host, this.port, (err, stream) => {
-        if (err) reject(new AttemptError("transient", `bastion could not reach ${this.target}: ${describeError(err)}`, undefined, err));
+        if (err)
+          reject(
+            new AttemptError(
+              "transient",
+              `bastion could not reach ${this.target}: ${describeError(err)}`,
+              undefined,
+              err,
+            ),
+          );
         else resolve(stream);
       });
     });
   }
 
-  private async attempt(plan: AuthPlan, pins: HostKeyPins | undefined, remaining: number, signal?: AbortSignal): Promise<Client> {
+  private async attempt(
+    plan: AuthPlan,
+    pins: HostKeyPins | undefined,
+    remaining: number,
+    signal?: AbortSignal,
+  ): Promise<Client> {
     let sock: NodeJS.ReadableStream | undefined;
     try {
       sock = await this.bastionSocket(remaining, signal);
@@ -453,7 +559,14 @@ export class SSHCommunicator implements Communicator {
       if (err instanceof CommunicatorError) throw new AttemptError("fatal", err.message, undefined, err);
       throw new AttemptError("transient", describeError(err), undefined, err);
     }
-    return this.handshake({ host: this.host, port: this.port, username: this.config.ssh_username, sock }, plan, pins, remaining, signal, this.target);
+    return this.handshake(
+      { host: this.host, port: this.port, username: this.config.ssh_username, sock },
+      plan,
+      pins,
+      remaining,
+      signal,
+      this.target,
+    );
   }
 
   private handshake(
@@ -464,7 +577,12 @@ export class SSHCommunicator implements Communicator {
     signal: AbortSignal | undefined,
     label: string,
   ): Promise<Client> {
-    const state: AttemptState = { tried: [], serverMethods: undefined, hostKeyRejected: false, hostKeyFingerprint: undefined };
+    const state: AttemptState = {
+      tried: [],
+      serverMethods: undefined,
+      hostKeyRejected: false,
+      hostKeyFingerprint: undefined,
+    };
     const client = new ssh2.Client();
     let index = 0;
     const authHandler: AuthHandlerMiddleware = (methodsLeft, _partial, next) => {
@@ -487,7 +605,7 @@ export class SSHCommunicator implements Communicator {
       port: where.port,
       username: where.username,
       readyTimeout: Math.max(1000, Math.min(remaining, 30_000)),
-      keepaliveInterval: this.keepAliveMs > 0 ? this.keepAliveMs : 0,
+      keepaliveInterval: Math.max(this.keepAliveMs, 0),
       keepaliveCountMax: 3,
       authHandler,
       hostVerifier: (key: Buffer) => {
@@ -534,17 +652,29 @@ export class SSHCommunicator implements Communicator {
           const e = new CommunicatorError(
             "KILN_SSH_HOST_KEY_MISMATCH",
             `the host key of ${label} (${state.hostKeyFingerprint ?? "unknown"}) is not one accepted by ${sources}`,
-            { hint: "if the machine was rebuilt, update ssh_host_key / ssh_known_hosts_file; otherwise this may be a different machine" },
+            {
+              hint: "if the machine was rebuilt, update ssh_host_key / ssh_known_hosts_file; otherwise this may be a different machine",
+            },
           );
-          return finish(new AttemptError("fatal", e.message, state, e));
+          finish(new AttemptError("fatal", e.message, state, e));
+          return;
         }
         if (err.level === "client-authentication") {
-          return finish(new AttemptError("auth", `authentication failed (tried: ${state.tried.join(", ") || "nothing the server accepts"})`, state, err));
+          finish(
+            new AttemptError(
+              "auth",
+              `authentication failed (tried: ${state.tried.join(", ") || "nothing the server accepts"})`,
+              state,
+              err,
+            ),
+          );
+          return;
         }
         // Refused, reset, unreachable, handshake timeouts, a server still starting: try again until ssh_timeout.
         finish(new AttemptError("transient", `${label}: ${describeError(err)}`, state, err));
       };
-      const onClose = (): void => finish(new AttemptError("transient", `${label}: connection closed during the handshake`, state));
+      const onClose = (): void =>
+        finish(new AttemptError("transient", `${label}: connection closed during the handshake`, state));
       client.on("error", onError);
       client.on("close", onClose);
       try {
@@ -558,7 +688,10 @@ export class SSHCommunicator implements Communicator {
   private requireClient(what: string): Client {
     const c = this.client;
     if (!c || this.dead.has(c)) {
-      throw new CommunicatorError("KILN_SSH_NOT_CONNECTED", `cannot ${what}: not connected to ${this.target} (call connect() first)`);
+      throw new CommunicatorError(
+        "KILN_SSH_NOT_CONNECTED",
+        `cannot ${what}: not connected to ${this.target} (call connect() first)`,
+      );
     }
     return c;
   }
@@ -577,7 +710,12 @@ export class SSHCommunicator implements Communicator {
       const parts: string[] = [];
       for (const [k, v] of Object.entries(opts.env)) {
         if (!ENV_NAME.test(k)) {
-          return Promise.reject(new CommunicatorError("KILN_SSH_CONFIG", `environment variable name "${k}" is not a valid shell identifier`));
+          return Promise.reject(
+            new CommunicatorError(
+              "KILN_SSH_CONFIG",
+              `environment variable name "${k}" is not a valid shell identifier`,
+            ),
+          );
         }
         parts.push(`${k}=${shellQuote(v)}`);
       }
@@ -620,9 +758,15 @@ export class SSHCommunicator implements Communicator {
           this.log(`connection to ${this.target} closed while running a command, as expected`);
           succeed({ exitCode: null, disconnected: true });
         } else {
-          fail(new CommunicatorError("KILN_SSH_DISCONNECTED", `the connection to ${this.target} was lost while running a command`, {
-            hint: "if the command reboots the machine or restarts sshd, set expect_disconnect",
-          }));
+          fail(
+            new CommunicatorError(
+              "KILN_SSH_DISCONNECTED",
+              `the connection to ${this.target} was lost while running a command`,
+              {
+                hint: "if the command reboots the machine or restarts sshd, set expect_disconnect",
+              },
+            ),
+          );
         }
       };
       const onClientGone = (): void => {
@@ -636,14 +780,25 @@ export class SSHCommunicator implements Communicator {
       if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) {
         const ms = opts.timeoutMs;
         timer = setTimeout(() => {
-          fail(new CommunicatorError("KILN_SSH_EXEC_TIMEOUT", `the command did not finish within ${ms} ms on ${this.target}; it was stopped`));
+          fail(
+            new CommunicatorError(
+              "KILN_SSH_EXEC_TIMEOUT",
+              `the command did not finish within ${ms} ms on ${this.target}; it was stopped`,
+            ),
+          );
         }, ms);
       }
       try {
         client.exec(full, (err, ch) => {
           if (err) {
             if (this.dead.has(client)) return lost();
-            return fail(new CommunicatorError("KILN_SSH_EXEC_FAILED", `could not start a command on ${this.target}: ${describeError(err)}`, { cause: err }));
+            return fail(
+              new CommunicatorError(
+                "KILN_SSH_EXEC_FAILED",
+                `could not start a command on ${this.target}: ${describeError(err)}`,
+                { cause: err },
+              ),
+            );
           }
           channel = ch;
           if (settled) {
@@ -660,7 +815,10 @@ export class SSHCommunicator implements Communicator {
             if (s) opts.onStderr?.(s);
           });
           ch.on("exit", (code: number | null, sig?: string) => {
-            exit = code === null || code === undefined ? { exitCode: null, ...(sig ? { signal: sig } : {}) } : { exitCode: code };
+            exit =
+              code === null || code === undefined
+                ? { exitCode: null, ...(sig ? { signal: sig } : {}) }
+                : { exitCode: code };
           });
           ch.on("close", () => {
             if (exit) return succeed(exit);
@@ -676,13 +834,23 @@ export class SSHCommunicator implements Communicator {
         });
       } catch (err) {
         if (this.dead.has(client)) lost();
-        else fail(new CommunicatorError("KILN_SSH_EXEC_FAILED", `could not start a command on ${this.target}: ${describeError(err)}`, { cause: err }));
+        else
+          fail(
+            new CommunicatorError(
+              "KILN_SSH_EXEC_FAILED",
+              `could not start a command on ${this.target}: ${describeError(err)}`,
+              { cause: err },
+            ),
+          );
       }
     });
   }
 
   /** Run a command and collect its output (up to `limit` characters of each stream). */
-  async run(command: string, opts: Omit<ExecOptions, "onStdout" | "onStderr"> & { limit?: number } = {}): Promise<ExecResult & { stdout: string; stderr: string }> {
+  async run(
+    command: string,
+    opts: Omit<ExecOptions, "onStdout" | "onStderr"> & { limit?: number } = {},
+  ): Promise<ExecResult & { stdout: string; stderr: string }> {
     const limit = opts.limit ?? 1024 * 1024;
     let stdout = "";
     let stderr = "";
@@ -707,10 +875,14 @@ export class SSHCommunicator implements Communicator {
         client.sftp((err, sftp) => {
           if (err) {
             reject(
-              new CommunicatorError("KILN_SSH_TRANSFER_FAILED", `could not start SFTP on ${this.target}: ${describeError(err)}`, {
-                cause: err,
-                hint: "the server needs an SFTP subsystem (OpenSSH's sftp-server, or openssh-sftp-server for dropbear)",
-              }),
+              new CommunicatorError(
+                "KILN_SSH_TRANSFER_FAILED",
+                `could not start SFTP on ${this.target}: ${describeError(err)}`,
+                {
+                  cause: err,
+                  hint: "the server needs an SFTP subsystem (OpenSSH's sftp-server, or openssh-sftp-server for dropbear)",
+                },
+              ),
             );
             return;
           }
@@ -730,7 +902,9 @@ export class SSHCommunicator implements Communicator {
 
   private transferError(what: string, err: unknown): CommunicatorError {
     if (CommunicatorError.is(err)) return err;
-    return new CommunicatorError("KILN_SSH_TRANSFER_FAILED", `${what}: ${describeError(err)}`, { cause: err });
+    return new CommunicatorError("KILN_SSH_TRANSFER_FAILED", `${what}: ${describeError(err)}`, {
+      cause: err,
+    });
   }
 
   /** sha256 of remote files with `sha256sum`, in order; undefined when the tool is not available. */
@@ -755,7 +929,10 @@ export class SSHCommunicator implements Communicator {
           this.hasSha256sum = false;
           return undefined;
         }
-        throw new CommunicatorError("KILN_SSH_INTEGRITY", `sha256sum failed on ${this.target}: ${r.stderr.trim().slice(0, 500)}`);
+        throw new CommunicatorError(
+          "KILN_SSH_INTEGRITY",
+          `sha256sum failed on ${this.target}: ${r.stderr.trim().slice(0, 500)}`,
+        );
       }
       this.hasSha256sum = true;
       out.push(...sums);
@@ -764,11 +941,17 @@ export class SSHCommunicator implements Communicator {
   }
 
   /** Compare remote files against what was sent: size via SFTP, content via sha256sum (or by reading back over SFTP). */
-  private async verifyRemote(sftp: SFTPWrapper, files: { remote: string; bytes: number; sha256: string }[]): Promise<void> {
+  private async verifyRemote(
+    sftp: SFTPWrapper,
+    files: { remote: string; bytes: number; sha256: string }[],
+  ): Promise<void> {
     for (const f of files) {
       const st = await sftpStat(sftp, f.remote);
       if (st.size !== f.bytes) {
-        throw new CommunicatorError("KILN_SSH_INTEGRITY", `${f.remote} on ${this.target} has ${st.size} bytes after upload, expected ${f.bytes}`);
+        throw new CommunicatorError(
+          "KILN_SSH_INTEGRITY",
+          `${f.remote} on ${this.target} has ${st.size} bytes after upload, expected ${f.bytes}`,
+        );
       }
     }
     const sums = await this.remoteSha256(files.map((f) => f.remote));
@@ -783,7 +966,10 @@ export class SSHCommunicator implements Communicator {
         }
       }
       if (sum !== f.sha256) {
-        throw new CommunicatorError("KILN_SSH_INTEGRITY", `${f.remote} on ${this.target} does not match what was sent (sha256 ${sum}, expected ${f.sha256})`);
+        throw new CommunicatorError(
+          "KILN_SSH_INTEGRITY",
+          `${f.remote} on ${this.target} does not match what was sent (sha256 ${sum}, expected ${f.sha256})`,
+        );
       }
     }
   }
@@ -800,7 +986,8 @@ export class SSHCommunicator implements Communicator {
     let fileMode: number;
     if (typeof src === "string") {
       const st = await stat(src);
-      if (!st.isFile()) throw new CommunicatorError("KILN_SSH_TRANSFER_FAILED", `${src} is not a regular file`);
+      if (!st.isFile())
+        throw new CommunicatorError("KILN_SSH_TRANSFER_FAILED", `${src} is not a regular file`);
       total = st.size;
       fileMode = mode ?? st.mode & 0o7777;
       chunks = createReadStream(src, { highWaterMark: 1024 * 1024 });
@@ -813,7 +1000,12 @@ export class SSHCommunicator implements Communicator {
     let result: { bytes: number; sha256: string };
     try {
       onProgress?.(0, total);
-      result = await writeChunks(sftp, handle, chunks, onProgress ? (d) => onProgress(d, Math.max(total, d)) : undefined);
+      result = await writeChunks(
+        sftp,
+        handle,
+        chunks,
+        onProgress ? (d) => onProgress(d, Math.max(total, d)) : undefined,
+      );
       await sftpFchmod(sftp, handle, fileMode);
     } finally {
       await sftpClose(sftp, handle).catch(() => {});
@@ -821,10 +1013,238 @@ export class SSHCommunicator implements Communicator {
     return { remote: remotePath, ...result };
   }
 
+  /** The SFTP session, or undefined when the server has no SFTP subsystem (then files go through a remote `cat`). */
+  private async sftpOrFallback(): Promise<SFTPWrapper | undefined> {
+    if (this.noSftp) return undefined;
+    try {
+      return await this.getSftp();
+    } catch (err) {
+      if (!this.connected || !CommunicatorError.is(err, "KILN_SSH_TRANSFER_FAILED")) throw err;
+      this.noSftp = true;
+      this.log(`${this.target} offers no SFTP; copying files through a remote shell (cat) instead`);
+      return undefined;
+    }
+  }
+
+  private async requireSftp(what: string): Promise<SFTPWrapper> {
+    const sftp = await this.sftpOrFallback();
+    if (!sftp) {
+      throw new CommunicatorError(
+        "KILN_SSH_TRANSFER_FAILED",
+        `${what} needs SFTP, which ${this.target} does not offer`,
+        {
+          hint: "install an SFTP server on the machine (openssh-sftp-server), or copy single files",
+        },
+      );
+    }
+    return sftp;
+  }
+
+  /**
+   * Run a command feeding `input` to its stdin (with back-pressure) and handing stdout to `sink`
+   * (awaited: the channel pauses meanwhile). Resolves with the exit code and the start of stderr.
+   */
+  private streamExec(
+    command: string,
+    input: AsyncIterable<Buffer> | Iterable<Buffer> | undefined,
+    sink?: (chunk: Buffer) => Promise<void> | void,
+  ): Promise<{ exitCode: number | null; stderr: string }> {
+    const client = this.requireClient("transfer files");
+    return new Promise((resolve, reject) => {
+      client.exec(command, (err, ch) => {
+        if (err) return reject(err);
+        let exitCode: number | null = null;
+        let stderr = "";
+        let failed = false;
+        const fail = (e: unknown): void => {
+          if (failed) return;
+          failed = true;
+          ch.close();
+          reject(e);
+        };
+        ch.on("exit", (code: number | null) => {
+          exitCode = code ?? null;
+        });
+        ch.stderr.on("data", (d: Buffer) => {
+          if (stderr.length < 4096) stderr += d.toString();
+        });
+        ch.on("data", (d: Buffer) => {
+          if (!sink) return;
+          const r = sink(d);
+          if (r) {
+            ch.pause();
+            r.then(
+              () => ch.resume(),
+              (e: unknown) => fail(e),
+            );
+          }
+        });
+        ch.on("close", () => {
+          if (failed) return;
+          if (this.dead.has(client)) {
+            failed = true;
+            reject(
+              new CommunicatorError(
+                "KILN_SSH_DISCONNECTED",
+                `the connection to ${this.target} was lost during a transfer`,
+              ),
+            );
+            return;
+          }
+          resolve({ exitCode, stderr });
+        });
+        void (async () => {
+          try {
+            if (input) {
+              for await (const chunk of input) {
+                if (failed) return;
+                if (!ch.write(chunk)) await new Promise<void>((r) => ch.once("drain", () => r()));
+              }
+            }
+            ch.end();
+          } catch (e) {
+            fail(e);
+          }
+        })();
+      });
+    });
+  }
+
+  /** Upload one file without SFTP: `cat > path` over an exec channel, then chmod. */
+  private async putViaShell(
+    src: string | Buffer,
+    remotePath: string,
+    mode: number | undefined,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<{ remote: string; bytes: number; sha256: string }> {
+    let total: number;
+    let chunks: AsyncIterable<Buffer> | Iterable<Buffer>;
+    let fileMode: number;
+    if (typeof src === "string") {
+      const st = await stat(src);
+      if (!st.isFile())
+        throw new CommunicatorError("KILN_SSH_TRANSFER_FAILED", `${src} is not a regular file`);
+      total = st.size;
+      fileMode = mode ?? st.mode & 0o7777;
+      chunks = createReadStream(src, { highWaterMark: 256 * 1024 });
+    } else {
+      total = src.length;
+      fileMode = mode ?? 0o644;
+      chunks = bufferChunks(src, 256 * 1024);
+    }
+    const hash = createHash("sha256");
+    let bytes = 0;
+    async function* counted(): AsyncIterable<Buffer> {
+      for await (const c of chunks) {
+        hash.update(c);
+        bytes += c.length;
+        yield c;
+        onProgress?.(bytes, Math.max(total, bytes));
+      }
+    }
+    onProgress?.(0, total);
+    const q = shellQuote(remotePath);
+    const r = await this.streamExec(
+      `cat > ${q} && chmod ${fileMode.toString(8).padStart(4, "0")} ${q}`,
+      counted(),
+    );
+    if (r.exitCode !== 0) {
+      throw new CommunicatorError(
+        "KILN_SSH_TRANSFER_FAILED",
+        `writing ${remotePath} on ${this.target} failed (exit ${String(r.exitCode)}): ${r.stderr.trim().slice(0, 500)}`,
+      );
+    }
+    return { remote: remotePath, bytes, sha256: hash.digest("hex") };
+  }
+
+  /** Check files written without SFTP: sha256sum when the machine has it, else the size with `wc -c`. */
+  private async verifyViaShell(f: { remote: string; bytes: number; sha256: string }): Promise<void> {
+    const sums = await this.remoteSha256([f.remote]);
+    if (sums) {
+      if (sums[0] !== f.sha256) {
+        throw new CommunicatorError(
+          "KILN_SSH_INTEGRITY",
+          `${f.remote} on ${this.target} does not match what was sent (sha256 ${sums[0] ?? "?"}, expected ${f.sha256})`,
+        );
+      }
+      return;
+    }
+    const r = await this.run(`wc -c < ${shellQuote(f.remote)}`);
+    const size = Number(r.stdout.trim());
+    if (r.exitCode !== 0 || size !== f.bytes) {
+      throw new CommunicatorError(
+        "KILN_SSH_INTEGRITY",
+        `${f.remote} on ${this.target} has ${r.stdout.trim() || "unknown"} bytes after upload, expected ${f.bytes}`,
+      );
+    }
+  }
+
+  /** Download one file without SFTP: `cat path` over an exec channel into a temporary local file. */
+  private async getViaShell(
+    remotePath: string,
+    localPath: string,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<{ remote: string; bytes: number; sha256: string }> {
+    const q = shellQuote(remotePath);
+    const info = await this.run(`stat -L -c '%s %a' ${q}`);
+    const m = /^(\d+) ([0-7]+)/.exec(info.stdout);
+    const total = m ? Number(m[1]) : 0;
+    const mode = m ? Number.parseInt(m[2] ?? "644", 8) : 0o644;
+    const tmp = `${localPath}.kiln-partial-${randomBytes(4).toString("hex")}`;
+    const out = createWriteStream(tmp, { flags: "wx", mode: 0o600 });
+    await new Promise<void>((resolve, reject) => {
+      out.once("open", () => resolve());
+      out.once("error", reject);
+    });
+    const hash = createHash("sha256");
+    let bytes = 0;
+    let ok = false;
+    try {
+      let r: { exitCode: number | null; stderr: string };
+      try {
+        onProgress?.(0, total);
+        r = await this.streamExec(`cat ${q}`, undefined, (c) => {
+          hash.update(c);
+          bytes += c.length;
+          onProgress?.(bytes, Math.max(total, bytes));
+          return writeLocal(out, c);
+        });
+      } finally {
+        await new Promise<void>((resolve, reject) => {
+          out.once("error", reject);
+          out.end(() => resolve());
+        });
+      }
+      if (r.exitCode !== 0) {
+        throw new CommunicatorError(
+          "KILN_SSH_TRANSFER_FAILED",
+          `reading ${remotePath} on ${this.target} failed (exit ${String(r.exitCode)}): ${r.stderr.trim().slice(0, 500)}`,
+        );
+      }
+      if (m && bytes !== total) {
+        throw new CommunicatorError(
+          "KILN_SSH_INTEGRITY",
+          `${remotePath} on ${this.target}: received ${bytes} of ${total} bytes`,
+        );
+      }
+      await chmod(tmp, mode);
+      await rename(tmp, localPath);
+      ok = true;
+      return { remote: remotePath, bytes, sha256: hash.digest("hex") };
+    } finally {
+      if (!ok) await rm(tmp, { force: true }).catch(() => {});
+    }
+  }
+
   async upload(src: string | Buffer, remotePath: string, opts: UploadOptions = {}): Promise<void> {
     const what = `upload of ${typeof src === "string" ? src : "data"} to ${remotePath} on ${this.target} failed`;
     try {
-      const sftp = await this.getSftp();
+      const sftp = await this.sftpOrFallback();
+      if (!sftp) {
+        const sent = await this.putViaShell(src, remotePath, opts.mode, opts.onProgress);
+        if (opts.verify !== false) await this.verifyViaShell(sent);
+        return;
+      }
       const sent = await this.put(sftp, src, remotePath, opts.mode, opts.onProgress);
       if (opts.verify !== false) await this.verifyRemote(sftp, [sent]);
     } catch (err) {
@@ -835,7 +1255,11 @@ export class SSHCommunicator implements Communicator {
   private async mkdirRemote(sftp: SFTPWrapper, dir: string): Promise<boolean> {
     try {
       const st = await sftpStat(sftp, dir);
-      if (!st.isDirectory()) throw new CommunicatorError("KILN_SSH_TRANSFER_FAILED", `${dir} on ${this.target} exists and is not a directory`);
+      if (!st.isDirectory())
+        throw new CommunicatorError(
+          "KILN_SSH_TRANSFER_FAILED",
+          `${dir} on ${this.target} exists and is not a directory`,
+        );
       return false;
     } catch (err) {
       if (CommunicatorError.is(err)) throw err;
@@ -849,9 +1273,10 @@ export class SSHCommunicator implements Communicator {
 
   async uploadDir(localDir: string, remoteDir: string): Promise<void> {
     try {
-      const sftp = await this.getSftp();
+      const sftp = await this.requireSftp("uploading a directory");
       const root = await stat(localDir);
-      if (!root.isDirectory()) throw new CommunicatorError("KILN_SSH_TRANSFER_FAILED", `${localDir} is not a directory`);
+      if (!root.isDirectory())
+        throw new CommunicatorError("KILN_SSH_TRANSFER_FAILED", `${localDir} is not a directory`);
       const created = await this.mkdirRemote(sftp, remoteDir);
       const files: { remote: string; bytes: number; sha256: string }[] = [];
       const dirModes: [string, number][] = [];
@@ -882,7 +1307,10 @@ export class SSHCommunicator implements Communicator {
       for (const [dir, mode] of dirModes) await sftpChmod(sftp, dir, mode);
       await this.verifyRemote(sftp, files);
     } catch (err) {
-      throw this.transferError(`upload of directory ${localDir} to ${remoteDir} on ${this.target} failed`, err);
+      throw this.transferError(
+        `upload of directory ${localDir} to ${remoteDir} on ${this.target} failed`,
+        err,
+      );
     }
   }
 
@@ -897,7 +1325,11 @@ export class SSHCommunicator implements Communicator {
     let ok = false;
     try {
       const st = await sftpFstat(sftp, handle);
-      if ((st.mode & S_IFMT) !== S_IFREG) throw new CommunicatorError("KILN_SSH_TRANSFER_FAILED", `${remotePath} on ${this.target} is not a regular file`);
+      if ((st.mode & S_IFMT) !== S_IFREG)
+        throw new CommunicatorError(
+          "KILN_SSH_TRANSFER_FAILED",
+          `${remotePath} on ${this.target} is not a regular file`,
+        );
       const mode = st.mode & 0o7777;
       const out = createWriteStream(tmp, { flags: "wx", mode: 0o600 });
       const opened = new Promise<void>((resolve, reject) => {
@@ -908,7 +1340,13 @@ export class SSHCommunicator implements Communicator {
       let result: { bytes: number; sha256: string };
       try {
         onProgress?.(0, st.size);
-        result = await readChunks(sftp, handle, st.size, (c) => writeLocal(out, c), onProgress ? (d) => onProgress(d, st.size) : undefined);
+        result = await readChunks(
+          sftp,
+          handle,
+          st.size,
+          (c) => writeLocal(out, c),
+          onProgress ? (d) => onProgress(d, st.size) : undefined,
+        );
       } finally {
         await new Promise<void>((resolve, reject) => {
           out.once("error", reject);
@@ -916,7 +1354,10 @@ export class SSHCommunicator implements Communicator {
         });
       }
       if (result.bytes !== st.size) {
-        throw new CommunicatorError("KILN_SSH_INTEGRITY", `${remotePath} on ${this.target} changed size while downloading (${result.bytes} of ${st.size} bytes)`);
+        throw new CommunicatorError(
+          "KILN_SSH_INTEGRITY",
+          `${remotePath} on ${this.target} changed size while downloading (${result.bytes} of ${st.size} bytes)`,
+        );
       }
       await chmod(tmp, mode);
       await rename(tmp, localPath);
@@ -934,14 +1375,22 @@ export class SSHCommunicator implements Communicator {
     for (const [i, f] of files.entries()) {
       if (sums[i] !== f.sha256) {
         await rm(f.local, { force: true });
-        throw new CommunicatorError("KILN_SSH_INTEGRITY", `${f.local} does not match ${f.remote} on ${this.target} (sha256 ${f.sha256}, remote ${sums[i] ?? "?"})`);
+        throw new CommunicatorError(
+          "KILN_SSH_INTEGRITY",
+          `${f.local} does not match ${f.remote} on ${this.target} (sha256 ${f.sha256}, remote ${sums[i] ?? "?"})`,
+        );
       }
     }
   }
 
   async download(remotePath: string, localPath: string, opts: TransferOptions = {}): Promise<void> {
     try {
-      const sftp = await this.getSftp();
+      const sftp = await this.sftpOrFallback();
+      if (!sftp) {
+        const got = await this.getViaShell(remotePath, localPath, opts.onProgress);
+        if (opts.verify !== false) await this.verifyDownloaded([{ ...got, local: localPath }]);
+        return;
+      }
       const got = await this.get(sftp, remotePath, localPath, opts.onProgress);
       if (opts.verify !== false) await this.verifyDownloaded([{ ...got, local: localPath }]);
     } catch (err) {
@@ -951,9 +1400,13 @@ export class SSHCommunicator implements Communicator {
 
   async downloadDir(remoteDir: string, localDir: string): Promise<void> {
     try {
-      const sftp = await this.getSftp();
+      const sftp = await this.requireSftp("downloading a directory");
       const root = await sftpStat(sftp, remoteDir);
-      if (!root.isDirectory()) throw new CommunicatorError("KILN_SSH_TRANSFER_FAILED", `${remoteDir} on ${this.target} is not a directory`);
+      if (!root.isDirectory())
+        throw new CommunicatorError(
+          "KILN_SSH_TRANSFER_FAILED",
+          `${remoteDir} on ${this.target} is not a directory`,
+        );
       let created = false;
       try {
         await lstat(localDir);
@@ -965,7 +1418,9 @@ export class SSHCommunicator implements Communicator {
       const dirModes: [string, number][] = [];
       if (created) dirModes.push([localDir, root.mode & 0o7777]);
       const walk = async (remote: string, local: string): Promise<void> => {
-        const entries = (await sftpReaddir(sftp, remote)).filter((e) => e.filename !== "." && e.filename !== "..");
+        const entries = (await sftpReaddir(sftp, remote)).filter(
+          (e) => e.filename !== "." && e.filename !== "..",
+        );
         entries.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
         for (const e of entries) {
           const r = posix.join(remote, e.filename);
@@ -991,7 +1446,10 @@ export class SSHCommunicator implements Communicator {
       for (const [dir, mode] of dirModes) await chmod(dir, mode);
       await this.verifyDownloaded(files);
     } catch (err) {
-      throw this.transferError(`download of directory ${remoteDir} from ${this.target} to ${localDir} failed`, err);
+      throw this.transferError(
+        `download of directory ${remoteDir} from ${this.target} to ${localDir} failed`,
+        err,
+      );
     }
   }
 

@@ -50,4 +50,6 @@ export interface Communicator {
   /** Copies the contents of `remoteDir` into `localDir` (created if missing), recursively, keeping modes and symlinks. */
   downloadDir(remoteDir: string, localDir: string): Promise<void>;
   close(): Promise<void>;
+  /** Drop the connection and connect again, waiting for the machine to come back (after expectDisconnect). */
+  reconnect?(signal?: AbortSignal): Promise<void>;
 }

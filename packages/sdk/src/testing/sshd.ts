@@ -3,9 +3,9 @@
  * host key, its own authorized_keys file and, when running as root and asked for, a throwaway user with
  * a password. Everything lives in one temporary directory removed by `stop()`.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { appendFile, chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createConnection, createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
@@ -14,19 +14,36 @@ import { promisify } from "node:util";
 
 const run = promisify(execFile);
 
-export const SSHD_PATH = "/usr/sbin/sshd";
+/** The sshd binary; `KILN_TEST_SSHD` overrides it (e.g. to check how suites behave without one). */
+export const SSHD_PATH = process.env.KILN_TEST_SSHD ?? "/usr/sbin/sshd";
 export const SSH_KEYGEN_PATH = "/usr/bin/ssh-keygen";
+
+/** useradd/userdel fail while another process holds /etc/passwd's lock (parallel test files): retry a few times. */
+async function runRetrying(cmd: string, args: string[]): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await run(cmd, args);
+      return;
+    } catch (err) {
+      const text = String((err as { stderr?: unknown }).stderr ?? "");
+      if (i >= 20 || !/lock|try again/i.test(text)) throw err;
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+    }
+  }
+}
 
 /** Whether this machine can run {@link startSshd}; when not, `reason` says what to install. */
 export function sshdAvailability(): { available: boolean; reason?: string } {
   if (process.platform !== "linux") return { available: false, reason: "the sshd test harness needs Linux" };
-  if (!existsSync(SSHD_PATH)) return { available: false, reason: `${SSHD_PATH} not found (apt-get install openssh-server)` };
-  if (!existsSync(SSH_KEYGEN_PATH)) return { available: false, reason: `${SSH_KEYGEN_PATH} not found (apt-get install openssh-client)` };
+  if (!existsSync(SSHD_PATH))
+    return { available: false, reason: `${SSHD_PATH} not found (apt-get install openssh-server)` };
+  if (!existsSync(SSH_KEYGEN_PATH))
+    return { available: false, reason: `${SSH_KEYGEN_PATH} not found (apt-get install openssh-client)` };
   return { available: true };
 }
 
 export interface StartSshdOptions {
-  /** Allow password authentication and (when running as root) create a throwaway user with a random password. */
+  /** Allow password authentication (the throwaway user's password; only when running as root). */
   password?: boolean;
   /** Public key lines to put in authorized_keys at start. */
   authorizedKeys?: string[];
@@ -38,13 +55,24 @@ export interface StartSshdOptions {
   extraConfig?: string[];
 }
 
+/** The account tests log in as. */
+export interface SshdUser {
+  username: string;
+  /** Set when running as root: the throwaway user's random password (usable when `password: true`). */
+  password: string | undefined;
+  /** A directory the user owns, inside the temporary directory: put remote test files here. */
+  home: string;
+  uid: number;
+}
+
 export interface Sshd {
   host: string;
   port: number;
-  /** The user for key authentication (the user running the tests). */
-  username: string;
-  /** The throwaway user for password authentication, when `password` was asked for and we are root. */
-  passwordUser?: { username: string; password: string; home: string };
+  /**
+   * As root: a throwaway user (shell /bin/sh, home in the temp dir, no dotfiles) made with useradd and
+   * removed by stop(), so tests never run the host's root dotfiles. Otherwise: the current user.
+   */
+  user: SshdUser;
   /** The server's host public key line. */
   hostPublicKey: string;
   /** The temporary directory holding config, keys and the pid file. */
@@ -86,7 +114,12 @@ export function freePort(): Promise<number> {
 }
 
 /** Resolves once something on host:port answers with an SSH banner. */
-export async function waitForSshBanner(host: string, port: number, timeoutMs: number, alive?: () => boolean): Promise<void> {
+export async function waitForSshBanner(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  alive?: () => boolean,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -102,7 +135,8 @@ export async function waitForSshBanner(host: string, port: number, timeoutMs: nu
     });
     if (ok) return;
     if (alive && !alive()) throw new Error("sshd exited before accepting connections");
-    if (Date.now() > deadline) throw new Error(`sshd did not answer on ${host}:${port} within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`sshd did not answer on ${host}:${port} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -148,6 +182,29 @@ export function processesMentioning(needle: string): number[] {
   return out;
 }
 
+/** Pids of processes owned by `uid` (from /proc). */
+function processesOfUid(uid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, "utf8"));
+      if (m && Number(m[1]) === uid) out.push(Number(name));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+function killPid(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    /* already gone */
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -166,7 +223,7 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<Sshd> {
   let proc: ChildProcess | undefined;
   let stderr = "";
   let stopped = false;
-  let passwordUser: Sshd["passwordUser"];
+  let throwaway: string | undefined;
   const port = opts.port ?? (await freePort());
   const host = "127.0.0.1";
   const config = join(dir, "sshd_config");
@@ -184,7 +241,8 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<Sshd> {
         /* already gone */
       }
     }
-    if (p.exitCode === null && p.signalCode === null) await new Promise<void>((r) => p.once("exit", () => r()));
+    if (p.exitCode === null && p.signalCode === null)
+      await new Promise<void>((r) => p.once("exit", () => r()));
     const until = Date.now() + 5000;
     while (pids.some(alive) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   };
@@ -209,23 +267,38 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<Sshd> {
 
   const cleanup = async (): Promise<void> => {
     await killTree();
-    if (passwordUser) {
-      await run("userdel", ["-r", "-f", passwordUser.username]).catch(() => {});
+    if (throwaway) {
+      const uid = Number((await run("id", ["-u", throwaway]).catch(() => ({ stdout: "" }))).stdout.trim());
+      if (uid > 0) for (const pid of processesOfUid(uid)) killPid(pid);
+      await runRetrying("userdel", ["-f", throwaway]).catch(() => {});
     }
     await rm(dir, { recursive: true, force: true });
   };
 
   try {
-    await run(SSH_KEYGEN_PATH, ["-q", "-t", "ed25519", "-N", "", "-C", "kiln-test-host", "-f", join(dir, "host_ed25519")]);
+    await run(SSH_KEYGEN_PATH, [
+      "-q",
+      "-t",
+      "ed25519",
+      "-N",
+      "",
+      "-C",
+      "kiln-test-host",
+      "-f",
+      join(dir, "host_ed25519"),
+    ]);
     const hostPublicKey = readFileSync(join(dir, "host_ed25519.pub"), "utf8").trim();
-    await writeFile(authorizedKeys, (opts.authorizedKeys ?? []).map((k) => `${k.trim()}\n`).join(""), { mode: 0o644 });
-    if (opts.password && isRoot) {
+    await writeFile(authorizedKeys, (opts.authorizedKeys ?? []).map((k) => `${k.trim()}\n`).join(""), {
+      mode: 0o644,
+    });
+    const home = join(dir, "home");
+    await mkdir(home, { mode: 0o755 });
+    let user: SshdUser;
+    if (isRoot) {
       const username = `kiln-t-${randomBytes(4).toString("hex")}`;
       const password = `pw-${randomBytes(12).toString("base64url")}`;
-      const home = join(dir, "home");
-      await run("useradd", ["-M", "-d", home, "-s", "/bin/sh", username]);
-      passwordUser = { username, password, home };
-      await mkdir(home, { mode: 0o755 });
+      await runRetrying("useradd", ["-M", "-d", home, "-s", "/bin/sh", username]);
+      throwaway = username;
       await run("chown", [username, home]);
       await new Promise<void>((resolve, reject) => {
         const c = spawn("chpasswd", [], { stdio: ["pipe", "ignore", "pipe"] });
@@ -235,6 +308,10 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<Sshd> {
         c.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`chpasswd failed: ${err}`))));
         c.stdin.end(`${username}:${password}\n`);
       });
+      const uid = Number((await run("id", ["-u", username])).stdout.trim());
+      user = { username, password, home, uid };
+    } else {
+      user = { username: userInfo().username, password: undefined, home, uid: process.getuid?.() ?? -1 };
     }
     if (isRoot && !existsSync("/run/sshd")) await mkdir("/run/sshd", { recursive: true, mode: 0o755 });
     const lines = [
@@ -246,7 +323,7 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<Sshd> {
       "PubkeyAuthentication yes",
       `PasswordAuthentication ${opts.password ? "yes" : "no"}`,
       "KbdInteractiveAuthentication no",
-      "PermitRootLogin yes",
+      "PermitRootLogin no",
       "UsePAM no",
       "StrictModes no",
       "MaxStartups 100",
@@ -263,8 +340,7 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<Sshd> {
     const sshd: Sshd = {
       host,
       port,
-      username: userInfo().username,
-      ...(passwordUser ? { passwordUser } : {}),
+      user,
       hostPublicKey,
       dir,
       get pid() {
@@ -305,14 +381,15 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<Sshd> {
 process.once("exit", () => {
   for (const s of live) {
     const pid = s.pid;
-    if (pid) {
-      for (const p of [pid, ...descendants(pid)]) {
-        try {
-          process.kill(p, "SIGKILL");
-        } catch {
-          /* gone */
-        }
+    if (pid) for (const p of [pid, ...descendants(pid)]) killPid(p);
+    if (process.getuid?.() === 0 && s.user.username.startsWith("kiln-t-")) {
+      for (const p of processesOfUid(s.user.uid)) killPid(p);
+      try {
+        execFileSync("userdel", ["-f", s.user.username], { stdio: "ignore" });
+      } catch {
+        /* best effort */
       }
     }
+    rmSync(s.dir, { recursive: true, force: true });
   }
 });
