@@ -1,3 +1,5 @@
 export * from "./schemas.js";
 export * from "./communicator/index.js";
 export { type CommunicatorOptions, type ConnectStepOptions, connectStep, STATE_COMMUNICATOR } from "./steps/connect.js";
+export * from "./download/index.js";
+export * from "./iso/index.js";
