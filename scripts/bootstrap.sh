@@ -9,17 +9,19 @@ export DEBIAN_FRONTEND=noninteractive
 
 # apt packages: APT_PACKAGES="a b" scripts/bootstrap.sh installs those that are missing (as root or with sudo).
 apt_install() {
-  local missing=()
+  local missing=() SUDO="" need_lists=""
   for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  local SUDO=""
+  # package lists are needed to install, and by testbed/appliance to download guest packages
+  compgen -G "/var/lib/apt/lists/*_Packages" >/dev/null || need_lists=1
+  [ ${#missing[@]} -eq 0 ] && [ -z "$need_lists" ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null; then SUDO="sudo"; else
-      echo "kiln: please install these Debian packages first: ${missing[*]}" >&2; return 1
+      echo "kiln: run as root, or first: apt-get update && apt-get install ${missing[*]}" >&2; return 1
     fi
   fi
-  echo "kiln: installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "kiln: installing Debian packages: ${missing[*]}"
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 if [ -n "${APT_PACKAGES:-}" ]; then

@@ -3,5 +3,5 @@
 # the tests need (real OpenSSH server, QEMU, ISO tools), the workspace, builds it, runs vitest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PACKAGES="${APT_PACKAGES:-openssh-server openssh-client procps xz-utils zstd xorriso genisoimage}" bash scripts/bootstrap.sh
+APT_PACKAGES="${APT_PACKAGES:-openssh-server openssh-client procps xz-utils zstd xorriso genisoimage qemu-system-x86 qemu-utils}" bash scripts/bootstrap.sh
 exec pnpm -s test

@@ -26,14 +26,21 @@ done
 # Packages whose files end up in the images. The kernel metapackage is resolved
 # to the concrete linux-image-<abi>-cloud-amd64 package.
 KERNEL_META=linux-image-cloud-amd64
-kernel_pkg="$(apt-cache depends "$KERNEL_META" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')"
-[[ -n "$kernel_pkg" ]] || die "cannot resolve $KERNEL_META (run apt-get update first)"
-PKGS=("$kernel_pkg" busybox-static dropbear-bin libc6 libcrypt1 zlib1g libtomcrypt1 libtommath1 libgmp10
+OTHER_PKGS=(busybox-static dropbear-bin libc6 libcrypt1 zlib1g libtomcrypt1 libtommath1 libgmp10
   extlinux isolinux syslinux-common)
-
-versions=""
-for p in "${PKGS[@]}"; do
-  v="$(apt-cache show --no-all-versions "$p" 2>/dev/null | awk '/^Version:/{print $2; exit}')"
+# One apt-cache call (each one costs ~1 s): candidate versions of everything, and
+# the metapackage's "Depends: linux-image-<abi>-cloud-amd64 (= <version>)".
+pkginfo="$(apt-cache show --no-all-versions "$KERNEL_META" "${OTHER_PKGS[@]}" 2>/dev/null)" ||
+  die "apt-cache show failed (run apt-get update first)"
+kernel_dep="$(awk -v m="$KERNEL_META" '/^Package:/{p=$2} p==m && /^Depends:/{print; exit}' <<<"$pkginfo" |
+  grep -oE 'linux-image-[0-9][^ ,]*-cloud-amd64 \(= [^)]+\)' | head -1)"
+[[ -n "$kernel_dep" ]] || die "cannot resolve $KERNEL_META (run apt-get update first)"
+kernel_pkg="${kernel_dep%% *}"
+kernel_ver="$(sed -E 's/.*\(= ([^)]+)\)/\1/' <<<"$kernel_dep")"
+PKGS=("$kernel_pkg" "${OTHER_PKGS[@]}")
+versions="$kernel_pkg=$kernel_ver"$'\n'
+for p in "${OTHER_PKGS[@]}"; do
+  v="$(awk -v m="$p" '/^Package:/{p=$2} p==m && /^Version:/{print $2; exit}' <<<"$pkginfo")"
   [[ -n "$v" ]] || die "no candidate version for $p (run apt-get update first)"
   versions+="$p=$v"$'\n'
 done
@@ -221,7 +228,7 @@ done
 qemu-img create -q -f qcow2 "$WORK/disk.qcow2" 2G
 timeout 600 qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot -nodefaults -serial stdio \
   -kernel "$X/boot/vmlinuz-$KVER" -initrd "$WORK/installer-initrd.gz" \
-  -append "console=ttyS0,115200 quiet kiln.mode=install url=http://10.0.2.2:$PORT/config" \
+  -append "console=ttyS0,115200 quiet mitigations=off cryptomgr.notests kiln.mode=install url=http://10.0.2.2:$PORT/config" \
   -drive "file=$WORK/disk.qcow2,if=virtio,format=qcow2" \
   -nic "user,model=virtio-net-pci" </dev/null >"$WORK/install.log" 2>&1 &
 QEMU_PID=$!

@@ -97,6 +97,7 @@ export const ERRORS = {
     title: "Malformed plugin requirement",
     hint: 'Write `name: "<package>@<range>"`, e.g. `qemu: "@kiln/builder-qemu@^1"`.',
   },
+  KILN_DURATION: { title: "Malformed duration", hint: "Write a number with a unit: 30s, 5m, 1h30m, 200ms." },
   KILN_USAGE: { title: "Command-line usage error" },
   KILN_INTERNAL: {
     title: "Internal error",

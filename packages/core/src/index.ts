@@ -2,7 +2,6 @@ export {
   type BuildOptions,
   type BuildResult,
   type PlannedRun,
-  parseDuration,
   planRuns,
   type RunResult,
   runBuild,
@@ -68,3 +67,4 @@ export {
   type SourceFile,
 } from "./source.js";
 export type { ValueOrigin, VariableDecl, VariableType, VariableValue } from "./variables.js";
+export { durationOr, parseDuration } from "./duration.js";

@@ -34,7 +34,8 @@ udhcpc -i eth0 -q -n -t 10 -T 1 -s $R/etc/udhcpc.script || fail "DHCP failed on 
 
 echo "KILN-FETCH: $url"
 i=0
-until wget -q -T 5 -O /tmp/config "$url"; do
+# (busybox-static 1.35 wget segfaults with -T; use timeout instead)
+until timeout 10 wget -q -O /tmp/config "$url"; do
   i=$((i + 1))
   [ $i -ge 10 ] && fail "cannot fetch $url"
   sleep 1

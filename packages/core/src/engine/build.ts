@@ -10,6 +10,7 @@ import { isKilnError, KilnError } from "../errors.js";
 import { DEFERRED, evaluateTemplate, hasExpressions, parseTemplate, type Scope } from "../expr/index.js";
 import type { LoadedBuildFile, LoadedComponent } from "../load.js";
 import { createRuntime } from "../plugins/runtime.js";
+import { parseDuration } from "../duration.js";
 import type { EventBus } from "./events.js";
 import { InterruptedError, messageOf, type OnError, runSteps, withTimeout } from "./runner.js";
 import type {
@@ -95,32 +96,6 @@ export function planRuns(
     }
   });
   return out;
-}
-
-/** Parse Go-style durations (5s, 1m30s, 200ms, 1h). */
-export function parseDuration(text: string): number {
-  if (text === "0") return 0;
-  const re = /([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g;
-  const unit: Record<string, number> = {
-    ns: 1e-6,
-    us: 1e-3,
-    µs: 1e-3,
-    ms: 1,
-    s: 1000,
-    m: 60_000,
-    h: 3_600_000,
-  };
-  let total = 0;
-  let consumed = 0;
-  for (const m of text.matchAll(re)) {
-    total += Number(m[1]) * (unit[m[2] as string] ?? 0);
-    consumed += m[0].length;
-  }
-  if (consumed !== text.length || consumed === 0)
-    throw new KilnError("KILN_SCHEMA_FORMAT", `"${text}" is not a duration`, {
-      hint: "Write e.g. 30s, 5m or 1h30m.",
-    });
-  return Math.round(total);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,3 +1,5 @@
+import { KilnError } from "@kiln/core";
+
 /** Stable codes carried by {@link CommunicatorError}. */
 export type CommunicatorErrorCode =
   | "KILN_SSH_CONFIG"
@@ -19,15 +21,12 @@ export type CommunicatorErrorCode =
  * not with `instanceof`: a plugin may load a second copy of this package.
  * Messages never contain passwords or private keys.
  */
-export class CommunicatorError extends Error {
-  readonly code: CommunicatorErrorCode;
-  readonly hint: string | undefined;
+export class CommunicatorError extends KilnError {
+  declare readonly code: CommunicatorErrorCode;
 
   constructor(code: CommunicatorErrorCode, message: string, options?: { cause?: unknown; hint?: string }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, options);
     this.name = "CommunicatorError";
-    this.code = code;
-    this.hint = options?.hint;
   }
 
   /** True when `err` is a communicator error (optionally with the given code), from any copy of the package. */
