@@ -3,3 +3,6 @@ export * from "./communicator/index.js";
 export { type CommunicatorOptions, type ConnectStepOptions, connectStep, STATE_COMMUNICATOR } from "./steps/connect.js";
 export * from "./download/index.js";
 export * from "./iso/index.js";
+export * from "./boot/index.js";
+export * from "./qmp/index.js";
+export * from "./http/index.js";

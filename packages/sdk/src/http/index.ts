@@ -1,0 +1,9 @@
+export {
+  formatHttpRequestLog,
+  type HttpRequestLog,
+  HttpServerError,
+  type HttpServerErrorCode,
+  type HttpServerHandle,
+  type HttpServerOptions,
+  startHttpServer,
+} from "./server.js";
