@@ -105,10 +105,11 @@ describe("kiln build", () => {
   });
 
   it("Ctrl-C mid-build: every cleanup runs, temp dirs are removed, a second Ctrl-C waits for cleanup, exit 1", async () => {
-    const { f, lines } = file((log) => twoRuns(log, "    hang_at: boot\n    temp: true"));
+    const { f, lines } = file((log) => twoRuns(log, "    hang_at: boot\n    temp: true\n    slow_cleanup_ms: 1500"));
     const child = spawn(process.execPath, [bin, "build", "--only", "alpha", f], {
       env: { ...process.env, NO_COLOR: "1" },
     });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
     let out = "";
     child.stdout.on("data", (d) => {
       out += d;
@@ -120,11 +121,12 @@ describe("kiln build", () => {
     while (!lines().includes("run boot img.steps.alpha") && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 50));
     child.kill("SIGINT");
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 500));
     child.kill("SIGINT");
-    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    const code = await exited;
     expect(code).toBe(1);
     expect(out).toContain("kiln: SIGINT: cleaning up img.steps.alpha");
+    expect(out).toMatch(/kiln: still cleaning up: img\.steps\.alpha \(cleanup of boot\)/);
     expect(lines().slice(-2)).toEqual(["cleanup boot img.steps.alpha", "cleanup create img.steps.alpha"]);
     const temp = lines()
       .find((l) => l.startsWith("tempdir "))

@@ -70,7 +70,10 @@ describe("invalid build file corpus", () => {
       expect(Boolean(d.hint) || d.message.length >= 20, `${d.code}: ${d.message}`).toBe(true);
     }
     for (const h of want.hints) {
-      expect(err.diagnostics.some((d) => d.hint?.includes(h)), `a hint contains ${JSON.stringify(h)}`).toBe(true);
+      expect(
+        err.diagnostics.some((d) => d.hint?.includes(h)),
+        `a hint contains ${JSON.stringify(h)}`,
+      ).toBe(true);
     }
   });
 });
@@ -97,7 +100,9 @@ describe("files made at run time", () => {
     const start = Date.now();
     const err = fail(f);
     expect(Date.now() - start).toBeLessThan(2000);
-    expect(err.diagnostics.map((d) => `${d.code} ${d.pos?.line}:${d.pos?.column}`)).toEqual(["KILN_FILE_TOO_LARGE 1:1"]);
+    expect(err.diagnostics.map((d) => `${d.code} ${d.pos?.line}:${d.pos?.column}`)).toEqual([
+      "KILN_FILE_TOO_LARGE 1:1",
+    ]);
     expect(err.diagnostics[0]?.pos?.file).toBe(f);
     expect(err.diagnostics[0]?.hint).toBeTruthy();
   });
@@ -105,7 +110,9 @@ describe("files made at run time", () => {
   it("rejects a file of zero bytes", () => {
     const f = write("zero.yaml", "");
     const err = fail(f);
-    expect(err.diagnostics.map((d) => `${d.code} ${d.pos?.line}:${d.pos?.column}`)).toEqual(["KILN_HEADER 1:1"]);
+    expect(err.diagnostics.map((d) => `${d.code} ${d.pos?.line}:${d.pos?.column}`)).toEqual([
+      "KILN_HEADER 1:1",
+    ]);
     expect(err.diagnostics[0]?.pos?.file).toBe(f);
   });
 

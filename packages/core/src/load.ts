@@ -121,18 +121,21 @@ export function loadStructure(file: string): { src: SourceFile; raw: RawFile; di
     diags.push(diagnostic("KILN_HEADER", "the file has no `kiln: 1` header", { path: "kiln", pos: { file: src.file, line: 1, column: 1 } }));
   } else if (raw.kiln !== 1) {
     diags.push(
-      diagnostic("KILN_HEADER", `format version ${JSON.stringify(raw.kiln)} is not supported; this kiln reads version 1`, {
-        path: "kiln",
-        pos: positionOf(src, ["kiln"]),
-        hint: "Write `kiln: 1`.",
-      }),
+      diagnostic(
+        "KILN_HEADER",
+        typeof raw.kiln === "string" && Number(raw.kiln) === 1
+          ? `the format version is the text ${JSON.stringify(raw.kiln)}; it must be the number 1, without quotes`
+          : `format version ${JSON.stringify(raw.kiln)} is not supported; this kiln reads version 1`,
+        { path: "kiln", pos: positionOf(src, ["kiln"]), hint: "Write `kiln: 1`." },
+      ),
     );
   }
   const schemaDiags = validateValue(baseSchema(), raw, src, { what: "top-level key" }).filter(
     (d) => !(d.path === "kiln" && d.code !== "KILN_SCHEMA_UNKNOWN_KEY") && !(d.code === "KILN_SCHEMA_REQUIRED" && d.message.includes('"kiln"') && d.path === ""),
   );
   diags.push(...schemaDiags);
-  for (const [name, spec] of Object.entries(raw.plugins ?? {})) {
+  const pluginMap = raw.plugins !== null && typeof raw.plugins === "object" && !Array.isArray(raw.plugins) ? raw.plugins : {};
+  for (const [name, spec] of Object.entries(pluginMap)) {
     if (typeof spec !== "string") continue;
     const { range } = parsePackageSpec(spec);
     if (range !== undefined && validRange(range) === null) {
@@ -161,7 +164,8 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
   const resolver = new PluginResolver({
     fromDir: dir,
     ...(opts.resolver ?? {}),
-    plugins: isMap(raw.plugins) ? (raw.plugins as Record<string, string>) : {},
+    // Entries that are not strings are reported by the schema check.
+    plugins: isMap(raw.plugins) ? Object.fromEntries(Object.entries(raw.plugins).filter(([, v]) => typeof v === "string")) : {},
   });
   const used = new Map<string, ResolvedComponent>();
   const resolveAt = (kind: Kind, type: unknown, path: PathSegment[]): ResolvedComponent | undefined => {
@@ -312,7 +316,7 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
       }
       const srcList = Array.isArray(b.sources) ? b.sources.filter((s): s is string => typeof s === "string") : [];
       srcList.forEach((s, j) => {
-        if (!(s in (raw.sources ?? {}))) {
+        if (!sourceNames.includes(s)) {
           const close = suggest(s, sourceNames);
           diags.push(
             diagnostic("KILN_REF_UNKNOWN_SOURCE", `build names source "${s}", which is not defined under \`sources:\``, {
@@ -342,6 +346,20 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
             }
           });
         }
+        // Per-source overrides name sources of this build too.
+        if (isMap(c.override)) {
+          for (const key of Object.keys(c.override)) {
+            if (srcList.includes(key)) continue;
+            const close = suggest(key, srcList);
+            diags.push(
+              diagnostic("KILN_REF_UNKNOWN_SOURCE", `override names "${key}", which is not a source of this build`, {
+                path: formatPath([...path, "override", key]),
+                pos: positionOf(src, [...path, "override", key], "key"),
+                hint: close ? `did you mean "${close}"?` : `this build's sources: ${srcList.join(", ") || "none"}`,
+              }),
+            );
+          }
+        }
       };
       const provisioners: LoadedComponent[] = [];
       if (Array.isArray(b.provisioners)) {
@@ -354,6 +372,7 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
       }
       let errorCleanupProvisioner: LoadedComponent | undefined;
       const ecp = b["error-cleanup-provisioner"];
+      if (isMap(ecp)) checkOnlyExcept(ecp, [...base, "error-cleanup-provisioner"]);
       if (isMap(ecp)) errorCleanupProvisioner = checkComponent("provisioner", ecp, [...base, "error-cleanup-provisioner"], {}, runDeferred);
       const postProcessors: LoadedComponent[][] = [];
       if (Array.isArray(b["post-processors"])) {
@@ -443,7 +462,7 @@ function orderLocals(localsRaw: Record<string, unknown>, src: SourceFile, diags:
       if (typeof v === "string" && v.includes("${{")) {
         const t = parseAt(v, src, ["locals", name, ...rel], []);
         if (!t) return;
-        for (const r of references(t)) if (r.root === "local" && r.member && r.member in localsRaw) set.add(r.member);
+        for (const r of references(t)) if (r.root === "local" && r.member && Object.hasOwn(localsRaw, r.member)) set.add(r.member);
       } else if (Array.isArray(v)) v.forEach((x, i) => scan(x, [...rel, i]));
       else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) scan(x, [...rel, k]);
     };
@@ -454,31 +473,47 @@ function orderLocals(localsRaw: Record<string, unknown>, src: SourceFile, diags:
   const state = new Map<string, "visiting" | "done">();
   const reported = new Set<string>();
   const cyclic = new Set<string>();
-  const visit = (name: string, stack: string[]) => {
-    const s = state.get(name);
-    if (s === "done") return;
-    if (s === "visiting") {
-      const cycle = [...stack.slice(stack.indexOf(name)), name];
-      for (const c of cycle) cyclic.add(c);
-      const key = [...cycle].sort().join(",");
-      if (!reported.has(key)) {
-        reported.add(key);
-        diags.push(
-          diagnostic("KILN_LOCAL_CYCLE", `locals refer to each other in a cycle: ${cycle.map((c) => `local.${c}`).join(" → ")}`, {
-            path: `locals.${name}`,
-            pos: positionOf(src, ["locals", name], "key"),
-            hint: "Break the cycle: compute one of them from variables only.",
-          }),
-        );
-      }
-      return;
-    }
-    state.set(name, "visiting");
-    for (const d of deps.get(name) ?? []) visit(d, [...stack, name]);
-    state.set(name, "done");
-    order.push(name);
+  const report = (name: string, stack: string[]) => {
+    const cycle = [...stack.slice(stack.indexOf(name)), name];
+    for (const c of cycle) cyclic.add(c);
+    const key = [...cycle].sort().join(",");
+    if (reported.has(key)) return;
+    reported.add(key);
+    diags.push(
+      diagnostic("KILN_LOCAL_CYCLE", `locals refer to each other in a cycle: ${cycle.map((c) => `local.${c}`).join(" → ")}`, {
+        path: `locals.${name}`,
+        pos: positionOf(src, ["locals", name], "key"),
+        hint: "Break the cycle: compute one of them from variables only.",
+      }),
+    );
   };
-  for (const name of deps.keys()) visit(name, []);
+  // Depth-first, with an explicit stack: a chain of thousands of locals must not overflow.
+  for (const root of deps.keys()) {
+    if (state.has(root)) continue;
+    const path: string[] = [root];
+    const iters: Array<Iterator<string>> = [(deps.get(root) ?? new Set<string>()).values()];
+    state.set(root, "visiting");
+    while (path.length > 0) {
+      const next = (iters[iters.length - 1] as Iterator<string>).next();
+      if (next.done) {
+        const name = path.pop() as string;
+        iters.pop();
+        state.set(name, "done");
+        order.push(name);
+        continue;
+      }
+      const d = next.value;
+      const s = state.get(d);
+      if (s === "done") continue;
+      if (s === "visiting") {
+        report(d, path);
+        continue;
+      }
+      state.set(d, "visiting");
+      path.push(d);
+      iters.push((deps.get(d) ?? new Set<string>()).values());
+    }
+  }
   return { order, cyclic };
 }
 

@@ -13,6 +13,8 @@ import {
   isSeq,
   LineCounter,
   type Node,
+  Parser,
+  type Scalar,
   parseAllDocuments,
   type YAMLError,
 } from "yaml";
@@ -22,6 +24,9 @@ import { type Diagnostic, diagnostic, KilnError, type SourcePosition } from "./e
 export const MAX_FILE_BYTES = 2 * 1024 * 1024;
 /** Aliases a file may expand; enough for any real file, far too few for a "billion laughs". */
 export const MAX_ALIAS_COUNT = 100;
+
+/** How deep flow collections (`[`, `{`) may nest; the YAML parser slows down and runs out of stack far below what a file may hold. */
+export const MAX_NESTING = 256;
 
 export type PathSegment = string | number;
 
@@ -99,10 +104,20 @@ export function parseYaml(input: string | Uint8Array, file: string): SourceFile 
     throw fileError("KILN_FILE_TOO_LARGE", file, `${file} is larger than ${MAX_FILE_BYTES} bytes`);
   }
   const lines = new LineCounter();
+  const deep = tooDeep(text);
+  if (deep !== undefined) {
+    const before = text.slice(0, deep).split("\n");
+    const message = `values nest more than ${MAX_NESTING} levels deep`;
+    const pos = { file, line: before.length, column: (before[before.length - 1] ?? "").length + 1 };
+    throw new KilnError("KILN_YAML_SYNTAX", `${file}: ${message}`, {
+      diagnostics: [diagnostic("KILN_YAML_SYNTAX", message, { pos, hint: "A build file needs a few levels of nesting; flatten the value." })],
+    });
+  }
   const docs = parseAllDocuments(text, {
     lineCounter: lines,
     prettyErrors: false,
-    uniqueKeys: true,
+    // Checked below in linear time; the parser's own check is quadratic in a map's size.
+    uniqueKeys: false,
     strict: true,
     version: "1.2",
     schema: "core",
@@ -121,9 +136,23 @@ export function parseYaml(input: string | Uint8Array, file: string): SourceFile 
     let message = e.message.split("\n")[0] ?? e.message;
     message = message.replace(/ at line \d+, column \d+:?$/, "");
     if (code === "KILN_YAML_TAB") message = "a tab character is used for indentation";
+    if (/call stack/i.test(message)) message = "values nest too deeply for the YAML parser";
     if (code === "KILN_YAML_TAG") message = `unsupported tag: ${message}`;
-    diags.push(diagnostic(code, message, { pos: posAt(e.pos[0]) }));
+    let offset = e.pos[0];
+    let hint: string | undefined;
+    const opener = e.code === "MISSING_CHAR" || e.code === "BAD_INDENT" ? unclosedOpener(text, e, () => (tokens ??= openers(text))) : undefined;
+    if (opener) {
+      // Point at what was opened and never closed, not at the end of the file.
+      offset = opener.offset;
+      hint = `close the ${opener.char} opened here with ${opener.closer}`;
+    } else if (e.code === "BAD_INDENT") {
+      // The parser points at the start of the indentation; the key is more use.
+      while (text[offset] === " ") offset++;
+      hint = "indent the entries of one map or list by the same number of spaces, deeper than their parent key";
+    }
+    diags.push(diagnostic(code, message, { pos: posAt(offset), ...(hint ? { hint } : {}) }));
   };
+  let tokens: Opener[] | undefined;
   if (list.length === 0) {
     // parseAllDocuments returns an EmptyStream for an empty file.
     throw fileError("KILN_HEADER", file, `${file} is empty; a build file starts with \`kiln: 1\``);
@@ -131,6 +160,14 @@ export function parseYaml(input: string | Uint8Array, file: string): SourceFile 
   for (const d of list) {
     for (const e of d.errors) fromYamlError(e, "error");
     for (const w of d.warnings) fromYamlError(w, "warning");
+    for (const key of duplicateKeys(d.contents)) {
+      const shown = String(key.value).length > 60 ? `${String(key.value).slice(0, 57)}...` : String(key.value);
+      diags.push(
+        diagnostic("KILN_YAML_DUPLICATE_KEY", `the key ${JSON.stringify(shown)} appears more than once in this map`, {
+          pos: posAt(key.range?.[0] ?? 0),
+        }),
+      );
+    }
   }
   if (list.length > 1) {
     const second = list[1];
@@ -170,6 +207,66 @@ export function parseYaml(input: string | Uint8Array, file: string): SourceFile 
   return { file, text, doc, value, lines };
 }
 
+/** Offset of the bracket that opens the (MAX_NESTING + 1)th level of flow nesting, if any. */
+function tooDeep(text: string): number | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_NESTING) return i;
+    } else if ((c === 0x5d || c === 0x7d) && depth > 0) depth--;
+  }
+  return undefined;
+}
+
+interface Opener {
+  offset: number;
+  char: string;
+  closer: string;
+  closed: boolean;
+}
+
+/** Flow collections and quoted scalars in the text's CST, with whether each is closed. */
+function openers(text: string): Opener[] {
+  const out: Opener[] = [];
+  const stack: unknown[] = [];
+  for (const token of new Parser().parse(text)) stack.push(token);
+  while (stack.length > 0) {
+    const t = stack.pop();
+    if (t === null || typeof t !== "object") continue;
+    const tok = t as { type?: string; offset?: number; source?: string; start?: { source?: string; offset?: number }; end?: Array<{ source?: string }> };
+    if (tok.type === "flow-collection" && tok.start && typeof tok.start.offset === "number") {
+      const char = tok.start.source === "[" ? "[" : "{";
+      const closer = char === "[" ? "]" : "}";
+      out.push({ offset: tok.start.offset, char, closer, closed: (tok.end ?? []).some((x) => x.source === closer) });
+    } else if ((tok.type === "double-quoted-scalar" || tok.type === "single-quoted-scalar") && typeof tok.offset === "number") {
+      const q = tok.type === "double-quoted-scalar" ? '"' : "'";
+      const src = tok.source ?? "";
+      const body = src.slice(1);
+      const trailing = q === '"' ? (/\\*"$/.exec(body)?.[0].length ?? 0) : (/'*$/.exec(body)?.[0].length ?? 0);
+      // closed when it ends with an unescaped quote: `"…\\"` (even backslashes), `'…'` (odd quotes)
+      const closed = body.endsWith(q) && (q === '"' ? (trailing - 1) % 2 === 0 : trailing % 2 === 1);
+      out.push({ offset: tok.offset, char: q, closer: q, closed });
+    }
+    for (const v of Object.values(tok)) if (v !== null && typeof v === "object") stack.push(v);
+  }
+  return out.sort((a, b) => a.offset - b.offset);
+}
+
+/** For "missing closing quote" and "flow collection … must end with", the unclosed opener before the error. */
+function unclosedOpener(text: string, e: YAMLError, list: () => Opener[]): Opener | undefined {
+  const first = e.message.split("\n")[0] ?? "";
+  let char: string | undefined;
+  if (e.code === "MISSING_CHAR" && /closing "quote/.test(first)) char = '"';
+  else if (e.code === "MISSING_CHAR" && /closing 'quote/.test(first)) char = "'";
+  else if (/^Flow map/.test(first)) char = "{";
+  else if (/^Flow sequence/.test(first)) char = "[";
+  if (char === undefined || text.length > MAX_FILE_BYTES) return undefined;
+  let found: Opener | undefined;
+  for (const o of list()) if (o.char === char && !o.closed && o.offset <= e.pos[0]) found = o;
+  return found;
+}
+
 function dedupe(list: Diagnostic[]): Diagnostic[] {
   const seen = new Set<string>();
   const out: Diagnostic[] = [];
@@ -194,6 +291,24 @@ function walk(node: unknown, visit: (n: unknown) => boolean | undefined): void {
       stack.push(n.value, n.key);
     }
   }
+}
+
+/** Scalar keys that repeat an earlier key of the same map (as the parser's uniqueKeys check, in linear time). */
+function duplicateKeys(node: unknown): Scalar[] {
+  const out: Scalar[] = [];
+  walk(node, (n) => {
+    if (!isMap(n)) return undefined;
+    const seen = new Set<string>();
+    for (const pair of n.items) {
+      if (!isScalar(pair.key)) continue;
+      const v = pair.key.value;
+      const id = `${v === null ? "null" : typeof v}:${String(v)}`;
+      if (seen.has(id)) out.push(pair.key);
+      else seen.add(id);
+    }
+    return undefined;
+  });
+  return out;
 }
 
 function countAliases(node: unknown): number {
@@ -262,10 +377,28 @@ export function positionInScalar(src: SourceFile, path: readonly PathSegment[], 
   const raw = src.text.slice(start, node.range[1]);
   const quote = node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE" ? 1 : 0;
   const value = String(node.value);
-  // Exact only when the source spells the value verbatim (single line, no escapes).
+  // Exact when the source spells the value verbatim (single line, no escapes).
   const exact = raw.slice(quote, quote + value.length) === value;
-  const lp = src.lines.linePos(exact ? start + quote + offset : start);
+  const lp = src.lines.linePos(exact ? start + quote + offset : start + mapThroughExpression(raw, value, offset));
   return { file: src.file, line: lp.line, column: lp.col };
+}
+
+/**
+ * Where `offset` of a scalar's value is in its source `raw` when the two differ (escapes, block
+ * scalars, folded lines): expressions are spelled the same in both, so find the same `${{` in
+ * the source and go as far into it as the text agrees. 0 (the scalar's start) when lost.
+ */
+function mapThroughExpression(raw: string, value: string, offset: number): number {
+  const open = value.lastIndexOf("${{", offset);
+  if (open < 0) return 0;
+  let n = 0;
+  for (let i = value.indexOf("${{"); i >= 0 && i < open; i = value.indexOf("${{", i + 3)) n++;
+  let at = raw.indexOf("${{");
+  for (let k = 0; k < n && at >= 0; k++) at = raw.indexOf("${{", at + 3);
+  if (at < 0) return 0;
+  let d = 0;
+  while (d < offset - open && raw[at + d] === value[open + d]) d++;
+  return at + d;
 }
 
 /** `sources.ubuntu.boot_command[0]` */

@@ -12,6 +12,7 @@ import { formatPath, loadYamlFile, type PathSegment, positionOf, type SourceFile
 
 export type VariableType = "string" | "number" | "bool" | "list" | "map";
 const VARIABLE_TYPES: readonly string[] = ["string", "number", "bool", "list", "map"];
+const DECL_KEYS: readonly string[] = ["type", "description", "default", "sensitive", "env", "validation"];
 
 export interface VariableDecl {
   type?: VariableType;
@@ -162,7 +163,9 @@ export function resolveVariables(
   }
   if (requireValues) {
     for (const v of Object.values(out)) {
-      if (v.origin === undefined && !v.invalid) {
+      // A declaration with an unknown key (a misspelt `default:`) is reported by the schema check.
+      const misspelt = Object.keys(v.decl).some((k) => !DECL_KEYS.includes(k));
+      if (v.origin === undefined && !v.invalid && !misspelt) {
         const envHint = v.decl.env ? `, set $${v.decl.env}` : "";
         diags.push(
           diagnostic("KILN_VAR_MISSING", `variable "${v.name}" has no value`, {

@@ -78,7 +78,9 @@ export async function run(ctx: CommandContext): Promise<number> {
     else if (e.type === "run-end") active.delete(e.run);
   });
   let signals = 0;
+  let finished = false;
   const onSignal = (sig: NodeJS.Signals) => {
+    if (finished) return; // exiting already; keep the exit code of the build
     signals++;
     const pending = [...active].map(([r, what]) => `${r} (${what})`);
     bus.emit({ type: "interrupt", time: Date.now(), signal: sig, pending });
@@ -116,8 +118,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     });
     return result.ok ? EXIT.OK : EXIT.BUILD_FAILED;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    finished = true;
     rl?.close();
     await Promise.all([...logs.values()].map((s) => new Promise((r) => s.end(r))));
   }

@@ -42,7 +42,11 @@ export function formatMs(ms: number): string {
   return `${m}m${Math.round(s - m * 60)}s`;
 }
 
-/** Run `fn` with a signal that aborts on `parent` or after `timeoutMs`. */
+/**
+ * Run `fn` with a signal that aborts on `parent` or after `timeoutMs`. Work that ignores its
+ * signal is given `graceMs` to settle after an abort or timeout; then this rejects anyway, so
+ * a misbehaving plugin cannot hang kiln (its cleanups still run).
+ */
 export async function withTimeout<T>(
   what: string,
   parent: AbortSignal,
@@ -50,30 +54,34 @@ export async function withTimeout<T>(
   fn: (signal: AbortSignal) => Promise<T>,
   graceMs = 10_000,
 ): Promise<T> {
-  if (!timeoutMs || timeoutMs <= 0) return fn(parent);
   const ctl = new AbortController();
-  const onParent = () => ctl.abort(parent.reason);
-  parent.addEventListener("abort", onParent, { once: true });
   let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new StepTimeoutError(what, timeoutMs);
-      ctl.abort(err);
-      // Give the work a moment to notice the abort and tidy up, then fail regardless.
-      setTimeout(() => reject(err), graceMs).unref();
-    }, timeoutMs);
+  let grace: NodeJS.Timeout | undefined;
+  let giveUp: (err: unknown) => void = () => {};
+  const abandoned = new Promise<never>((_, reject) => {
+    giveUp = reject;
   });
-  const work = fn(ctl.signal);
+  const stop = (reason: unknown) => {
+    if (ctl.signal.aborted) return;
+    ctl.abort(reason);
+    grace = setTimeout(() => giveUp(reason instanceof StepTimeoutError ? reason : new InterruptedError()), graceMs);
+    grace.unref();
+  };
+  const onParent = () => stop(parent.reason);
+  if (parent.aborted) stop(parent.reason);
+  else parent.addEventListener("abort", onParent, { once: true });
+  if (timeoutMs && timeoutMs > 0) timer = setTimeout(() => stop(new StepTimeoutError(what, timeoutMs)), timeoutMs);
   try {
     return await Promise.race([
-      work.catch((e) => {
-        if (ctl.signal.aborted && ctl.signal.reason instanceof StepTimeoutError) throw ctl.signal.reason;
+      fn(ctl.signal).catch((e) => {
+        if (ctl.signal.reason instanceof StepTimeoutError) throw ctl.signal.reason;
         throw e;
       }),
-      timedOut,
+      abandoned,
     ]);
   } finally {
     clearTimeout(timer);
+    clearTimeout(grace);
     parent.removeEventListener("abort", onParent);
   }
 }

@@ -141,6 +141,18 @@ export class PluginResolver {
     return schema;
   }
 
+  /** Whether the installed package `name` says in package.json that it provides `type`, whatever its other faults. */
+  private declares(name: string, kind: Kind, type: string): boolean {
+    const dir = this.findPackageDir(name);
+    if (!dir) return false;
+    try {
+      const list = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"))?.kiln?.[KIND_KEY[kind]];
+      return Array.isArray(list) && list.includes(type);
+    } catch {
+      return false;
+    }
+  }
+
   private provides(pkg: PluginPackage, kind: Kind, type: string): boolean {
     const list = pkg.manifest[KIND_KEY[kind] as keyof PluginManifest];
     return Array.isArray(list) && list.includes(type);
@@ -152,16 +164,14 @@ export class PluginResolver {
     // 1. the file's plugins: map — an entry named like the type, then any entry that provides it
     const entries = Object.entries(this.opts.plugins ?? {});
     const ordered = [...entries.filter(([k]) => k === type), ...entries.filter(([k]) => k !== type)];
-    // A broken entry named otherwise is only this type's problem if nothing else provides it.
-    let entryError: unknown;
     for (const [key, spec] of ordered) {
       const { name, range } = parsePackageSpec(spec);
       let pkg: PluginPackage | null;
       try {
         pkg = this.loadPackage(name, range);
       } catch (err) {
-        if (key === type) throw err;
-        entryError ??= err;
+        // A broken or mismatched package is this type's problem only if it is meant to provide it.
+        if (key === type || this.declares(name, kind, type)) throw err;
         continue;
       }
       if (!pkg) {
@@ -190,7 +200,6 @@ export class PluginResolver {
       if (this.provides(pkg, kind, type)) return { kind, type, pkg, schema: this.schemaOf(pkg, kind, type), via: "convention" };
       throw typeMissing(pkg, kind, type);
     }
-    if (entryError !== undefined) throw entryError;
     throw notFound(kind, type, tried, std ?? conventionNames(kind, type)[0] ?? type);
   }
 

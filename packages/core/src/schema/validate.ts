@@ -3,7 +3,7 @@ import { closest, distance } from "fastest-levenshtein";
 import type { ErrorObject } from "ajv";
 import { type Diagnostic, diagnostic } from "../errors.js";
 import { formatPath, type PathSegment, positionOf, type SourceFile } from "../source.js";
-import type { JsonSchema } from "./base.js";
+import { type JsonSchema, NAME_PATTERN } from "./base.js";
 import { compileSchema } from "./compile.js";
 
 export { compileSchema };
@@ -95,6 +95,90 @@ function parentSchemaOf(root: JsonSchema, e: ErrorObject): JsonSchema | undefine
   return cur && typeof cur === "object" ? (cur as JsonSchema) : undefined;
 }
 
+function resolvePointer(root: JsonSchema, ref: string): unknown {
+  let cur: unknown = root;
+  for (const raw of ref.replace(/^#\/?/, "").split("/").filter(Boolean)) {
+    let seg = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    try {
+      seg = decodeURIComponent(seg);
+    } catch {
+      // a plugin's malformed $ref: take the segment as written
+    }
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string, unknown>)[seg];
+  }
+  return cur;
+}
+
+/**
+ * The schemas that apply at `path` of a value checked against `root`, following properties,
+ * items, $ref and combinators. ajv's schemaPath is relative to a referenced definition when it
+ * is compiled on its own, so it cannot always be followed from the root; the value's path can.
+ */
+function schemasAt(root: JsonSchema, path: readonly PathSegment[], start: unknown = root): JsonSchema[] {
+  const expand = (s: unknown, out: JsonSchema[], depth = 0): void => {
+    if (s === null || typeof s !== "object" || Array.isArray(s) || depth > 16 || out.length > 200) return;
+    const sch = s as JsonSchema;
+    out.push(sch);
+    if (typeof sch.$ref === "string" && sch.$ref.startsWith("#")) expand(resolvePointer(root, sch.$ref), out, depth + 1);
+    for (const k of ["anyOf", "oneOf", "allOf"]) {
+      const list = sch[k];
+      if (Array.isArray(list)) for (const branch of list) expand(branch, out, depth + 1);
+    }
+    if (sch.then) expand(sch.then, out, depth + 1);
+  };
+  let cur: JsonSchema[] = [];
+  expand(start, cur);
+  for (const seg of path) {
+    const next: JsonSchema[] = [];
+    for (const s of cur) {
+      if (typeof seg === "number") {
+        if (s.items && typeof s.items === "object" && !Array.isArray(s.items)) expand(s.items, next);
+      } else {
+        const props = s.properties as Record<string, unknown> | undefined;
+        if (props && Object.hasOwn(props, seg)) expand(props[seg], next);
+        else if (s.additionalProperties && typeof s.additionalProperties === "object") expand(s.additionalProperties, next);
+      }
+    }
+    cur = next;
+  }
+  return cur;
+}
+
+/** The description of the schema an error is about, found by the value's path, else by schemaPath. */
+function descriptionOf(root: JsonSchema, e: ErrorObject, rel: readonly PathSegment[]): string | undefined {
+  const params = e.params as Record<string, unknown>;
+  const candidates = schemasAt(root, rel).filter((s) => typeof s.description === "string");
+  const best = candidates.find((s) => params.pattern === undefined || s.pattern === params.pattern) ?? candidates[0];
+  return (best?.description as string | undefined) ?? ((parentSchemaOf(root, e) as { description?: string } | undefined)?.description);
+}
+
+/** Whether schema `s` holds the keyword that raised `e`. */
+function raises(s: JsonSchema, e: ErrorObject): boolean {
+  const params = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case "type":
+      return [s.type].flat().join(",") === String(params.type);
+    case "required":
+      return Array.isArray(s.required) && s.required.includes(params.missingProperty);
+    case "additionalProperties":
+      return s.additionalProperties === false;
+    default:
+      return e.keyword in s;
+  }
+}
+
+/** Which branch of `union` (a list of schemas at instance path `at`) raised `e`. */
+function branchOf(root: JsonSchema, union: unknown[], at: readonly PathSegment[], e: ErrorObject, value: unknown): string {
+  const rel = splitPointer(e.instancePath, value).slice(at.length);
+  const i = union.findIndex((branch) => schemasAt(root, rel, branch).some((s) => raises(s, e)));
+  return i >= 0 ? String(i) : "$ref";
+}
+
+function under(path: string, parent: string): boolean {
+  return path === parent || path.startsWith(`${parent}/`);
+}
+
 export function ajvToDiagnostics(
   errors: ErrorObject[],
   value: unknown,
@@ -110,10 +194,21 @@ export function ajvToDiagnostics(
   for (const u of unions) {
     drop.add(u);
     const prefix = `${u.schemaPath}/`;
-    const branchErrors = errors.filter((e) => e !== u && e.schemaPath.startsWith(prefix));
+    // ajv reports a union's branch errors just before the union, at or below its path. Errors
+    // from a $ref'd branch have a schemaPath relative to the definition, not below the union.
+    const branchErrors: ErrorObject[] = [];
+    for (let j = errors.indexOf(u) - 1; j >= 0; j--) {
+      const e = errors[j] as ErrorObject;
+      if (!under(e.instancePath, u.instancePath)) break;
+      branchErrors.unshift(e);
+    }
+    const uPath = splitPointer(u.instancePath, value);
+    const union = (schemasAt(root, uPath).find((s) => Array.isArray(s[u.keyword]))?.[u.keyword] as unknown[] | undefined) ?? [];
     const byBranch = new Map<string, ErrorObject[]>();
     for (const e of branchErrors) {
-      const branch = e.schemaPath.slice(prefix.length).split("/")[0] ?? "";
+      const branch = e.schemaPath.startsWith(prefix)
+        ? (e.schemaPath.slice(prefix.length).split("/")[0] ?? "")
+        : branchOf(root, union, uPath, e, value);
       byBranch.set(branch, [...(byBranch.get(branch) ?? []), e]);
       drop.add(e);
     }
@@ -125,8 +220,10 @@ export function ajvToDiagnostics(
       const best = deeper.sort((a, b) => a.length - b.length)[0] ?? [];
       extra.push(...best);
     } else {
-      const types = [...byBranch.values()].flat().map((e) => String((e.params as { type?: string }).type ?? ""));
-      extra.push({ ...u, keyword: "type", params: { type: [...new Set(types)].join(",") } });
+      const types = [...byBranch.values()].flat().flatMap((e) => String((e.params as { type?: string }).type ?? "").split(","));
+      const known = [...new Set(types.filter(Boolean))];
+      if (known.length > 0) extra.push({ ...u, keyword: "type", params: { type: known.join(",") } });
+      else extra.push(...branchErrors);
     }
   }
   const list = [...errors.filter((e) => !drop.has(e)), ...extra];
@@ -148,7 +245,9 @@ export function ajvToDiagnostics(
         path = [...path, key];
         at = "key";
         code = "KILN_SCHEMA_UNKNOWN_KEY";
-        const props = Object.keys((parentSchemaOf(root, e)?.properties as object | undefined) ?? {});
+        const props = [
+          ...new Set(schemasAt(root, rel).flatMap((s) => Object.keys((s.properties as object | undefined) ?? {}))),
+        ];
         const where = rel.length === 0 && opts.what ? opts.what : "key";
         message = `unknown ${where} "${key}"`;
         const close = suggest(key, props);
@@ -168,8 +267,18 @@ export function ajvToDiagnostics(
           .split(",")
           .map((t) => YAML_TYPE[t] ?? t);
         message = `expected ${want.join(" or ")}, got ${typeName(here)}`;
-        if (typeof here === "string" && want.some((w) => w !== "a string")) {
-          hint = "write the value without quotes";
+        const wanted = String(params.type).split(",");
+        if (typeof here === "string") {
+          const num = here.trim() !== "" && Number.isFinite(Number(here));
+          if ((wanted.includes("number") && num) || (wanted.includes("integer") && num && Number.isInteger(Number(here)))) {
+            hint = "write the number without quotes";
+          } else if (wanted.includes("boolean") && (here === "true" || here === "false")) {
+            hint = "write true or false without quotes";
+          } else if (wanted.includes("boolean")) {
+            hint = "write true or false (YAML 1.2 reads yes, no, on and off as text)";
+          }
+        } else if (wanted.includes("string") && (typeof here === "number" || typeof here === "boolean")) {
+          hint = "put the value in quotes to keep it as text";
         }
         break;
       }
@@ -187,16 +296,19 @@ export function ajvToDiagnostics(
       case "pattern":
       case "format": {
         code = "KILN_SCHEMA_FORMAT";
-        const desc = (parentSchemaOf(root, e) as { description?: string } | undefined)?.description;
+        const desc = e.propertyName === undefined ? descriptionOf(root, e, rel) : undefined;
         if (e.propertyName !== undefined) {
           // propertyNames: the key itself is malformed
           path = [...path, e.propertyName];
           at = "key";
           message = `name "${e.propertyName}" is not allowed: names start with a letter or _ and hold letters, digits, _ and -`;
+        } else if (params.pattern === NAME_PATTERN && typeof here === "string") {
+          message = `name "${here}" is not allowed: names start with a letter or _ and hold letters, digits, _ and -`;
         } else {
           message = `${typeName(here)} does not have the expected form`;
         }
-        hint = desc ?? `it must match ${String(params.pattern ?? params.format)}`;
+        const duration = /\(ns\|us\|/.test(String(params.pattern ?? "")) ? "A duration such as 30s, 5m or 1h30m." : undefined;
+        hint = desc ?? duration ?? `it must match ${String(params.pattern ?? params.format)}`;
         break;
       }
       case "propertyNames":
@@ -213,7 +325,7 @@ export function ajvToDiagnostics(
       case "maxProperties":
         code = "KILN_SCHEMA_RANGE";
         message = `${typeName(here)} ${e.message ?? "is out of range"}`;
-        hint = (parentSchemaOf(root, e) as { description?: string } | undefined)?.description;
+        hint = descriptionOf(root, e, rel);
         break;
       default:
         message = e.message ?? "invalid value";
