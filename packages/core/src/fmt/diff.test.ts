@@ -11,9 +11,16 @@ describe("unifiedDiff", () => {
   it("writes ---/+++ headers with the file name and @@ hunks", () => {
     const out = unifiedDiff("a: 1\nb: 2\nc: 3\n", "a: 1\nb: 20\nc: 3\n", "build.kiln.yaml");
     expect(out).toBe(
-      ["--- build.kiln.yaml", "+++ build.kiln.yaml", "@@ -1,3 +1,3 @@", " a: 1", "-b: 2", "+b: 20", " c: 3", ""].join(
-        "\n",
-      ),
+      [
+        "--- build.kiln.yaml",
+        "+++ build.kiln.yaml",
+        "@@ -1,3 +1,3 @@",
+        " a: 1",
+        "-b: 2",
+        "+b: 20",
+        " c: 3",
+        "",
+      ].join("\n"),
     );
   });
 

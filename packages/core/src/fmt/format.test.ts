@@ -191,8 +191,14 @@ describe("key order", () => {
   });
 
   it("keeps the user's order of variable and source names", () => {
-    const out = fmt(lines("sources:", "  zz:", "    type: a", "  aa:", "    type: b", "  mm:", "    type: c"));
-    expect(Object.keys((parseDocument(out).toJS() as { sources: object }).sources)).toEqual(["zz", "aa", "mm"]);
+    const out = fmt(
+      lines("sources:", "  zz:", "    type: a", "  aa:", "    type: b", "  mm:", "    type: c"),
+    );
+    expect(Object.keys((parseDocument(out).toJS() as { sources: object }).sources)).toEqual([
+      "zz",
+      "aa",
+      "mm",
+    ]);
   });
 });
 
@@ -262,23 +268,56 @@ describe("comments", () => {
   });
 
   it("keeps trailing line comments on their values", () => {
-    const out = fmt(lines("sources:", "  s:", "    cpus: 2   # two", "    type: qemu # builder", "kiln: 1 # version"));
-    expect(out).toBe(lines("kiln: 1 # version", "", "sources:", "  s:", "    type: qemu # builder", "    cpus: 2 # two"));
+    const out = fmt(
+      lines("sources:", "  s:", "    cpus: 2   # two", "    type: qemu # builder", "kiln: 1 # version"),
+    );
+    expect(out).toBe(
+      lines("kiln: 1 # version", "", "sources:", "  s:", "    type: qemu # builder", "    cpus: 2 # two"),
+    );
   });
 
   it("moves a comment written above a section after a nested block that ends in a comment", () => {
     const out = fmt(
+      lines("sources:", "  s:", "    type: qemu", "    # cpus: 4", "", "# the version", "kiln: 1"),
+    );
+    expect(out).toBe(
+      lines("# the version", "kiln: 1", "", "sources:", "  s:", "    type: qemu", "    # cpus: 4"),
+    );
+  });
+
+  it("keeps a comment with its key when the key moves after a block that ends in a comment", () => {
+    const out = fmt(
       lines(
-        "sources:",
-        "  s:",
-        "    type: qemu",
-        "    # cpus: 4",
+        "data:",
+        "  d:",
+        "    type: http",
+        "  # end of data",
+        "builds: []",
+        "# about sources",
         "",
-        "# the version",
-        "kiln: 1",
+        "sources: {}",
+        "locals:",
+        "  l: 1",
+        "  # end of locals",
       ),
     );
-    expect(out).toBe(lines("# the version", "kiln: 1", "", "sources:", "  s:", "    type: qemu", "    # cpus: 4"));
+    expect(out).toBe(
+      lines(
+        "locals:",
+        "  l: 1",
+        "  # end of locals",
+        "",
+        "data:",
+        "  d:",
+        "    type: http",
+        "  # end of data",
+        "",
+        "# about sources",
+        "sources: {}",
+        "",
+        "builds: []",
+      ),
+    );
   });
 
   it("keeps comments above build items and a comment at the end of the file", () => {
@@ -286,7 +325,17 @@ describe("comments", () => {
       lines("builds:", "  # first", "  - name: a", "  # second", "  - name: b", "kiln: 1", "", "# the end"),
     );
     expect(out).toBe(
-      lines("kiln: 1", "", "builds:", "  # first", "  - name: a", "  # second", "  - name: b", "", "# the end"),
+      lines(
+        "kiln: 1",
+        "",
+        "builds:",
+        "  # first",
+        "  - name: a",
+        "  # second",
+        "  - name: b",
+        "",
+        "# the end",
+      ),
     );
   });
 
@@ -368,8 +417,19 @@ describe("style", () => {
   });
 
   it("uses 2-space indentation and indents sequences inside maps", () => {
-    const out = fmt(lines("sources:", "    s:", "        type: qemu", "        boot_command:", "        - a", "        - b"));
-    expect(out).toBe(lines("sources:", "  s:", "    type: qemu", "    boot_command:", "      - a", "      - b"));
+    const out = fmt(
+      lines(
+        "sources:",
+        "    s:",
+        "        type: qemu",
+        "        boot_command:",
+        "        - a",
+        "        - b",
+      ),
+    );
+    expect(out).toBe(
+      lines("sources:", "  s:", "    type: qemu", "    boot_command:", "      - a", "      - b"),
+    );
   });
 
   it("drops document markers", () => {
@@ -447,6 +507,7 @@ describe("anchors and odd documents", () => {
   it("handles empty and comment-only files", () => {
     expect(formatDocument(parseDocument(""))).toBe("");
     expect(fmt("# only a comment\n\n\n")).toBe("# only a comment\n");
+    expect(fmt("# one   \n\n\n\n# two\n")).toBe("# one\n\n# two\n");
   });
 
   it("formats documents whose root is not a map", () => {
@@ -456,7 +517,9 @@ describe("anchors and odd documents", () => {
 
   it("formats documents built in code", () => {
     const doc = new Document({ sources: { s: { cpus: 1, type: "qemu" } }, kiln: 1 });
-    expect(formatDocument(doc)).toBe(lines("kiln: 1", "", "sources:", "  s:", "    type: qemu", "    cpus: 1"));
+    expect(formatDocument(doc)).toBe(
+      lines("kiln: 1", "", "sources:", "  s:", "    type: qemu", "    cpus: 1"),
+    );
   });
 });
 
@@ -494,8 +557,11 @@ describe("a full build file", () => {
         .replace("kiln: 1\n", "\nkiln: 1\n\n")
         .replace("plugins:                       # optional", "plugins:\n  # optional")
         .replace("variables:", "\nvariables:")
-        .replace("{ type: string, default: \"24.04\" }", '{type: string, default: "24.04"}')
-        .replace("{ type: string, sensitive: true, env: UBUNTU_PASSWORD }", "{type: string, sensitive: true, env: UBUNTU_PASSWORD}")
+        .replace('{ type: string, default: "24.04" }', '{type: string, default: "24.04"}')
+        .replace(
+          "{ type: string, sensitive: true, env: UBUNTU_PASSWORD }",
+          "{type: string, sensitive: true, env: UBUNTU_PASSWORD}",
+        )
         .replace("sources:\n  ubuntu", "\nsources:\n  ubuntu")
         .replace("builds:", "\nbuilds:"),
     );

@@ -78,7 +78,7 @@ function render(doc: Document): string {
   if (doc.contents === null || doc.contents === undefined) {
     // A file with nothing but comments (or nothing at all).
     const lines = concatComments([""], commentLines(doc.commentBefore), commentLines(doc.comment));
-    return lines.length === 0 ? "" : `${lines.map((line) => `#${line}`).join("\n")}\n`;
+    return lines.length === 0 ? "" : `${lines.map((line) => (line === "" ? "" : `#${line}`)).join("\n")}\n`;
   }
   return doc.toString(FORMAT_OPTIONS);
 }
@@ -98,13 +98,12 @@ function verify(original: Document, text: string): void {
 /* Comments                                                                                          */
 
 /** The node whose `commentBefore`/`spaceBefore` sit above an item: a pair's key, or the item itself. */
-function startNode(item: unknown, setKey?: (key: Node) => void): Node | undefined {
+function startNode(item: unknown): Node | undefined {
   if (isPair(item)) {
     if (isNode(item.key)) return item.key;
     // Keys made from plain values (documents built in code) cannot carry comments; wrap them.
     const key = new Scalar(item.key);
     item.key = key;
-    setKey?.(key);
     return key;
   }
   return isNode(item) ? item : undefined;
@@ -188,7 +187,9 @@ function splitTrailing(host: Node, next: Node): void {
   const blank = lines.lastIndexOf("");
   if (blank === -1) return;
   host.comment = joinComment(lines.slice(0, blank));
-  next.commentBefore = joinComment(concatComments([], lines.slice(blank + 1), commentLines(next.commentBefore)));
+  next.commentBefore = joinComment(
+    concatComments([], lines.slice(blank + 1), commentLines(next.commentBefore)),
+  );
   next.spaceBefore = true;
 }
 
@@ -271,6 +272,10 @@ function normalizeSpacing(doc: Document): void {
         const start = startNode(items[i]);
         if (start?.commentBefore && trailingHost(isPair(previous) ? previous.value : previous)) {
           start.spaceBefore = true;
+          // …and the comment must sit right above its key, or it is read as the block's.
+          const lines = commentLines(start.commentBefore);
+          stripTrailingBlank(lines);
+          start.commentBefore = joinComment(lines);
         }
       }
     }

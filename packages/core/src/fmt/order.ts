@@ -1,7 +1,15 @@
 import { isMap, isNode, isScalar, isSeq, type Pair, type YAMLMap } from "yaml";
 
 /** Canonical key orders of the build file. Keys not listed keep their original relative order, after the listed ones. */
-export const TOP_LEVEL_ORDER = ["kiln", "plugins", "variables", "locals", "data", "sources", "builds"] as const;
+export const TOP_LEVEL_ORDER = [
+  "kiln",
+  "plugins",
+  "variables",
+  "locals",
+  "data",
+  "sources",
+  "builds",
+] as const;
 export const VARIABLE_ORDER = ["type", "description", "default", "sensitive", "env", "validation"] as const;
 export const VALIDATION_ORDER = ["condition", "error_message"] as const;
 export const BUILD_ORDER = [

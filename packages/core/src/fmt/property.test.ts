@@ -17,6 +17,10 @@ import {
 import { formatDocument } from "./index.js";
 import { BUILD_ORDER, TOP_LEVEL_ORDER, TYPE_FIRST, VALIDATION_ORDER, VARIABLE_ORDER } from "./order.js";
 
+/** Runs per property; raise it for a longer search (KILN_FMT_RUNS=5000). */
+const RUNS = Number(process.env.KILN_FMT_RUNS ?? 100);
+const TIMEOUT = Math.max(30_000, RUNS * 60);
+
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
 
@@ -61,7 +65,10 @@ const { value: anyValue } = fc.letrec<{ value: Json }>((tie) => ({
 }));
 
 /** An object with the given fields (those that are defined) plus a few extra ones, keys shuffled. */
-function shuffledObject(fields: Record<string, fc.Arbitrary<Json | undefined>>, extra = true): fc.Arbitrary<JsonObject> {
+function shuffledObject(
+  fields: Record<string, fc.Arbitrary<Json | undefined>>,
+  extra = true,
+): fc.Arbitrary<JsonObject> {
   const known = fc.record(fields, { requiredKeys: [] });
   const extras = extra
     ? fc.dictionary(
@@ -99,7 +106,9 @@ const build = shuffledObject({
   sources: fc.array(ident, { maxLength: 2 }),
   provisioners: fc.array(typed, { maxLength: 2 }),
   "error-cleanup-provisioner": typed,
-  "post-processors": fc.array(fc.oneof(typed, fc.array(typed, { minLength: 1, maxLength: 2 })), { maxLength: 3 }),
+  "post-processors": fc.array(fc.oneof(typed, fc.array(typed, { minLength: 1, maxLength: 2 })), {
+    maxLength: 3,
+  }),
 });
 const buildFile = shuffledObject({
   kiln: fc.constant(1),
@@ -218,7 +227,7 @@ function decorate(data: JsonObject, seed: number): Decorated {
   const tokens: string[] = [];
   let counter = 0;
   const token = (prefix: string) => {
-    const t = `${prefix}${counter++}`;
+    const t = `CMT${prefix.toUpperCase()}${counter++}`; // never produced by the data generators
     tokens.push(t);
     return t;
   };
@@ -345,73 +354,92 @@ function explain(source: string, out: string, checks: () => void): void {
 }
 
 describe("formatDocument properties", () => {
-  it("build files: data unchanged, canonical order, comments kept with their keys, idempotent", () => {
-    fc.assert(
-      fc.property(buildFile, fc.integer(), (data, seed) => {
-        const { text: source, comments, tokens } = decorate(data, seed);
-        const doc = parseDocument(source);
-        expect(doc.errors).toEqual([]);
-        const out = formatDocument(doc);
-        const reparsed = parseDocument(out);
-        explain(source, out, () => {
-        expect(reparsed.errors).toEqual([]);
-        // Same data, and keys in canonical order (JSON text comparison is order-sensitive).
-        expect(JSON.stringify(reparsed.toJS())).toBe(JSON.stringify(canonical(doc.toJS() as JsonObject)));
-        expect(formatDocument(reparsed)).toBe(out);
-        checkStyle(out);
-        checkSections(out);
-        for (const t of tokens) expect(out.match(new RegExp(`#.*\\b${t}\\b`, "g"))?.length).toBe(1);
-        for (const { token, path } of comments) {
-          expect(commentIsAbove(out, reparsed, token, path), `${token} above ${path.join(".")}`).toBe(true);
-        }
-        if (source.startsWith("# yaml-language-server")) expect(out.startsWith("# yaml-language-server")).toBe(true);
-        });
-      }),
-      { numRuns: 300 },
-    );
-  });
+  it(
+    "build files: data unchanged, canonical order, comments kept with their keys, idempotent",
+    () => {
+      fc.assert(
+        fc.property(buildFile, fc.integer(), (data, seed) => {
+          const { text: source, comments, tokens } = decorate(data, seed);
+          const doc = parseDocument(source);
+          expect(doc.errors).toEqual([]);
+          const out = formatDocument(doc);
+          const reparsed = parseDocument(out);
+          explain(source, out, () => {
+            expect(reparsed.errors).toEqual([]);
+            // Same data, and keys in canonical order (JSON text comparison is order-sensitive).
+            expect(JSON.stringify(reparsed.toJS())).toBe(JSON.stringify(canonical(doc.toJS() as JsonObject)));
+            expect(formatDocument(reparsed)).toBe(out);
+            checkStyle(out);
+            checkSections(out);
+            for (const t of tokens) expect(out.match(new RegExp(`#.*\\b${t}\\b`, "g"))?.length).toBe(1);
+            for (const { token, path } of comments) {
+              expect(commentIsAbove(out, reparsed, token, path), `${token} above ${path.join(".")}`).toBe(
+                true,
+              );
+            }
+            if (source.startsWith("# yaml-language-server"))
+              expect(out.startsWith("# yaml-language-server")).toBe(true);
+          });
+        }),
+        { numRuns: RUNS },
+      );
+    },
+    TIMEOUT,
+  );
 
-  it("any YAML made by yaml.stringify: data unchanged and idempotent", () => {
-    const options = fc.record({
-      indent: fc.integer({ min: 1, max: 4 }),
-      indentSeq: fc.boolean(),
-      lineWidth: fc.constantFrom(0, 20, 80),
-      collectionStyle: fc.constantFrom("any", "block", "flow") as fc.Arbitrary<"any" | "block" | "flow">,
-      defaultStringType: fc.constantFrom("PLAIN", "QUOTE_DOUBLE", "QUOTE_SINGLE", "BLOCK_LITERAL", "BLOCK_FOLDED") as fc.Arbitrary<
-        "PLAIN" | "QUOTE_DOUBLE" | "QUOTE_SINGLE" | "BLOCK_LITERAL" | "BLOCK_FOLDED"
-      >,
-    });
-    fc.assert(
-      fc.property(fc.jsonValue({ maxDepth: 4 }), options, (value, opts) => {
-        const source = stringify(value, opts);
-        const doc = parseDocument(source);
-        // yaml.stringify itself can produce invalid YAML in corner cases ({"": []} without indentSeq).
-        fc.pre(doc.errors.length === 0);
-        const out = formatDocument(doc);
-        const reparsed = parseDocument(out);
-        explain(source, out, () => {
-        expect(reparsed.errors).toEqual([]);
-        expect(reparsed.toJS()).toEqual(doc.toJS());
-        expect(formatDocument(reparsed)).toBe(out);
-        expect(out.endsWith("\n") || out === "").toBe(true);
-        expect(out).not.toMatch(/^(---|\.\.\.)$/m);
-        });
-      }),
-      { numRuns: 300 },
-    );
-  });
+  it(
+    "any YAML made by yaml.stringify: data unchanged and idempotent",
+    () => {
+      const options = fc.record({
+        indent: fc.integer({ min: 1, max: 4 }),
+        indentSeq: fc.boolean(),
+        lineWidth: fc.constantFrom(0, 20, 80),
+        collectionStyle: fc.constantFrom("any", "block", "flow") as fc.Arbitrary<"any" | "block" | "flow">,
+        defaultStringType: fc.constantFrom(
+          "PLAIN",
+          "QUOTE_DOUBLE",
+          "QUOTE_SINGLE",
+          "BLOCK_LITERAL",
+          "BLOCK_FOLDED",
+        ) as fc.Arbitrary<"PLAIN" | "QUOTE_DOUBLE" | "QUOTE_SINGLE" | "BLOCK_LITERAL" | "BLOCK_FOLDED">,
+      });
+      fc.assert(
+        fc.property(fc.jsonValue({ maxDepth: 4 }), options, (value, opts) => {
+          const source = stringify(value, opts);
+          const doc = parseDocument(source);
+          // yaml.stringify itself can produce invalid YAML in corner cases ({"": []} without indentSeq).
+          fc.pre(doc.errors.length === 0);
+          const out = formatDocument(doc);
+          const reparsed = parseDocument(out);
+          explain(source, out, () => {
+            expect(reparsed.errors).toEqual([]);
+            expect(reparsed.toJS()).toEqual(doc.toJS());
+            expect(formatDocument(reparsed)).toBe(out);
+            expect(out.endsWith("\n") || out === "").toBe(true);
+            expect(out).not.toMatch(/^(---|\.\.\.)$/m);
+          });
+        }),
+        { numRuns: RUNS },
+      );
+    },
+    TIMEOUT,
+  );
 
-  it("never modifies the caller's document", () => {
-    fc.assert(
-      fc.property(buildFile, fc.integer(), (data, seed) => {
-        const doc = parseDocument(decorate(data, seed).text);
-        const before = doc.toString();
-        const js = JSON.stringify(doc.toJS());
-        formatDocument(doc);
-        expect(doc.toString()).toBe(before);
-        expect(JSON.stringify(doc.toJS())).toBe(js);
-      }),
-      { numRuns: 50 },
-    );
-  });
+  it(
+    "never modifies the caller's document",
+    () => {
+      fc.assert(
+        fc.property(buildFile, fc.integer(), (data, seed) => {
+          const doc = parseDocument(decorate(data, seed).text);
+          const before = doc.toString();
+          const js = JSON.stringify(doc.toJS());
+          formatDocument(doc);
+          expect(doc.toString()).toBe(before);
+          expect(JSON.stringify(doc.toJS())).toBe(js);
+        }),
+        { numRuns: Math.ceil(RUNS / 10) },
+      );
+    },
+    TIMEOUT,
+  );
 });

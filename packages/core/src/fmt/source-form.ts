@@ -20,7 +20,11 @@ function wrap(tag: ScalarTag & { test: RegExp; stringify: NonNullable<ScalarTag[
     ...tag,
     stringify(item, ctx, onComment, onChompKeep) {
       const source = (item as Scalar & { source?: unknown }).source;
-      if (typeof source === "string" && tag.test.test(source) && sameValue(resolve(tag, source), item.value)) {
+      if (
+        typeof source === "string" &&
+        tag.test.test(source) &&
+        sameValue(resolve(tag, source), item.value)
+      ) {
         return source;
       }
       return fallback(item, ctx, onComment, onChompKeep);
