@@ -2,7 +2,11 @@ import { DURATION, type JsonSchema, objectSchema } from "@kiln/sdk";
 
 const str = (description: string): JsonSchema => ({ type: "string", description });
 const bool = (description: string): JsonSchema => ({ type: "boolean", description });
-const strList = (description: string): JsonSchema => ({ type: "array", items: { type: "string" }, description });
+const strList = (description: string): JsonSchema => ({
+  type: "array",
+  items: { type: "string" },
+  description,
+});
 
 /** Options shared by shell and shell-local. */
 export const SCRIPT_OPTIONS: Record<string, JsonSchema> = {
@@ -11,9 +15,20 @@ export const SCRIPT_OPTIONS: Record<string, JsonSchema> = {
   script: str("Path of a local script to run."),
   scripts: strList("Paths of local scripts to run in order."),
   environment_vars: strList("NAME=value pairs set for the scripts."),
-  env: { type: "object", additionalProperties: { type: "string" }, description: "Environment variables as a map." },
+  env: {
+    type: "object",
+    additionalProperties: { type: "string" },
+    description: "Environment variables as a map.",
+  },
+  env_var_format: str(
+    "How each variable is written into {{.Vars}}, a printf format with two %s. Default: %s='%s' (followed by a space).",
+  ),
   execute_command: str("How a script is run; {{.Vars}} and {{.Path}} are replaced as in Packer."),
-  valid_exit_codes: { type: "array", items: { type: "integer" }, description: "Exit codes that count as success. Default: [0]." },
+  valid_exit_codes: {
+    type: "array",
+    items: { type: "integer" },
+    description: "Exit codes that count as success. Default: [0].",
+  },
 };
 
 export const shellSchema = objectSchema({
@@ -23,7 +38,10 @@ export const shellSchema = objectSchema({
   remote_path: str("Full path of the uploaded script."),
   skip_clean: bool("Leave the uploaded scripts on the machine."),
   expect_disconnect: bool("A script may drop the connection (a reboot) without failing the build."),
-  start_retry_timeout: { ...DURATION, description: "Keep retrying to start the script for this long (e.g. after a reboot). Default: 5m." },
+  start_retry_timeout: {
+    ...DURATION,
+    description: "Keep retrying to start the script for this long (e.g. after a reboot). Default: 5m.",
+  },
   pause_after: { ...DURATION, description: "Wait this long after the scripts ran." },
   use_env_var_file: bool("Pass environment_vars through a file instead of the command line."),
   binary: bool("Upload scripts as they are, without line-ending conversion."),
@@ -43,6 +61,12 @@ export const fileSchema = objectSchema(
 
 export const shellLocalSchema = objectSchema({
   ...SCRIPT_OPTIONS,
+  execute_command: {
+    type: ["string", "array"],
+    items: { type: "string" },
+    description:
+      'How a script is run: a list of arguments (default ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]) or one string run with /bin/sh -c; {{.Vars}} and {{.Script}} are replaced as in Packer.',
+  },
   command: str("One command to run on the machine running kiln."),
   only_on: strList("Run only on these operating systems (linux, darwin, windows)."),
   use_linux_pathing: bool("Windows only: pass paths in Linux form (WSL)."),

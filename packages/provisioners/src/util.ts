@@ -1,0 +1,248 @@
+/** Helpers shared by the provisioners. */
+import { isAbsolute, resolve } from "node:path";
+import { KilnError, type RunContext } from "@kiln/core";
+import { CommunicatorError, durationOr } from "@kiln/sdk";
+
+/** Error codes the provisioners raise. */
+export const CODES = {
+  /** An option value the schema accepts but that cannot work. */
+  options: "KILN_PROVISIONER_OPTIONS",
+  /** Uploading, downloading or running something failed. */
+  failed: "KILN_PROVISIONER_FAILED",
+  /** A script exited with a code that is not in valid_exit_codes. */
+  exitCode: "KILN_SCRIPT_EXIT_CODE",
+  /** The connection dropped while a script ran and expect_disconnect was not set. */
+  disconnected: "KILN_SSH_DISCONNECTED",
+} as const;
+
+/** A KilnError whose message starts with `[type] `. */
+export function provError(
+  type: string,
+  code: string,
+  message: string,
+  extra: { hint?: string | undefined; cause?: unknown } = {},
+): KilnError {
+  return new KilnError(code, `[${type}] ${message}`, {
+    ...(extra.hint !== undefined ? { hint: extra.hint } : {}),
+    ...(extra.cause !== undefined ? { cause: extra.cause } : {}),
+  });
+}
+
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Wrap a failure of the communicator (or anything else) as `[type] what: reason`, keeping the
+ * communicator's stable code and hint.
+ */
+export function wrapError(type: string, what: string, err: unknown): KilnError {
+  const code = CommunicatorError.is(err) ? err.code : CODES.failed;
+  const hint = (err as { hint?: unknown } | undefined)?.hint;
+  return provError(type, code, `${what}: ${messageOf(err)}`, {
+    hint: typeof hint === "string" ? hint : undefined,
+    cause: err,
+  });
+}
+
+/** What to throw when the run was aborted: the abort reason when it is an Error (a step timeout), else a plain interrupt. */
+export function abortError(signal: AbortSignal, type: string): Error {
+  const r: unknown = signal.reason;
+  if (r instanceof Error) return r;
+  return new Error(`[${type}] interrupted`);
+}
+
+export function throwIfAborted(signal: AbortSignal, type: string): void {
+  if (signal.aborted) throw abortError(signal, type);
+}
+
+/** Wait `ms`, or reject as soon as `signal` aborts. */
+export function sleep(ms: number, signal: AbortSignal, type: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(abortError(signal, type));
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(abortError(signal, type));
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** A duration option (Go syntax: 30s, 5m, 1h30m) in milliseconds, or a clear options error. */
+export function duration(type: string, option: string, value: unknown, fallback: number): number {
+  try {
+    return durationOr(value as string | number | undefined, fallback);
+  } catch (err) {
+    throw provError(type, CODES.options, `${option}: ${messageOf(err)}`);
+  }
+}
+
+/** A path from the options, relative to the build file's folder. */
+export function resolveLocal(ctx: Pick<RunContext, "baseDir">, p: string): string {
+  return isAbsolute(p) ? p : resolve(ctx.baseDir, p);
+}
+
+export function stringList(type: string, option: string, value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
+    throw provError(type, CODES.options, `${option} must be a list of strings`);
+  }
+  return value as string[];
+}
+
+export function exitCodes(type: string, value: unknown): number[] {
+  if (value === undefined || value === null) return [0];
+  if (!Array.isArray(value) || value.some((c) => !Number.isInteger(c))) {
+    throw provError(type, CODES.options, "valid_exit_codes must be a list of integers");
+  }
+  return value as number[];
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export interface ScriptEnvOptions {
+  environment_vars?: string[];
+  env?: Record<string, string>;
+}
+
+/**
+ * The variables a script gets, as Packer sets them: PACKER_BUILD_NAME, PACKER_BUILDER_TYPE,
+ * PACKER_HTTP_ADDR/IP/PORT when the builder serves HTTP, then environment_vars (NAME=value),
+ * then env (which wins on duplicates). Names must be shell identifiers: they are written
+ * unquoted into the command line.
+ */
+export function scriptEnv(
+  type: string,
+  ctx: Pick<RunContext, "run" | "buildVars">,
+  o: ScriptEnvOptions,
+): Record<string, string> {
+  const env: Record<string, string> = {
+    PACKER_BUILD_NAME: ctx.run.source,
+    PACKER_BUILDER_TYPE: ctx.run.type,
+  };
+  const http: [string, string][] = [
+    ["PACKER_HTTP_ADDR", "PackerHTTPAddr"],
+    ["PACKER_HTTP_IP", "PackerHTTPIP"],
+    ["PACKER_HTTP_PORT", "PackerHTTPPort"],
+  ];
+  for (const [name, key] of http) {
+    const v = ctx.buildVars[key];
+    if (v !== undefined && v !== "") env[name] = String(v);
+  }
+  for (const kv of stringList(type, "environment_vars", o.environment_vars) ?? []) {
+    const i = kv.indexOf("=");
+    const key = i < 0 ? kv : kv.slice(0, i);
+    if (i <= 0)
+      throw provError(type, CODES.options, `environment_vars: "${key}" is not in the form NAME=value`);
+    if (!ENV_NAME.test(key)) {
+      throw provError(type, CODES.options, `environment_vars: "${key}" is not a valid variable name`, {
+        hint: "Use letters, digits and _ and do not start with a digit.",
+      });
+    }
+    env[key] = kv.slice(i + 1);
+  }
+  const map = o.env;
+  if (map !== undefined && map !== null) {
+    if (typeof map !== "object" || Array.isArray(map))
+      throw provError(type, CODES.options, "env must be a map of names to values");
+    for (const [k, v] of Object.entries(map)) {
+      if (!ENV_NAME.test(k)) {
+        throw provError(type, CODES.options, `env: "${k}" is not a valid variable name`, {
+          hint: "Use letters, digits and _ and do not start with a digit.",
+        });
+      }
+      env[k] = typeof v === "string" ? v : String(v);
+    }
+  }
+  return env;
+}
+
+/** Go's fmt.Sprintf for the `%s` and `%%` verbs that env_var_format uses. */
+export function formatEnvVar(format: string, key: string, value: string): string {
+  const args = [key, value];
+  return format.replace(/%[s%]/g, (m) => (m === "%%" ? "%" : (args.shift() ?? "%!s(MISSING)")));
+}
+
+/**
+ * `{{.Vars}}`: the variables as shell assignments (default `NAME='value' `), sorted by name,
+ * each value single-quoted with embedded single quotes closed, escaped and reopened.
+ */
+export function flattenEnv(vars: Record<string, string>, format = "%s='%s' "): string {
+  return Object.keys(vars)
+    .sort()
+    .map((k) => formatEnvVar(format, k, (vars[k] as string).replace(/'/g, `'"'"'`)))
+    .join("");
+}
+
+/** POSIX single-quote a string for a shell. */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A path as a shell word: left alone when it needs no quoting (as Packer writes it), quoted otherwise. */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : shellQuote(s);
+}
+
+/**
+ * Replace Packer's Go-template fields (`{{.Path}}`, `{{ .Vars }}`) in an execute_command.
+ * Unknown fields are an options error rather than left for the shell to choke on.
+ */
+export function renderCommand(type: string, template: string, fields: Record<string, string>): string {
+  return template.replace(/\{\{-?\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*-?\}\}/g, (m, name: string) => {
+    const v = fields[name];
+    if (v === undefined) {
+      throw provError(type, CODES.options, `execute_command: unknown field ${m}`, {
+        hint: `Use ${Object.keys(fields)
+          .map((f) => `{{.${f}}}`)
+          .join(", ")}.`,
+      });
+    }
+    return v;
+  });
+}
+
+/** The scripts to run, from exactly one of inline / script / scripts (and command for shell-local). */
+export function scriptSources(
+  type: string,
+  o: { inline?: unknown; script?: unknown; scripts?: unknown; command?: unknown },
+  allowCommand: boolean,
+):
+  | { kind: "inline"; lines: string[] }
+  | { kind: "command"; command: string }
+  | { kind: "files"; files: string[] } {
+  const inline = stringList(type, "inline", o.inline);
+  const scripts = stringList(type, "scripts", o.scripts);
+  if (o.script !== undefined && typeof o.script !== "string")
+    throw provError(type, CODES.options, "script must be a string");
+  if (o.command !== undefined && typeof o.command !== "string")
+    throw provError(type, CODES.options, "command must be a string");
+  const script = o.script ? (o.script as string) : undefined;
+  const command = allowCommand && o.command ? (o.command as string) : undefined;
+  const given = [
+    command !== undefined ? "command" : undefined,
+    inline !== undefined ? "inline" : undefined,
+    script !== undefined ? "script" : undefined,
+    scripts?.length ? "scripts" : undefined,
+  ].filter((x): x is string => x !== undefined);
+  const names = allowCommand ? "command, inline, script or scripts" : "inline, script or scripts";
+  if (given.length === 0) throw provError(type, CODES.options, `nothing to run: set one of ${names}`);
+  // Packer lets script and scripts be given together (script runs first); the others are exclusive.
+  const exclusive = given.filter((g) => g !== "script" && g !== "scripts");
+  if (exclusive.length > 1 || (exclusive.length === 1 && given.length > 1)) {
+    throw provError(type, CODES.options, `set only one of ${names} (found ${given.join(" and ")})`);
+  }
+  if (command !== undefined) return { kind: "command", command };
+  if (inline !== undefined) return { kind: "inline", lines: inline };
+  return { kind: "files", files: [...(script ? [script] : []), ...(scripts ?? [])] };
+}
+
+/** The text of an inline script: a shebang line, then the commands, one per line. */
+export function inlineScript(shebang: string | undefined, lines: string[]): string {
+  const sb = (shebang ?? "/bin/sh -e").trim();
+  return `#!${sb.startsWith("#!") ? sb.slice(2) : sb}\n${lines.join("\n")}\n`;
+}
