@@ -44,7 +44,7 @@ describe("kiln validate", () => {
     expect(r.stderr).toContain(
       `${f}:6:5: error KILN_SCHEMA_UNKNOWN_KEY sources.a.memroy: unknown demo option "memroy"`,
     );
-    expect(r.stderr).toContain('hint: did you mean "memory"?');
+    expect(r.stderr).toContain('hint: Did you mean "memory"?');
     expect(r.stderr).toContain(`${f}:7:15: error KILN_SCHEMA_TYPE sources.a.headless`);
     expect(r.stderr).toContain(`${f}:9:15: error KILN_REF_UNKNOWN_SOURCE`);
     expect(r.stderr).toMatch(/ 6 \| {5}memroy: 512\n +\| {5}\^/);

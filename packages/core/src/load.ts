@@ -181,7 +181,7 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
       let hint = err.hint;
       if (err.code === "KILN_PLUGIN_NOT_FOUND") {
         const close = suggest(type, resolver.knownTypes(kind));
-        if (close) hint = `did you mean "${close}"? Otherwise: ${hint ?? ""}`;
+        if (close) hint = `Did you mean "${close}"? Otherwise: ${hint ?? ""}`;
       }
       diags.push(
         diagnostic(err.code, err.message, {
@@ -322,7 +322,7 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
             diagnostic("KILN_REF_UNKNOWN_SOURCE", `build names source "${s}", which is not defined under \`sources:\``, {
               path: formatPath([...base, "sources", j]),
               pos: positionOf(src, [...base, "sources", j]),
-              hint: close ? `did you mean "${close}"?` : sourceNames.length ? `defined sources: ${sourceNames.join(", ")}` : "define it under `sources:`",
+              hint: close ? `Did you mean "${close}"?` : sourceNames.length ? `defined sources: ${sourceNames.join(", ")}` : "define it under `sources:`",
             }),
           );
         }
@@ -340,7 +340,7 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
                 diagnostic("KILN_REF_UNKNOWN_SOURCE", `${key} names "${entry}", which is not a source of this build`, {
                   path: formatPath([...path, key, k]),
                   pos: positionOf(src, [...path, key, k]),
-                  hint: close ? `did you mean "${close}"?` : `this build's sources: ${srcList.join(", ") || "none"}`,
+                  hint: close ? `Did you mean "${close}"?` : `this build's sources: ${srcList.join(", ") || "none"}`,
                 }),
               );
             }
@@ -355,7 +355,7 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
               diagnostic("KILN_REF_UNKNOWN_SOURCE", `override names "${key}", which is not a source of this build`, {
                 path: formatPath([...path, "override", key]),
                 pos: positionOf(src, [...path, "override", key], "key"),
-                hint: close ? `did you mean "${close}"?` : `this build's sources: ${srcList.join(", ") || "none"}`,
+                hint: close ? `Did you mean "${close}"?` : `this build's sources: ${srcList.join(", ") || "none"}`,
               }),
             );
           }

@@ -134,7 +134,7 @@ export function resolveVariables(
           diagnostic("KILN_VAR_UNDEFINED", `variable "${name}" is not declared in ${src.file}`, {
             path: name,
             pos: positionOf(vf, [name], "key"),
-            hint: close ? `did you mean "${close}"?` : `declare it under \`variables:\` in ${src.file}`,
+            hint: close ? `Did you mean "${close}"?` : `declare it under \`variables:\` in ${src.file}`,
           }),
         );
         continue;
@@ -154,7 +154,7 @@ export function resolveVariables(
       diags.push(
         diagnostic("KILN_VAR_UNDEFINED", `--var ${name}: no variable "${name}" is declared in ${src.file}`, {
           path: "--var",
-          hint: close ? `did you mean "${close}"?` : `declare it under \`variables:\` in ${src.file}`,
+          hint: close ? `Did you mean "${close}"?` : `declare it under \`variables:\` in ${src.file}`,
         }),
       );
       continue;

@@ -251,7 +251,7 @@ export function ajvToDiagnostics(
         const where = rel.length === 0 && opts.what ? opts.what : "key";
         message = `unknown ${where} "${key}"`;
         const close = suggest(key, props);
-        hint = close ? `did you mean "${close}"?` : props.length ? `valid keys here: ${listWords(props)}` : "remove it";
+        hint = close ? `Did you mean "${close}"?` : props.length ? `valid keys here: ${listWords(props)}` : "remove it";
         break;
       }
       case "required": {
@@ -290,7 +290,7 @@ export function ajvToDiagnostics(
         );
         message = `${typeName(here)} is not allowed here`;
         const close = typeof here === "string" ? suggest(JSON.stringify(here), allowed) : undefined;
-        hint = close ? `did you mean ${close}? Allowed: ${listWords(allowed)}` : `allowed: ${listWords(allowed)}`;
+        hint = close ? `Did you mean ${close}? Allowed: ${listWords(allowed)}` : `allowed: ${listWords(allowed)}`;
         break;
       }
       case "pattern":
