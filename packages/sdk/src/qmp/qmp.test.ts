@@ -279,26 +279,6 @@ describe.skipIf(skip)(title, () => {
       const r = await typed("Send-Key ok!", { method: "send-key", holdMs: 10, gapMs: 5 });
       expect(r.text).toBe("Send-Key ok!");
     });
-
-    it.runIf(process.env.KILN_QMP_BENCH === "1")(
-      "benchmark: rates for several settings",
-      async ({ annotate }) => {
-        let ascii = "";
-        for (let c = 0x21; c < 0x7f; c++) ascii += String.fromCharCode(c);
-        const text = `${ascii} The quick brown fox JUMPS over the lazy dog 0123456789`;
-        for (const opt of [
-          { holdMs: 0, gapMs: 0 },
-          { holdMs: 0, gapMs: 2 },
-          { holdMs: 5, gapMs: 2 },
-          { holdMs: 10, gapMs: 5 },
-          { holdMs: 20, gapMs: 5 },
-          { method: "send-key" as const, holdMs: 5, gapMs: 2 },
-        ]) {
-          const r = await typed(text, opt);
-          await annotate(`${JSON.stringify(opt)}: ${r.rate.toFixed(0)} keys/s, exact=${r.text === text}`);
-        }
-      },
-    );
   });
 
   it("cleans up: the temporary folders of stopped machines are removed", async () => {
