@@ -12,7 +12,7 @@
  * Unlike Packer, a malformed wait (`<waitXYZ>`) is an error rather than literal text: typing
  * "<waitXYZ>" into an installer is never what was meant.
  */
-import { KilnError } from "@kiln/core";
+import { KilnError, parseDuration } from "@kiln/core";
 import { charQcodes, type SpecialKey, specialKeyByName } from "./keys.js";
 
 /** Where an action came from: `group` is the index in the boot_command list, `offset` the
@@ -78,26 +78,6 @@ export interface ParseBootCommandOptions {
 const WAIT_HINT =
   "Write <wait> (1 second), <wait5> (seconds) or a duration such as <wait500ms>, <wait10s> or <wait1m30s>.";
 
-const DURATION_RE = /^(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+$/;
-const DURATION_PART = /([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)/g;
-const UNIT_MS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  μs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
-/** Milliseconds of a Go duration already checked against DURATION_RE ("1m30s", "1.5s"). */
-function goDurationMs(text: string): number {
-  let total = 0;
-  for (const m of text.matchAll(DURATION_PART)) total += Number(m[1]) * (UNIT_MS[m[2] ?? ""] ?? 0);
-  return total;
-}
-
 /** Parse the argument of `<waitXX>` to milliseconds, or return a reason it is invalid. */
 function waitMs(arg: string): number | string {
   if (arg === "") return 1000;
@@ -105,11 +85,13 @@ function waitMs(arg: string): number | string {
     const s = Number(arg);
     return s > 0 ? s * 1000 : "a wait must be longer than zero";
   }
-  const unitsLower = arg.toLowerCase();
-  if (!DURATION_RE.test(unitsLower)) {
-    return /^-/.test(arg) ? "a wait must be longer than zero" : `"${arg}" is not a duration`;
+  if (/^[-+]/.test(arg)) return "a wait must be longer than zero";
+  let ms: number;
+  try {
+    ms = parseDuration(arg.toLowerCase());
+  } catch {
+    return `"${arg}" is not a duration`;
   }
-  const ms = goDurationMs(unitsLower);
   return ms > 0 ? ms : "a wait must be longer than zero";
 }
 
