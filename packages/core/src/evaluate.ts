@@ -41,6 +41,8 @@ export function evaluateTree(
   src: SourceFile,
   diags: Diagnostic[],
   checkOnly = false,
+  /** Expressions for which this is true are checked but not evaluated (they need values that are missing). */
+  hold?: (t: Template) => boolean,
 ): TreeResult {
   const deferred: PathSegment[][] = [];
   const visit = (v: unknown, rel: PathSegment[]): unknown => {
@@ -54,7 +56,7 @@ export function evaluateTree(
         for (const p of problems) diags.push(exprDiagnostic(p, src, path));
         return v;
       }
-      if (checkOnly) {
+      if (checkOnly || hold?.(t)) {
         deferred.push(rel);
         return v;
       }

@@ -6,7 +6,7 @@
 import { dirname, resolve } from "node:path";
 import { type Diagnostic, diagnostic, isKilnError, KilnError, sortDiagnostics } from "./errors.js";
 import { evaluateTree, isUnder, parseAt, exprDiagnostic } from "./evaluate.js";
-import { references, type Scope } from "./expr/index.js";
+import { parseTemplate, references, type Scope, type Template } from "./expr/index.js";
 import { PluginResolver, type ResolvedComponent, type ResolverOptions } from "./plugins/resolve.js";
 import { baseSchema, type JsonSchema, type Kind, POST_PROCESSOR_COMMON, PROVISIONER_COMMON } from "./schema/base.js";
 import { suggest, validateValue } from "./schema/validate.js";
@@ -228,6 +228,12 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
     validateVariables(variables, src, scopeFor({}, [...BUILD_TIME_ROOTS, "source"]), diags);
   }
 
+  // Expressions that use a variable without a value (already reported) are not evaluated, so
+  // one missing value does not cause an error at every place it is used.
+  const missing = { var: new Set(Object.values(variables).filter((v) => v.origin === undefined).map((v) => v.name)), local: new Set<string>() };
+  const hold = (t: Template) =>
+    references(t).some((r) => (r.root === "var" || r.root === "local") && r.member !== undefined && missing[r.root].has(r.member));
+
   // Locals, in dependency order
   const locals: Record<string, unknown> = values.local as Record<string, unknown>;
   if (!opts.syntaxOnly) {
@@ -238,7 +244,8 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
         locals[name] = localsRaw[name];
         continue;
       }
-      const r = evaluateTree(localsRaw[name], ["locals", name], scopeFor({ local: locals }, [...BUILD_TIME_ROOTS, "source"]), src, diags);
+      const r = evaluateTree(localsRaw[name], ["locals", name], scopeFor({ local: locals }, [...BUILD_TIME_ROOTS, "source"]), src, diags, false, hold);
+      if (r.deferred.length > 0 && hasMissing(localsRaw[name], hold)) missing.local.add(name);
       locals[name] = r.value;
     }
   }
@@ -254,7 +261,7 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
     const plugin = resolveAt(kind, type, path);
     const r = opts.syntaxOnly
       ? { value: rawOpts, deferred: [] as PathSegment[][] }
-      : evaluateTree(rawOpts, path, scopeFor(extraScope, deferredRoots), src, diags);
+      : evaluateTree(rawOpts, path, scopeFor(extraScope, deferredRoots), src, diags, false, hold);
     const options = r.value as Record<string, unknown>;
     if (plugin) {
       const schema = optionSchema(kind, plugin.schema);
@@ -417,6 +424,21 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
     secrets,
     warnings: diags.filter((d) => d.severity === "warning"),
   };
+}
+
+/** True when some expression in `value` is held back by `hold`. */
+function hasMissing(value: unknown, hold: (t: Template) => boolean): boolean {
+  if (typeof value === "string") {
+    if (!value.includes("${{")) return false;
+    try {
+      return hold(parseTemplate(value));
+    } catch {
+      return false;
+    }
+  }
+  if (Array.isArray(value)) return value.some((v) => hasMissing(v, hold));
+  if (value && typeof value === "object") return Object.values(value).some((v) => hasMissing(v, hold));
+  return false;
 }
 
 function collectStrings(v: unknown, out: string[]): void {

@@ -5,6 +5,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import {
+  type Alias,
   type Document,
   isAlias,
   isMap,
@@ -188,6 +189,14 @@ export function parseYaml(input: string | Uint8Array, file: string): SourceFile 
         }),
       );
     }
+    const recursive = firstRecursiveAlias(doc);
+    if (recursive) {
+      diags.push(
+        diagnostic("KILN_YAML_RECURSIVE_ALIAS", `alias *${recursive.source} refers to the node that contains it`, {
+          pos: posAt(recursive.range?.[0] ?? 0),
+        }),
+      );
+    }
   }
   if (diags.length > 0) {
     const sorted = dedupe(diags);
@@ -318,6 +327,21 @@ function countAliases(node: unknown): number {
     return undefined;
   });
   return count;
+}
+
+/** An alias inside the very node its anchor names (a structure that contains itself), if any. */
+function firstRecursiveAlias(doc: Document.Parsed): Alias | undefined {
+  let found: Alias | undefined;
+  walk(doc.contents, (n) => {
+    if (!isAlias(n) || !n.range) return undefined;
+    const target = n.resolve(doc);
+    if (target?.range && target.range[0] <= n.range[0] && n.range[1] <= target.range[1]) {
+      found = n;
+      return false;
+    }
+    return undefined;
+  });
+  return found;
 }
 
 function firstAliasOffset(node: unknown): number | undefined {

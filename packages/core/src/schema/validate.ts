@@ -258,7 +258,7 @@ export function ajvToDiagnostics(
         const key = String(params.missingProperty);
         code = "KILN_SCHEMA_REQUIRED";
         message = `missing required key "${key}"`;
-        hint = `add \`${key}:\` to ${formatPath(path) || "the top level"}`;
+        hint = `Add \`${key}:\` to ${formatPath(path) || "the top level"}`;
         break;
       }
       case "type": {
@@ -271,14 +271,14 @@ export function ajvToDiagnostics(
         if (typeof here === "string") {
           const num = here.trim() !== "" && Number.isFinite(Number(here));
           if ((wanted.includes("number") && num) || (wanted.includes("integer") && num && Number.isInteger(Number(here)))) {
-            hint = "write the number without quotes";
+            hint = "Write the number without quotes.";
           } else if (wanted.includes("boolean") && (here === "true" || here === "false")) {
-            hint = "write true or false without quotes";
+            hint = "Write true or false without quotes.";
           } else if (wanted.includes("boolean")) {
-            hint = "write true or false (YAML 1.2 reads yes, no, on and off as text)";
+            hint = "Write true or false (YAML 1.2 reads yes, no, on and off as text).";
           }
         } else if (wanted.includes("string") && (typeof here === "number" || typeof here === "boolean")) {
-          hint = "put the value in quotes to keep it as text";
+          hint = "Put the value in quotes to keep it as text.";
         }
         break;
       }
@@ -290,7 +290,7 @@ export function ajvToDiagnostics(
         );
         message = `${typeName(here)} is not allowed here`;
         const close = typeof here === "string" ? suggest(JSON.stringify(here), allowed) : undefined;
-        hint = close ? `Did you mean ${close}? Allowed: ${listWords(allowed)}` : `allowed: ${listWords(allowed)}`;
+        hint = close ? `Did you mean ${close}? Allowed: ${listWords(allowed)}` : `Allowed: ${listWords(allowed)}.`;
         break;
       }
       case "pattern":
@@ -308,7 +308,7 @@ export function ajvToDiagnostics(
           message = `${typeName(here)} does not have the expected form`;
         }
         const duration = /\(ns\|us\|/.test(String(params.pattern ?? "")) ? "A duration such as 30s, 5m or 1h30m." : undefined;
-        hint = desc ?? duration ?? `it must match ${String(params.pattern ?? params.format)}`;
+        hint = desc ?? duration ?? `It must match ${String(params.pattern ?? params.format)}.`;
         break;
       }
       case "propertyNames":
