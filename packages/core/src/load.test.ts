@@ -119,3 +119,19 @@ describe("plugin problems", () => {
     }
   });
 });
+
+describe("a variable without a value", () => {
+  it("is reported once, not again wherever it is used", () => {
+    const f = `${fixtures}tmp-missing-${process.pid}.yaml`;
+    writeFileSync(
+      f,
+      "kiln: 1\nvariables:\n  mem: { type: number }\nlocals:\n  double: ${{ var.mem * 2 }}\nsources:\n  a:\n    type: demo\n    iso_url: x\n    memory: ${{ local.double }}\n",
+    );
+    try {
+      const err = errorOf(() => loadBuildFile({ file: f, env: {} }));
+      expect(err.diagnostics.map((d) => d.code)).toEqual(["KILN_VAR_MISSING"]);
+    } finally {
+      rmSync(f);
+    }
+  });
+});
