@@ -150,6 +150,30 @@ describe("runBuild", () => {
     ]);
   });
 
+  it("runs the error-cleanup-provisioner when provisioning fails, then cleans up", async () => {
+    const { loaded, bus, lines } = setup(
+      (log) => `kiln: 1
+plugins: { steps: kiln-builder-steps }
+sources:
+  a: { type: steps, log: ${log}, steps: [create] }
+builds:
+  - sources: [a]
+    provisioners:
+      - { type: record, log: ${log}, text: breaks, fail_times: 9 }
+      - { type: record, log: ${log}, text: never }
+    error-cleanup-provisioner: { type: record, log: ${log}, text: rescue }
+`,
+    );
+    const r = await runBuild({ loaded, bus, signal: new AbortController().signal });
+    expect(r.ok).toBe(false);
+    expect(lines()).toEqual([
+      "run create steps.a",
+      "provision breaks steps.a attempt 1",
+      "provision rescue steps.a attempt 1",
+      "cleanup create steps.a",
+    ]);
+  });
+
   it("runs post-processor chains and deletes the builder artifact no post-processor kept", async () => {
     const { loaded, bus, lines, events } = setup(
       (log) => `kiln: 1

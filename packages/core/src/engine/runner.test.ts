@@ -53,3 +53,64 @@ describe("runSteps", () => {
     expect(order).toEqual(["run a", "cleanup b", "cleanup a"]);
   });
 });
+
+describe("--on-error and --debug", () => {
+  const failing = (order: string[]): Step[] => [
+    { name: "vm", run: async () => void order.push("run vm"), cleanup: async () => void order.push("cleanup vm") },
+    {
+      name: "ssh",
+      run: async () => {
+        order.push("run ssh");
+        if (order.filter((o) => o === "run ssh").length < 2) throw new Error("no ssh");
+      },
+    },
+  ];
+  const c = () => {
+    const x = ctx(new AbortController().signal);
+    x.buildVars.Host = "127.0.0.1";
+    x.buildVars.Port = 2222;
+    x.buildVars.User = "root";
+    return x;
+  };
+
+  it("pause keeps the machine until Enter, says how to reach it, then cleans up", async () => {
+    const order: string[] = [];
+    const bus = new EventBus();
+    const said: string[] = [];
+    bus.subscribe((e) => {
+      if (e.type === "say") said.push(e.text);
+    });
+    const prompt = async (q: string) => {
+      order.push(`prompt: ${q}`);
+      return "";
+    };
+    await expect(runSteps(failing(order), c(), { bus, onError: "pause", prompt })).rejects.toThrow("no ssh");
+    expect(order).toEqual(["run vm", "run ssh", "prompt: Press Enter to clean up and exit.", "cleanup vm"]);
+    expect(said.join("\n")).toContain("ssh root@127.0.0.1 -p 2222");
+  });
+
+  it("ask: [r] retries the step, [a] aborts without cleanup, [c] cleans up", async () => {
+    const retried: string[] = [];
+    await runSteps(failing(retried), c(), { bus: new EventBus(), onError: "ask", prompt: async () => "r" });
+    expect(retried).toEqual(["run vm", "run ssh", "run ssh", "cleanup vm"]);
+    const aborted: string[] = [];
+    await expect(runSteps(failing(aborted), c(), { bus: new EventBus(), onError: "ask", prompt: async () => "a" })).rejects.toThrow();
+    expect(aborted).toEqual(["run vm", "run ssh"]);
+    const cleaned: string[] = [];
+    await expect(runSteps(failing(cleaned), c(), { bus: new EventBus(), onError: "ask", prompt: async () => "c" })).rejects.toThrow();
+    expect(cleaned).toEqual(["run vm", "run ssh", "cleanup vm"]);
+  });
+
+  it("debug pauses before every step", async () => {
+    const prompts: string[] = [];
+    const steps: Step[] = [
+      { name: "one", run: async () => {} },
+      { name: "two", run: async () => {} },
+    ];
+    await runSteps(steps, c(), { bus: new EventBus(), onError: "cleanup", debug: true, prompt: async (q) => void prompts.push(q) ?? "" });
+    expect(prompts).toEqual([
+      '[b.t.s] Pausing before step "one". Press Enter to continue.',
+      '[b.t.s] Pausing before step "two". Press Enter to continue.',
+    ]);
+  });
+});
