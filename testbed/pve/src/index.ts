@@ -1,0 +1,26 @@
+export { login, request, uploadFile, waitTask } from "./client.js";
+export { QemuRunner, type QemuRunnerOptions, qemuArgs, SSH_PORT_FIELD } from "./qemu-runner.js";
+export {
+  AgentNotRunningError,
+  FakeRunner,
+  type FakeRunnerOptions,
+  type GuestInterface,
+  type SshEndpoint,
+  type VmDrive,
+  type VmRunner,
+  type VmSpec,
+} from "./runner.js";
+export {
+  type FaultSpec,
+  type Faults,
+  type Privileges,
+  type PveDouble,
+  type PveDoubleOptions,
+  type PveState,
+  startPveDouble,
+  type TokenDef,
+  type UserDef,
+  type VmState,
+} from "./server.js";
+export { createValidator, loadSubset, SUBSET_PATH } from "./spec.js";
+export { formatUpid, parseUpid, type TaskInfo } from "./tasks.js";
