@@ -1,4 +1,4 @@
-import { defineBuilder, definePlugin, KilnError } from "@kiln/core";
+import { defineBuilder, definePlugin } from "@kiln/core";
 import { qemuSchema } from "./schema.js";
 
 export { qemuSchema };
@@ -8,15 +8,8 @@ export const qemu = defineBuilder({
   description:
     "Build an image with QEMU: install from an ISO with a typed boot command, or start from a cloud disk image.",
   schema: qemuSchema,
-  create: () => {
-    throw new KilnError(
-      "KILN_PLUGIN_INCOMPATIBLE",
-      "this version of @kiln/builder-qemu validates build files but cannot run builds yet",
-      {
-        hint: "Upgrade @kiln/builder-qemu to a version that runs builds.",
-      },
-    );
-  },
+  // The implementation is loaded only when a build runs, so validation never imports it.
+  create: async () => (await import("./builder.js")).qemuBuilder,
 });
 
 export default definePlugin({ name: "@kiln/builder-qemu", builders: [qemu] });

@@ -136,7 +136,9 @@ export const qemuSchema: JsonSchema = objectSchema(
     output_directory: str(
       "Folder for the result. Default: output-<source name>. Never overwritten without --force.",
     ),
-    vm_name: str("File name of the result disk. Default: <source name>."),
+    vm_name: str(
+      "File name of the result disk in output_directory. Default: <source name>.<format>, e.g. ubuntu.qcow2.",
+    ),
     floppy_files: strList("Files to put on a floppy (legacy installers)."),
     floppy_label: str("Floppy volume label."),
     boot_steps: {

@@ -1,5 +1,6 @@
 /** What the commands share: loading a file with the CLI's plugin search path, and reporting problems. */
 import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   type Diagnostic,
@@ -9,14 +10,19 @@ import {
   type LoadOptions,
   loadBuildFile,
 } from "@kiln/core";
+import { pluginFolder } from "./install/lock.js";
 import { type CommandContext, EXIT } from "./main.js";
 import { STANDARD_PLUGINS } from "./standard.js";
 
 /** The CLI's own install: the standard set it depends on resolves from here. */
 export const CLI_DIR = fileURLToPath(new URL("..", import.meta.url));
 
-export function resolverOptions() {
-  return { searchDirs: [CLI_DIR], standard: STANDARD_PLUGINS };
+/**
+ * Where plugins are looked for besides the build file's folder (and its parents): the project
+ * plugin folder that `kiln init` fills (`<project>/.kiln/plugins`), then the CLI's own install.
+ */
+export function resolverOptions(projectDir: string = process.cwd()) {
+  return { searchDirs: [pluginFolder(projectDir), CLI_DIR], standard: STANDARD_PLUGINS };
 }
 
 export function fileArg(ctx: CommandContext, usage: string): string | undefined {
@@ -39,7 +45,7 @@ export function loadFromArgs(
     file,
     vars: (ctx.values.var as string[] | undefined) ?? [],
     varFiles: (ctx.values["var-file"] as string[] | undefined) ?? [],
-    resolver: resolverOptions(),
+    resolver: resolverOptions(dirname(resolve(file))),
     ...extra,
   });
 }

@@ -4,7 +4,7 @@ import { createInterface } from "node:readline";
 import { EventBus, type KilnEvent, type LoadedBuildFile, type OnError, runBuild } from "@kiln/core";
 import { type CommandContext, EXIT } from "../main.js";
 import { jsonRenderer, lineFor, machineReadableRenderer, plainRenderer } from "../render/plain.js";
-import { fileArg, loadFromArgs, report } from "../shared.js";
+import { CLI_DIR, fileArg, loadFromArgs, report } from "../shared.js";
 
 const ON_ERROR: OnError[] = ["cleanup", "abort", "ask", "pause"];
 
@@ -36,6 +36,17 @@ export async function run(ctx: CommandContext): Promise<number> {
   }
   let loaded: LoadedBuildFile;
   try {
+    // Plugins the file needs and nothing provides are installed first (into .kiln/plugins, with
+    // kiln.lock) — unless --no-install, or CI=true and they are not in kiln.lock.
+    const { ensurePlugins, isCI } = await import("../install/index.js");
+    await ensurePlugins({
+      file,
+      mode: "build",
+      noInstall: ctx.values["no-install"] === true,
+      ci: isCI(),
+      log: (l) => ctx.stderr.write(`kiln: ${l}\n`),
+      searchDirs: [CLI_DIR],
+    });
     loaded = loadFromArgs(ctx, file);
   } catch (err) {
     return report(ctx, err);

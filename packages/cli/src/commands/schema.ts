@@ -16,7 +16,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       const { raw } = loadStructure(file);
       const resolver = new PluginResolver({
         fromDir: dirname(resolve(file)),
-        ...resolverOptions(),
+        ...resolverOptions(dirname(resolve(file))),
         plugins: (raw.plugins ?? {}) as Record<string, string>,
       });
       const wanted = new Set<string>();

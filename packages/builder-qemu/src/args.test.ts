@@ -1,0 +1,128 @@
+import { describe, expect, it } from "vitest";
+import { defaultArgs, flattenArgs, formatCommand, mergeQemuArgs, type VmConfig } from "./args.js";
+import { findOvmf } from "./efi.js";
+import { formatBytes, parseSize } from "./options.js";
+
+const base: VmConfig = {
+  name: "img.qcow2",
+  machineType: "pc",
+  accel: "tcg",
+  memoryMiB: 512,
+  cpus: 1,
+  disks: [{ path: "/out/img.work", format: "qcow2" }],
+  diskInterface: "virtio",
+  diskCache: "writeback",
+  diskDiscard: "ignore",
+  diskDetectZeroes: "off",
+  installIso: "/cache/installer.iso",
+  bootFromCd: true,
+  net: { kind: "user", hostPort: 3022, guestPort: 22 },
+  netDevice: "virtio-net",
+  qmpSocket: "/tmp/k/qmp.sock",
+  serialLog: "/tmp/k/serial.log",
+  display: "none",
+};
+
+const get = (entries: string[][], sw: string) => entries.filter((e) => e[0] === sw).map((e) => e[1]);
+
+describe("defaultArgs", () => {
+  it("builds Packer's command line for an ISO install", () => {
+    const a = defaultArgs(base);
+    expect(get(a, "-machine")).toEqual(["type=pc,accel=tcg"]);
+    expect(get(a, "-m")).toEqual(["512M"]);
+    expect(get(a, "-drive")).toEqual([
+      "file=/out/img.work,if=virtio,format=qcow2,cache=writeback,discard=ignore,detect-zeroes=off",
+      "file=/cache/installer.iso,media=cdrom,if=ide,index=2,format=raw,readonly=on",
+    ]);
+    expect(get(a, "-boot")).toEqual(["once=d"]);
+    expect(get(a, "-netdev")).toEqual(["user,id=user.0,hostfwd=tcp:127.0.0.1:3022-:22"]);
+    expect(get(a, "-device")).toEqual(["virtio-net,netdev=user.0"]);
+    expect(get(a, "-qmp")).toEqual(["unix:/tmp/k/qmp.sock,server=on,wait=off"]);
+    expect(get(a, "-serial")).toEqual(["file:/tmp/k/serial.log"]);
+    expect(get(a, "-display")).toEqual(["none"]);
+    expect(get(a, "-vnc")).toEqual([]);
+  });
+
+  it("attaches a cd_files CD as a second IDE CD-ROM and boots a disk image from the disk", () => {
+    const { installIso: _i, ...rest } = base;
+    const a = defaultArgs({ ...rest, cdIso: "/tmp/cd.iso", bootFromCd: false });
+    expect(get(a, "-drive")[1]).toBe("file=/tmp/cd.iso,media=cdrom,if=ide,index=2,format=raw,readonly=on");
+    expect(get(a, "-boot")).toEqual(["c"]);
+  });
+
+  it("escapes commas in paths, supports virtio-scsi, EFI and bridges", () => {
+    const a = defaultArgs({
+      ...base,
+      disks: [{ path: "/o/a,b.img", format: "raw" }],
+      diskInterface: "virtio-scsi",
+      efi: { code: "/usr/share/OVMF/OVMF_CODE_4M.fd", vars: "/o/efivars.fd" },
+      net: { kind: "bridge", bridge: "br0" },
+      vnc: "127.0.0.1:3",
+    });
+    expect(get(a, "-device")).toContain("scsi-hd,bus=scsi0.0,drive=drive0");
+    expect(get(a, "-drive")[0]).toBe(
+      "if=none,file=/o/a,,b.img,id=drive0,format=raw,cache=writeback,discard=ignore,detect-zeroes=off",
+    );
+    expect(get(a, "-drive")).toContain(
+      "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+    );
+    expect(get(a, "-netdev")).toEqual(["bridge,id=user.0,br=br0"]);
+    expect(get(a, "-vnc")).toEqual(["127.0.0.1:3"]);
+  });
+});
+
+describe("mergeQemuArgs (Packer's qemuargs)", () => {
+  it("replaces every kiln entry of a switch the user gives, keeps the rest, appends the user's", () => {
+    const merged = mergeQemuArgs(defaultArgs(base), [
+      ["-m", "2048M"],
+      ["-device", "e1000,netdev=user.0"],
+      ["-device", "virtio-rng-pci"],
+      ["-nographic"],
+    ]);
+    expect(get(merged, "-m")).toEqual(["2048M"]);
+    expect(get(merged, "-device")).toEqual(["e1000,netdev=user.0", "virtio-rng-pci"]);
+    expect(get(merged, "-netdev")).toHaveLength(1);
+    expect(merged.at(-1)).toEqual(["-nographic"]);
+    expect(flattenArgs([["-a", "1"], ["-b"]])).toEqual(["-a", "1", "-b"]);
+  });
+
+  it("is the identity without qemuargs", () => {
+    const d = defaultArgs(base);
+    expect(mergeQemuArgs(d, undefined)).toBe(d);
+    expect(mergeQemuArgs(d, [])).toBe(d);
+  });
+
+  it("formats a command line for the log", () => {
+    expect(formatCommand("qemu", ["-name", "a b", "-m", "1M"])).toBe("qemu -name 'a b' -m 1M");
+  });
+});
+
+describe("sizes and firmware", () => {
+  it("parses disk sizes like Packer (numbers are MiB)", () => {
+    expect(parseSize(40960)).toBe(40960 * 1024 ** 2);
+    expect(parseSize("256M")).toBe(256 * 1024 ** 2);
+    expect(parseSize("10G")).toBe(10 * 1024 ** 3);
+    expect(parseSize("1.5GiB")).toBe(1.5 * 1024 ** 3);
+    expect(parseSize("512")).toBe(512 * 1024 ** 2);
+    expect(() => parseSize("ten gigs")).toThrow(/invalid size/);
+    expect(formatBytes(3 * 1024 ** 3)).toBe("3 GiB");
+  });
+
+  it("finds OVMF at Debian/Ubuntu paths, 4M variants first", () => {
+    const have = new Set([
+      "/usr/share/OVMF/OVMF_CODE_4M.fd",
+      "/usr/share/OVMF/OVMF_VARS_4M.fd",
+      "/usr/share/OVMF/OVMF_CODE.fd",
+      "/usr/share/OVMF/OVMF_VARS.fd",
+    ]);
+    expect(findOvmf(undefined, undefined, (p) => have.has(p))).toEqual({
+      code: "/usr/share/OVMF/OVMF_CODE_4M.fd",
+      vars: "/usr/share/OVMF/OVMF_VARS_4M.fd",
+    });
+    expect(findOvmf(undefined, undefined, () => false)).toBeUndefined();
+    expect(findOvmf("/x/code.fd", "/x/vars.fd", () => false)).toEqual({
+      code: "/x/code.fd",
+      vars: "/x/vars.fd",
+    });
+  });
+});
