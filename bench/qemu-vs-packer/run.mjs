@@ -53,6 +53,7 @@ writeFileSync(
           boot_command: ["install url=http://{{ .HTTPIP }}:{{ .HTTPPort }}/config<enter>"],
           ssh_username: "root",
           ssh_password: PASSWORD,
+          ssh_file_transfer_method: "sftp",
           ssh_timeout: "10m",
           shutdown_command: "poweroff",
           output_directory: "output-packer",

@@ -27,7 +27,7 @@ done
 # to the concrete linux-image-<abi>-cloud-amd64 package.
 KERNEL_META=linux-image-cloud-amd64
 OTHER_PKGS=(busybox-static dropbear-bin libc6 libcrypt1 zlib1g libtomcrypt1 libtommath1 libgmp10
-  extlinux isolinux syslinux-common)
+  extlinux isolinux syslinux-common openssh-sftp-server)
 # One apt-cache call (each one costs ~1 s): candidate versions of everything, and
 # the metapackage's "Depends: linux-image-<abi>-cloud-amd64 (= <version>)".
 pkginfo="$(apt-cache show --no-all-versions "$KERNEL_META" "${OTHER_PKGS[@]}" 2>/dev/null)" ||
@@ -146,6 +146,9 @@ cp "$BB" "$ROOT/bin/busybox"
   [[ -e "$ROOT/$f" || -L "$ROOT/$f" ]] || ln -s /bin/busybox "$ROOT/$f"
 done
 cp "$X/usr/sbin/dropbear" "$ROOT/usr/sbin/"
+# SFTP for clients that transfer files with it (dropbear runs /usr/lib/sftp-server).
+mkdir -p "$ROOT/usr/lib"
+cp "$X/usr/lib/openssh/sftp-server" "$ROOT/usr/lib/sftp-server"
 cp "$X/usr/bin/dropbearkey" "$X/usr/bin/dbclient" "$X/usr/bin/extlinux" "$ROOT/usr/bin/"
 mkdir -p "$ROOT/lib/x86_64-linux-gnu" "$ROOT/lib64" "$ROOT/usr/lib/x86_64-linux-gnu"
 for l in ld-linux-x86-64.so.2 libc.so.6 libcrypt.so.1 libz.so.1; do
