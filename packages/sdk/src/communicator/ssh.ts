@@ -981,21 +981,7 @@ export class SSHCommunicator implements Communicator {
     mode: number | undefined,
     onProgress?: (done: number, total: number) => void,
   ): Promise<{ remote: string; bytes: number; sha256: string }> {
-    let total: number;
-    let chunks: AsyncIterable<Buffer> | Iterable<Buffer>;
-    let fileMode: number;
-    if (typeof src === "string") {
-      const st = await stat(src);
-      if (!st.isFile())
-        throw new CommunicatorError("KILN_SSH_TRANSFER_FAILED", `${src} is not a regular file`);
-      total = st.size;
-      fileMode = mode ?? st.mode & 0o7777;
-      chunks = createReadStream(src, { highWaterMark: 1024 * 1024 });
-    } else {
-      total = src.length;
-      fileMode = mode ?? 0o644;
-      chunks = bufferChunks(src);
-    }
+    const { total, chunks, fileMode } = await openSource(src, mode, 1024 * 1024);
     const handle = await sftpOpen(sftp, remotePath, "w", fileMode);
     let result: { bytes: number; sha256: string };
     try {
@@ -1117,21 +1103,7 @@ export class SSHCommunicator implements Communicator {
     mode: number | undefined,
     onProgress?: (done: number, total: number) => void,
   ): Promise<{ remote: string; bytes: number; sha256: string }> {
-    let total: number;
-    let chunks: AsyncIterable<Buffer> | Iterable<Buffer>;
-    let fileMode: number;
-    if (typeof src === "string") {
-      const st = await stat(src);
-      if (!st.isFile())
-        throw new CommunicatorError("KILN_SSH_TRANSFER_FAILED", `${src} is not a regular file`);
-      total = st.size;
-      fileMode = mode ?? st.mode & 0o7777;
-      chunks = createReadStream(src, { highWaterMark: 256 * 1024 });
-    } else {
-      total = src.length;
-      fileMode = mode ?? 0o644;
-      chunks = bufferChunks(src, 256 * 1024);
-    }
+    const { total, chunks, fileMode } = await openSource(src, mode, 256 * 1024);
     const hash = createHash("sha256");
     let bytes = 0;
     async function* counted(): AsyncIterable<Buffer> {
@@ -1492,4 +1464,22 @@ export class SSHCommunicator implements Communicator {
     await this.dropClient();
     await this.closeBastion();
   }
+}
+
+/** The bytes to upload (a local file or a buffer), in chunks of `chunk` bytes, with size and mode. */
+async function openSource(
+  src: string | Buffer,
+  mode: number | undefined,
+  chunk: number,
+): Promise<{ total: number; chunks: AsyncIterable<Buffer> | Iterable<Buffer>; fileMode: number }> {
+  if (typeof src !== "string") {
+    return { total: src.length, fileMode: mode ?? 0o644, chunks: bufferChunks(src, chunk) };
+  }
+  const st = await stat(src);
+  if (!st.isFile()) throw new CommunicatorError("KILN_SSH_TRANSFER_FAILED", `${src} is not a regular file`);
+  return {
+    total: st.size,
+    fileMode: mode ?? st.mode & 0o7777,
+    chunks: createReadStream(src, { highWaterMark: chunk }),
+  };
 }
