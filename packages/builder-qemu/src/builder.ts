@@ -29,13 +29,11 @@ import {
   connectStep,
   createQmpKeyDriver,
   fetchArtifact,
-  formatHttpRequestLog,
   generateTemporaryKeyPair,
-  type HttpServerHandle,
+  httpServerStep,
   makeIso,
   parseBootCommand,
   QmpClient,
-  startHttpServer,
   type TemporaryKeyPair,
   typeBootCommand,
 } from "@kiln/sdk";
@@ -79,7 +77,6 @@ interface RunState {
   hostPort?: number;
   accel?: "kvm" | "tcg" | "none";
   vm?: Vm;
-  http?: HttpServerHandle;
   vnc?: string;
 }
 
@@ -293,7 +290,7 @@ export const qemuBuilder: BuilderRuntime<QemuOptions> = {
       downloadStep(o, rs),
       diskStep(o, rs),
       cdStep(o, rs),
-      httpStep(o, rs),
+      httpStep(o),
       portStep(o, rs),
       acceleratorStep(o, rs),
       launchStep(o, rs),
@@ -573,59 +570,11 @@ function cdStep(o: QemuOptions, rs: RunState): Step {
   };
 }
 
-function httpStep(o: QemuOptions, rs: RunState): Step {
-  return {
-    name: "http server",
-    async run(ctx) {
-      if (!o.http_directory && !o.http_content) return;
-      const base = {
-        ...(o.http_directory ? { directory: resolve(ctx.baseDir, o.http_directory) } : {}),
-        bindAddress: o.http_bind_address ?? "0.0.0.0",
-        onRequest: (e: Parameters<typeof formatHttpRequestLog>[0]) =>
-          ctx.ui.message(`HTTP ${formatHttpRequestLog(e)}`),
-      };
-      const setVars = (h: HttpServerHandle) => {
-        const ip = o.http_host ?? (o.net_bridge ? h.ip : "10.0.2.2");
-        ctx.buildVars.PackerHTTPIP = ip;
-        ctx.buildVars.PackerHTTPPort = h.port;
-        ctx.buildVars.PackerHTTPAddr = `${ip}:${h.port}`;
-      };
-      let handle = await startHttpServer({
-        ...base,
-        portMin: o.http_port_min ?? 8000,
-        portMax: o.http_port_max ?? 9000,
-      });
-      if (o.http_content) {
-        // http_content may use ${{ http.port }}: find the port first, then serve the rendered content on it.
-        for (let attempt = 0; ; attempt++) {
-          const port = handle.port;
-          setVars(handle);
-          const content = ctx.render(o.http_content);
-          await handle.close();
-          try {
-            handle = await startHttpServer({ ...base, content, portMin: port, portMax: port });
-            break;
-          } catch (e) {
-            if (attempt >= 5) throw e;
-            handle = await startHttpServer({
-              ...base,
-              portMin: o.http_port_min ?? 8000,
-              portMax: o.http_port_max ?? 9000,
-            });
-          }
-        }
-      }
-      rs.http = handle;
-      setVars(handle);
-      ctx.ui.say(
-        `Serving HTTP on ${handle.bindAddress}:${handle.port}; the guest reaches it at http://${String(ctx.buildVars.PackerHTTPAddr)}/`,
-      );
-    },
-    async cleanup() {
-      await rs.http?.close();
-      rs.http = undefined;
-    },
-  };
+function httpStep(o: QemuOptions): Step {
+  // On user networking the guest reaches the host at 10.0.2.2; on a bridge, at the host's own address.
+  return httpServerStep(o, {
+    guestIp: (h) => o.http_host ?? (o.net_bridge ? h.ip : "10.0.2.2"),
+  });
 }
 
 function portStep(o: QemuOptions, rs: RunState): Step {

@@ -1,8 +1,19 @@
-export * from "./schemas.js";
-export * from "./communicator/index.js";
-export { type CommunicatorOptions, type ConnectStepOptions, connectStep, STATE_COMMUNICATOR } from "./steps/connect.js";
-export * from "./download/index.js";
-export * from "./iso/index.js";
 export * from "./boot/index.js";
-export * from "./qmp/index.js";
+export * from "./communicator/index.js";
+export * from "./download/index.js";
 export * from "./http/index.js";
+export * from "./iso/index.js";
+export * from "./qmp/index.js";
+export * from "./schemas.js";
+export {
+  type CommunicatorOptions,
+  type ConnectStepOptions,
+  connectStep,
+  STATE_COMMUNICATOR,
+} from "./steps/connect.js";
+export {
+  type HttpOptions,
+  type HttpServerStepOptions,
+  httpServerStep,
+  STATE_HTTP_SERVER,
+} from "./steps/http.js";

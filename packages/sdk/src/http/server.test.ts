@@ -102,6 +102,23 @@ describe("startHttpServer", () => {
     await srv.close();
   });
 
+  it("setContent replaces the served content while running", async () => {
+    const other = await startHttpServer({
+      content: { "/a": "one" },
+      bindAddress: "127.0.0.1",
+      portMin: 0,
+      portMax: 0,
+    });
+    try {
+      expect((await raw(other.port, "/a")).body.toString()).toBe("one");
+      other.setContent({ "/b": `port ${other.port}` });
+      expect((await raw(other.port, "/b")).body.toString()).toBe(`port ${other.port}`);
+      expect((await raw(other.port, "/a")).status).toBe(404);
+    } finally {
+      await other.close();
+    }
+  });
+
   it("listens on the bind address in the range and reports ip, port and url", () => {
     expect(srv.ip).toBe("127.0.0.1");
     expect(srv.url).toBe(`http://127.0.0.1:${srv.port}`);

@@ -58,6 +58,8 @@ export interface HttpServerHandle {
   url: string;
   bindAddress: string;
   server: Server;
+  /** Replace the `content` map (e.g. once it is rendered with this server's own port). */
+  setContent(content: Readonly<Record<string, string | Uint8Array>>): void;
   /** Stop listening and drop open (keep-alive) connections; the port is free on return. */
   close(): Promise<void>;
 }
@@ -191,9 +193,13 @@ export async function startHttpServer(options: HttpServerOptions = {}): Promise<
     root = await realpath(dir);
   }
   const content = new Map<string, Buffer>();
-  for (const [k, v] of Object.entries(options.content ?? {})) {
-    content.set(normalizeContentKey(k), typeof v === "string" ? Buffer.from(v, "utf8") : Buffer.from(v));
-  }
+  const setContent = (entries: Readonly<Record<string, string | Uint8Array>>) => {
+    content.clear();
+    for (const [k, v] of Object.entries(entries)) {
+      content.set(normalizeContentKey(k), typeof v === "string" ? Buffer.from(v, "utf8") : Buffer.from(v));
+    }
+  };
+  setContent(options.content ?? {});
 
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
@@ -263,6 +269,7 @@ export async function startHttpServer(options: HttpServerOptions = {}): Promise<
     url: `http://${host}:${port}`,
     bindAddress,
     server,
+    setContent,
     close() {
       closing ??= new Promise<void>((resolveClose) => {
         server.close(() => resolveClose());
