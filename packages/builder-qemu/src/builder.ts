@@ -29,12 +29,12 @@ import {
   connectStep,
   createQmpKeyDriver,
   fetchArtifact,
-  generateTemporaryKeyPair,
   httpServerStep,
   makeIso,
   parseBootCommand,
   QmpClient,
   type TemporaryKeyPair,
+  temporaryKeyStep,
   typeBootCommand,
 } from "@kiln/sdk";
 import { probeKvm } from "./accel.js";
@@ -392,28 +392,9 @@ function outputDirStep(_o: QemuOptions, rs: RunState): Step {
 }
 
 function keyStep(o: QemuOptions, rs: RunState): Step {
-  return {
-    name: "ssh key",
-    async run(ctx) {
-      const needKey =
-        (o.communicator ?? "ssh") === "ssh" &&
-        !o.ssh_password &&
-        !o.ssh_private_key_file &&
-        !o.ssh_agent_auth;
-      if (!needKey) {
-        ctx.buildVars.SSHPublicKey = ctx.buildVars.SSHPublicKey ?? "";
-        return;
-      }
-      const type = o.temporary_key_pair_type ?? "ed25519";
-      rs.key = generateTemporaryKeyPair(
-        type,
-        type === "rsa" ? (o.temporary_key_pair_bits ?? 3072) : undefined,
-      );
-      ctx.secret(rs.key.privateKey);
-      ctx.buildVars.SSHPublicKey = rs.key.publicKey;
-      ctx.ui.say(`Created a temporary ${type} key pair for SSH (${rs.key.fingerprint}).`);
-    },
-  };
+  return temporaryKeyStep(o, (key) => {
+    rs.key = key;
+  });
 }
 
 function downloadStep(o: QemuOptions, rs: RunState): Step {

@@ -1,5 +1,11 @@
 export * from "./boot/index.js";
 export * from "./communicator/index.js";
+export {
+  needsTemporaryKey,
+  STATE_TEMPORARY_KEY,
+  type TemporaryKeyOptions,
+  temporaryKeyStep,
+} from "./steps/key.js";
 export * from "./download/index.js";
 export * from "./http/index.js";
 export * from "./iso/index.js";

@@ -21,6 +21,7 @@ export {
   type WaitAction,
 } from "./parse.js";
 export {
+  abortableSleep,
   actionQcodes,
   createSendkeyDriver,
   type KeyDriver,

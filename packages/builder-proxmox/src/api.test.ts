@@ -1,0 +1,405 @@
+/**
+ * The proxmox builders against the Proxmox VE API double (testbed/pve) with its FakeRunner:
+ * every request is checked against PVE's schema by the double; VMs do not boot, so these builds
+ * use `communicator: none`. They prove the API sequence, both auth modes, TLS verification,
+ * secrets redaction, and that every fault ends in a clear error with nothing left behind.
+ * The real guests are in proxmox.e2e.test.ts.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { KilnError } from "@kiln/core";
+import { type BuildRun, buildFile, ensureDist, makeScratch } from "@kiln/sdk/testing";
+import { FakeRunner, type PveDouble, startPveDouble } from "@kiln-testbed/pve";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+
+const PKG_DIR = fileURLToPath(new URL("..", import.meta.url));
+const RESOLVER = {
+  standard: { builder: { "proxmox-iso": "@kiln/builder-proxmox", "proxmox-clone": "@kiln/builder-proxmox" } },
+};
+const TOKEN_SECRET = "3f0b8a52-6d1c-4e8e-9b59-0c1d2e3f4a5b";
+const PASSWORD = "s3cret-Pa55word";
+
+let pve: PveDouble;
+let runner: FakeRunner;
+let dir: string;
+let caFile: string;
+let isoFile: string;
+let otherIso: string;
+
+function errorOf(run: BuildRun): KilnError | undefined {
+  return run.result.runs[0]?.error as KilnError | undefined;
+}
+function errorText(run: BuildRun): string {
+  const e = errorOf(run);
+  return e ? `${e.message}\n${e.hint ?? ""}` : "";
+}
+
+/** What the double holds: VMs, ISOs and running tasks. */
+function leftovers() {
+  return {
+    vms: [...pve.state.vms.keys()],
+    running: [...pve.state.tasks.values()].filter((t) => t.status === "running").map((t) => t.type),
+  };
+}
+
+async function isoVolumes(): Promise<string[]> {
+  const { readdirSync } = await import("node:fs");
+  return readdirSync(join(pve.state.storageDir, "template", "iso")).sort();
+}
+
+function source(extra: string, opts: { auth?: string; type?: string } = {}): string {
+  return `kiln: 1
+sources:
+  box:
+    type: ${opts.type ?? "proxmox-iso"}
+    proxmox_url: ${pve.url}
+${opts.auth ?? `    username: root@pam\n    password: ${PASSWORD}\n    proxmox_ca_file: ${caFile}`}
+    node: pve
+    communicator: none
+    task_timeout: 20s
+    shutdown_timeout: 20s
+${extra}
+builds:
+  - sources: [box]
+`;
+}
+
+const ISO_SOURCE = `    boot_iso:
+      iso_url: ISO_PATH
+      iso_checksum: none
+      iso_storage_pool: local
+      unmount: true
+    disks:
+      - type: virtio
+        storage_pool: local
+        disk_size: 1G
+        format: qcow2
+    network_adapters:
+      - model: virtio
+        bridge: vmbr0
+    memory: 256
+    boot_wait: 0s
+    boot_command: ["<esc>install url=http://\${{ http.ip }}:\${{ http.port }}/config<enter>"]
+    http_content:
+      /config: "hostname=box\\n"`;
+
+beforeAll(async () => {
+  ensureDist(PKG_DIR);
+  runner = new FakeRunner({ shutdownMs: 50 });
+  pve = await startPveDouble({
+    runner,
+    users: { "root@pam": { password: PASSWORD, privileges: "all" } },
+    tokens: {
+      "kiln@pve!ci": { secret: TOKEN_SECRET, privileges: "all" },
+      "viewer@pve!ro": {
+        secret: "11111111-2222-3333-4444-555555555555",
+        privileges: [
+          "VM.Audit",
+          "VM.Allocate",
+          "VM.Config.Disk",
+          "VM.Config.CDROM",
+          "VM.Config.CPU",
+          "VM.Config.Memory",
+          "VM.Config.Network",
+          "VM.Config.Options",
+          "VM.Config.HWType",
+          "VM.PowerMgmt",
+          "Datastore.AllocateSpace",
+          "Datastore.AllocateTemplate",
+          "Datastore.Audit",
+          "Datastore.Allocate",
+          "Sys.Audit",
+        ],
+      },
+    },
+    taskDurationMs: 20,
+  });
+  dir = makeScratch(PKG_DIR, "api");
+  caFile = join(dir, "pve-root-ca.pem");
+  writeFileSync(caFile, pve.caCert);
+  isoFile = join(dir, "installer.iso");
+  writeFileSync(isoFile, Buffer.alloc(64 * 1024, 7));
+  otherIso = join(dir, "other.iso"); // not on the storage: every build uploads it (and must delete it on failure)
+  writeFileSync(otherIso, Buffer.alloc(32 * 1024, 9));
+}, 120_000);
+
+afterAll(async () => {
+  await pve?.close();
+  const { rmSync } = await import("node:fs");
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  pve.faults.clear();
+});
+
+const iso = (extra = "") => source(`${ISO_SOURCE.replace("ISO_PATH", isoFile)}\n${extra}`);
+
+describe("proxmox-iso against the API double", () => {
+  it("creates the VM, uploads the ISO, types the boot command with sendkey, makes a template", async () => {
+    const run = await buildFile(
+      dir,
+      "iso.kiln.yaml",
+      iso("    template_name: box-template\n    vm_id: 150"),
+      { resolver: RESOLVER },
+    );
+    expect(run.result.ok, run.log).toBe(true);
+    const vm = pve.state.vms.get(150);
+    expect(vm?.config.template).toBe("1");
+    expect(vm?.config.name).toBe("box-template");
+    expect(vm?.config.ide2).toBeUndefined(); // unmount: true removed the drive
+    expect(vm?.config.virtio0).toMatch(/^local:150\/base-150-disk-0\.qcow2/);
+    expect(vm?.config.net0).toMatch(/^virtio=/);
+    // The boot command reached the VM as PVE sendkey qcodes, the HTTP address rendered in.
+    const keys = runner.vms.get(150)?.keys ?? [];
+    expect(keys[0]).toBe("esc");
+    expect(keys.slice(1, 8)).toEqual(["i", "n", "s", "t", "a", "l", "l"]);
+    expect(keys.at(-1)).toBe("ret");
+    expect(keys).toContain("shift-semicolon"); // the ':' of http://
+    // The uploaded ISO stays on the storage as a cache for the next build; it is named after the file.
+    expect(await isoVolumes()).toEqual(["installer.iso"]);
+    const artifact = run.result.runs[0]?.artifacts[0];
+    expect(artifact).toMatchObject({
+      builderType: "proxmox-iso",
+      id: "150",
+      description: "A template was created: 150",
+    });
+    // Password, ticket and CSRF token never appear in the events.
+    const all = JSON.stringify(run.events);
+    expect(all).not.toContain(PASSWORD);
+    expect(leftovers().running).toEqual([]);
+  }, 60_000);
+
+  it("a second build reuses the ISO already on the storage and refuses to replace vm_id without --force", async () => {
+    const uploadsBefore = pve.state.requests.filter((r) => r.path.endsWith("/upload")).length;
+    const again = await buildFile(
+      dir,
+      "iso.kiln.yaml",
+      iso("    template_name: box-template\n    vm_id: 150"),
+      { resolver: RESOLVER },
+    );
+    expect(again.result.ok).toBe(false);
+    expect(errorOf(again)?.code).toBe("KILN_PROXMOX_VMID");
+    expect(errorText(again)).toMatch(/vm_id 150 is already used by template 150 \(box-template\)/);
+    expect(errorText(again)).toMatch(/--force/);
+    const forced = await buildFile(
+      dir,
+      "iso.kiln.yaml",
+      iso("    template_name: box-template\n    vm_id: 150"),
+      {
+        resolver: RESOLVER,
+        force: true,
+      },
+    );
+    expect(forced.result.ok, forced.log).toBe(true);
+    expect(forced.log).toMatch(/already on the storage/);
+    expect(pve.state.requests.filter((r) => r.path.endsWith("/upload")).length).toBe(uploadsBefore);
+    expect(pve.state.vms.get(150)?.config.template).toBe("1");
+  }, 60_000);
+
+  it("API token auth (no ticket), cd_content seed ISO uploaded, attached and deleted after the build", async () => {
+    const before = pve.state.requests.length;
+    const run = await buildFile(
+      dir,
+      "token.kiln.yaml",
+      source(
+        `${ISO_SOURCE.replace("ISO_PATH", isoFile)}
+    vm_id: 151
+    additional_iso_files:
+      - cd_label: cidata
+        iso_storage_pool: local
+        unmount: true
+        cd_content:
+          meta-data: "instance-id: x\\n"
+          user-data: "#cloud-config\\n"`,
+        { auth: `    username: kiln@pve!ci\n    token: ${TOKEN_SECRET}\n    proxmox_ca_file: ${caFile}` },
+      ),
+      { resolver: RESOLVER },
+    );
+    expect(run.result.ok, run.log).toBe(true);
+    const mine = pve.state.requests.slice(before);
+    expect(mine.some((r) => r.path === "/api2/json/access/ticket")).toBe(false);
+    expect(mine.filter((r) => r.user).every((r) => r.user === "kiln@pve!ci")).toBe(true);
+    // the seed was attached while the VM ran, and is gone from the template and the storage
+    expect(
+      mine.some(
+        (r) =>
+          r.method === "DELETE" &&
+          /content\/local%3Aiso%2Fkiln-box-|content\/local:iso\/kiln-box-/.test(r.path),
+      ),
+    ).toBe(true);
+    expect(pve.state.vms.get(151)?.config.ide3).toBeUndefined();
+    expect((await isoVolumes()).filter((f) => f.startsWith("kiln-"))).toEqual([]);
+    expect(JSON.stringify(run.events)).not.toContain(TOKEN_SECRET);
+  }, 60_000);
+});
+
+describe("TLS and credentials", () => {
+  it("refuses the self-signed certificate unless it is trusted; insecure_skip_tls_verify connects", async () => {
+    const auth = `    username: root@pam\n    password: ${PASSWORD}`;
+    const refused = await buildFile(
+      dir,
+      "tls.kiln.yaml",
+      source(`${ISO_SOURCE.replace("ISO_PATH", isoFile)}\n    vm_id: 160`, { auth }),
+      {
+        resolver: RESOLVER,
+      },
+    );
+    expect(refused.result.ok).toBe(false);
+    expect(errorOf(refused)?.code).toBe("KILN_PROXMOX_TLS");
+    expect(errorText(refused)).toMatch(/certificate .* is not trusted/);
+    expect(errorText(refused)).toContain(pve.fingerprint);
+    expect(errorText(refused)).toMatch(/proxmox_ca_file|insecure_skip_tls_verify/);
+    expect(pve.state.vms.has(160)).toBe(false);
+    const insecure = await buildFile(
+      dir,
+      "tls.kiln.yaml",
+      source(
+        `${ISO_SOURCE.replace("ISO_PATH", isoFile)}\n    vm_id: 160\n    skip_convert_to_template: true`,
+        {
+          auth: `${auth}\n    insecure_skip_tls_verify: true`,
+        },
+      ),
+      { resolver: RESOLVER },
+    );
+    expect(insecure.result.ok, insecure.log).toBe(true);
+    expect(pve.state.vms.get(160)?.config.template).toBeUndefined(); // skip_convert_to_template
+    expect(pve.state.vms.get(160)?.status).toBe("stopped");
+  }, 60_000);
+
+  it("a wrong password is a clear 401 error, redacted, with nothing created", async () => {
+    const vmsBefore = [...pve.state.vms.keys()];
+    const run = await buildFile(
+      dir,
+      "badpw.kiln.yaml",
+      source(`${ISO_SOURCE.replace("ISO_PATH", isoFile)}`, {
+        auth: `    username: root@pam\n    password: not-the-password-42\n    proxmox_ca_file: ${caFile}`,
+      }),
+      { resolver: RESOLVER },
+    );
+    expect(errorOf(run)?.code).toBe("KILN_PROXMOX_AUTH");
+    expect(errorText(run)).toMatch(/401/);
+    expect(JSON.stringify(run.events)).not.toContain("not-the-password-42");
+    expect([...pve.state.vms.keys()]).toEqual(vmsBefore);
+  }, 30_000);
+
+  it("credentials from PROXMOX_* variables; a token without user@realm!id is refused before any request", async () => {
+    const before = pve.state.requests.length;
+    const run = await buildFile(
+      dir,
+      "badtoken.kiln.yaml",
+      source(ISO_SOURCE.replace("ISO_PATH", isoFile), {
+        auth: `    username: kiln@pve\n    token: ${TOKEN_SECRET}`,
+      }),
+      { resolver: RESOLVER },
+    );
+    expect(errorOf(run)?.code).toBe("KILN_PROXMOX_CONFIG");
+    expect(errorText(run)).toMatch(/user@realm!tokenid/);
+    expect(pve.state.requests.length).toBe(before);
+    expect(JSON.stringify(run.events)).not.toContain(TOKEN_SECRET);
+  }, 30_000);
+});
+
+describe("faults end in a clear error and leave no VM, ISO or task", () => {
+  const withUpload = (extra: string, opts: { auth?: string } = {}) =>
+    source(
+      `${ISO_SOURCE.replace("ISO_PATH", otherIso)}
+    additional_iso_files:
+      - cd_label: cidata
+        cd_content: { meta-data: "instance-id: y\\n" }
+${extra}`,
+      opts,
+    );
+
+  async function expectClean(isosBefore: string[]) {
+    expect(leftovers()).toEqual({ vms: [150, 151, 160].filter((v) => pve.state.vms.has(v)), running: [] });
+    expect(await isoVolumes()).toEqual(isosBefore);
+  }
+
+  it("transient 503s are retried", async () => {
+    pve.faults.inject({ path: /\/status\/current$/, method: "GET", status: 503, times: 2 });
+    pve.faults.inject({ path: "/cluster/nextid", status: 429, headers: { "Retry-After": "0" }, times: 1 });
+    const run = await buildFile(dir, "retry.kiln.yaml", iso("    skip_convert_to_template: true"), {
+      resolver: RESOLVER,
+    });
+    expect(run.result.ok, run.log).toBe(true);
+    expect(run.log).toMatch(/503 .*retrying/);
+    const vmid = Number(run.result.runs[0]?.artifacts[0]?.id);
+    await run.result.runs[0]?.artifacts[0]?.destroy?.();
+    expect(pve.state.vms.has(vmid)).toBe(false);
+  }, 60_000);
+
+  it("a failing start task: the VM and the uploaded ISOs are deleted", async () => {
+    const isos = await isoVolumes();
+    pve.faults.failTasks("qmstart", "start failed: QEMU exited with code 1", 1);
+    const run = await buildFile(dir, "fail.kiln.yaml", withUpload(""), { resolver: RESOLVER });
+    expect(run.result.ok).toBe(false);
+    expect(errorOf(run)?.code).toBe("KILN_PROXMOX_TASK");
+    expect(errorText(run)).toMatch(/starting VM \d+ failed: start failed: QEMU exited with code 1/);
+    await expectClean(isos);
+  }, 60_000);
+
+  it("a task slower than task_timeout: kiln waits for it in cleanup, then deletes the VM", async () => {
+    const isos = await isoVolumes();
+    pve.faults.slowTasks(2500, "qmcreate");
+    const run = await buildFile(
+      dir,
+      "slow.kiln.yaml",
+      withUpload("").replace("task_timeout: 20s", "task_timeout: 1s"),
+      { resolver: RESOLVER },
+    );
+    pve.faults.slowTasks(0, "qmcreate");
+    expect(errorOf(run)?.code).toBe("KILN_PROXMOX_TASK_TIMEOUT");
+    expect(errorText(run)).toMatch(/creating VM \d+ did not finish within 1s/);
+    expect(errorText(run)).toMatch(/task_timeout/);
+    await expectClean(isos);
+  }, 60_000);
+
+  it("a VMID taken elsewhere in the cluster", async () => {
+    const isos = await isoVolumes();
+    pve.faults.takeVmid(170, "pve2");
+    const run = await buildFile(dir, "taken.kiln.yaml", withUpload("    vm_id: 170"), { resolver: RESOLVER });
+    expect(errorOf(run)?.code).toBe("KILN_PROXMOX_VMID");
+    expect(errorText(run)).toMatch(/vm_id 170 is already used/);
+    expect(errorText(run)).toMatch(/another vm_id/);
+    await expectClean(isos);
+  }, 60_000);
+
+  it("the guest agent never answers: the error says so instead of waiting silently", async () => {
+    const isos = await isoVolumes();
+    pve.faults.agentDown();
+    const run = await buildFile(
+      dir,
+      "agent.kiln.yaml",
+      withUpload("").replace(
+        "communicator: none",
+        "ssh_username: root\n    ssh_password: x\n    ssh_timeout: 3s",
+      ),
+      { resolver: RESOLVER },
+    );
+    pve.faults.agentDown(undefined, false);
+    expect(errorOf(run)?.code).toBe("KILN_PROXMOX_ADDRESS");
+    expect(errorText(run)).toMatch(/QEMU guest agent is not running/);
+    expect(errorText(run)).toMatch(/qemu-guest-agent/);
+    expect(run.log).toMatch(/Waiting for the guest's address: the QEMU guest agent is not running/);
+    await expectClean(isos);
+  }, 60_000);
+
+  it("a token without VM.Console: sendkey is refused with the privilege named", async () => {
+    const isos = await isoVolumes();
+    const run = await buildFile(
+      dir,
+      "perm.kiln.yaml",
+      withUpload("", {
+        auth: `    username: viewer@pve!ro\n    token: 11111111-2222-3333-4444-555555555555\n    proxmox_ca_file: ${caFile}`,
+      }),
+      { resolver: RESOLVER },
+    );
+    expect(run.result.ok).toBe(false);
+    expect(errorOf(run)?.code).toBe("KILN_PROXMOX_BOOT_COMMAND");
+    expect(errorText(run)).toMatch(/403 Permission check failed \(\/vms\/\d+, VM\.Console\)/);
+    expect(errorText(run)).toMatch(/VM\.Console/);
+    await expectClean(isos);
+  }, 60_000);
+});

@@ -1,0 +1,42 @@
+/**
+ * The step that makes a temporary SSH key pair when the source gives no password, key file or
+ * agent: the private key is registered as a secret, the public key is `${{ build.SSHPublicKey }}`
+ * (for cloud-init seeds, kickstart files, Proxmox sshkeys …).
+ */
+import type { Step } from "@kiln/core";
+import { generateTemporaryKeyPair, type TemporaryKeyPair } from "../communicator/keys.js";
+import type { CommunicatorOptions } from "./connect.js";
+
+export interface TemporaryKeyOptions extends CommunicatorOptions {
+  temporary_key_pair_type?: "ed25519" | "rsa";
+  temporary_key_pair_bits?: number;
+}
+
+export const STATE_TEMPORARY_KEY = "ssh-temporary-key";
+
+/** Whether the source needs a generated key: SSH without password, key file or agent. */
+export function needsTemporaryKey(o: TemporaryKeyOptions): boolean {
+  return (o.communicator ?? "ssh") === "ssh" && !o.ssh_password && !o.ssh_private_key_file && !o.ssh_agent_auth;
+}
+
+export function temporaryKeyStep(o: TemporaryKeyOptions, onKey?: (key: TemporaryKeyPair) => void): Step {
+  return {
+    name: "ssh key",
+    async run(ctx) {
+      if (!needsTemporaryKey(o)) {
+        ctx.buildVars.SSHPublicKey = ctx.buildVars.SSHPublicKey ?? "";
+        return;
+      }
+      const type = o.temporary_key_pair_type ?? "ed25519";
+      const key = generateTemporaryKeyPair(type, type === "rsa" ? (o.temporary_key_pair_bits ?? 3072) : undefined);
+      ctx.secret(key.privateKey);
+      ctx.buildVars.SSHPublicKey = key.publicKey;
+      ctx.state.put(STATE_TEMPORARY_KEY, key);
+      onKey?.(key);
+      ctx.ui.say(`Created a temporary ${type} key pair for SSH (${key.fingerprint}).`);
+    },
+    async cleanup(ctx) {
+      ctx.state.delete(STATE_TEMPORARY_KEY);
+    },
+  };
+}
