@@ -28,6 +28,7 @@ import {
   type BootAction,
   connectStep,
   createQmpKeyDriver,
+  createVncKeyDriver,
   fetchArtifact,
   httpServerStep,
   makeIso,
@@ -36,6 +37,7 @@ import {
   type TemporaryKeyPair,
   temporaryKeyStep,
   typeBootCommand,
+  VncClient,
 } from "@kiln/sdk";
 import { probeKvm } from "./accel.js";
 import {
@@ -78,6 +80,8 @@ interface RunState {
   accel?: "kvm" | "tcg" | "none";
   vm?: Vm;
   vnc?: string;
+  /** Where kiln's RFB client connects, and the password QEMU is given (vnc_use_password). */
+  vncAddress?: { host: string; port: number; password?: string };
 }
 
 export interface QemuResult {
@@ -580,8 +584,12 @@ function portStep(o: QemuOptions, rs: RunState): Step {
         const port = await findFreePort(o.vnc_port_min ?? 5900, o.vnc_port_max ?? 6000, bind);
         if (port === undefined)
           throw err("KILN_QEMU_PORT", "no free VNC port", "Widen vnc_port_min/vnc_port_max.");
-        rs.vnc = `${bind}:${port - 5900}`;
-        ctx.ui.say(`VNC: vnc://${bind}:${port} (boot_command is still typed through QMP)`);
+        const password = o.vnc_use_password ? randomBytes(6).toString("base64url") : undefined; // VNC's limit: 8
+        if (password) ctx.secret(password);
+        rs.vnc = `${bind}:${port - 5900}${password ? ",password=on" : ""}`;
+        const host = bind === "0.0.0.0" || bind === "::" ? "127.0.0.1" : bind;
+        rs.vncAddress = { host, port, ...(password ? { password } : {}) };
+        ctx.ui.say(`VNC: vnc://${bind}:${port}${password ? " (with a random password)" : ""}`);
       }
     },
   };
@@ -736,7 +744,12 @@ function bootStep(o: QemuOptions, rs: RunState): Step {
       const wait = dur(o.boot_wait, 10_000, "boot_wait");
       const vm = rs.vm as Vm;
       const guard = untilVmExits(ctx.signal, vm);
+      let vnc: VncClient | undefined;
       try {
+        if (rs.vncAddress?.password) {
+          // QEMU's -vnc …,password=on lets nobody in until a password is set.
+          await vm.qmp.execute("set_password", { protocol: "vnc", password: rs.vncAddress.password });
+        }
         if (groups.length === 0) return;
         if (wait > 0) {
           ctx.ui.say(`Waiting ${o.boot_wait ?? "10s"} for boot...`);
@@ -745,7 +758,20 @@ function bootStep(o: QemuOptions, rs: RunState): Step {
         const keyInterval = o.boot_key_interval
           ? dur(o.boot_key_interval, 0, "boot_key_interval")
           : undefined;
-        const driver = createQmpKeyDriver(vm.qmp, { signal: guard.signal });
+        if (o.boot_command_method === "vnc" && rs.vncAddress) {
+          const { host, port, password } = rs.vncAddress;
+          vnc = await VncClient.connect({
+            host,
+            port,
+            ...(password ? { password } : {}),
+            timeout: 20_000,
+            signal: guard.signal,
+          });
+          ctx.ui.message(`Typing through VNC (RFB ${vnc.version}, ${host}:${port})`);
+        }
+        const driver = vnc
+          ? createVncKeyDriver(vnc, { signal: guard.signal })
+          : createQmpKeyDriver(vm.qmp, { signal: guard.signal });
         let totalKeys = 0;
         let typingMs = 0;
         for (const g of groups) {
@@ -774,7 +800,7 @@ function bootStep(o: QemuOptions, rs: RunState): Step {
         }
         const rate = totalKeys / (typingMs / 1000);
         ctx.ui.say(
-          `Typed ${totalKeys} keys in ${(typingMs / 1000).toFixed(1)}s (${rate.toFixed(1)} keys/s).`,
+          `Typed ${totalKeys} keys in ${(typingMs / 1000).toFixed(1)}s (${rate.toFixed(1)} keys/s)${vnc ? " over VNC" : ""}.`,
         );
       } catch (e) {
         if (ctx.signal.aborted) throw e;
@@ -796,6 +822,7 @@ function bootStep(o: QemuOptions, rs: RunState): Step {
         );
       } finally {
         guard.dispose();
+        await vnc?.close();
       }
     },
   };

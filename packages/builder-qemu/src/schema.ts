@@ -3,6 +3,7 @@ import {
   CD_OPTIONS,
   COMMUNICATOR_OPTIONS,
   DURATION,
+  FLOPPY_OPTIONS,
   HTTP_OPTIONS,
   type JsonSchema,
   objectSchema,
@@ -104,7 +105,13 @@ export const qemuSchema: JsonSchema = objectSchema(
     ),
     efi_firmware_vars: str("OVMF variables template."),
     efi_drop_efivars: bool("Do not keep the EFI variables file with the output."),
-    vtpm: bool("Attach an emulated TPM (swtpm)."),
+    vtpm: bool("Attach an emulated TPM 2.0 (swtpm, which must be installed), e.g. for Windows 11."),
+    use_tpm1: bool("With vtpm, emulate a TPM 1.2 instead of 2.0."),
+    tpm_device_type: {
+      enum: ["tpm-tis", "tpm-crb", "tpm-tis-device", "tpm-spapr"],
+      description:
+        "With vtpm, the TPM device model. Default: tpm-crb on q35 machines (and with efi_boot), else tpm-tis; tpm-tis-device on ARM, tpm-spapr on POWER.",
+    },
     host_port_min: {
       type: "integer",
       minimum: 1,
@@ -123,14 +130,17 @@ export const qemuSchema: JsonSchema = objectSchema(
     ),
     boot_command_method: {
       enum: ["qmp", "vnc"],
-      description: "How boot_command is typed: qmp (default; fast, no lost keys) or vnc.",
+      description:
+        "How boot_command is typed: qmp (default; fast, no lost keys) or vnc (RFB key events to QEMU's VNC server, as Packer; 100ms between keys unless boot_key_interval is set).",
     },
     qmp_enable: bool("Keep a QMP socket (kiln always uses QMP internally)."),
     qmp_socket_path: str("Path of the QMP socket."),
     vnc_bind_address: str("Address the VNC server listens on. Default: 127.0.0.1."),
     vnc_port_min: { type: "integer", minimum: 5900, maximum: 65535 },
     vnc_port_max: { type: "integer", minimum: 5900, maximum: 65535 },
-    vnc_use_password: bool("Protect the VNC server with a random password."),
+    vnc_use_password: bool(
+      "Protect the VNC server with a random password (-vnc …,password=on, set through QMP); kiln's VNC typing uses it.",
+    ),
     headless: bool("No window. kiln never opens one unless display is set."),
     display: str("QEMU -display value, e.g. gtk or none."),
     output_directory: str(
@@ -139,8 +149,7 @@ export const qemuSchema: JsonSchema = objectSchema(
     vm_name: str(
       "File name of the result disk in output_directory. Default: <source name>.<format>, e.g. ubuntu.qcow2.",
     ),
-    floppy_files: strList("Files to put on a floppy (legacy installers)."),
-    floppy_label: str("Floppy volume label."),
+    ...FLOPPY_OPTIONS,
     boot_steps: {
       type: "array",
       items: { type: "array", items: { type: "string" } },

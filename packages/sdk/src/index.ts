@@ -11,6 +11,7 @@ export * from "./http/index.js";
 export * from "./iso/index.js";
 export * from "./qmp/index.js";
 export * from "./schemas.js";
+export * from "./vnc/index.js";
 export {
   type CommunicatorOptions,
   type ConnectStepOptions,
