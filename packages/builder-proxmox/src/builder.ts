@@ -662,8 +662,9 @@ function diskSize(d: DiskOptions): string {
       "Write e.g. 20G or 512M.",
     );
   const n = Number(m[1]);
-  const gib = { "": 1, K: 1 / 1024 ** 2, M: 1 / 1024, G: 1, T: 1024 }[m[2] as "" | "K" | "M" | "G" | "T"];
-  return String(Math.max(1, Math.ceil(n * gib)));
+  const gib = n * { "": 1, K: 1 / 1024 ** 2, M: 1 / 1024, G: 1, T: 1024 }[m[2] as "" | "K" | "M" | "G" | "T"];
+  // PVE takes STORAGE:SIZE in GiB, fractions included (0.25 = 256M); round up to whole MiB.
+  return String(Math.max(1 / 1024, Math.ceil(gib * 1024) / 1024));
 }
 
 /** Create parameters for the VM's hardware, shared by create (iso) and reconfigure (clone). */

@@ -1355,12 +1355,17 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
         const tmp = uploadTmp;
         const r = await readMultipart(req, boundary, () => {
           const ws = fs.createWriteStream(tmp);
+          let failed: Error | undefined;
+          ws.on("error", (e) => {
+            failed = e;
+            ws.emit("drain");
+          });
           return {
             write: (chunk) =>
               new Promise<void>((resolve, reject) => {
-                if (ws.write(chunk)) resolve();
-                else ws.once("drain", resolve);
-                ws.once("error", reject);
+                if (failed) reject(failed);
+                else if (ws.write(chunk)) resolve();
+                else ws.once("drain", () => (failed ? reject(failed) : resolve()));
               }),
             end: () =>
               new Promise<void>((resolve, reject) =>
