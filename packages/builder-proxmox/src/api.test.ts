@@ -48,10 +48,8 @@ async function isoVolumes(): Promise<string[]> {
   return readdirSync(join(pve.state.storageDir, "template", "iso")).sort();
 }
 
-function source(extra: string, opts: { auth?: string; type?: string } = {}): string {
-  return `kiln: 1
-sources:
-  box:
+function sourceBlock(name: string, extra: string, opts: { auth?: string; type?: string } = {}): string {
+  return `  ${name}:
     type: ${opts.type ?? "proxmox-iso"}
     proxmox_url: ${pve.url}
 ${opts.auth ?? `    username: root@pam\n    password: ${PASSWORD}\n    proxmox_ca_file: ${caFile}`}
@@ -60,9 +58,11 @@ ${opts.auth ?? `    username: root@pam\n    password: ${PASSWORD}\n    proxmox_c
     task_timeout: 20s
     shutdown_timeout: 20s
 ${extra}
-builds:
-  - sources: [box]
 `;
+}
+
+function source(extra: string, opts: { auth?: string; type?: string } = {}): string {
+  return `kiln: 1\nsources:\n${sourceBlock("box", extra, opts)}builds:\n  - sources: [box]\n`;
 }
 
 const ISO_SOURCE = `    boot_iso:
@@ -235,6 +235,69 @@ describe("proxmox-iso against the API double", () => {
   }, 60_000);
 });
 
+describe("boot command keys, parallel builds, Ctrl-C", () => {
+  it("sendkey gets PVE's qcodes for Packer's special keys, held modifiers and page keys", async () => {
+    const run = await buildFile(
+      dir,
+      "keys.kiln.yaml",
+      iso("    vm_id: 152\n    skip_convert_to_template: true").replace(
+        /boot_command: .*/,
+        'boot_command: ["<pageUp><pageDown><leftCtrlOn><leftAltOn><del><leftAltOff><leftCtrlOff><f12>A<spacebar><tab><leftSuperOn>r<leftSuperOff>"]',
+      ),
+      { resolver: RESOLVER },
+    );
+    expect(run.result.ok, run.log).toBe(true);
+    expect(runner.vms.get(152)?.keys).toEqual([
+      "pgup",
+      "pgdn",
+      "ctrl-alt-delete",
+      "f12",
+      "shift-a",
+      "spc",
+      "tab",
+      "meta_l-r",
+    ]);
+    await run.result.runs[0]?.artifacts[0]?.destroy?.();
+  }, 60_000);
+
+  it("parallel builds without vm_id each get their own VM ID", async () => {
+    const extra = `${ISO_SOURCE.replace("ISO_PATH", isoFile)}\n    skip_convert_to_template: true`;
+    const yaml = `kiln: 1\nsources:\n${sourceBlock("box", extra)}${sourceBlock("box2", extra)}builds:\n  - sources: [box, box2]\n`;
+    const run = await buildFile(dir, "parallel.kiln.yaml", yaml, { resolver: RESOLVER });
+    expect(run.result.ok, run.log).toBe(true);
+    const ids = run.result.runs.map((r) => r.artifacts[0]?.id);
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids).size).toBe(2);
+    for (const r of run.result.runs) await r.artifacts[0]?.destroy?.();
+  }, 60_000);
+
+  it("Ctrl-C while the boot command is typed: the VM and the generated ISO are removed", async () => {
+    const isos = await isoVolumes();
+    const ac = new AbortController();
+    const run = await buildFile(
+      dir,
+      "abort.kiln.yaml",
+      source(`${ISO_SOURCE.replace("ISO_PATH", isoFile).replace("boot_wait: 0s", "boot_wait: 30s")}
+    vm_id: 153
+    additional_iso_files:
+      - cd_label: cidata
+        cd_content: { meta-data: "instance-id: z\\n" }`),
+      {
+        resolver: RESOLVER,
+        signal: ac.signal,
+        onEvent: (e) => {
+          if (e.type === "say" && /Waiting 30s for boot/.test(e.text)) ac.abort();
+        },
+      },
+    );
+    expect(run.result.ok).toBe(false);
+    expect(run.log).toMatch(/Deleting VM 153/);
+    expect(pve.state.vms.has(153)).toBe(false);
+    expect(await isoVolumes()).toEqual(isos);
+    expect([...pve.state.tasks.values()].filter((t) => t.status === "running")).toEqual([]);
+  }, 60_000);
+});
+
 describe("TLS and credentials", () => {
   it("refuses the self-signed certificate unless it is trusted; insecure_skip_tls_verify connects", async () => {
     const auth = `    username: root@pam\n    password: ${PASSWORD}`;
@@ -285,6 +348,25 @@ describe("TLS and credentials", () => {
   }, 30_000);
 
   it("credentials from PROXMOX_* variables; a token without user@realm!id is refused before any request", async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, { PROXMOX_URL: pve.url, PROXMOX_USERNAME: "kiln@pve!ci", PROXMOX_TOKEN: TOKEN_SECRET });
+    try {
+      const fromEnv = await buildFile(
+        dir,
+        "env.kiln.yaml",
+        source(`${ISO_SOURCE.replace("ISO_PATH", isoFile)}\n    skip_convert_to_template: true`, {
+          auth: `    proxmox_ca_file: ${caFile}`,
+        }).replace(/ {4}proxmox_url: .*\n/, ""),
+        { resolver: RESOLVER },
+      );
+      expect(fromEnv.result.ok, fromEnv.log).toBe(true);
+      expect(fromEnv.log).toMatch(/as kiln@pve!ci \(API token\)/);
+      expect(JSON.stringify(fromEnv.events)).not.toContain(TOKEN_SECRET);
+      await fromEnv.result.runs[0]?.artifacts[0]?.destroy?.();
+    } finally {
+      for (const k of ["PROXMOX_URL", "PROXMOX_USERNAME", "PROXMOX_TOKEN"]) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
     const before = pve.state.requests.length;
     const run = await buildFile(
       dir,
