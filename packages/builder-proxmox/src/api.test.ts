@@ -349,7 +349,11 @@ describe("TLS and credentials", () => {
 
   it("credentials from PROXMOX_* variables; a token without user@realm!id is refused before any request", async () => {
     const saved = { ...process.env };
-    Object.assign(process.env, { PROXMOX_URL: pve.url, PROXMOX_USERNAME: "kiln@pve!ci", PROXMOX_TOKEN: TOKEN_SECRET });
+    Object.assign(process.env, {
+      PROXMOX_URL: pve.url,
+      PROXMOX_USERNAME: "kiln@pve!ci",
+      PROXMOX_TOKEN: TOKEN_SECRET,
+    });
     try {
       const fromEnv = await buildFile(
         dir,

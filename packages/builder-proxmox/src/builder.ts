@@ -220,6 +220,12 @@ function commonPrepare(o: CommonOptions, ctx: RunContext): void {
       "bios: ovmf needs efi_config (the EFI vars disk)",
       "Add efi_config: { efi_storage_pool: local-lvm } (or your storage).",
     );
+  if (o.http_interface && o.http_bind_address && o.http_bind_address !== "0.0.0.0")
+    throw err(
+      "KILN_PROXMOX_CONFIG",
+      "set only one of http_interface and http_bind_address",
+      "http_interface picks the address the guest reaches kiln's HTTP server at; http_bind_address binds the server to one.",
+    );
   if (o.http_interface && !interfaceAddress(o.http_interface))
     throw err(
       "KILN_PROXMOX_CONFIG",

@@ -17,9 +17,9 @@ import { spawnSync } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildFile, ensureDist, makeScratch } from "@kiln/sdk/testing";
 import { type Appliance, ensureAppliance } from "@kiln-testbed/appliance";
 import { type PveDouble, QemuRunner, startPveDouble } from "@kiln-testbed/pve";
-import { buildFile, ensureDist, makeScratch } from "@kiln/sdk/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const PKG_DIR = fileURLToPath(new URL("..", import.meta.url));
@@ -40,31 +40,33 @@ const GUEST_PASSWORD = "kiln-pve-demo";
 const BASE_PORT = 30_000 + Math.floor(Math.random() * 20_000);
 const sshPort = (vmid: number) => BASE_PORT + (vmid - 200);
 
-describe.skipIf(skip)(`proxmox builders with real guests${skip ? ` (skipped: missing ${missing.join(", ")})` : ""}`, () => {
-  let appliance: Appliance;
-  let pve: PveDouble;
-  let dir: string;
-  let caFile: string;
-  const serial: string[] = [];
+describe.skipIf(skip)(
+  `proxmox builders with real guests${skip ? ` (skipped: missing ${missing.join(", ")})` : ""}`,
+  () => {
+    let appliance: Appliance;
+    let pve: PveDouble;
+    let dir: string;
+    let caFile: string;
+    const serial: string[] = [];
 
-  beforeAll(async () => {
-    ensureDist(PKG_DIR);
-    appliance = await ensureAppliance();
-    pve = await startPveDouble({
-      runner: new QemuRunner({ sshPort, serial: (vmid, line) => serial.push(`${vmid}| ${line}`) }),
-      users: { "root@pam": { password: PASSWORD, privileges: "all" } },
+    beforeAll(async () => {
+      ensureDist(PKG_DIR);
+      appliance = await ensureAppliance();
+      pve = await startPveDouble({
+        runner: new QemuRunner({ sshPort, serial: (vmid, line) => serial.push(`${vmid}| ${line}`) }),
+        users: { "root@pam": { password: PASSWORD, privileges: "all" } },
+      });
+      dir = makeScratch(PKG_DIR, "e2e");
+      caFile = join(dir, "pve-root-ca.pem");
+      writeFileSync(caFile, pve.caCert);
+    }, 300_000);
+
+    afterAll(async () => {
+      await pve?.close(); // kills any guest still running
+      if (dir) rmSync(dir, { recursive: true, force: true });
     });
-    dir = makeScratch(PKG_DIR, "e2e");
-    caFile = join(dir, "pve-root-ca.pem");
-    writeFileSync(caFile, pve.caCert);
-  }, 300_000);
 
-  afterAll(async () => {
-    await pve?.close(); // kills any guest still running
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  const connection = () => `    proxmox_url: ${pve.url}
+    const connection = () => `    proxmox_url: ${pve.url}
     username: root@pam
     password: ${PASSWORD}
     proxmox_ca_file: ${caFile}
@@ -75,11 +77,11 @@ describe.skipIf(skip)(`proxmox builders with real guests${skip ? ` (skipped: mis
     ssh_password: ${GUEST_PASSWORD}
     ssh_timeout: 5m`;
 
-  it("proxmox-iso installs the appliance into a template, and proxmox-clone provisions a clone of it", async () => {
-    const iso = await buildFile(
-      dir,
-      "iso.kiln.yaml",
-      `kiln: 1
+    it("proxmox-iso installs the appliance into a template, and proxmox-clone provisions a clone of it", async () => {
+      const iso = await buildFile(
+        dir,
+        "iso.kiln.yaml",
+        `kiln: 1
 sources:
   appliance:
     type: proxmox-iso
@@ -117,28 +119,32 @@ builds:
         content: "Baked on Proxmox by kiln.\\n"
         destination: /etc/motd
 `,
-      { resolver: RESOLVER },
-    );
-    expect(iso.result.ok, `${iso.log}\n--- serial ---\n${serial.slice(-40).join("\n")}`).toBe(true);
-    expect(iso.log).toMatch(/Uploading .*installer.* to local/);
-    expect(iso.log).toMatch(/Typed \d+ keys in .* keys\/s/);
-    expect(iso.log).toMatch(/HTTP GET \/config 200/);
-    expect(iso.log).toMatch(/The guest agent reports 127\.0\.0\.1/);
-    expect(iso.log).toContain("out: kiln-pve");
-    // The installer got the command line typed through sendkey, with kiln's HTTP address in it.
-    expect(serial.join("\n")).toMatch(/200\| .*KILN-CMDLINE:.*install url=http:\/\/[0-9.]+:\d+\/config/);
-    const tpl = pve.state.vms.get(200);
-    expect(tpl?.status).toBe("stopped");
-    expect(tpl?.config).toMatchObject({ template: "1", name: "kiln-appliance", description: "the kiln test appliance" });
-    expect(tpl?.config.ide2).toBeUndefined(); // CD-ROM removed
-    expect(tpl?.config.virtio0).toMatch(/^local:200\/base-200-disk-0\.qcow2/);
-    expect(iso.result.runs[0]?.artifacts[0]).toMatchObject({ builderType: "proxmox-iso", id: "200" });
+        { resolver: RESOLVER },
+      );
+      expect(iso.result.ok, `${iso.log}\n--- serial ---\n${serial.slice(-40).join("\n")}`).toBe(true);
+      expect(iso.log).toMatch(/Uploading .*installer.* to local/);
+      expect(iso.log).toMatch(/Typed \d+ keys in .* keys\/s/);
+      expect(iso.log).toMatch(/HTTP GET \/config 200/);
+      expect(iso.log).toMatch(/The guest agent reports 127\.0\.0\.1/);
+      expect(iso.log).toContain("out: kiln-pve");
+      // The installer got the command line typed through sendkey, with kiln's HTTP address in it.
+      expect(serial.join("\n")).toMatch(/200\| .*KILN-CMDLINE:.*install url=http:\/\/[0-9.]+:\d+\/config/);
+      const tpl = pve.state.vms.get(200);
+      expect(tpl?.status).toBe("stopped");
+      expect(tpl?.config).toMatchObject({
+        template: "1",
+        name: "kiln-appliance",
+        description: "the kiln test appliance",
+      });
+      expect(tpl?.config.ide2).toBeUndefined(); // CD-ROM removed
+      expect(tpl?.config.virtio0).toMatch(/^local:200\/base-200-disk-0\.qcow2/);
+      expect(iso.result.runs[0]?.artifacts[0]).toMatchObject({ builderType: "proxmox-iso", id: "200" });
 
-    // The template's disk boots: a linked clone, provisioned again.
-    const clone = await buildFile(
-      dir,
-      "clone.kiln.yaml",
-      `kiln: 1
+      // The template's disk boots: a linked clone, provisioned again.
+      const clone = await buildFile(
+        dir,
+        "clone.kiln.yaml",
+        `kiln: 1
 sources:
   again:
     type: proxmox-clone
@@ -156,17 +162,18 @@ builds:
           - cat /etc/kiln-build /etc/motd
           - echo second >> /etc/kiln-build
 `,
-      { resolver: RESOLVER },
-    );
-    expect(clone.result.ok, `${clone.log}\n--- serial ---\n${serial.slice(-40).join("\n")}`).toBe(true);
-    expect(clone.log).toMatch(/out: built-on-pve by [0-9a-f-]{36}/);
-    expect(clone.log).toContain("out: Baked on Proxmox by kiln.");
-    expect(clone.log).toMatch(/Cloning kiln-appliance \(200, linked\) into VM 201/);
-    const v2 = pve.state.vms.get(201);
-    expect(v2?.config).toMatchObject({ template: "1", name: "kiln-appliance-v2" });
-    expect(v2?.config.virtio0).toMatch(/^local:200\/base-200-disk-0\.qcow2\/201\//); // an overlay of the first template's disk
-    // No guest left running, no task left.
-    expect([...pve.state.vms.values()].filter((v) => v.status === "running")).toEqual([]);
-    expect([...pve.state.tasks.values()].filter((t) => t.status === "running")).toEqual([]);
-  }, 600_000);
-});
+        { resolver: RESOLVER },
+      );
+      expect(clone.result.ok, `${clone.log}\n--- serial ---\n${serial.slice(-40).join("\n")}`).toBe(true);
+      expect(clone.log).toMatch(/out: built-on-pve by [0-9a-f-]{36}/);
+      expect(clone.log).toContain("out: Baked on Proxmox by kiln.");
+      expect(clone.log).toMatch(/Cloning kiln-appliance \(200, linked\) into VM 201/);
+      const v2 = pve.state.vms.get(201);
+      expect(v2?.config).toMatchObject({ template: "1", name: "kiln-appliance-v2" });
+      expect(v2?.config.virtio0).toMatch(/^local:200\/base-200-disk-0\.qcow2\/201\//); // an overlay of the first template's disk
+      // No guest left running, no task left.
+      expect([...pve.state.vms.values()].filter((v) => v.status === "running")).toEqual([]);
+      expect([...pve.state.tasks.values()].filter((t) => t.status === "running")).toEqual([]);
+    }, 600_000);
+  },
+);

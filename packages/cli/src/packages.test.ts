@@ -25,6 +25,8 @@ describe("published packages", () => {
         "@kiln/cli",
         "@kiln/sdk",
         "@kiln/builder-null",
+        "@kiln/builder-qemu",
+        "@kiln/builder-proxmox",
         "create-kiln-plugin",
       ]),
     );
