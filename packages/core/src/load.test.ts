@@ -118,6 +118,23 @@ describe("plugin problems", () => {
       rmSync(f);
     }
   });
+  it("a standard type whose package is missing gets the install hint, not a 'did you mean' of itself", () => {
+    const f = tmp("kiln: 1\nsources:\n  a:\n    type: proxmox-iso\n");
+    try {
+      const err = errorOf(() =>
+        loadBuildFile({
+          file: f,
+          env: {},
+          resolver: { standard: { builder: { "proxmox-iso": "@kiln/no-such-proxmox-package" } } },
+        }),
+      );
+      expect(err.diagnostics[0]?.code).toBe("KILN_PLUGIN_NOT_FOUND");
+      expect(err.diagnostics[0]?.hint).not.toMatch(/Did you mean "proxmox-iso"/);
+      expect(err.diagnostics[0]?.hint).toMatch(/@kiln\/no-such-proxmox-package/);
+    } finally {
+      rmSync(f);
+    }
+  });
 });
 
 describe("a variable without a value", () => {

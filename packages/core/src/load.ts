@@ -180,7 +180,8 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
       if (!isKilnError(err)) throw err;
       let hint = err.hint;
       if (err.code === "KILN_PLUGIN_NOT_FOUND") {
-        const close = suggest(type, resolver.knownTypes(kind));
+        // A standard type whose package is not installed is spelled right: no "did you mean" then.
+        const close = suggest(type, resolver.knownTypes(kind).filter((t) => t !== type));
         if (close) hint = `Did you mean "${close}"? Otherwise: ${hint ?? ""}`;
       }
       diags.push(

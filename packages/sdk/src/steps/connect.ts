@@ -36,6 +36,11 @@ export interface ConnectStepOptions {
   host?: (ctx: RunContext) => { host: string; port: number } | undefined;
   /** A private key the builder generated and installed (temporary key pair). */
   privateKey?: (ctx: RunContext) => string | undefined;
+  /**
+   * Back-off between connection attempts (default 250 ms doubling to 5 s). A builder whose
+   * target is a local forwarded port, cheap to try, caps it lower so SSH is seen sooner.
+   */
+  retry?: { initialMs?: number; maxMs?: number };
 }
 
 export const STATE_COMMUNICATOR = "communicator";
@@ -126,6 +131,7 @@ export function connectStep(options: CommunicatorOptions, how: ConnectStepOption
             }
           : {}),
         log: (line) => ctx.ui.message(line),
+        ...(how.retry ? { retry: how.retry } : {}),
       };
       ctx.ui.say(
         `Waiting for SSH on ${target.host}:${target.port} (timeout ${String(config.ssh_timeout)})...`,
