@@ -198,6 +198,42 @@ describe("proxmox-iso against the API double", () => {
     expect(pve.state.vms.get(150)?.config.template).toBe("1");
   }, 60_000);
 
+  it("iso_download_pve: the Proxmox host downloads the ISO itself (checksum passed along); keep_cdrom_device", async () => {
+    const { createServer } = await import("node:http");
+    const { createHash } = await import("node:crypto");
+    const body = Buffer.alloc(48 * 1024, 5);
+    const sha = createHash("sha256").update(body).digest("hex");
+    const srv = createServer((_req, res) => res.end(body));
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const port = (srv.address() as { port: number }).port;
+    try {
+      const run = await buildFile(
+        dir,
+        "dl.kiln.yaml",
+        iso("    vm_id: 154\n    skip_convert_to_template: true")
+          .replace(`iso_url: ${isoFile}`, `iso_url: http://127.0.0.1:${port}/images/netinst.iso`)
+          .replace(
+            "iso_checksum: none",
+            `iso_checksum: sha256:${sha}\n      iso_download_pve: true\n      keep_cdrom_device: true`,
+          ),
+        { resolver: RESOLVER },
+      );
+      expect(run.result.ok, run.log).toBe(true);
+      expect(run.log).toMatch(
+        /Asking Proxmox to download http:\/\/127\.0\.0\.1:\d+\/images\/netinst\.iso into local/,
+      );
+      expect(
+        pve.state.requests.some((r) => r.path.endsWith("/storage/local/download-url") && r.status === 200),
+      ).toBe(true);
+      const name = `netinst-${sha.slice(0, 12)}.iso`;
+      expect(await isoVolumes()).toContain(name);
+      expect(pve.state.vms.get(154)?.config.ide2).toBe("none,media=cdrom"); // unmounted, drive kept
+      await run.result.runs[0]?.artifacts[0]?.destroy?.();
+    } finally {
+      srv.close();
+    }
+  }, 60_000);
+
   it("API token auth (no ticket), cd_content seed ISO uploaded, attached and deleted after the build", async () => {
     const before = pve.state.requests.length;
     const run = await buildFile(
