@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs kiln's whole test suite on a fresh Debian machine with Node: installs the Debian packages
-# the tests need (real OpenSSH server, QEMU, ISO tools), the workspace, builds it, runs vitest.
+# the tests need (OpenSSH server, QEMU, ISO and FAT tools, swtpm), the workspace, builds it,
+# runs vitest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PACKAGES="${APT_PACKAGES:-openssh-server openssh-client procps xz-utils zstd xorriso genisoimage qemu-system-x86 qemu-utils}" bash scripts/bootstrap.sh
+APT_PACKAGES="${APT_PACKAGES:-openssh-server openssh-client procps xz-utils zstd xorriso genisoimage qemu-system-x86 qemu-utils dosfstools mtools swtpm swtpm-tools}" bash scripts/bootstrap.sh
 exec pnpm -s test

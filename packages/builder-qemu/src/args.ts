@@ -27,6 +27,10 @@ export interface VmConfig {
   installIso?: string;
   /** The cd_files/cd_content ISO. */
   cdIso?: string;
+  /** The floppy_files/floppy_dirs/floppy_content image (raw, 1.44 MB). */
+  floppy?: string;
+  /** vtpm: swtpm's control socket and the TPM device model. */
+  tpm?: { socket: string; device: string };
   /** Boot once from the CD (installer), else from the disk. */
   bootFromCd: boolean;
   net:
@@ -121,6 +125,8 @@ export function defaultArgs(c: VmConfig): ArgEntry[] {
       }),
     ]);
   }
+  // The first floppy drive (an ISA floppy controller; QEMU adds one on q35 too when a floppy is given).
+  if (c.floppy) out.push(["-drive", driveOpts({ file: c.floppy, if: "floppy", index: "0", format: "raw" })]);
   out.push(["-boot", c.bootFromCd ? "once=d" : "c"]);
 
   if (c.net.kind === "user") {
@@ -135,6 +141,11 @@ export function defaultArgs(c: VmConfig): ArgEntry[] {
   out.push(["-device", `${c.netDevice},netdev=user.0`]);
 
   if (c.firmware) out.push(["-bios", c.firmware]);
+  if (c.tpm) {
+    out.push(["-chardev", `socket,${driveOpts({ id: "chrtpm", path: c.tpm.socket })}`]);
+    out.push(["-tpmdev", "emulator,id=tpm0,chardev=chrtpm"]);
+    out.push(["-device", `${c.tpm.device},tpmdev=tpm0`]);
+  }
   if (c.efi) {
     out.push(["-drive", driveOpts({ if: "pflash", format: "raw", readonly: "on", file: c.efi.code })]);
     out.push(["-drive", driveOpts({ if: "pflash", format: "raw", file: c.efi.vars })]);

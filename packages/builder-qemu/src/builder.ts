@@ -26,10 +26,13 @@ import {
 } from "@kiln/core";
 import {
   type BootAction,
+  checkFloppyLabel,
+  clearAuthorizedKeysStep,
   connectStep,
   createQmpKeyDriver,
   createVncKeyDriver,
   fetchArtifact,
+  floppyStep,
   httpServerStep,
   makeIso,
   parseBootCommand,
@@ -52,6 +55,7 @@ import { findOvmf } from "./efi.js";
 import { findFreePort } from "./net.js";
 import { formatBytes, parseSize, type QemuOptions } from "./options.js";
 import { type QemuProcess, runTool, startQemu, waitExit } from "./proc.js";
+import { checkTpmOptions, tpmStep, type VmTpm } from "./tpm.js";
 
 const DEFAULT_DISK_SIZE = 40960; // MiB, as Packer
 const STATE_RESULT = "qemu.result";
@@ -75,6 +79,8 @@ interface RunState {
   /** Final file names (in the output directory) of `disks`, in order. */
   diskNames: string[];
   cdIso?: string;
+  floppy?: string;
+  tpm?: VmTpm;
   efi?: { code: string; vars: string };
   hostPort?: number;
   accel?: "kvm" | "tcg" | "none";
@@ -246,13 +252,15 @@ export const qemuBuilder: BuilderRuntime<QemuOptions> = {
         "host_port_min is greater than host_port_max",
         "Set host_port_min ≤ host_port_max.",
       );
-    if (o.floppy_files?.length)
-      throw err(
-        "KILN_QEMU_UNSUPPORTED",
-        "floppy_files is not supported by this version",
-        "Put the files on a CD instead: cd_files (and cd_label).",
-      );
-    if (o.vtpm) throw err("KILN_QEMU_UNSUPPORTED", "vtpm is not supported by this version", "Remove vtpm.");
+    if (o.floppy_label !== undefined) {
+      try {
+        checkFloppyLabel(o.floppy_label);
+      } catch (e) {
+        throw err("KILN_QEMU_CONFIG", messageOf(e), isKilnError(e) ? e.hint : undefined);
+      }
+    }
+    const tpmProblem = checkTpmOptions(o);
+    if (tpmProblem) throw err("KILN_QEMU_CONFIG", tpmProblem, "Set vtpm: true, or remove the option.");
     if (o.net_bridge && !o.ssh_host && (o.communicator ?? "ssh") === "ssh")
       throw err(
         "KILN_QEMU_CONFIG",
@@ -294,13 +302,26 @@ export const qemuBuilder: BuilderRuntime<QemuOptions> = {
       downloadStep(o, rs),
       diskStep(o, rs),
       cdStep(o, rs),
+      floppyStep(o, {
+        attach: (image) => {
+          rs.floppy = image;
+        },
+      }),
       httpStep(o),
       portStep(o, rs),
       acceleratorStep(o, rs),
+      tpmStep(
+        o,
+        () => o.machine_type ?? (o.efi_boot ? "q35" : "pc"),
+        (t) => {
+          rs.tpm = t;
+        },
+      ),
       launchStep(o, rs),
       bootStep(o, rs),
       connectVmStep(o, rs, useSsh),
       provision,
+      clearAuthorizedKeysStep(o, { publicKey: () => rs.key?.publicKey }),
       shutdownStep(o, rs),
       compactStep(o, rs),
       finalizeStep(o, rs),
@@ -647,6 +668,8 @@ function launchStep(o: QemuOptions, rs: RunState): Step {
           diskDetectZeroes: o.disk_detect_zeroes ?? "off",
           ...(!o.disk_image && rs.isoPath ? { installIso: rs.isoPath } : {}),
           ...(rs.cdIso ? { cdIso: rs.cdIso } : {}),
+          ...(rs.floppy ? { floppy: rs.floppy } : {}),
+          ...(rs.tpm ? { tpm: rs.tpm } : {}),
           bootFromCd: !o.disk_image,
           net: o.net_bridge
             ? { kind: "bridge", bridge: o.net_bridge }
@@ -832,6 +855,8 @@ function connectVmStep(o: QemuOptions, rs: RunState, useSsh: boolean): Step {
   const inner = connectStep(o, {
     host: () => (rs.hostPort ? { host: "127.0.0.1", port: rs.hostPort } : undefined),
     privateKey: () => rs.key?.privateKey,
+    // The forwarded port is local: trying every second costs nothing and sees SSH up to 4 s sooner.
+    ...(o.net_bridge ? {} : { retry: { initialMs: 250, maxMs: 1000 } }),
   });
   return {
     name: "connect",

@@ -38,6 +38,8 @@ export interface QemuOptions extends CommunicatorOptions {
   efi_firmware_vars?: string;
   efi_drop_efivars?: boolean;
   vtpm?: boolean;
+  use_tpm1?: boolean;
+  tpm_device_type?: "tpm-tis" | "tpm-crb" | "tpm-tis-device" | "tpm-spapr";
   host_port_min?: number;
   host_port_max?: number;
   skip_nat_mapping?: boolean;
@@ -54,6 +56,8 @@ export interface QemuOptions extends CommunicatorOptions {
   output_directory?: string;
   vm_name?: string;
   floppy_files?: string[];
+  floppy_dirs?: string[];
+  floppy_content?: Record<string, string>;
   floppy_label?: string;
   boot_steps?: string[][];
   http_directory?: string;

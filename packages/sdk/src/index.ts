@@ -1,17 +1,12 @@
 export * from "./boot/index.js";
 export * from "./communicator/index.js";
-export {
-  needsTemporaryKey,
-  STATE_TEMPORARY_KEY,
-  type TemporaryKeyOptions,
-  temporaryKeyStep,
-} from "./steps/key.js";
 export * from "./download/index.js";
+export * from "./floppy/index.js";
 export * from "./http/index.js";
 export * from "./iso/index.js";
 export * from "./qmp/index.js";
 export * from "./schemas.js";
-export * from "./vnc/index.js";
+export * from "./steps/clear-keys.js";
 export {
   type CommunicatorOptions,
   type ConnectStepOptions,
@@ -24,3 +19,10 @@ export {
   httpServerStep,
   STATE_HTTP_SERVER,
 } from "./steps/http.js";
+export {
+  needsTemporaryKey,
+  STATE_TEMPORARY_KEY,
+  type TemporaryKeyOptions,
+  temporaryKeyStep,
+} from "./steps/key.js";
+export * from "./vnc/index.js";

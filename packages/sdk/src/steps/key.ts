@@ -16,7 +16,9 @@ export const STATE_TEMPORARY_KEY = "ssh-temporary-key";
 
 /** Whether the source needs a generated key: SSH without password, key file or agent. */
 export function needsTemporaryKey(o: TemporaryKeyOptions): boolean {
-  return (o.communicator ?? "ssh") === "ssh" && !o.ssh_password && !o.ssh_private_key_file && !o.ssh_agent_auth;
+  return (
+    (o.communicator ?? "ssh") === "ssh" && !o.ssh_password && !o.ssh_private_key_file && !o.ssh_agent_auth
+  );
 }
 
 export function temporaryKeyStep(o: TemporaryKeyOptions, onKey?: (key: TemporaryKeyPair) => void): Step {
@@ -28,7 +30,10 @@ export function temporaryKeyStep(o: TemporaryKeyOptions, onKey?: (key: Temporary
         return;
       }
       const type = o.temporary_key_pair_type ?? "ed25519";
-      const key = generateTemporaryKeyPair(type, type === "rsa" ? (o.temporary_key_pair_bits ?? 3072) : undefined);
+      const key = generateTemporaryKeyPair(
+        type,
+        type === "rsa" ? (o.temporary_key_pair_bits ?? 3072) : undefined,
+      );
       ctx.secret(key.privateKey);
       ctx.buildVars.SSHPublicKey = key.publicKey;
       ctx.state.put(STATE_TEMPORARY_KEY, key);

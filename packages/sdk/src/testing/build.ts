@@ -87,12 +87,21 @@ export interface BuildFileOptions {
 }
 
 /** Write `yaml` to `<dir>/<name>` and build it through @kiln/core like `kiln build` does. */
-export async function buildFile(dir: string, name: string, yaml: string, opts: BuildFileOptions = {}): Promise<BuildRun> {
+export async function buildFile(
+  dir: string,
+  name: string,
+  yaml: string,
+  opts: BuildFileOptions = {},
+): Promise<BuildRun> {
   const file = join(dir, name);
   writeFileSync(file, yaml);
   let loaded: ReturnType<typeof loadBuildFile>;
   try {
-    loaded = loadBuildFile({ file, env: opts.env ?? {}, ...(opts.resolver ? { resolver: opts.resolver } : {}) });
+    loaded = loadBuildFile({
+      file,
+      env: opts.env ?? {},
+      ...(opts.resolver ? { resolver: opts.resolver } : {}),
+    });
   } catch (e) {
     // Show what the loader found, not just "1 problem".
     if (isKilnError(e) && e.diagnostics?.length) e.message += `\n${formatDiagnostics(e.diagnostics)}`;
