@@ -234,6 +234,64 @@ describe("proxmox-iso against the API double", () => {
     }
   }, 60_000);
 
+  it("every hardware option ends up in a create request that PVE's schema accepts", async () => {
+    const run = await buildFile(
+      dir,
+      "hw.kiln.yaml",
+      source(`    vm_id: 155
+    boot_iso: { iso_url: "${isoFile}", iso_checksum: none }
+    vm_name: hw-test
+    template_name: hw-template
+    tags: kiln;test
+    memory: 1024
+    ballooning_minimum: 512
+    cores: 2
+    sockets: 2
+    cpu_type: x86-64-v2-AES
+    numa: true
+    os: l26
+    bios: ovmf
+    efi_config: { efi_storage_pool: local, efi_type: 4m, pre_enrolled_keys: true }
+    machine: q35
+    scsi_controller: virtio-scsi-single
+    vga: { type: virtio, memory: 32 }
+    serials: [socket]
+    onboot: true
+    disks:
+      - { type: scsi, storage_pool: local, disk_size: 1G, format: qcow2, io_thread: true, discard: true, ssd: true, cache_mode: writeback, asyncio: io_uring }
+      - { type: sata, storage_pool: local, disk_size: 512M, exclude_from_backup: true }
+    network_adapters:
+      - { model: virtio, bridge: vmbr0, vlan_tag: "10", firewall: true, packet_queues: 2, mtu: 1500, mac_address: "BC:24:11:00:00:01" }
+      - { bridge: vmbr1 }
+    cloud_init: true
+    cloud_init_storage_pool: local`),
+      { resolver: RESOLVER },
+    );
+    expect(run.result.ok, run.log).toBe(true);
+    const c = pve.state.vms.get(155)?.config ?? {};
+    expect(c).toMatchObject({
+      name: "hw-template",
+      template: "1",
+      tags: "kiln;test",
+      bios: "ovmf",
+      machine: "q35",
+      scsihw: "virtio-scsi-single",
+      ostype: "l26",
+      cpu: "x86-64-v2-AES",
+      vga: "virtio,memory=32",
+      serial0: "socket",
+    });
+    expect(c.scsi0).toMatch(/^local:155\/base-155-disk-\d\.qcow2,.*iothread=1/);
+    expect(c.sata0).toMatch(/backup=0/);
+    expect(c.efidisk0).toMatch(/efitype=4m/);
+    expect(c.net0).toMatch(/^virtio=BC:24:11:00:00:01,bridge=vmbr0,.*tag=10/);
+    expect(c.net1).toMatch(/^e1000=.*bridge=vmbr1/);
+    expect(c.ide2).toBe("local:iso/installer.iso,media=cdrom"); // not unmounted: stays attached
+    expect(Object.values(c).some((v) => /cloudinit/.test(String(v)))).toBe(true);
+    await run.result.runs[0]?.artifacts[0]?.destroy?.();
+    expect(pve.state.vms.has(155)).toBe(false);
+  }, 60_000);
+
   it("API token auth (no ticket), cd_content seed ISO uploaded, attached and deleted after the build", async () => {
     const before = pve.state.requests.length;
     const run = await buildFile(

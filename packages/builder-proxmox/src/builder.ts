@@ -18,22 +18,22 @@ import {
   type Artifact,
   type BuilderRuntime,
   type BuildStepsContext,
-  isKilnError,
   KilnError,
   parseDuration,
   type RunContext,
   type Step,
-  StepTimeoutError,
 } from "@kiln/core";
 import {
   abortableSleep,
   type BootAction,
+  clearAuthorizedKeysStep,
   connectStep,
   createSendkeyDriver,
   fetchArtifact,
   httpServerStep,
   makeIso,
   parseBootCommand,
+  prefixStepErrors,
   type TemporaryKeyPair,
   temporaryKeyStep,
   typeBootCommand,
@@ -232,12 +232,6 @@ function commonPrepare(o: CommonOptions, ctx: RunContext): void {
       `http_interface ${JSON.stringify(o.http_interface)} is not an interface of this machine with an IPv4 address`,
       `Interfaces here: ${Object.keys(networkInterfaces()).join(", ")}.`,
     );
-  if (o.ssh_clear_authorized_keys)
-    throw err(
-      "KILN_PROXMOX_UNSUPPORTED",
-      "ssh_clear_authorized_keys is not supported by this version of the proxmox builders",
-      "Remove the key in a last shell provisioner instead.",
-    );
 }
 
 function interfaceAddress(name: string): string | undefined {
@@ -291,6 +285,7 @@ function commonSteps(
       privateKey: () => rs.key?.privateKey,
     }),
     provision,
+    clearAuthorizedKeysStep(o, { publicKey: () => rs.key?.publicKey }),
     shutdownStep(o, rs),
     finalizeStep(o, rs),
   ];
@@ -362,32 +357,12 @@ async function artifactOf(type: string, o: CommonOptions, ctx: RunContext): Prom
 
 /** Errors from shared code (downloads, ISO writing, HTTP, SSH) get the `[proxmox-…] ` prefix. */
 function withPrefix(type: string, step: Step): Step {
-  return {
-    ...step,
-    async run(ctx) {
-      try {
-        await step.run(ctx);
-      } catch (e) {
-        if (ctx.signal.aborted && !(ctx.signal.reason instanceof StepTimeoutError)) throw e;
-        if (isKilnError(e)) {
-          const msg = e.message.replace(/^\[proxmox\] /, "");
-          if (e.message.startsWith("[") && !e.message.startsWith("[proxmox] ")) throw e;
-          throw new KilnError(e.code, `[${type}] ${msg}`, {
-            cause: e,
-            ...(e.hint ? { hint: e.hint } : {}),
-            diagnostics: e.diagnostics,
-            secrets: e.secrets,
-          });
-        }
-        throw err(
-          "KILN_PROXMOX_STEP",
-          `step "${step.name}" failed: ${messageOf(e)}`,
-          "This looks like a bug in @kiln/builder-proxmox; please report it with the build log.",
-          e,
-        );
-      }
-    },
-  };
+  return prefixStepErrors(step, {
+    prefix: type,
+    bugCode: "KILN_PROXMOX_STEP",
+    packageName: "@kiln/builder-proxmox",
+    rename: ["proxmox"],
+  });
 }
 
 async function openClient(o: CommonOptions, ctx: RunContext): Promise<PveClient> {
@@ -715,14 +690,26 @@ function netParam(n: NetworkOptions): string {
   return parts.join(",");
 }
 
-export function diskParams(disks: DiskOptions[]): Params {
+const BUS_MAX: Record<string, number> = { ide: 3, sata: 5, scsi: 30, virtio: 15 };
+
+/**
+ * Drive parameters for `disks`, each in the first free slot of its bus (`taken`: slots already
+ * used, e.g. by a clone's own disks; ide2 is kept for the boot CD-ROM).
+ */
+export function diskParams(disks: DiskOptions[], taken: ReadonlySet<string> = new Set()): Params {
   const p: Params = {};
-  const next: Record<string, number> = { scsi: 0, sata: 0, virtio: 0, ide: 0 };
+  const used = new Set([...taken, "ide2"]);
   for (const d of disks) {
     const bus = d.type ?? "scsi";
-    let i = next[bus] as number;
-    if (bus === "ide" && i === 2) i = 3; // ide2 is the CD-ROM drive
-    next[bus] = i + 1;
+    let i = 0;
+    while (used.has(`${bus}${i}`)) i++;
+    if (i > (BUS_MAX[bus] ?? 30))
+      throw err(
+        "KILN_PROXMOX_CONFIG",
+        `too many ${bus} disks: ${bus}${BUS_MAX[bus]} is the last slot`,
+        "Put some disks on another bus (type).",
+      );
+    used.add(`${bus}${i}`);
     const parts = [`${d.storage_pool}:${diskSize(d)}`];
     if (d.format) parts.push(`format=${d.format}`);
     parts.push(`cache=${d.cache_mode ?? "none"}`);
@@ -844,13 +831,13 @@ function createStep(o: IsoBuilderOptions, rs: RunState): Step {
         name,
         description: `kiln ephemeral build VM (${ctx.run.name})`,
         ...hardwareParams(o, false),
-        ...diskParams(o.disks ?? []),
+        ...diskParams(o.disks ?? [], new Set(rs.cdroms.map((c) => c.slot))),
         ...(o.pool ? { pool: o.pool } : {}),
       };
       for (const cd of rs.cdroms) base[cd.slot] = `${cd.volid},media=cdrom`;
       if (!o.boot) {
         // Disks first (empty at first, so the firmware falls through to the CD), then the boot ISO.
-        const firstDisk = Object.keys(diskParams(o.disks ?? []))[0];
+        const firstDisk = Object.keys(diskParams(o.disks ?? [], new Set(rs.cdroms.map((c) => c.slot))))[0];
         const bootCd = rs.cdroms[0]?.slot;
         base.boot = `order=${[firstDisk, bootCd].filter(Boolean).join(";")}`;
       }
@@ -972,7 +959,6 @@ function cloneStep(o: CloneBuilderOptions, rs: RunState): Step {
               full,
               ...(src.node !== rs.node ? { target: rs.node } : {}),
               ...(o.pool ? { pool: o.pool } : {}),
-              ...(full && o.disks?.[0]?.storage_pool ? { storage: o.disks[0].storage_pool } : {}),
             },
             ctx.signal,
           );
@@ -985,8 +971,10 @@ function cloneStep(o: CloneBuilderOptions, rs: RunState): Step {
         },
       );
       ctx.buildVars.ID = String(rs.vmid);
-      // Hardware the source left as it was, cloud-init, extra CD-ROMs.
-      const conf: Params = { ...hardwareParams(o, true) };
+      // Hardware the source left as it was, new disks in free slots, cloud-init, extra CD-ROMs.
+      const current = await client.get<Record<string, unknown>>(vmPath(rs, "config"), undefined, ctx.signal);
+      const taken = new Set(Object.keys(current).filter((k) => /^(ide|sata|scsi|virtio)\d+$/.test(k)));
+      const conf: Params = { ...hardwareParams(o, true), ...diskParams(o.disks ?? [], taken) };
       const user = o.ssh_username;
       if (rs.key && user) {
         conf.ciuser = user;
@@ -1265,7 +1253,10 @@ function finalizeStep(o: CommonOptions, rs: RunState): Step {
       }
       for (const k of Object.keys(config)) if (/^unused\d+$/.test(k)) remove.push(k);
       for (const k of rs.buildOnlyConfig) if (k in config) remove.push(k);
-      if (o.cloud_init) {
+      const hasCloudInit = Object.values(config).some((v) => typeof v === "string" && /cloudinit/.test(v));
+      if (o.cloud_init && hasCloudInit)
+        ctx.ui.message("The VM already has a cloud-init drive (from its source); keeping it.");
+      if (o.cloud_init && !hasCloudInit) {
         const taken = new Set(Object.keys(config).filter((k) => !remove.includes(k)));
         const bus = o.cloud_init_disk_type ?? "ide";
         const pool = o.cloud_init_storage_pool ?? o.disks?.[0]?.storage_pool ?? "local";

@@ -11,6 +11,7 @@ import { stat } from "node:fs/promises";
 import https from "node:https";
 import { rootCertificates, connect as tlsConnect } from "node:tls";
 import { KilnError } from "@kiln/core";
+import { abortableSleep } from "@kiln/sdk";
 
 export type Params = Record<string, string | number | boolean | undefined>;
 
@@ -69,21 +70,6 @@ export interface TaskStatus {
   exitstatus?: string;
   type?: string;
   id?: string;
-}
-
-function abortable(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 const RETRY_STATUS = new Set([429, 502, 503, 504]);
@@ -217,7 +203,7 @@ export class PveClient {
           `[proxmox] ${opts.what} did not finish within ${Math.round(opts.timeoutMs / 1000)}s (task ${upid})`,
           { hint: "Raise task_timeout (default 1m) if the Proxmox host is just slow." },
         );
-      await abortable(delay, opts.signal);
+      await abortableSleep(delay, opts.signal);
       delay = Math.min(1000, delay * 2);
     }
   }
@@ -310,7 +296,7 @@ export class PveClient {
         if (!retryable) throw e instanceof RetryableError ? e.final : e;
         const wait = retryAfter ?? Math.min(8000, 250 * 2 ** (attempt - 1));
         this.o.log?.(`${method} ${path}: ${e.final.message}; retrying in ${Math.round(wait / 100) / 10}s`);
-        await abortable(wait, o.signal);
+        await abortableSleep(wait, o.signal);
       }
     }
   }

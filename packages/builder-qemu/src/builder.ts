@@ -36,6 +36,7 @@ import {
   httpServerStep,
   makeIso,
   parseBootCommand,
+  prefixStepErrors,
   QmpClient,
   type TemporaryKeyPair,
   temporaryKeyStep,
@@ -353,31 +354,11 @@ export const qemuBuilder: BuilderRuntime<QemuOptions> = {
 
 /** Errors from shared code (downloads, ISO writing, HTTP, SSH) get the `[qemu] ` prefix too. */
 function withPrefix(step: Step): Step {
-  return {
-    ...step,
-    async run(ctx) {
-      try {
-        await step.run(ctx);
-      } catch (e) {
-        if (ctx.signal.aborted && !(ctx.signal.reason instanceof StepTimeoutError)) throw e;
-        if (isKilnError(e)) {
-          if (e.message.startsWith("[")) throw e;
-          throw new KilnError(e.code, `[qemu] ${e.message}`, {
-            cause: e,
-            ...(e.hint ? { hint: e.hint } : {}),
-            diagnostics: e.diagnostics,
-            secrets: e.secrets,
-          });
-        }
-        throw err(
-          "KILN_QEMU_STEP",
-          `step "${step.name}" failed: ${messageOf(e)}`,
-          "This looks like a bug in @kiln/builder-qemu; please report it with the build log.",
-          e,
-        );
-      }
-    },
-  };
+  return prefixStepErrors(step, {
+    prefix: "qemu",
+    bugCode: "KILN_QEMU_STEP",
+    packageName: "@kiln/builder-qemu",
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

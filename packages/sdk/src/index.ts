@@ -25,4 +25,5 @@ export {
   type TemporaryKeyOptions,
   temporaryKeyStep,
 } from "./steps/key.js";
+export { type PrefixErrorsOptions, prefixStepErrors } from "./steps/prefix.js";
 export * from "./vnc/index.js";
