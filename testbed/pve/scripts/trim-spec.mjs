@@ -36,6 +36,7 @@ export const SERVED = {
   "/nodes/{node}/qemu/{vmid}/template": ["POST"],
   "/nodes/{node}/qemu/{vmid}/clone": ["POST"],
   "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces": ["GET"],
+  "/nodes/{node}/qemu/{vmid}/cloudinit/dump": ["GET"],
   "/nodes/{node}/tasks/{upid}/status": ["GET"],
   "/nodes/{node}/storage/{storage}/upload": ["POST"],
   "/nodes/{node}/storage/{storage}/download-url": ["POST"],

@@ -1,4 +1,16 @@
 export { login, request, uploadFile, waitTask } from "./client.js";
+export {
+  CLOUDINIT_DISK_SIZE,
+  type HostDns,
+  isoVolumeLabel,
+  type NoCloudFiles,
+  nocloudFiles,
+  nocloudMetaData,
+  nocloudNetwork,
+  nocloudUserData,
+  readCloudinitVolume,
+  sha256Crypt,
+} from "./cloudinit.js";
 export { QemuRunner, type QemuRunnerOptions, qemuArgs, SSH_PORT_FIELD } from "./qemu-runner.js";
 export {
   AgentNotRunningError,

@@ -228,7 +228,7 @@ export function qemuArgs(spec: VmSpec, o: { qmpPath: string; serialLog: string; 
     if (d.path)
       args.push(
         "-drive",
-        `file=${d.path},format=${cd ? "raw" : d.format},if=none,id=${id}${cd ? ",media=cdrom,readonly=on" : ""}`,
+        `file=${d.path},format=${d.format},if=none,id=${id}${cd ? ",media=cdrom,readonly=on" : ""}`,
       );
     else args.push("-drive", `if=none,id=${id},media=cdrom`);
     const bi = bootIndex(d.key);

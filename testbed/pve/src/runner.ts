@@ -10,6 +10,7 @@ export interface VmDrive {
   /** Absolute path of the image or ISO on the host, if any ("none" CD-ROMs have none). */
   path?: string;
   media: "disk" | "cdrom";
+  /** Image format: qcow2/raw… for disks, raw for ISOs, the volume's format for a cloud-init drive. */
   format: string;
 }
 

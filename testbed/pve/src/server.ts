@@ -13,6 +13,21 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { makeSelfSignedCert } from "./cert.js";
+import {
+  CLOUDINIT_DISK_SIZE,
+  cloudinitFormat,
+  commitCloudinitVolume,
+  dumpCloudinit,
+  encryptPw,
+  type HostDns,
+  isCloudinitVolume,
+  isCryptHash,
+  isWindowsOstype,
+  nocloudFiles,
+  readResolvConf,
+  uriUnescape,
+  validateSshPublicKeys,
+} from "./cloudinit.js";
 import { boundaryOf, readMultipart } from "./multipart.js";
 import {
   AgentNotRunningError,
@@ -66,6 +81,12 @@ export interface PveDoubleOptions {
   unauthorizedDelayMs?: number;
   /** Called with one line per request. */
   log?: (line: string) => void;
+  /**
+   * The node's DNS settings (its /etc/resolv.conf), which PVE writes into a cloud-init drive's
+   * network-config when the VM has no `nameserver` / `searchdomain` (default: this host's
+   * /etc/resolv.conf).
+   */
+  hostDns?: HostDns;
 }
 
 export interface VmState {
@@ -347,12 +368,83 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
     return fs.statSync(file).size;
   };
 
-  /** Turns "local:32,..." drive values into allocated volumes; checks referenced ISOs exist. */
-  const allocateDrives = async (vmid: number, params: Record<string, string>, log: (l: string) => void) => {
+  /** Key of a drive (other than `skip`) that is a cloud-init drive (QemuConfig::has_cloudinit). */
+  const cloudinitKey = (conf: Record<string, string>, skip?: string): string | undefined =>
+    Object.keys(conf).find(
+      (k) =>
+        k !== skip && DRIVE_RE.test(k) && isCloudinitVolume(splitPropertyString(conf[k] ?? "", "file").file),
+    );
+
+  /**
+   * `STORAGE:cloudinit` (API2::Qemu create_disks): allocates vm-VMID-cloudinit.FMT (4 MiB, qcow2
+   * unless `format=`) and prints the drive as PVE does: volid, then the sorted options with
+   * media=cdrom, without format.
+   */
+  const allocCloudinit = async (
+    vmid: number,
+    d: Record<string, string>,
+    storage: string,
+    withSize = false,
+  ) => {
+    if (storage !== STORAGE) throw new Error(`storage '${storage}' does not exist`);
+    const fmt = d.format ?? "qcow2";
+    const name = `vm-${vmid}-cloudinit.${fmt}`;
+    fs.mkdirSync(imagesDir(vmid), { recursive: true });
+    const file = path.join(imagesDir(vmid), name);
+    if (fs.existsSync(file)) throw new Error(`disk image '${file}' already exists`);
+    if (hasQemuImg && fmt !== "raw")
+      await run("qemu-img", ["create", "-q", "-f", fmt, file, String(CLOUDINIT_DISK_SIZE)]);
+    else {
+      fs.writeFileSync(file, "");
+      fs.truncateSync(file, CLOUDINIT_DISK_SIZE);
+    }
+    const opts: Record<string, string> = { ...d, media: "cdrom" };
+    delete opts.file;
+    delete opts.format;
+    delete opts.size;
+    if (withSize) opts.size = formatSize(CLOUDINIT_DISK_SIZE);
+    return [
+      `${STORAGE}:${vmid}/${name}`,
+      ...Object.keys(opts)
+        .sort()
+        .map((o) => `${o}=${opts[o]}`),
+    ].join(",");
+  };
+
+  /** Frees a VM's cloud-init volume (QemuServer::vmconfig_register_unused_drive). */
+  const freeCloudinit = (file: string, log: (l: string) => void) => {
+    const p = volumePath(file);
+    if (p && fs.existsSync(p)) fs.rmSync(p, { force: true });
+    log(`removed cloud-init volume '${file}'`);
+  };
+
+  /**
+   * Turns "local:32,..." drive values into allocated volumes and "local:cloudinit" into the VM's
+   * cloud-init volume; checks referenced ISOs exist. `existing` is the config being changed.
+   */
+  const allocateDrives = async (
+    vmid: number,
+    params: Record<string, string>,
+    log: (l: string) => void,
+    existing: Record<string, string> = {},
+  ) => {
+    const done: Record<string, string> = {};
     for (const [k, v] of Object.entries(params)) {
       if (!DRIVE_RE.test(k)) continue;
       const d = splitPropertyString(v, "file");
       const file = d.file ?? "";
+      if (isCloudinitVolume(file)) {
+        const other = cloudinitKey(existing, k) ?? cloudinitKey(done, k);
+        if (other) throw new Error(`${k} - cloud-init drive is already attached at '${other}'`);
+      }
+      const ci = /^([a-z][a-z0-9\-_.]*[a-z0-9]):cloudinit$/i.exec(file);
+      if (ci) {
+        params[k] = await allocCloudinit(vmid, d, ci[1] as string);
+        done[k] = params[k];
+        log(`${k}: successfully created disk '${params[k]}'`);
+        continue;
+      }
+      done[k] = v;
       const alloc = /^([a-z][a-z0-9\-_.]*[a-z0-9]):(\d+(?:\.\d+)?)$/i.exec(file);
       if (alloc) {
         if (alloc[1] !== STORAGE) throw new Error(`storage '${alloc[1]}' does not exist`);
@@ -383,9 +475,43 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
         const p =
           file === "none" || file === "cdrom" ? undefined : file.startsWith("/") ? file : volumePath(file);
         const media = d.media === "cdrom" ? "cdrom" : "disk";
-        const format = d.format ?? (media === "cdrom" ? "raw" : (p?.split(".").pop() ?? "raw"));
+        // ISOs are raw; a cloud-init volume is a CD-ROM image in a qcow2 (or raw) volume
+        const format =
+          d.format ??
+          (media === "cdrom" && !isCloudinitVolume(file) ? "raw" : (p?.split(".").pop() ?? "raw"));
         return p ? { key: k, path: p, media, format } : { key: k, media, format };
       });
+
+  /**
+   * Cloudinit::generate_cloudinit_config: (re)writes the VM's cloud-init volume (NoCloud `cidata`
+   * ISO from the config), as PVE does at every start and when such a drive is set.
+   */
+  const generateCloudinit = async (vm: VmState, log: (l: string) => void) => {
+    for (const [k, v] of Object.entries(vm.config)) {
+      if (!DRIVE_RE.test(k)) continue;
+      const file = splitPropertyString(v, "file").file ?? "";
+      if (!file.includes(`vm-${vm.vmid}-cloudinit`)) continue;
+      const format = cloudinitFormat(vm.config);
+      if (format !== "nocloud")
+        throw new Error(`cloud-init format '${format}' is not modelled by the PVE double (only nocloud)`);
+      if (vm.config.cicustom) throw new Error("cicustom is not modelled by the PVE double");
+      const p = volumePath(file);
+      if (!p) throw new Error(`unable to parse volume ID '${file}'`);
+      const files = nocloudFiles(vm.config, vm.vmid, opts.hostDns ?? readResolvConf());
+      log("generating cloud-init ISO");
+      await commitCloudinitVolume(files, "cidata", p, path.extname(p).slice(1) || "raw", hasQemuImg);
+    }
+  };
+
+  /** API2::Qemu create/update: sshkeys must decode to valid public keys (ssh-keygen -l). */
+  const checkSshKeys = (p: Record<string, ParamValue>) => {
+    if (p.sshkeys === undefined || p.sshkeys === null) return;
+    try {
+      validateSshPublicKeys(uriUnescape(String(p.sshkeys)));
+    } catch (e) {
+      throw new ApiError(500, (e as Error).message);
+    }
+  };
 
   const toSpec = (vm: VmState): VmSpec => {
     const c = vm.config;
@@ -782,6 +908,7 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
     if (p.archive !== undefined)
       throw new ApiError(501, "restore from archive is not implemented by the double");
     checkVmidUnused(vmid);
+    checkSshKeys(p);
     const conf = stringParams(p, [
       "node",
       "vmid",
@@ -812,6 +939,7 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
         }
         vm.config = conf;
         if (start) {
+          await generateCloudinit(vm, log);
           await runner.start(toSpec(vm));
           vm.status = "running";
           vm.startedAt = Date.now();
@@ -867,6 +995,7 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
     const out: Record<string, string | number> = {};
     for (const [k, v] of Object.entries(vm.config))
       out[k] = /^(cores|sockets|template|vcpus|onboot|protection|balloon|cpuunits)$/.test(k) ? Number(v) : v;
+    if (vm.config.cipassword && vm.config.cipassword !== "0") out.cipassword = "**********"; // as PVE
     out.digest = configDigest(vm.config);
     return out;
   };
@@ -889,13 +1018,26 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
       "import-working-storage",
     ]);
     normalizeNets(set);
-    await allocateDrives(vmid, set, log);
+    // API2::Qemu update_vm hashes cipassword (not on create, not for Windows guests)
+    if (set.cipassword !== undefined && !isWindowsOstype(vm.config.ostype) && !isCryptHash(set.cipassword))
+      set.cipassword = encryptPw(set.cipassword);
+    await allocateDrives(vmid, set, log, vm.config);
+    let ciDriveSet = false;
+    for (const [k, v] of Object.entries(set)) {
+      if (!DRIVE_RE.test(k)) continue;
+      const file = splitPropertyString(v, "file").file;
+      if (isCloudinitVolume(file)) ciDriveSet = true;
+      // a replaced cloud-init drive is freed (the same volume is regenerated below)
+      const old = splitPropertyString(vm.config[k] ?? "", "file").file;
+      if (old && old !== file && isCloudinitVolume(old)) freeCloudinit(old, log);
+    }
     for (const k of (str(p.delete) ?? "").split(/[,;\s\0]+/).filter(Boolean)) {
       const old = vm.config[k];
       delete vm.config[k];
       if (old && DRIVE_RE.test(k)) {
         const d = splitPropertyString(old, "file");
-        if (d.media !== "cdrom" && d.file && /^[^:]+:\d+\//.test(d.file)) {
+        if (isCloudinitVolume(d.file)) freeCloudinit(d.file as string, log);
+        else if (d.media !== "cdrom" && d.file && /^[^:]+:\d+\//.test(d.file)) {
           let n = 0;
           while (vm.config[`unused${n}`]) n++;
           vm.config[`unused${n}`] = d.file;
@@ -903,13 +1045,17 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
       }
     }
     Object.assign(vm.config, set);
+    // QemuServer::vmconfig_apply_pending: setting a cloud-init drive generates its content
+    if (ciDriveSet) await generateCloudinit(vm, log);
   };
 
   handlers["POST /nodes/{node}/qemu/{vmid}/config"] = (p, auth) => {
     getVm(Number(p.vmid));
+    checkSshKeys(p);
     return upidOf(tasks.start("qmconfig", Number(p.vmid), auth.user, (log) => updateConfig(p, log)));
   };
   handlers["PUT /nodes/{node}/qemu/{vmid}/config"] = async (p) => {
+    checkSshKeys(p);
     await updateConfig(p, () => {});
     return null;
   };
@@ -935,8 +1081,9 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
     if (isTemplate(vm)) throw new ApiError(500, "you can't start a vm if it's a template");
     if (vm.config.lock && !bool(p.skiplock)) throw new ApiError(500, `VM is locked (${vm.config.lock})`);
     return upidOf(
-      tasks.start("qmstart", vmid, auth.user, async () => {
+      tasks.start("qmstart", vmid, auth.user, async (tlog) => {
         if (vm.status === "running" && runner.isRunning(vmid)) throw new Error(`VM ${vmid} already running`);
+        await generateCloudinit(vm, tlog);
         await runner.start(toSpec(vm));
         vm.status = "running";
         vm.startedAt = Date.now();
@@ -974,6 +1121,17 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
         vm.status = "stopped";
       }),
     );
+  };
+
+  // Cloudinit::dump_cloudinit_config: what the drive holds (or will hold at the next start)
+  handlers["GET /nodes/{node}/qemu/{vmid}/cloudinit/dump"] = (p, auth) => {
+    const vm = getVm(Number(p.vmid));
+    const mask = !hasPriv(auth.privileges, `/vms/${vm.vmid}`, "VM.Config.Cloudinit");
+    try {
+      return dumpCloudinit(vm.config, vm.vmid, String(p.type), opts.hostDns ?? readResolvConf(), mask);
+    } catch (e) {
+      throw new ApiError(500, (e as Error).message);
+    }
   };
 
   handlers["PUT /nodes/{node}/qemu/{vmid}/sendkey"] = async (p) => {
@@ -1055,6 +1213,15 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
           for (const [k, v] of Object.entries(conf)) {
             if (!DRIVE_RE.test(k)) continue;
             const d = splitPropertyString(v, "file");
+            if (isCloudinitVolume(d.file)) {
+              // QemuServer::clone_disk: always a new (empty, 4 MiB) vm-NEWID-cloudinit volume,
+              // also for linked clones; its content is generated at the clone's first start
+              const src = volumePath(d.file as string);
+              const format = String(p.format ?? (src ? path.extname(src).slice(1) : "qcow2"));
+              conf[k] = await allocCloudinit(newid, { ...d, format }, STORAGE, true);
+              log(`create full clone of drive ${k} (${d.file}) -> ${conf[k]}`);
+              continue;
+            }
             if (d.media === "cdrom" || !d.file) continue;
             const from = volumePath(d.file);
             if (!from || !fs.existsSync(from)) continue;

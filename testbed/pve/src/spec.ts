@@ -152,6 +152,9 @@ const NAMED_FORMATS: Record<string, (v: string) => void> = {
   "pve-storage-content-list": (v) => {
     for (const t of v.split(/[;, ]/).filter(Boolean)) NAMED_FORMATS["pve-storage-content"]?.(t);
   },
+  urlencoded: (v) => {
+    if (!/^[-%a-zA-Z0-9_.!~*'()]*$/.test(v)) throw new Error(`invalid urlencoded string: ${v}\n`);
+  },
   "pve-qm-bootdisk": (v) => {
     if (!/^(ide|sata|scsi|virtio)\d+$/.test(v)) throw new Error(`invalid drive name '${v}'\n`);
   },
