@@ -5,9 +5,11 @@
  *  1. proxmox-iso: the installer ISO is uploaded through the API, the VM created, the boot
  *     command typed with sendkey at the installer's `boot:` prompt, the install config served by
  *     kiln's HTTP server, SSH (address from the guest agent), shell + file provisioners, ACPI
- *     shutdown, CD-ROM removed, template made.
- *  2. proxmox-clone from that template: its disk boots, the first build's file is there, the
- *     clone is provisioned again and becomes a template too.
+ *     shutdown, CD-ROM removed, cloud-init drive added, template made.
+ *  2. proxmox-clone from that template: its disk boots, the first build's file is there; kiln's
+ *     temporary SSH key reaches the clone only through cloud-init (ciuser/sshkeys → the double's
+ *     NoCloud drive), is removed again (ssh_clear_authorized_keys), and the clone becomes a
+ *     template too.
  *
  * The double's guests sit behind QEMU user networking, so their SSH port is forwarded to a
  * host port chosen up front (QemuRunner's sshPort) and given to the builds as ssh_port; the
@@ -74,7 +76,6 @@ describe.skipIf(skip)(
     memory: 256
     network_adapters: [{ model: virtio, bridge: vmbr0 }]
     ssh_username: root
-    ssh_password: ${GUEST_PASSWORD}
     ssh_timeout: 5m`;
 
     it("proxmox-iso installs the appliance into a template, and proxmox-clone provisions a clone of it", async () => {
@@ -91,6 +92,9 @@ ${connection()}
     template_name: kiln-appliance
     template_description: the kiln test appliance
     ssh_port: ${sshPort(200)}
+    ssh_password: ${GUEST_PASSWORD}
+    cloud_init: true
+    cloud_init_storage_pool: local
     boot_iso:
       iso_url: ${appliance.installerIso}
       iso_checksum: none
@@ -154,6 +158,7 @@ ${connection()}
     vm_id: 201
     template_name: kiln-appliance-v2
     ssh_port: ${sshPort(201)}
+    ssh_clear_authorized_keys: true
 builds:
   - sources: [again]
     provisioners:
@@ -161,6 +166,7 @@ builds:
         inline:
           - cat /etc/kiln-build /etc/motd
           - echo second >> /etc/kiln-build
+          - grep -c . /root/.ssh/authorized_keys
 `,
         { resolver: RESOLVER },
       );
@@ -168,8 +174,16 @@ builds:
       expect(clone.log).toMatch(/out: built-on-pve by [0-9a-f-]{36}/);
       expect(clone.log).toContain("out: Baked on Proxmox by kiln.");
       expect(clone.log).toMatch(/Cloning kiln-appliance \(200, linked\) into VM 201/);
+    // No password: kiln's temporary key reached the clone as cloud-init sshkeys (ciuser root) …
+    expect(clone.log).toMatch(/Created a temporary ed25519 key pair/);
+    expect(clone.log).toMatch(/Configuring VM 201: .*ciuser.*sshkeys/);
+    // … and was removed from authorized_keys before the template was made.
+    expect(clone.log).toMatch(/Removed the temporary key from .*authorized_keys \(1 line\(s\)\)/);
       const v2 = pve.state.vms.get(201);
       expect(v2?.config).toMatchObject({ template: "1", name: "kiln-appliance-v2" });
+    expect(v2?.config.sshkeys).toBeUndefined(); // the build-only cloud-init settings are gone
+    expect(v2?.config.ciuser).toBeUndefined();
+    expect(tpl?.config.ide0 ?? tpl?.config.ide1 ?? tpl?.config.ide3).toMatch(/cloudinit/); // cloud_init: true
       expect(v2?.config.virtio0).toMatch(/^local:200\/base-200-disk-0\.qcow2\/201\//); // an overlay of the first template's disk
       // No guest left running, no task left.
       expect([...pve.state.vms.values()].filter((v) => v.status === "running")).toEqual([]);
