@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { KilnError } from "@kiln/core";
 import { type BuildRun, buildFile, ensureDist, makeScratch } from "@kiln/sdk/testing";
-import { FakeRunner, type PveDouble, startPveDouble } from "@kiln-testbed/pve";
+import { FakeRunner, type PveDouble, readCloudinitVolume, startPveDouble } from "@kiln-testbed/pve";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 
 const PKG_DIR = fileURLToPath(new URL("..", import.meta.url));
@@ -390,6 +390,69 @@ describe("boot command keys, parallel builds, Ctrl-C", () => {
     expect(await isoVolumes()).toEqual(isos);
     expect([...pve.state.tasks.values()].filter((t) => t.status === "running")).toEqual([]);
   }, 60_000);
+});
+
+describe("proxmox-clone against the API double", () => {
+  it("clone_vm_id, full clone, cloud-init network settings for the build only", async () => {
+    const tpl = await buildFile(
+      dir,
+      "tpl.kiln.yaml",
+      iso("    vm_id: 156\n    template_name: clone-source\n    cloud_init: true"),
+      {
+        resolver: RESOLVER,
+      },
+    );
+    expect(tpl.result.ok, tpl.log).toBe(true);
+    const run = await buildFile(
+      dir,
+      "clone.kiln.yaml",
+      source(
+        `    clone_vm_id: 156
+    vm_id: 157
+    full_clone: true
+    template_name: cloned
+    cores: 4
+    disks: [{ type: virtio, storage_pool: local, disk_size: 1G }]
+    ipconfig: [{ ip: 10.0.0.5/24, gateway: 10.0.0.1 }]
+    nameserver: 10.0.0.53
+    searchdomain: example.test`,
+        { type: "proxmox-clone" },
+      ),
+      { resolver: RESOLVER },
+    );
+    expect(run.result.ok, run.log).toBe(true);
+    expect(run.log).toMatch(/Cloning clone-source \(156, full\) into VM 157/);
+    const c = pve.state.vms.get(157)?.config ?? {};
+    expect(c).toMatchObject({ template: "1", name: "cloned", cores: "4" });
+    expect(c.virtio0).toMatch(/^local:157\/base-157-disk-0\.qcow2/); // a full copy, not an overlay of 156
+    expect(c.virtio1).toMatch(/^local:157\//); // the new disk went into the next free slot
+    // The network settings were the build's: gone from the template, but they were in the
+    // cloud-init drive the clone booted with.
+    expect(c.ipconfig0).toBeUndefined();
+    expect(c.nameserver).toBeUndefined();
+    const ciVolume = Object.values(c).find((v) => /cloudinit/.test(String(v)));
+    const files = await readCloudinitVolume(
+      pve.state.volumePath(String(ciVolume).split(",")[0] as string) as string,
+    );
+    expect(files["network-config"]).toMatch(/10\.0\.0\.5/);
+    expect(files["network-config"]).toMatch(/10\.0\.0\.53/);
+    expect(files["network-config"]).toMatch(/example\.test/);
+    for (const r of [run, tpl]) await r.result.runs[0]?.artifacts[0]?.destroy?.();
+  }, 60_000);
+
+  it("clone_vm that names no VM says which templates there are", async () => {
+    const run = await buildFile(
+      dir,
+      "noclone.kiln.yaml",
+      source("    clone_vm: no-such-template", { type: "proxmox-clone" }),
+      {
+        resolver: RESOLVER,
+      },
+    );
+    expect(errorOf(run)?.code).toBe("KILN_PROXMOX_CLONE");
+    expect(errorText(run)).toMatch(/clone_vm "no-such-template": no VM or template has this name/);
+    expect(errorText(run)).toMatch(/Templates here:/);
+  }, 30_000);
 });
 
 describe("TLS and credentials", () => {
