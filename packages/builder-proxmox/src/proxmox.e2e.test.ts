@@ -174,16 +174,16 @@ builds:
       expect(clone.log).toMatch(/out: built-on-pve by [0-9a-f-]{36}/);
       expect(clone.log).toContain("out: Baked on Proxmox by kiln.");
       expect(clone.log).toMatch(/Cloning kiln-appliance \(200, linked\) into VM 201/);
-    // No password: kiln's temporary key reached the clone as cloud-init sshkeys (ciuser root) …
-    expect(clone.log).toMatch(/Created a temporary ed25519 key pair/);
-    expect(clone.log).toMatch(/Configuring VM 201: .*ciuser.*sshkeys/);
-    // … and was removed from authorized_keys before the template was made.
-    expect(clone.log).toMatch(/Removed the temporary key from .*authorized_keys \(1 line\(s\)\)/);
+      // No password: kiln's temporary key reached the clone as cloud-init sshkeys (ciuser root) …
+      expect(clone.log).toMatch(/Created a temporary ed25519 key pair/);
+      expect(clone.log).toMatch(/Configuring VM 201: .*ciuser.*sshkeys/);
+      // … and was removed from authorized_keys before the template was made.
+      expect(clone.log).toMatch(/Removed the temporary key from .*authorized_keys \(1 line\(s\)\)/);
       const v2 = pve.state.vms.get(201);
       expect(v2?.config).toMatchObject({ template: "1", name: "kiln-appliance-v2" });
-    expect(v2?.config.sshkeys).toBeUndefined(); // the build-only cloud-init settings are gone
-    expect(v2?.config.ciuser).toBeUndefined();
-    expect(tpl?.config.ide0 ?? tpl?.config.ide1 ?? tpl?.config.ide3).toMatch(/cloudinit/); // cloud_init: true
+      expect(v2?.config.sshkeys).toBeUndefined(); // the build-only cloud-init settings are gone
+      expect(v2?.config.ciuser).toBeUndefined();
+      expect(tpl?.config.ide0 ?? tpl?.config.ide1 ?? tpl?.config.ide3).toMatch(/cloudinit/); // cloud_init: true
       expect(v2?.config.virtio0).toMatch(/^local:200\/base-200-disk-0\.qcow2\/201\//); // an overlay of the first template's disk
       // No guest left running, no task left.
       expect([...pve.state.vms.values()].filter((v) => v.status === "running")).toEqual([]);
