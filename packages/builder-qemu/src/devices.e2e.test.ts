@@ -12,23 +12,13 @@
  *  - swtpm is stopped at the end of a successful build, a failed one and an aborted one.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import type { KilnError } from "@kiln/core";
 import { generateTemporaryKeyPair } from "@kiln/sdk";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureAppliance } from "../../../testbed/appliance/src/appliance.js";
-import {
-  buildFile,
-  ensureDist,
-  killQemus,
-  makeScratch,
-  note,
-  PKG_DIR,
-  qemuPids,
-  qemuSkip,
-} from "./test-support.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { buildFile, errorText, note, qemuPids, qemuSkip, useQemuScratch } from "./test-support.js";
 
 const qemu = qemuSkip();
 const need = (cmd: string, pkg: string) =>
@@ -43,11 +33,6 @@ const missing = [
 ];
 const skip = missing.length > 0 && process.env.CI !== "true";
 const MENV = { ...process.env, MTOOLS_SKIP_CHECK: "1", LC_ALL: "C.UTF-8" };
-
-function errorText(run: { result: { runs: Array<{ error?: unknown }> } }): string {
-  const e = run.result.runs[0]?.error as KilnError | undefined;
-  return e ? `${e.code}: ${e.message}\n${e.hint ?? ""}` : "";
-}
 
 function alive(pid: number): boolean {
   try {
@@ -105,30 +90,13 @@ describe
   .concurrent(
     `qemu floppy, vtpm, ssh_clear_authorized_keys${skip ? ` (skipped: ${missing.join("; ")})` : ""}`,
     () => {
-      let appliance: Awaited<ReturnType<typeof ensureAppliance>>;
-      let scratchRoot: string;
-
-      beforeAll(async () => {
+      beforeAll(() => {
         if (missing.length) throw new Error(`CI=true requires: ${missing.join("; ")}`);
-        ensureDist();
-        appliance = await ensureAppliance();
-        scratchRoot = makeScratch("devices");
-      }, 300_000);
-
-      afterAll(() => {
-        if (!scratchRoot) return;
-        const killed = killQemus(scratchRoot);
-        rmSync(scratchRoot, { recursive: true, force: true });
-        try {
-          rmdirSync(join(PKG_DIR, "test"));
-        } catch {
-          /* not empty */
-        }
-        expect(killed, "QEMU processes were still running after the tests").toBe(0);
       });
+      const scratch = useQemuScratch("devices");
 
       it("the guest has a TPM 2.0, the floppy is attached with kiln's image, the temporary key is removed", async () => {
-        const dir = join(scratchRoot, "full");
+        const dir = scratch.dir("full");
         mkdirSync(join(dir, "floppy", "drivers", "net"), { recursive: true });
         writeFileSync(join(dir, "floppy", "Autounattend.xml"), "<unattend/>\n");
         writeFileSync(join(dir, "floppy", "drivers", "net", "netkvm.inf"), "[Version]\n");
@@ -142,7 +110,7 @@ describe
 sources:
   dev:
     type: qemu
-    iso_url: ${appliance.disk}
+    iso_url: ${scratch.appliance.disk}
     iso_checksum: none
     disk_image: true
     use_backing_file: true
@@ -247,8 +215,7 @@ builds:
       }, 420_000);
 
       it("a failed build stops swtpm and QEMU", async () => {
-        const dir = join(scratchRoot, "fail");
-        mkdirSync(dir);
+        const dir = scratch.dir("fail");
         const run = await buildFile(
           dir,
           "fail.yaml",
@@ -256,7 +223,7 @@ builds:
 sources:
   fail:
     type: qemu
-    iso_url: ${appliance.disk}
+    iso_url: ${scratch.appliance.disk}
     iso_checksum: none
     disk_image: true
     use_backing_file: true
@@ -280,8 +247,7 @@ builds:
       }, 180_000);
 
       it("an aborted build stops swtpm and QEMU", async () => {
-        const dir = join(scratchRoot, "abort");
-        mkdirSync(dir);
+        const dir = scratch.dir("abort");
         const ctl = new AbortController();
         let running = 0;
         const run = await buildFile(
@@ -291,7 +257,7 @@ builds:
 sources:
   stop:
     type: qemu
-    iso_url: ${appliance.disk}
+    iso_url: ${scratch.appliance.disk}
     iso_checksum: none
     disk_image: true
     use_backing_file: true

@@ -12,60 +12,25 @@
  *    an output directory or a temporary one.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isKilnError, type KilnError } from "@kiln/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureAppliance } from "../../../testbed/appliance/src/appliance.js";
-import {
-  buildFile,
-  ensureDist,
-  killQemus,
-  makeScratch,
-  note,
-  PKG_DIR,
-  qemuPids,
-  qemuSkip,
-} from "./test-support.js";
+import { describe, expect, it } from "vitest";
+import { buildFile, errorText, note, qemuPids, qemuSkip, useQemuScratch } from "./test-support.js";
 
 const { skip, reason } = qemuSkip();
 
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-function errorText(run: { result: { runs: Array<{ error?: unknown }> } }): string {
-  const e = run.result.runs[0]?.error as KilnError | undefined;
-  return e ? `${e.message}\n${e.hint ?? ""}` : "";
-}
 
 function leftovers(dir: string): string[] {
   return readdirSync(dir).filter((f) => f.startsWith("output-") || f.startsWith(".output-"));
 }
 
 describe.skipIf(skip).concurrent(`qemu builder end to end${skip ? ` (skipped: ${reason})` : ""}`, () => {
-  let appliance: Awaited<ReturnType<typeof ensureAppliance>>;
-  let scratchRoot: string;
-
-  beforeAll(async () => {
-    ensureDist();
-    appliance = await ensureAppliance();
-    scratchRoot = makeScratch("e2e");
-  }, 300_000);
-
-  afterAll(() => {
-    if (!scratchRoot) return;
-    const killed = killQemus(scratchRoot);
-    rmSync(scratchRoot, { recursive: true, force: true });
-    try {
-      rmdirSync(join(PKG_DIR, "test"));
-    } catch {
-      /* not empty */
-    }
-    expect(killed, "QEMU processes were still running after the tests").toBe(0);
-  });
+  const scratch = useQemuScratch("e2e");
 
   it("installs from the ISO, provisions, saves qcow2; a second build from that image sees the file", async () => {
-    const dir = join(scratchRoot, "iso");
-    mkdirSync(dir);
+    const dir = scratch.dir("iso");
     const outDir = join(dir, "output-appliance");
     let outputSeenEarly = false;
     const first = await buildFile(
@@ -77,7 +42,7 @@ variables:
 sources:
   appliance:
     type: qemu
-    iso_url: ${appliance.installerIso}
+    iso_url: ${scratch.appliance.installerIso}
     iso_checksum: none
     accelerator: tcg
     memory: 256
@@ -162,8 +127,7 @@ builds:
   }, 420_000);
 
   it("boots a cloud image with a cidata seed carrying the temporary SSH key", async () => {
-    const dir = join(scratchRoot, "seed");
-    mkdirSync(dir);
+    const dir = scratch.dir("seed");
     const run = await buildFile(
       dir,
       "seed.yaml",
@@ -171,7 +135,7 @@ builds:
 sources:
   cloud:
     type: qemu
-    iso_url: ${appliance.disk}
+    iso_url: ${scratch.appliance.disk}
     iso_checksum: none
     disk_image: true
     use_backing_file: true
@@ -213,15 +177,14 @@ builds:
       "virtual-size": number;
       "backing-filename"?: string;
     };
-    expect(info["backing-filename"]).toBe(appliance.disk);
+    expect(info["backing-filename"]).toBe(scratch.appliance.disk);
     expect(info["virtual-size"]).toBe(3 * 1024 ** 3);
     note(`[qemu e2e] cloud image + seed build: ${(run.ms / 1000).toFixed(1)}s`);
     expect(qemuPids(dir)).toEqual([]);
   }, 300_000);
 
   it("a wrong boot command: typed intact (300 characters), then an SSH timeout naming a screenshot; nothing left", async () => {
-    const dir = join(scratchRoot, "wrong");
-    mkdirSync(dir);
+    const dir = scratch.dir("wrong");
     const prefix = "install url=http://10.0.2.2:9/nothing kiln.typing=";
     const alphabet = "abcXYZ0189-_=.,:/+@%ghQRst";
     let pad = "";
@@ -235,7 +198,7 @@ builds:
 sources:
   wrong:
     type: qemu
-    iso_url: ${appliance.installerIso}
+    iso_url: ${scratch.appliance.installerIso}
     iso_checksum: none
     accelerator: tcg
     memory: 256
@@ -277,8 +240,7 @@ builds:
   }, 300_000);
 
   it("an abort during boot stops QEMU and leaves nothing behind", async () => {
-    const dir = join(scratchRoot, "abort");
-    mkdirSync(dir);
+    const dir = scratch.dir("abort");
     const ctl = new AbortController();
     let abortedAt = 0;
     const run = await buildFile(
@@ -288,7 +250,7 @@ builds:
 sources:
   stop:
     type: qemu
-    iso_url: ${appliance.installerIso}
+    iso_url: ${scratch.appliance.installerIso}
     iso_checksum: none
     accelerator: auto
     memory: 256

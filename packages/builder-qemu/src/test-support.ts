@@ -1,13 +1,25 @@
 /**
- * Helpers for the QEMU end-to-end tests: skip rules, a fresh dist (the engine loads the plugin
- * from its package exports, i.e. dist/), scratch folders inside the workspace, running a build
- * file through @kiln/core, and killing every QEMU a test started.
+ * Helpers for the QEMU end-to-end tests: skip rules, the scaffolding of an e2e test file (a fresh
+ * dist/ — the engine loads the plugin from its package exports —, the test appliance, a scratch
+ * folder inside the workspace, killing every QEMU a test started), and running a build file
+ * through @kiln/core with the workspace's plugins (@kiln/sdk/testing does the work).
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, rmdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BuildResult, EventBus, type KilnEvent, loadBuildFile, runBuild } from "@kiln/core";
+import type { KilnError } from "@kiln/core";
+import {
+  type BuildFileOptions,
+  type BuildRun,
+  ensureDist,
+  makeScratch,
+  buildFile as sdkBuildFile,
+} from "@kiln/sdk/testing";
+import { afterAll, beforeAll, expect } from "vitest";
+import { type Appliance, ensureAppliance } from "../../../testbed/appliance/src/appliance.js";
+
+export type { BuildRun };
 
 export const PKG_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 
@@ -24,64 +36,6 @@ export function qemuSkip(): { skip: boolean; reason: string } {
     skip: true,
     reason: `missing ${missing.join(", ")}: apt-get install qemu-system-x86 qemu-utils xorriso`,
   };
-}
-
-function newest(dir: string, filter: (f: string) => boolean): number {
-  let t = 0;
-  for (const f of readdirSync(dir)) {
-    if (!filter(f)) continue;
-    t = Math.max(t, statSync(join(dir, f)).mtimeMs);
-  }
-  return t;
-}
-
-/** Rebuild dist/ when a source file is newer (the engine imports the built package). */
-export function ensureDist(): void {
-  const src = join(PKG_DIR, "src");
-  const dist = join(PKG_DIR, "dist");
-  const srcTime = newest(src, (f) => f.endsWith(".ts") && !f.endsWith(".test.ts") && !f.startsWith("test-"));
-  const stamp = join(dist, ".test-build-stamp");
-  const distTime = existsSync(join(dist, "builder.js"))
-    ? Math.max(
-        newest(dist, (f) => f.endsWith(".js")),
-        existsSync(stamp) ? statSync(stamp).mtimeMs : 0,
-      )
-    : 0;
-  if (distTime >= srcTime) return;
-  const lock = join(PKG_DIR, ".dist-build-lock");
-  for (let i = 0; i < 600; i++) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      spawnSync("sleep", ["0.1"]);
-    }
-  }
-  try {
-    const tsc = join(PKG_DIR, "..", "..", "node_modules", ".bin", "tsc");
-    execFileSync(
-      existsSync(tsc) ? tsc : "npx",
-      existsSync(tsc) ? ["-p", "tsconfig.json"] : ["tsc", "-p", "tsconfig.json"],
-      {
-        cwd: PKG_DIR,
-        stdio: "pipe",
-      },
-    );
-    // schema.json (read by the resolver) is generated from the built code.
-    const schemaBin = join(PKG_DIR, "node_modules", ".bin", "kiln-plugin-schema");
-    if (existsSync(schemaBin)) execFileSync(schemaBin, [], { cwd: PKG_DIR, stdio: "pipe" });
-    // tsc does not rewrite unchanged outputs; remember that dist is current now.
-    writeFileSync(stamp, `${new Date().toISOString()}\n`);
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-}
-
-/** A scratch folder inside the workspace (so the build file resolves the workspace's plugins). */
-export function makeScratch(prefix: string): string {
-  const root = join(PKG_DIR, "test");
-  mkdirSync(root, { recursive: true });
-  return mkdtempSync(join(root, `tmp-${prefix}-`));
 }
 
 /** PIDs of processes whose command line contains `needle`. */
@@ -121,48 +75,74 @@ export const RESOLVER = {
   },
 };
 
-export interface BuildRun {
-  result: BuildResult;
-  events: KilnEvent[];
-  /** say/message/error/output lines, for failure messages. */
-  log: string;
-  ms: number;
-}
-
 /** Write `yaml` to `<dir>/<name>` and build it through @kiln/core like `kiln build` does. */
-export async function buildFile(
+export function buildFile(
   dir: string,
   name: string,
   yaml: string,
-  opts: { signal?: AbortSignal; onEvent?: (e: KilnEvent) => void; force?: boolean } = {},
+  opts: Omit<BuildFileOptions, "resolver"> = {},
 ): Promise<BuildRun> {
-  const file = join(dir, name);
-  writeFileSync(file, yaml);
-  const loaded = loadBuildFile({ file, env: {}, resolver: RESOLVER });
-  const bus = new EventBus();
-  const events: KilnEvent[] = [];
-  bus.subscribe((e) => {
-    events.push(e);
-    opts.onEvent?.(e);
+  return sdkBuildFile(dir, name, yaml, { ...opts, resolver: RESOLVER });
+}
+
+/** A failed run's error, for failure messages: `CODE: message`, then the hint. */
+export function errorText(run: BuildRun): string {
+  const e = run.result.runs[0]?.error as KilnError | undefined;
+  return e ? `${e.code}: ${e.message}\n${e.hint ?? ""}` : "";
+}
+
+export interface QemuScratch {
+  /** The test appliance (testbed/appliance), once beforeAll has run. */
+  readonly appliance: Appliance;
+  /** This file's scratch folder under test/, once beforeAll has run. */
+  readonly root: string;
+  /** Create the sub-folder `name` of the scratch folder; its path. */
+  dir(name: string): string;
+}
+
+/**
+ * The scaffolding of a QEMU end-to-end test file; call it in its describe(). beforeAll: a
+ * current dist/, the test appliance and a scratch folder `test/tmp-<prefix>-…`. afterAll: kill
+ * the QEMUs still running for that folder (failing the file if there were any), remove it, and
+ * remove test/ when no other file uses it.
+ */
+export function useQemuScratch(prefix: string): QemuScratch {
+  let appliance: Appliance | undefined;
+  let root: string | undefined;
+
+  beforeAll(async () => {
+    ensureDist(PKG_DIR);
+    appliance = await ensureAppliance();
+    root = makeScratch(PKG_DIR, prefix);
+  }, 300_000);
+
+  afterAll(() => {
+    if (!root) return;
+    const killed = killQemus(root);
+    rmSync(root, { recursive: true, force: true });
+    try {
+      rmdirSync(join(PKG_DIR, "test"));
+    } catch {
+      /* not empty: other test files use it too */
+    }
+    expect(killed, "QEMU processes were still running after the tests").toBe(0);
   });
-  const t0 = Date.now();
-  const result = await runBuild({
-    loaded,
-    bus,
-    signal: opts.signal ?? new AbortController().signal,
-    ...(opts.force ? { force: true } : {}),
-  });
-  const log = events
-    .map((e) => {
-      if (e.type === "say" || e.type === "message" || e.type === "error-line") return `${e.type}: ${e.text}`;
-      if (e.type === "output") return `out: ${e.line}`;
-      if (e.type === "step-start") return `step ${e.step}`;
-      if (e.type === "run-end") return `run-end ok=${e.ok} ${e.error ?? ""}`;
-      return undefined;
-    })
-    .filter(Boolean)
-    .join("\n");
-  return { result, events, log, ms: Date.now() - t0 };
+
+  return {
+    get appliance() {
+      if (!appliance) throw new Error("useQemuScratch: the appliance is there once beforeAll has run");
+      return appliance;
+    },
+    get root() {
+      if (!root) throw new Error("useQemuScratch: the scratch folder is there once beforeAll has run");
+      return root;
+    },
+    dir(name) {
+      const dir = join(this.root, name);
+      mkdirSync(dir);
+      return dir;
+    },
+  };
 }
 
 /** A line for the test log (timings, keys/s). */

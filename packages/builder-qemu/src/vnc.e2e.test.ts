@@ -6,49 +6,18 @@
  * and `-no-reboot` turns that reboot into QEMU exiting — a build with communicator: none ends
  * there, successfully, in well under a minute.
  */
-import { mkdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { KilnError } from "@kiln/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureAppliance } from "../../../testbed/appliance/src/appliance.js";
-import {
-  buildFile,
-  ensureDist,
-  killQemus,
-  makeScratch,
-  note,
-  PKG_DIR,
-  qemuPids,
-  qemuSkip,
-} from "./test-support.js";
+import { describe, expect, it } from "vitest";
+import { buildFile, errorText, note, qemuPids, qemuSkip, useQemuScratch } from "./test-support.js";
 
 const { skip, reason } = qemuSkip();
 
 describe.skipIf(skip)(`qemu builder: boot_command over VNC${skip ? ` (skipped: ${reason})` : ""}`, () => {
-  let appliance: Awaited<ReturnType<typeof ensureAppliance>>;
-  let scratchRoot: string;
-
-  beforeAll(async () => {
-    ensureDist();
-    appliance = await ensureAppliance();
-    scratchRoot = makeScratch("vnc");
-  }, 300_000);
-
-  afterAll(() => {
-    if (!scratchRoot) return;
-    const killed = killQemus(scratchRoot);
-    rmSync(scratchRoot, { recursive: true, force: true });
-    try {
-      rmdirSync(join(PKG_DIR, "test"));
-    } catch {
-      /* not empty: other test files use it too */
-    }
-    expect(killed, "QEMU processes were still running after the tests").toBe(0);
-  });
+  const scratch = useQemuScratch("vnc");
 
   it("types the boot command through a password-protected VNC server, intact, upper case and symbols too", async () => {
-    const dir = join(scratchRoot, "vnc");
-    mkdirSync(dir);
+    const dir = scratch.dir("vnc");
     // Kernel command-line safe (no quotes, spaces or "<"), with shifted characters throughout.
     const payload = "Kiln-VNC_Typing:ABC.xyz/019+@%!#$^&*()~{}|?;[]=,Qq_Zz";
     const run = await buildFile(
@@ -58,7 +27,7 @@ describe.skipIf(skip)(`qemu builder: boot_command over VNC${skip ? ` (skipped: $
 sources:
   vnc:
     type: qemu
-    iso_url: ${appliance.installerIso}
+    iso_url: ${scratch.appliance.installerIso}
     iso_checksum: none
     accelerator: tcg
     memory: 256
@@ -83,8 +52,7 @@ builds:
   - sources: [vnc]
 `,
     );
-    const error = run.result.runs[0]?.error as KilnError | undefined;
-    expect(run.result.ok, `${run.log}\n${error ? `${error.message}\n${error.hint ?? ""}` : ""}`).toBe(true);
+    expect(run.result.ok, `${run.log}\n${errorText(run)}`).toBe(true);
     expect(run.log).toMatch(/-vnc 127\.0\.0\.1:\d+,password=on/);
     expect(run.log).toContain("Typing through VNC (RFB 3.8");
     const serial = readFileSync(join(dir, "serial.log"), "utf8");

@@ -11,7 +11,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { hostname, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, posix } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { cacheKey, defaultDownloadCacheDir, type FetchArtifactOptions, fetchArtifact } from "./fetch.js";
@@ -427,19 +427,31 @@ describe("abort and concurrency", () => {
     const ts = (await import("typescript")).default;
     const dir = mkdtempSync(join(tmpdir(), "kiln-dl-proc-"));
     try {
-      for (const f of ["fetch", "checksum", "http", "lock"]) {
-        const src = readFileSync(fileURLToPath(new URL(`./${f}.ts`, import.meta.url)), "utf8");
+      // fetch.ts and the modules it imports by relative path, laid out as under src/.
+      const todo = ["download/fetch.js"];
+      for (const done = new Set<string>(); todo.length; ) {
+        const f = todo.pop() as string;
+        if (done.has(f)) continue;
+        done.add(f);
+        const src = readFileSync(
+          fileURLToPath(new URL(`../${f.replace(/\.js$/, ".ts")}`, import.meta.url)),
+          "utf8",
+        );
         const js = ts.transpileModule(src, {
           compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
         }).outputText;
-        writeFileSync(join(dir, `${f}.js`), js);
+        for (const m of js.matchAll(/from "(\.\.?\/[^"]+\.js)"/g)) {
+          todo.push(posix.join(posix.dirname(f), m[1] as string));
+        }
+        mkdirSync(join(dir, dirname(f)), { recursive: true });
+        writeFileSync(join(dir, f), js);
       }
       writeFileSync(join(dir, "package.json"), '{"type":"module"}');
       symlinkSync(fileURLToPath(new URL("../../node_modules", import.meta.url)), join(dir, "node_modules"));
       writeFileSync(
         join(dir, "child.mjs"),
         [
-          'import { fetchArtifact } from "./fetch.js";',
+          'import { fetchArtifact } from "./download/fetch.js";',
           "let told = false;",
           "const onProgress = (_d, _t, label) => {",
           '  if (label.startsWith("waiting") && !told) { told = true; process.stderr.write("WAITING\\n"); }',

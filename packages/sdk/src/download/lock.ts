@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { link, open, readFile, rename, stat, unlink, utimes } from "node:fs/promises";
 import { hostname } from "node:os";
+import { abortableSleep } from "../boot/type.js";
 
 export interface LockOptions {
   signal?: AbortSignal;
@@ -28,21 +29,6 @@ function pidAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 async function readOwner(
@@ -122,7 +108,7 @@ export async function acquireLock(path: string, opts: LockOptions = {}): Promise
         continue;
       }
       await opts.onWait?.();
-      await sleep(pollMs, opts.signal);
+      await abortableSleep(pollMs, opts.signal);
     }
   }
 }

@@ -12,25 +12,18 @@
  * Long names are kept (VFAT). FAT names are case-insensitive, so two names that differ only in
  * case in one folder are an error, as is more than a floppy holds.
  */
-import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { constants, type Stats } from "node:fs";
-import {
-  access,
-  copyFile,
-  mkdir,
-  mkdtemp,
-  readdir,
-  realpath,
-  rename,
-  rm,
-  stat,
-  writeFile,
-} from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { copyFile, mkdir, readdir, rename, stat, writeFile } from "node:fs/promises";
 import { basename, delimiter, dirname, join, posix, resolve } from "node:path";
 import { KilnError } from "@kiln/core";
-import { glob, hasMagic } from "../iso/glob.js";
+import {
+  expandEntry,
+  isExecutable,
+  type PathErrorCodes,
+  runTool,
+  type TreeEntry,
+  walkTree,
+  withStaging,
+} from "../iso/common.js";
 
 export interface MakeFloppyOptions {
   /** `floppy_files`: files, directories (flattened) and globs, relative to `baseDir`. */
@@ -79,15 +72,6 @@ export const FLOPPY_TOOLS = { "mkfs.fat": "dosfstools", mcopy: "mtools" } as con
 
 function floppyError(code: string, message: string, hint?: string): KilnError {
   return new KilnError(code, message, hint ? { hint } : {});
-}
-
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /** Where mkfs.fat and mcopy are; `missing` names what is not found (and its package). */
@@ -195,70 +179,21 @@ function place(
   addDir(plan, posix.dirname(dest));
 }
 
-async function expand(entry: string, baseDir: string, option: string): Promise<string[]> {
-  if (hasMagic(entry)) {
-    let matches: string[];
-    try {
-      matches = await glob(entry, baseDir);
-    } catch (err) {
-      throw floppyError(
-        "KILN_FLOPPY_PATH",
-        `${option}: bad pattern ${JSON.stringify(entry)}: ${(err as Error).message}`,
-      );
-    }
-    if (matches.length === 0) {
-      throw floppyError(
-        "KILN_FLOPPY_FILE_NOT_FOUND",
-        `${option}: ${JSON.stringify(entry)} matches no file (in ${baseDir})`,
-        "Check the pattern; paths are relative to the build file's directory.",
-      );
-    }
-    return matches;
-  }
-  const src = resolve(baseDir, entry);
-  try {
-    await stat(src);
-  } catch {
-    throw floppyError(
-      "KILN_FLOPPY_FILE_NOT_FOUND",
-      `${option}: ${entry} does not exist (looked for ${src})`,
-      `Paths in ${option} are relative to the build file's directory.`,
-    );
-  }
-  return [src];
-}
+const FLOPPY_CODES: PathErrorCodes = { path: "KILN_FLOPPY_PATH", notFound: "KILN_FLOPPY_FILE_NOT_FOUND" };
 
-/** Every file below `dir` (symbolic links followed), with its path relative to `dir`. */
-async function walk(
-  dir: string,
-  option: string,
-  seen = new Set<string>(),
-): Promise<Array<{ rel: string; src: string; st: Stats }>> {
-  const real = await realpath(dir);
-  if (seen.has(real))
-    throw floppyError("KILN_FLOPPY_PATH", `${option}: ${dir} links back to a directory it is in`);
-  const inner = new Set(seen).add(real);
-  const out: Array<{ rel: string; src: string; st: Stats }> = [];
-  for (const name of (await readdir(dir)).sort()) {
-    const src = join(dir, name);
-    let st: Stats;
-    try {
-      st = await stat(src);
-    } catch {
-      throw floppyError("KILN_FLOPPY_PATH", `${option}: ${src} is a broken symbolic link`);
-    }
-    if (st.isDirectory()) {
-      const below = await walk(src, option, inner);
-      out.push({ rel: name, src, st }, ...below.map((b) => ({ ...b, rel: `${name}/${b.rel}` })));
-    } else if (st.isFile()) out.push({ rel: name, src, st });
-  }
+/** Every file and folder below `dir` (symbolic links followed), with its path relative to `dir`. */
+async function walk(dir: string, option: string): Promise<TreeEntry[]> {
+  const out: TreeEntry[] = [];
+  await walkTree(dir, option, FLOPPY_CODES, (e) => {
+    out.push(e);
+  });
   return out;
 }
 
 async function planFloppy(opts: MakeFloppyOptions): Promise<Plan> {
   const plan: Plan = { files: new Map(), dirs: new Set() };
   for (const entry of opts.files ?? []) {
-    for (const src of await expand(entry, opts.baseDir, "floppy_files")) {
+    for (const src of await expandEntry(entry, opts.baseDir, "floppy_files", FLOPPY_CODES)) {
       const st = await stat(src);
       if (st.isDirectory()) {
         // Packer's floppy_files flattens a directory: all its files go to the root.
@@ -274,7 +209,7 @@ async function planFloppy(opts: MakeFloppyOptions): Promise<Plan> {
     }
   }
   for (const entry of opts.dirs ?? []) {
-    for (const src of await expand(entry, opts.baseDir, "floppy_dirs")) {
+    for (const src of await expandEntry(entry, opts.baseDir, "floppy_dirs", FLOPPY_CODES)) {
       const st = await stat(src);
       const top = basename(src);
       if (st.isDirectory()) {
@@ -374,25 +309,6 @@ function kib(n: number): string {
   return `${(n / 1024).toFixed(1)} KiB`;
 }
 
-function run(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  signal?: AbortSignal,
-): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env, ...(signal ? { signal } : {}) });
-    let output = "";
-    const keep = (b: Buffer) => {
-      output = (output + b.toString("utf8")).slice(-8000);
-    };
-    child.stdout.on("data", keep);
-    child.stderr.on("data", keep);
-    child.once("error", (err) => reject(signal?.aborted ? signal.reason : err));
-    child.once("close", (code) => resolvePromise({ code, output }));
-  });
-}
-
 /** Write a 1.44 MB FAT12 floppy image holding `files`, `dirs` and `content`. */
 export async function makeFloppy(opts: MakeFloppyOptions): Promise<MakeFloppyResult> {
   const label = opts.label ?? DEFAULT_FLOPPY_LABEL;
@@ -427,10 +343,11 @@ export async function makeFloppy(opts: MakeFloppyOptions): Promise<MakeFloppyRes
       INSTALL_HINT,
     );
   }
+  // (Named here: the checks above do not narrow tools.mkfs inside the closure below.)
+  const mkfs = tools.mkfs;
+  const mcopy = tools.mcopy;
 
   const output = resolve(opts.baseDir, opts.output);
-  const staging = await mkdtemp(join(tmpdir(), "kiln-floppy-"));
-  const tmpOut = join(dirname(output), `.${basename(output)}.${randomBytes(6).toString("hex")}.tmp`);
   // A UTF-8 locale so mtools writes non-ASCII long names; no user mtools configuration checks.
   const env = { ...process.env, LC_ALL: "C.UTF-8", MTOOLS_SKIP_CHECK: "1" };
   const fail = (what: string, r: { code: number | null; output: string }, tool: string): KilnError => {
@@ -445,7 +362,7 @@ export async function makeFloppy(opts: MakeFloppyOptions): Promise<MakeFloppyRes
   };
   const exec = async (tool: string, args: string[]) => {
     try {
-      return await run(tool, args, env, opts.signal);
+      return await runTool(tool, args, { env, signal: opts.signal });
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
       throw new KilnError("KILN_FLOPPY_TOOL_MISSING", `cannot run ${tool}: ${(err as Error).message}`, {
@@ -454,9 +371,7 @@ export async function makeFloppy(opts: MakeFloppyOptions): Promise<MakeFloppyRes
       });
     }
   };
-  try {
-    const root = join(staging, "root");
-    await mkdir(root);
+  return withStaging("kiln-floppy-", output, async (root, tmpOut) => {
     for (const d of [...plan.dirs].sort()) await mkdir(join(root, d), { recursive: true });
     for (const f of files) {
       opts.signal?.throwIfAborted();
@@ -466,22 +381,14 @@ export async function makeFloppy(opts: MakeFloppyOptions): Promise<MakeFloppyRes
     }
     await mkdir(dirname(output), { recursive: true });
     opts.signal?.throwIfAborted();
-    const mk = await exec(tools.mkfs, [
-      "-C",
-      "-F",
-      "12",
-      "-n",
-      label,
-      tmpOut,
-      String(FLOPPY_IMAGE_BYTES / 1024),
-    ]);
+    const mk = await exec(mkfs, ["-C", "-F", "12", "-n", label, tmpOut, String(FLOPPY_IMAGE_BYTES / 1024)]);
     if (mk.code !== 0) throw fail(`writing ${output}`, mk, "mkfs.fat");
     const top = (await readdir(root)).sort();
     if (top.length > 0) {
       opts.signal?.throwIfAborted();
       // -s: folders recursively; -m: keep modification times; -Q: stop at the first error;
       // -D o: overwrite on a long-name clash (none can happen: names were checked above).
-      const cp = await exec(tools.mcopy, [
+      const cp = await exec(mcopy, [
         "-i",
         tmpOut,
         "-s",
@@ -496,8 +403,5 @@ export async function makeFloppy(opts: MakeFloppyOptions): Promise<MakeFloppyRes
     }
     await rename(tmpOut, output);
     return { output, label, files: files.map((f) => f.path).sort(), used: space.bytes };
-  } finally {
-    await rm(tmpOut, { force: true }).catch(() => undefined);
-    await rm(staging, { recursive: true, force: true }).catch(() => undefined);
-  }
+  });
 }

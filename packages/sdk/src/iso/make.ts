@@ -11,25 +11,11 @@
  *   Symlinks are followed: the CD holds the target's content.
  * `cd_content` maps a path on the CD to its text and wins over a `cd_files` file with the same path.
  */
-import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { constants, type Stats } from "node:fs";
-import {
-  access,
-  copyFile,
-  mkdir,
-  mkdtemp,
-  readdir,
-  realpath,
-  rename,
-  rm,
-  stat,
-  writeFile,
-} from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { copyFile, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, delimiter, dirname, join, posix, resolve } from "node:path";
 import { KilnError } from "@kiln/core";
-import { glob, hasMagic } from "./glob.js";
+import { expandEntry, isExecutable, type PathErrorCodes, runTool, walkTree, withStaging } from "./common.js";
+import { hasMagic } from "./glob.js";
 
 export interface MakeIsoOptions {
   /** `cd_files`: files, directories and globs, relative to `baseDir`. */
@@ -64,15 +50,6 @@ export type IsoToolName = (typeof ISO_TOOLS)[number];
 const INSTALL_HINT =
   "Install xorriso: `apt-get install xorriso` (Debian/Ubuntu), `dnf install xorriso` (Fedora), `brew install xorriso` (macOS). " +
   "genisoimage (`apt-get install genisoimage`) works too.";
-
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
 
 /** Find the first of xorriso, mkisofs, genisoimage on PATH. */
 export async function findIsoTool(
@@ -131,6 +108,8 @@ interface Planned {
   src: string;
 }
 
+const CD_CODES: PathErrorCodes = { path: "KILN_ISO_PATH", notFound: "KILN_ISO_FILE_NOT_FOUND" };
+
 /** Work out which file goes where, following Packer's rules; directories are walked (links followed). */
 async function planFiles(files: string[], baseDir: string): Promise<{ files: Planned[]; dirs: Set<string> }> {
   const out = new Map<string, string>();
@@ -145,83 +124,26 @@ async function planFiles(files: string[], baseDir: string): Promise<{ files: Pla
     }
     out.set(dest, src);
   };
-  const walk = async (dir: string, destDir: string, seen: Set<string>): Promise<void> => {
-    const real = await realpath(dir);
-    if (seen.has(real)) throw cdPathError(`cd_files: ${dir} links back to a directory it is in`);
-    const inner = new Set(seen).add(real);
-    if (destDir !== "") dirs.add(destDir);
-    for (const name of (await readdir(dir)).sort()) {
-      const src = join(dir, name);
-      const dest = destDir === "" ? name : `${destDir}/${name}`;
-      let st: Stats;
-      try {
-        st = await stat(src);
-      } catch {
-        throw cdPathError(`cd_files: ${src} is a broken symbolic link`);
-      }
-      if (st.isDirectory()) await walk(src, dest, inner);
-      else if (st.isFile()) add(dest, src);
-    }
-  };
   const addPath = async (src: string, contentsOnly: boolean) => {
     const st = await stat(src);
-    if (st.isDirectory()) await walk(src, contentsOnly ? "" : basename(src), new Set());
-    else if (st.isFile()) add(basename(src), src);
+    if (st.isDirectory()) {
+      const top = contentsOnly ? "" : basename(src);
+      if (top !== "") dirs.add(top);
+      await walkTree(src, "cd_files", CD_CODES, (e) => {
+        const dest = top === "" ? e.rel : `${top}/${e.rel}`;
+        if (e.st.isDirectory()) dirs.add(dest);
+        else add(dest, e.src);
+      });
+    } else if (st.isFile()) add(basename(src), src);
     else throw cdPathError(`cd_files: ${src} is neither a file nor a directory`);
   };
   for (const entry of files) {
-    if (hasMagic(entry)) {
-      let matches: string[];
-      try {
-        matches = await glob(entry, baseDir);
-      } catch (err) {
-        throw cdPathError(`cd_files: bad pattern ${JSON.stringify(entry)}: ${(err as Error).message}`);
-      }
-      if (matches.length === 0) {
-        throw new KilnError(
-          "KILN_ISO_FILE_NOT_FOUND",
-          `cd_files: ${JSON.stringify(entry)} matches no file (in ${baseDir})`,
-          {
-            hint: "Check the pattern; paths are relative to the build file's directory.",
-          },
-        );
-      }
-      for (const m of matches) await addPath(m, false);
-      continue;
-    }
-    const src = resolve(baseDir, entry);
-    try {
-      await stat(src);
-    } catch {
-      throw new KilnError(
-        "KILN_ISO_FILE_NOT_FOUND",
-        `cd_files: ${entry} does not exist (looked for ${src})`,
-        {
-          hint: "Paths in cd_files are relative to the build file's directory.",
-        },
-      );
-    }
-    await addPath(src, /[/\\]\.?$/.test(entry));
+    // A trailing slash (`http/`, `http/.`) puts a directory's contents at the root.
+    const contentsOnly = !hasMagic(entry) && /[/\\]\.?$/.test(entry);
+    for (const src of await expandEntry(entry, baseDir, "cd_files", CD_CODES))
+      await addPath(src, contentsOnly);
   }
   return { files: [...out].map(([dest, src]) => ({ dest, src })), dirs };
-}
-
-function run(
-  cmd: string,
-  args: string[],
-  signal?: AbortSignal,
-): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], ...(signal ? { signal } : {}) });
-    let output = "";
-    const keep = (b: Buffer) => {
-      output = (output + b.toString("utf8")).slice(-8000);
-    };
-    child.stdout.on("data", keep);
-    child.stderr.on("data", keep);
-    child.once("error", (err) => reject(signal?.aborted ? signal.reason : err));
-    child.once("close", (code) => resolvePromise({ code, output }));
-  });
 }
 
 /** Write an ISO 9660 + Rock Ridge + Joliet image holding `files` and `content`. */
@@ -253,11 +175,7 @@ export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
 
   const plan = await planFiles(opts.files ?? [], opts.baseDir);
   const output = resolve(opts.baseDir, opts.output);
-  const staging = await mkdtemp(join(tmpdir(), "kiln-cd-"));
-  const tmpOut = join(dirname(output), `.${basename(output)}.${randomBytes(6).toString("hex")}.tmp`);
-  try {
-    const root = join(staging, "root");
-    await mkdir(root);
+  return withStaging("kiln-cd-", output, async (root, tmpOut) => {
     for (const d of plan.dirs) await mkdir(join(root, d), { recursive: true });
     for (const f of plan.files) {
       opts.signal?.throwIfAborted();
@@ -285,7 +203,7 @@ export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
     opts.signal?.throwIfAborted();
     let result: { code: number | null; output: string };
     try {
-      result = await run(tool.path, isoArgs(tool.path, label, tmpOut, root), opts.signal);
+      result = await runTool(tool.path, isoArgs(tool.path, label, tmpOut, root), { signal: opts.signal });
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
       const code = (err as NodeJS.ErrnoException).code;
@@ -305,8 +223,5 @@ export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
     }
     await rename(tmpOut, output);
     return { output, tool: tool.name, files: [...onCd].sort() };
-  } finally {
-    await rm(tmpOut, { force: true }).catch(() => undefined);
-    await rm(staging, { recursive: true, force: true }).catch(() => undefined);
-  }
+  });
 }

@@ -7,6 +7,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { createConnection, type Socket } from "node:net";
 import { StringDecoder } from "node:string_decoder";
 import { KilnError } from "@kiln/core";
+import { abortableSleep } from "../boot/type.js";
 import { ppmToPng } from "./png.js";
 
 export type QmpErrorCode =
@@ -89,10 +90,6 @@ interface Pending {
 
 const RETRY_CODES = new Set(["ENOENT", "ECONNREFUSED", "EAGAIN", "ENOTSOCK"]);
 
-function sleep(ms: number) {
-  return new Promise<void>((resolve) => setTimeout(resolve, ms));
-}
-
 function connectOnce(path: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const sock = createConnection({ path });
@@ -171,7 +168,7 @@ export class QmpClient extends EventEmitter {
             },
           );
         }
-        await sleep(retryInterval);
+        await abortableSleep(retryInterval, signal);
       }
     }
 

@@ -13,7 +13,7 @@
  * device every 8–10 ms and misses shorter presses; a PS/2-only guest is fine with `holdMs: 0`
  * (press and release in one command).
  */
-import type { KeyDriver } from "../boot/type.js";
+import { abortableSleep, type KeyDriver } from "../boot/type.js";
 import type { QmpClient } from "./client.js";
 
 export interface QmpKeyboardOptions {
@@ -27,22 +27,6 @@ export interface QmpKeyboardOptions {
    */
   method?: "input-send-event" | "send-key";
   signal?: AbortSignal;
-}
-
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** QEMU's send-key hold timers fire late under load; wait this much longer before the next key. */
@@ -60,7 +44,7 @@ export function createQmpKeyDriver(qmp: QmpClient, options: QmpKeyboardOptions =
       if (keys.length === 0) return;
       if (method === "send-key") {
         await qmp.sendKeys(keys, holdMs);
-        await pause(Math.max(holdMs, 10) + gapMs + SEND_KEY_SLACK_MS, signal);
+        await abortableSleep(Math.max(holdMs, 10) + gapMs + SEND_KEY_SLACK_MS, signal);
         return;
       }
       const downs = keys.map((k) => [k, true] as const);
@@ -70,22 +54,22 @@ export function createQmpKeyDriver(qmp: QmpClient, options: QmpKeyboardOptions =
       } else {
         await qmp.sendKeyEvents(downs);
         try {
-          await pause(holdMs, signal);
+          await abortableSleep(holdMs, signal);
         } catch (err) {
           await qmp.sendKeyEvents(ups).catch(() => {});
           throw err;
         }
         await qmp.sendKeyEvents(ups);
       }
-      await pause(gapMs, signal);
+      await abortableSleep(gapMs, signal);
     },
     async down(key: string) {
       await qmp.sendKeyEvents([[key, true]]);
-      await pause(gapMs, signal);
+      await abortableSleep(gapMs, signal);
     },
     async up(key: string) {
       await qmp.sendKeyEvents([[key, false]]);
-      await pause(gapMs, signal);
+      await abortableSleep(gapMs, signal);
     },
   };
 }

@@ -14,6 +14,7 @@
 import { EventEmitter } from "node:events";
 import { createConnection, type Socket } from "node:net";
 import { KilnError } from "@kiln/core";
+import { abortableSleep } from "../boot/type.js";
 import { vncAuthResponse } from "./des.js";
 
 export type VncErrorCode =
@@ -131,21 +132,6 @@ function connectOnce(host: string, port: number): Promise<Socket> {
   });
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 /**
  * A connected RFB session after ServerInit. Emits `"close"` once when the connection ends
  * (with the error, if any).
@@ -223,7 +209,7 @@ export class VncClient extends EventEmitter {
             },
           );
         }
-        await sleep(retryInterval, signal);
+        await abortableSleep(retryInterval, signal);
       }
     }
 

@@ -12,7 +12,7 @@
  * Packer's VNC typing; boot_key_interval overrides it). QEMU's VNC server puts 10 ms between
  * key events itself (`key-delay-ms`), so a much shorter interval only queues keys inside QEMU.
  */
-import type { KeyDriver } from "../boot/type.js";
+import { abortableSleep, type KeyDriver } from "../boot/type.js";
 import type { VncClient } from "./client.js";
 import { qcodeKeysym, SHIFT_QCODES } from "./keysyms.js";
 
@@ -29,22 +29,6 @@ export const VNC_DEFAULT_KEY_INTERVAL = 100;
 
 /** What the VNC client must offer (a {@link VncClient}, or a test double). */
 export type VncKeySender = Pick<VncClient, "sendKeyEvents">;
-
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 function keysymOf(qcode: string, shift: boolean): number {
   const sym = qcodeKeysym(qcode, shift);
@@ -76,7 +60,7 @@ export function createVncKeyDriver(client: VncKeySender, options: VncKeyboardOpt
       }
       await client.sendKeyEvents(downs);
       try {
-        await pause(holdMs, signal);
+        await abortableSleep(holdMs, signal);
       } catch (err) {
         await client.sendKeyEvents(ups).catch(() => {});
         throw err;
