@@ -609,6 +609,11 @@ async function provideIso(
 /** The ISO's name on the storage: the URL's file name, made unique by a piece of the checksum. */
 export function isoFileName(url: string, checksum: string, ext: string): string {
   let base = basename(new URL(url, "file:///").pathname) || "image";
+  try {
+    base = decodeURIComponent(base); // "my%20installer.iso" is "my installer.iso"
+  } catch {
+    // a malformed escape: keep it as it is
+  }
   base = base.replace(/[^A-Za-z0-9._-]+/g, "_");
   const hash = /([0-9a-fA-F]{12,})$/.exec(checksum)?.[1]?.slice(0, 12).toLowerCase();
   const stem = base.replace(/\.(iso|img)$/i, "");

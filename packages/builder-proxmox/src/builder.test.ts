@@ -1,0 +1,160 @@
+/** The proxmox builders' pure parts: credentials, parameter strings, ISO names, address choice. */
+import { describe, expect, it } from "vitest";
+import { bootIso, credentials, diskParams, hardwareParams, isoFileName, pickAddress } from "./builder.js";
+import { normalizeUrl } from "./client.js";
+
+const base = { node: "pve" };
+
+describe("credentials", () => {
+  it("options win over PROXMOX_* variables; a token wins over a password", () => {
+    const env = {
+      PROXMOX_URL: "https://env:8006/api2/json",
+      PROXMOX_USERNAME: "env@pam",
+      PROXMOX_PASSWORD: "pw",
+    };
+    expect(credentials(base, env)).toEqual({
+      url: "https://env:8006/api2/json",
+      username: "env@pam",
+      password: "pw",
+    });
+    expect(
+      credentials({ ...base, proxmox_url: "https://opt", username: "a@pve!t", token: "s" }, env),
+    ).toEqual({
+      url: "https://opt",
+      username: "a@pve!t",
+      token: "s",
+    });
+  });
+  it.each([
+    [{}, /proxmox_url is required/],
+    [{ proxmox_url: "https://x" }, /username is required/],
+    [{ proxmox_url: "https://x", username: "root@pam" }, /a password or an API token is required/],
+    [{ proxmox_url: "https://x", username: "root", password: "p" }, /has no realm/],
+    [
+      { proxmox_url: "https://x", username: "root@pam!t", password: "p" },
+      /names an API token but no token secret/,
+    ],
+  ])("%j is refused: %s", (o, message) => {
+    expect(() => credentials({ ...base, ...o }, {})).toThrow(message);
+  });
+});
+
+describe("proxmox_url", () => {
+  it("gets /api2/json when it is missing, and must be http(s)", () => {
+    expect(normalizeUrl("https://pve:8006").href).toBe("https://pve:8006/api2/json");
+    expect(normalizeUrl("https://pve:8006/api2/json/").href).toBe("https://pve:8006/api2/json");
+    expect(() => normalizeUrl("pve:8006")).toThrow(/must be https/);
+    expect(() => normalizeUrl("not a url")).toThrow(/is not a URL/);
+  });
+});
+
+describe("parameters", () => {
+  it("disks: PVE's STORAGE:SIZE in GiB (fractions too), options, first free slot per bus, ide2 kept for the CD", () => {
+    expect(
+      diskParams([
+        { storage_pool: "local-lvm", disk_size: "20G", io_thread: true, discard: true, ssd: true },
+        {
+          type: "scsi",
+          storage_pool: "local-lvm",
+          disk_size: "512M",
+          format: "qcow2",
+          exclude_from_backup: true,
+        },
+        { type: "ide", storage_pool: "local", disk_size: "1T" },
+        { type: "ide", storage_pool: "local" },
+        { type: "ide", storage_pool: "local" },
+        { type: "virtio", storage_pool: "local", ssd: true },
+      ]),
+    ).toEqual({
+      scsi0: "local-lvm:20,cache=none,iothread=1,discard=on,ssd=1",
+      scsi1: "local-lvm:0.5,format=qcow2,cache=none,backup=0",
+      ide0: "local:1024,cache=none",
+      ide1: "local:20,cache=none",
+      ide3: "local:20,cache=none",
+      virtio0: "local:20,cache=none", // no ssd on virtio
+    });
+    expect(diskParams([{ storage_pool: "l" }], new Set(["scsi0", "scsi1"]))).toEqual({
+      scsi2: "l:20,cache=none",
+    });
+    expect(() =>
+      diskParams(Array.from({ length: 5 }, () => ({ type: "ide" as const, storage_pool: "l" }))),
+    ).toThrow(/too many ide disks/);
+  });
+  it("hardware: Packer's defaults for a new VM, only what is set for a clone", () => {
+    expect(hardwareParams({ ...base, network_adapters: [{ bridge: "vmbr0" }] }, false)).toEqual({
+      memory: 512,
+      cores: 1,
+      sockets: 1,
+      cpu: "kvm64",
+      ostype: "other",
+      scsihw: "lsi",
+      agent: "enabled=1",
+      net0: "e1000,bridge=vmbr0",
+    });
+    expect(hardwareParams({ ...base, cores: 4 }, true)).toEqual({ cores: 4 });
+    expect(
+      hardwareParams(
+        {
+          ...base,
+          qemu_agent: false,
+          network_adapters: [
+            { model: "virtio", bridge: "vmbr1", mac_address: "BC:24:11:00:00:01", vlan_tag: "5", mtu: 1 },
+          ],
+          efi_config: { efi_storage_pool: "local-lvm" },
+          vga: { type: "std" },
+        },
+        false,
+      ),
+    ).toMatchObject({
+      agent: "enabled=0",
+      net0: "virtio=BC:24:11:00:00:01,bridge=vmbr1,tag=5,mtu=1",
+      efidisk0: "local-lvm:1,efitype=4m,format=raw,pre-enrolled-keys=0",
+      vga: "std",
+    });
+  });
+});
+
+describe("ISOs", () => {
+  it("names an uploaded ISO after the URL's file and a piece of the checksum", () => {
+    expect(isoFileName("https://x/debian-12.iso", "sha256:ABCDEF0123456789abcdef", "iso")).toBe(
+      "debian-12-abcdef012345.iso",
+    );
+    expect(isoFileName("/tmp/my installer.iso", "none", "iso")).toBe("my_installer.iso");
+  });
+  it("boot_iso, or Packer's deprecated top-level names, never both", () => {
+    expect(bootIso({ ...base, iso_file: "local:iso/a.iso", unmount_iso: true })).toEqual({
+      iso_file: "local:iso/a.iso",
+      unmount: true,
+    });
+    expect(() => bootIso({ ...base, boot_iso: { iso_file: "local:iso/a.iso" }, iso_url: "x" })).toThrow(
+      /boot_iso and the top-level iso_url are both set/,
+    );
+  });
+});
+
+describe("the address to connect to", () => {
+  const ifaces = [
+    { name: "lo", "ip-addresses": [{ "ip-address": "127.0.0.1", "ip-address-type": "ipv4" }] },
+    {
+      name: "docker0",
+      "ip-addresses": [{ "ip-address": "169.254.3.4", "ip-address-type": "ipv4" }],
+    },
+    {
+      name: "eth0",
+      "ip-addresses": [
+        { "ip-address": "fe80::1", "ip-address-type": "ipv6" },
+        { "ip-address": "192.168.1.20", "ip-address-type": "ipv4" },
+      ],
+    },
+    { name: "eth1", "ip-addresses": [{ "ip-address": "2001:db8::5", "ip-address-type": "ipv6" }] },
+  ];
+  it("the first global IPv4 of a non-loopback interface, then IPv6; vm_interface picks one", () => {
+    expect(pickAddress(ifaces)).toBe("192.168.1.20");
+    expect(pickAddress(ifaces, "eth1")).toBe("2001:db8::5");
+    expect(pickAddress(ifaces, "eth9")).toBeUndefined();
+    expect(pickAddress([ifaces[0] as (typeof ifaces)[number], ifaces[3] as (typeof ifaces)[number]])).toBe(
+      "2001:db8::5",
+    );
+    expect(pickAddress([])).toBeUndefined();
+  });
+});
