@@ -11,9 +11,9 @@ import type { AddressInfo } from "node:net";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { createQmpKeyDriver, parseBootCommand, QmpClient, typeBootCommand } from "@kiln/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { APPLIANCE_DIR, type Appliance, ensureAppliance, MARKERS, missingHostTools } from "./appliance.js";
-import { Qmp } from "./qmp.js";
 
 const missing = missingHostTools();
 const CI = process.env.CI === "true";
@@ -250,12 +250,12 @@ describe.skipIf(missing.length > 0)("test appliance under QEMU TCG", () => {
       ...["-drive", `file=${disk},if=virtio,format=qcow2`],
       ...["-cdrom", appliance.installerIso, "-boot", "order=c,once=d"],
     ]);
-    const qmp = await Qmp.connect(vm.qmpPath);
+    const qmp = await QmpClient.connect(vm.qmpPath, { timeout: 20_000 });
     try {
       await vm.waitFor(/boot: /, 60_000);
       const bootPromptAt = vm.elapsed();
       const command = `install url=http://10.0.2.2:${httpPort}/config`;
-      await qmp.typeText(`${command}\n`);
+      await typeBootCommand(parseBootCommand([`${command}<enter>`]), createQmpKeyDriver(qmp));
       const { match } = await vm.waitFor(/KILN-CMDLINE: (.*)/, 60_000);
       expect(match[1]).toContain(`kiln.mode=install url=http://10.0.2.2:${httpPort}/config`);
       const done = await vm.waitFor(new RegExp(MARKERS.installDone), 180_000);
@@ -284,7 +284,7 @@ describe.skipIf(missing.length > 0)("test appliance under QEMU TCG", () => {
       console.log(`install test: ACPI power-off took ${((Date.now() - t0) / 1000).toFixed(1)}s`);
       expect(vm.serial).toContain(MARKERS.shutdown);
     } finally {
-      qmp.close();
+      qmp.destroy();
       server.close();
     }
   }, 480_000);
