@@ -15,10 +15,18 @@
  * - Output is streamed to the build's output; exit codes other than valid_exit_codes (default
  *   [0]) fail the post-processor; an interrupt kills the script's whole process group.
  * - The input artifact is passed through and kept (as Packer).
+ *
+ * The run itself is the SDK's runLocalShell (shared with the shell-local provisioner); here are
+ * the artifact's variables, the template fields of the post-processors and their messages.
  */
-import { spawn } from "node:child_process";
-import { chmod, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import {
+  DEFAULT_SHEBANG,
+  inlineScriptText,
+  type LocalShellErrorFactory,
+  type LocalShellOptions,
+  runLocalShell,
+  stringList,
+} from "@kiln/sdk";
 import type { PostProcessContext, PostProcessorRuntime } from "./types.js";
 import {
   abortError,
@@ -27,87 +35,31 @@ import {
   packerBuilderType,
   packerBuildName,
   ppError,
-  removeQuietly,
   renderFields,
   resolvePath,
   templateFields,
-  throwIfAborted,
 } from "./util.js";
+
+export { flattenEnv, formatEnvVar, KILL_GRACE_MS } from "@kiln/sdk";
 
 const TYPE = "shell-local";
 
-export interface ShellLocalOptions {
-  command?: string;
-  inline?: string[];
-  inline_shebang?: string;
-  script?: string;
-  scripts?: string[];
-  environment_vars?: string[];
-  env?: Record<string, string>;
-  execute_command?: string | string[];
-  env_var_format?: string;
+export interface ShellLocalOptions extends LocalShellOptions {
   tempfile_extension?: string;
-  only_on?: string[];
-  valid_exit_codes?: number[];
 }
 
-/** Packer's only_on names (Go's GOOS) and Node's process.platform for each. */
-const OS_NAMES: Record<string, NodeJS.Platform> = {
-  darwin: "darwin",
-  freebsd: "freebsd",
-  linux: "linux",
-  openbsd: "openbsd",
-  solaris: "sunos",
-  windows: "win32",
-};
+/** The only_on names this post-processor takes (its schema's). */
+const ONLY_ON = ["darwin", "freebsd", "linux", "openbsd", "solaris", "windows"];
 
 const isWindows = process.platform === "win32";
 
-/** Milliseconds between SIGTERM and SIGKILL when the run is interrupted. */
-export const KILL_GRACE_MS = 3000;
-
-/** Go's fmt.Sprintf for the `%s` and `%%` verbs env_var_format uses. */
-export function formatEnvVar(format: string, key: string, value: string): string {
-  const args = [key, value];
-  return format.replace(/%[s%]/g, (m) => (m === "%%" ? "%" : (args.shift() ?? "%!s(MISSING)")));
-}
-
-/** `{{.Vars}}`: the variables as shell assignments, sorted by name, single quotes escaped. */
-export function flattenEnv(vars: Record<string, string>, format: string): string {
-  return Object.keys(vars)
-    .sort()
-    .map((k) => formatEnvVar(format, k, (vars[k] as string).replace(/'/g, `'"'"'`)))
-    .join("");
-}
-
-function strings(value: unknown, option: string): string[] | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
-    throw ppError(TYPE, CODES.options, `${option} must be a list of strings`);
-  }
-  return value as string[];
-}
-
-function checkOnlyOn(list: string[] | undefined): NodeJS.Platform[] | undefined {
-  if (!list?.length) return undefined;
-  return list.map((name) => {
-    const p =
-      OS_NAMES[name] ??
-      (Object.values(OS_NAMES).includes(name as NodeJS.Platform) ? (name as NodeJS.Platform) : undefined);
-    if (!p) {
-      throw ppError(TYPE, CODES.options, `only_on: unknown operating system "${name}"`, {
-        hint: `Use ${Object.keys(OS_NAMES).join(", ")}.`,
-      });
-    }
-    return p;
-  });
-}
+const fail: LocalShellErrorFactory = (kind, message, extra) =>
+  ppError(TYPE, kind === "options" ? CODES.options : CODES.failed, message, extra);
 
 /** The environment the scripts get. */
 function environment(
   ctx: PostProcessContext<ShellLocalOptions>,
   o: ShellLocalOptions,
-  vars: string[] | undefined,
 ): Record<string, string> {
   const env: Record<string, string> = {
     PACKER_BUILD_NAME: packerBuildName(ctx),
@@ -129,7 +81,7 @@ function environment(
   env.KILN_ARTIFACT_FILES = a.files.map((f) => resolvePath(ctx, f)).join("\n");
   if (a.files[0] !== undefined) env.KILN_ARTIFACT_FILE = resolvePath(ctx, a.files[0]);
 
-  for (const kv of vars ?? []) {
+  for (const kv of stringList(o.environment_vars, "environment_vars", fail) ?? []) {
     const i = kv.indexOf("=");
     const key = i < 0 ? kv : kv.slice(0, i);
     if (i <= 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
@@ -150,181 +102,41 @@ function environment(
   return env;
 }
 
-interface RunOutcome {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-/** Run one command, streaming its output; on abort, kill its process group (TERM, then KILL). */
-function run(
-  ctx: PostProcessContext<ShellLocalOptions>,
-  argv: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<RunOutcome> {
-  return new Promise((resolve, reject) => {
-    const [program, ...args] = argv as [string, ...string[]];
-    const child = spawn(program, args, {
-      cwd: ctx.baseDir,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-      // Its own process group, so that an interrupt reaches everything the script started.
-      detached: !isWindows,
-      windowsHide: true,
-    });
-    let killTimer: NodeJS.Timeout | undefined;
-    const kill = (signal: NodeJS.Signals) => {
-      if (child.pid === undefined) return;
-      try {
-        if (isWindows) child.kill(signal);
-        else process.kill(-child.pid, signal);
-      } catch {
-        // already gone
-      }
-    };
-    const onAbort = () => {
-      kill("SIGTERM");
-      killTimer = setTimeout(() => kill("SIGKILL"), KILL_GRACE_MS);
-      killTimer.unref();
-    };
-    child.stdout?.setEncoding("utf8");
-    child.stderr?.setEncoding("utf8");
-    child.stdout?.on("data", (chunk: string) => ctx.ui.output("stdout", chunk));
-    child.stderr?.on("data", (chunk: string) => ctx.ui.output("stderr", chunk));
-    child.once("error", (err) => {
-      ctx.signal.removeEventListener("abort", onAbort);
-      reject(ppError(TYPE, CODES.failed, `cannot run ${program}: ${err.message}`, { cause: err }));
-    });
-    child.once("close", (code, signal) => {
-      ctx.signal.removeEventListener("abort", onAbort);
-      if (killTimer) clearTimeout(killTimer);
-      // Whatever the script left running in its group goes with it when we were interrupted.
-      if (ctx.signal.aborted) kill("SIGKILL");
-      resolve({ code, signal });
-    });
-    if (ctx.signal.aborted) onAbort();
-    else ctx.signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 export const shellLocal: PostProcessorRuntime<ShellLocalOptions> = {
   async postProcess(ctx: PostProcessContext<ShellLocalOptions>) {
     const o = ctx.options ?? {};
-    const passThrough = { artifact: ctx.artifact, keepInput: true };
-
-    const onlyOn = checkOnlyOn(strings(o.only_on, "only_on"));
-    if (onlyOn && !onlyOn.includes(process.platform)) {
-      ctx.ui.say(`Skipping shell-local: only_on is ${(o.only_on as string[]).join(", ")}`);
-      return passThrough;
-    }
-
-    const inline = strings(o.inline, "inline");
-    const scriptsOpt = strings(o.scripts, "scripts");
-    const given = [
-      o.command !== undefined && o.command !== "" ? "command" : undefined,
-      inline !== undefined ? "inline" : undefined,
-      o.script !== undefined && o.script !== "" ? "script" : undefined,
-      scriptsOpt?.length ? "scripts" : undefined,
-    ].filter((x): x is string => x !== undefined);
-    if (given.length === 0) {
-      throw ppError(TYPE, CODES.options, "nothing to run: set one of command, inline, script or scripts");
-    }
-    if (given.length > 1) {
-      throw ppError(
-        TYPE,
-        CODES.options,
-        `set only one of command, inline, script or scripts (found ${given.join(" and ")})`,
-      );
-    }
-    const codes = o.valid_exit_codes ?? [0];
-    if (!Array.isArray(codes) || codes.some((c) => !Number.isInteger(c))) {
-      throw ppError(TYPE, CODES.options, "valid_exit_codes must be a list of integers");
-    }
-
-    let executeCommand: string[];
-    if (
-      o.execute_command === undefined ||
-      o.execute_command === null ||
-      (Array.isArray(o.execute_command) && o.execute_command.length === 0)
-    ) {
-      executeCommand = isWindows
-        ? ["cmd", "/V", "/C", "{{.Vars}}", "call", "{{.Script}}"]
-        : ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"];
-    } else if (typeof o.execute_command === "string") {
-      executeCommand = ["sh", "-c", o.execute_command];
-    } else if (Array.isArray(o.execute_command) && o.execute_command.every((x) => typeof x === "string")) {
-      executeCommand =
-        o.execute_command.length === 1
-          ? ["sh", "-c", o.execute_command[0] as string]
-          : [...o.execute_command];
-    } else {
-      throw ppError(TYPE, CODES.options, "execute_command must be a string or a list of strings");
-    }
-
-    const envVarFormat = o.env_var_format ?? (isWindows ? "set %s=%s && " : "%s='%s' ");
-    const vars = environment(ctx, o, strings(o.environment_vars, "environment_vars"));
-    const flattened = flattenEnv(vars, envVarFormat);
-    const processEnv: NodeJS.ProcessEnv = { ...process.env, ...vars };
-
-    // The scripts to run.
-    const scripts: { path: string; shown: string }[] = [];
-    let tempScript: string | undefined;
-    if (o.script || scriptsOpt?.length) {
-      for (const s of o.script ? [o.script] : (scriptsOpt as string[])) {
-        const p = resolvePath(ctx, s);
-        try {
-          if (!(await stat(p)).isFile()) throw new Error("not a file");
-        } catch (err) {
-          throw ppError(TYPE, CODES.options, `script ${s} cannot be read (${p}): ${messageOf(err)}`);
-        }
-        scripts.push({ path: p, shown: s });
-      }
-    }
-    try {
-      if (scripts.length === 0) {
-        const commands = inline ?? [o.command as string];
-        const ext = (o.tempfile_extension ?? (isWindows ? "cmd" : "")).replace(/^\./, "");
-        const dir = await ctx.tempDir("kiln-shell-local-");
-        tempScript = join(dir, `script${ext ? `.${ext}` : ""}`);
-        const shebang = o.inline_shebang ?? (isWindows ? "" : "/bin/sh -e");
-        const text = `${shebang ? `#!${shebang}\n` : ""}${commands.map((c) => `${c}\n`).join("")}`;
-        await writeFile(tempScript, text, { mode: 0o700 });
-        await chmod(tempScript, 0o700);
-        scripts.push({ path: tempScript, shown: inline ? "inline commands" : (o.command as string) });
-      }
-
-      for (const s of scripts) {
-        throwIfAborted(ctx.signal, TYPE);
-        const fields = {
-          ...templateFields(ctx),
-          Vars: flattened,
-          Script: s.path,
-          Path: s.path,
-          Command: s.path,
-        };
-        const argv = executeCommand.map((part) => renderFields(TYPE, "execute_command", part, fields));
-        ctx.ui.say(`Running local shell script: ${s.shown}`);
-        const { code, signal } = await run(ctx, argv, processEnv);
-        if (ctx.signal.aborted) throw abortError(ctx.signal, TYPE);
-        if (code === null) {
-          throw ppError(TYPE, CODES.exitCode, `${s.shown} was killed by ${signal ?? "a signal"}`);
-        }
-        if (!codes.includes(code)) {
-          throw ppError(
-            TYPE,
-            CODES.exitCode,
-            `${s.shown} exited with code ${code}; allowed exit codes: ${codes.join(", ")}`,
-            {
-              hint:
-                (code === 126 || code === 127) && s.path !== tempScript
-                  ? `The shell could not execute ${s.path}: is it executable (chmod +x), and is its #! line right?`
-                  : "See the output above; list other acceptable codes in valid_exit_codes.",
-            },
-          );
-        }
-      }
-    } finally {
-      await removeQuietly(tempScript);
-    }
-    return passThrough;
+    const ext = (o.tempfile_extension ?? (isWindows ? "cmd" : "")).replace(/^\./, "");
+    await runLocalShell(ctx, o, {
+      fail,
+      aborted: (signal) => abortError(signal, TYPE),
+      onlyOn: ONLY_ON,
+      skipped: (onlyOn) => `Skipping shell-local: only_on is ${onlyOn.join(", ")}`,
+      scriptWithScripts: false,
+      shell: ["sh", "-c"],
+      // The fields of the post-processors' other templates, too ({{.BuildName}} …).
+      render: (arg, fields) =>
+        renderFields(TYPE, "execute_command", arg, { ...templateFields(ctx), ...fields }),
+      variables: () => environment(ctx, o),
+      label: (s) => (s.kind === "inline" ? "inline commands" : s.name),
+      unreadable: (f, p, err) =>
+        ppError(TYPE, CODES.options, `script ${f} cannot be read (${p}): ${messageOf(err)}`),
+      tempFile: `script${ext ? `.${ext}` : ""}`,
+      scriptText: (lines) => inlineScriptText(o.inline_shebang ?? (isWindows ? "" : DEFAULT_SHEBANG), lines),
+      exitError: (s, { code, signal }, codes) =>
+        code === null
+          ? ppError(TYPE, CODES.exitCode, `${s.label} was killed by ${signal ?? "a signal"}`)
+          : ppError(
+              TYPE,
+              CODES.exitCode,
+              `${s.label} exited with code ${code}; allowed exit codes: ${codes.join(", ")}`,
+              {
+                hint:
+                  (code === 126 || code === 127) && s.kind === "file"
+                    ? `The shell could not execute ${s.path}: is it executable (chmod +x), and is its #! line right?`
+                    : "See the output above; list other acceptable codes in valid_exit_codes.",
+              },
+            ),
+    });
+    return { artifact: ctx.artifact, keepInput: true };
   },
 };

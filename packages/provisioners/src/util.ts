@@ -1,7 +1,15 @@
 /** Helpers shared by the provisioners. */
 import { isAbsolute, resolve } from "node:path";
 import { KilnError, type RunContext } from "@kiln/core";
-import { CommunicatorError, durationOr } from "@kiln/sdk";
+import {
+  CommunicatorError,
+  durationOr,
+  type LocalShellErrorFactory,
+  type ScriptSource,
+  exitCodes as sdkExitCodes,
+  scriptSources as sdkScriptSources,
+  stringList as sdkStringList,
+} from "@kiln/sdk";
 
 /** Error codes the provisioners raise. */
 export const CODES = {
@@ -86,20 +94,18 @@ export function resolveLocal(ctx: Pick<RunContext, "baseDir">, p: string): strin
   return isAbsolute(p) ? p : resolve(ctx.baseDir, p);
 }
 
+/** Makes this package's errors for the SDK's option checks. */
+function failFor(type: string): LocalShellErrorFactory {
+  return (kind, message, extra) =>
+    provError(type, kind === "options" ? CODES.options : CODES.failed, message, extra);
+}
+
 export function stringList(type: string, option: string, value: unknown): string[] | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
-    throw provError(type, CODES.options, `${option} must be a list of strings`);
-  }
-  return value as string[];
+  return sdkStringList(value, option, failFor(type));
 }
 
 export function exitCodes(type: string, value: unknown): number[] {
-  if (value === undefined || value === null) return [0];
-  if (!Array.isArray(value) || value.some((c) => !Number.isInteger(c))) {
-    throw provError(type, CODES.options, "valid_exit_codes must be a list of integers");
-  }
-  return value as number[];
+  return sdkExitCodes(value, failFor(type));
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -161,31 +167,11 @@ export function scriptEnv(
   return env;
 }
 
-/** Go's fmt.Sprintf for the `%s` and `%%` verbs that env_var_format uses. */
-export function formatEnvVar(format: string, key: string, value: string): string {
-  const args = [key, value];
-  return format.replace(/%[s%]/g, (m) => (m === "%%" ? "%" : (args.shift() ?? "%!s(MISSING)")));
-}
-
-/**
- * `{{.Vars}}`: the variables as shell assignments (default `NAME='value' `), sorted by name,
- * each value single-quoted with embedded single quotes closed, escaped and reopened.
- */
-export function flattenEnv(vars: Record<string, string>, format = "%s='%s' "): string {
-  return Object.keys(vars)
-    .sort()
-    .map((k) => formatEnvVar(format, k, (vars[k] as string).replace(/'/g, `'"'"'`)))
-    .join("");
-}
+export { flattenEnv, formatEnvVar, shellWord } from "@kiln/sdk";
 
 /** POSIX single-quote a string for a shell. */
 export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** A path as a shell word: left alone when it needs no quoting (as Packer writes it), quoted otherwise. */
-export function shellWord(s: string): string {
-  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : shellQuote(s);
 }
 
 /**
@@ -211,34 +197,9 @@ export function scriptSources(
   type: string,
   o: { inline?: unknown; script?: unknown; scripts?: unknown; command?: unknown },
   allowCommand: boolean,
-):
-  | { kind: "inline"; lines: string[] }
-  | { kind: "command"; command: string }
-  | { kind: "files"; files: string[] } {
-  const inline = stringList(type, "inline", o.inline);
-  const scripts = stringList(type, "scripts", o.scripts);
-  if (o.script !== undefined && typeof o.script !== "string")
-    throw provError(type, CODES.options, "script must be a string");
-  if (o.command !== undefined && typeof o.command !== "string")
-    throw provError(type, CODES.options, "command must be a string");
-  const script = o.script ? (o.script as string) : undefined;
-  const command = allowCommand && o.command ? (o.command as string) : undefined;
-  const given = [
-    command !== undefined ? "command" : undefined,
-    inline !== undefined ? "inline" : undefined,
-    script !== undefined ? "script" : undefined,
-    scripts?.length ? "scripts" : undefined,
-  ].filter((x): x is string => x !== undefined);
-  const names = allowCommand ? "command, inline, script or scripts" : "inline, script or scripts";
-  if (given.length === 0) throw provError(type, CODES.options, `nothing to run: set one of ${names}`);
+): ScriptSource {
   // Packer lets script and scripts be given together (script runs first); the others are exclusive.
-  const exclusive = given.filter((g) => g !== "script" && g !== "scripts");
-  if (exclusive.length > 1 || (exclusive.length === 1 && given.length > 1)) {
-    throw provError(type, CODES.options, `set only one of ${names} (found ${given.join(" and ")})`);
-  }
-  if (command !== undefined) return { kind: "command", command };
-  if (inline !== undefined) return { kind: "inline", lines: inline };
-  return { kind: "files", files: [...(script ? [script] : []), ...(scripts ?? [])] };
+  return sdkScriptSources(o, failFor(type), { command: allowCommand, scriptWithScripts: true });
 }
 
 /** The text of an inline script: a shebang line, then the commands, one per line. */

@@ -4,6 +4,7 @@ export * from "./download/index.js";
 export * from "./floppy/index.js";
 export * from "./http/index.js";
 export * from "./iso/index.js";
+export * from "./local-shell/index.js";
 export * from "./qmp/index.js";
 export * from "./schemas.js";
 export * from "./steps/clear-keys.js";
