@@ -7,6 +7,7 @@ export {
   MIN_RSA_BITS,
   publicKeyBlob,
   publicKeyFingerprint,
+  publicKeyOf,
   type TemporaryKeyFile,
   type TemporaryKeyPair,
   type TemporaryKeyType,

@@ -65,3 +65,14 @@ describe("writeTemporaryPrivateKey", () => {
     await f.dispose(); // idempotent
   });
 });
+
+describe("publicKeyOf", () => {
+  it("gives the public key line of a private key, and refuses what is not one", async () => {
+    const { publicKeyOf, generateTemporaryKeyPair } = await import("./keys.js");
+    for (const type of ["ed25519", "rsa"] as const) {
+      const pair = generateTemporaryKeyPair(type);
+      expect(publicKeyOf(pair.privateKey)).toBe(pair.publicKey.split(/\s+/).slice(0, 2).join(" "));
+    }
+    expect(() => publicKeyOf("not a key")).toThrow(/not a usable private key/);
+  });
+});

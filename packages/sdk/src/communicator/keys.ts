@@ -110,3 +110,19 @@ export async function writeTemporaryPrivateKey(
     },
   };
 }
+
+/**
+ * The OpenSSH public key line (`type base64`) of an unencrypted private key (OpenSSH or PEM),
+ * e.g. to install ssh_private_key_file's key through cloud-init. Errors never show key material.
+ */
+export function publicKeyOf(privateKey: string | Buffer): string {
+  const parsed = ssh2.utils.parseKey(privateKey);
+  const first = parsed instanceof Error ? undefined : Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!first || parsed instanceof Error || !first.isPrivateKey())
+    throw new CommunicatorError(
+      "KILN_SSH_KEY",
+      `not a usable private key${parsed instanceof Error ? `: ${parsed.message}` : ""}`,
+      { hint: "Use an unencrypted OpenSSH or PEM private key." },
+    );
+  return `${first.type} ${first.getPublicSSH().toString("base64")}`;
+}
