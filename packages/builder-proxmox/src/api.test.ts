@@ -599,6 +599,94 @@ ${extra}`,
     await expectClean(isos);
   }, 60_000);
 
+  it("a 503 on the upload is retried; an expired ticket (401) is renewed once", async () => {
+    pve.faults.inject({ path: "/nodes/pve/storage/local/upload", status: 503, times: 1 });
+    pve.faults.inject({
+      path: "/cluster/nextid",
+      status: 401,
+      message: "permission denied - invalid PVE ticket",
+      times: 1,
+    });
+    const logins = () => pve.state.requests.filter((r) => r.path.endsWith("/access/ticket")).length;
+    const before = logins();
+    const run = await buildFile(dir, "retry2.kiln.yaml", withUpload("    skip_convert_to_template: true"), {
+      resolver: RESOLVER,
+    });
+    expect(run.result.ok, run.log).toBe(true);
+    expect(run.log).toMatch(/upload of \S+\.iso: .*503.*; retrying/);
+    expect(logins() - before).toBe(2); // the first login and the renewal
+    await run.result.runs[0]?.artifacts[0]?.destroy?.();
+  }, 60_000);
+
+  it("two builds told the same ID: the one whose create task finds it taken tries the next", async () => {
+    pve.faults.failTasks("qmcreate", "unable to create VM 180 - VM 180 already exists on node 'pve'", 1);
+    const before = pve.state.vms.size;
+    const run = await buildFile(dir, "race.kiln.yaml", iso("    skip_convert_to_template: true"), {
+      resolver: RESOLVER,
+    });
+    expect(run.result.ok, run.log).toBe(true);
+    expect(run.log).toMatch(/was taken meanwhile .*trying the next free ID/);
+    expect(pve.state.vms.size, run.log).toBe(before + 1); // the half-made VM of the failed create is gone
+    await run.result.runs[0]?.artifacts[0]?.destroy?.();
+  }, 60_000);
+
+  it("Ctrl-C while the Proxmox host downloads the ISO: kiln waits for the task, then deletes the ISO", async () => {
+    const { createServer } = await import("node:http");
+    const srv = createServer((_req, res) => res.end(Buffer.alloc(16 * 1024, 3)));
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const port = (srv.address() as { port: number }).port;
+    const isos = await isoVolumes();
+    pve.faults.slowTasks(1500, "download");
+    const ac = new AbortController();
+    try {
+      const run = await buildFile(
+        dir,
+        "dlabort.kiln.yaml",
+        iso("")
+          .replace(`iso_url: ${isoFile}`, `iso_url: http://127.0.0.1:${port}/slow.iso`)
+          .replace("iso_checksum: none", "iso_checksum: none\n      iso_download_pve: true"),
+        {
+          resolver: RESOLVER,
+          signal: ac.signal,
+          onEvent: (e) => {
+            if (e.type === "say" && /Asking Proxmox to download/.test(e.text))
+              setTimeout(() => ac.abort(), 200);
+          },
+        },
+      );
+      expect(run.result.ok).toBe(false);
+      expect(await isoVolumes()).toEqual(isos);
+      expect([...pve.state.tasks.values()].filter((t) => t.status === "running")).toEqual([]);
+    } finally {
+      pve.faults.slowTasks(0, "download");
+      srv.close();
+    }
+  }, 60_000);
+
+  it("two additional ISOs and a boot ISO get distinct CD-ROM slots", async () => {
+    const run = await buildFile(
+      dir,
+      "cds.kiln.yaml",
+      source(`${ISO_SOURCE.replace("ISO_PATH", isoFile)}
+    vm_id: 158
+    skip_convert_to_template: true
+    additional_iso_files:
+      - { cd_label: one, cd_content: { a: "1" } }
+      - { cd_label: two, cd_content: { b: "2" } }
+      - { cd_label: three, type: sata, cd_content: { c: "3" } }`),
+      { resolver: RESOLVER },
+    );
+    expect(run.result.ok, run.log).toBe(true);
+    const c = pve.state.vms.get(158)?.config ?? {};
+    expect(
+      Object.keys(c)
+        .filter((k) => /^(ide|sata)\d$/.test(k))
+        .sort(),
+    ).toEqual(["ide0", "ide1", "sata0"]); // ide2 held the boot ISO until unmount removed it
+    expect(c.ide0).toMatch(/^local:iso\/kiln-box-[0-9a-f]+\.iso,media=cdrom/); // generated, not unmounted: kept
+    await run.result.runs[0]?.artifacts[0]?.destroy?.();
+  }, 60_000);
+
   it("a VMID taken elsewhere in the cluster", async () => {
     const isos = await isoVolumes();
     pve.faults.takeVmid(170, "pve2");

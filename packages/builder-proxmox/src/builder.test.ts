@@ -1,6 +1,16 @@
 /** The proxmox builders' pure parts: credentials, parameter strings, ISO names, address choice. */
 import { describe, expect, it } from "vitest";
-import { bootIso, credentials, diskParams, hardwareParams, isoFileName, pickAddress } from "./builder.js";
+import {
+  assignCdromSlots,
+  bootDiskStorage,
+  bootIso,
+  credentials,
+  diskParams,
+  hardwareParams,
+  isoFileName,
+  pickAddress,
+  repeatableMac,
+} from "./builder.js";
 import { normalizeUrl } from "./client.js";
 
 const base = { node: "pve" };
@@ -66,15 +76,15 @@ describe("parameters", () => {
         { type: "virtio", storage_pool: "local", ssd: true },
       ]),
     ).toEqual({
-      scsi0: "local-lvm:20,cache=none,iothread=1,discard=on,ssd=1",
+      scsi0: "local-lvm:20,format=raw,cache=none,iothread=1,discard=on,ssd=1",
       scsi1: "local-lvm:0.5,format=qcow2,cache=none,backup=0",
-      ide0: "local:1024,cache=none",
-      ide1: "local:20,cache=none",
-      ide3: "local:20,cache=none",
-      virtio0: "local:20,cache=none", // no ssd on virtio
+      ide0: "local:1024,format=raw,cache=none",
+      ide1: "local:20,format=raw,cache=none",
+      ide3: "local:20,format=raw,cache=none",
+      virtio0: "local:20,format=raw,cache=none", // no ssd on virtio
     });
     expect(diskParams([{ storage_pool: "l" }], new Set(["scsi0", "scsi1"]))).toEqual({
-      scsi2: "l:20,cache=none",
+      scsi2: "l:20,format=raw,cache=none",
     });
     expect(() =>
       diskParams(Array.from({ length: 5 }, () => ({ type: "ide" as const, storage_pool: "l" }))),
@@ -114,6 +124,59 @@ describe("parameters", () => {
   });
 });
 
+describe("slots and MACs", () => {
+  const cd = (volid: string, extra: object = {}) => ({
+    bus: "ide" as const,
+    boot: false,
+    volid,
+    unmount: false,
+    keepDevice: false,
+    generated: false,
+    ...extra,
+  });
+  it("CD-ROMs: a fixed index where asked, the others in the first free slot after what is taken", () => {
+    const cds = [
+      cd("local:iso/boot.iso", { index: 2, boot: true }),
+      cd("local:iso/a.iso"),
+      cd("local:iso/b.iso"),
+      cd("local:iso/c.iso", { bus: "sata" }),
+    ];
+    expect(assignCdromSlots(cds, new Set(["ide0", "sata0"]))).toEqual({
+      ide2: "local:iso/boot.iso,media=cdrom",
+      ide1: "local:iso/a.iso,media=cdrom",
+      ide3: "local:iso/b.iso,media=cdrom",
+      sata1: "local:iso/c.iso,media=cdrom",
+    });
+    expect(() => assignCdromSlots([cd("x"), cd("y")], new Set(["ide0", "ide1", "ide2"]))).toThrow(
+      /no free ide slot for y/,
+    );
+  });
+  it("repeatable MACs: 00:18:59 and the VM ID, the same every build", () => {
+    expect(repeatableMac(100, 0)).toBe("00:18:59:00:0C:80");
+    expect(repeatableMac(100, 1)).toBe("00:18:59:00:0C:81");
+    expect(
+      hardwareParams(
+        { ...base, network_adapters: [{ bridge: "vmbr0", mac_address: "repeatable" }] },
+        false,
+        100,
+      ).net0,
+    ).toBe("e1000=00:18:59:00:0C:80,bridge=vmbr0");
+  });
+  it("the cloud-init drive's default storage is the boot disk's", () => {
+    expect(
+      bootDiskStorage({
+        boot: "order=scsi0;ide2",
+        scsi0: "fast:100/vm-100-disk-0.raw,size=20G",
+        ide2: "local:iso/x.iso,media=cdrom",
+      }),
+    ).toBe("fast");
+    expect(bootDiskStorage({ virtio0: "slow:vm-1-disk-0", ide2: "local:iso/x.iso,media=cdrom" })).toBe(
+      "slow",
+    );
+    expect(bootDiskStorage({ ide2: "local:iso/x.iso,media=cdrom" })).toBeUndefined();
+  });
+});
+
 describe("ISOs", () => {
   it("names an uploaded ISO after the URL's file and a piece of the checksum", () => {
     expect(isoFileName("https://x/debian-12.iso", "sha256:ABCDEF0123456789abcdef", "iso")).toBe(
@@ -148,13 +211,14 @@ describe("the address to connect to", () => {
     },
     { name: "eth1", "ip-addresses": [{ "ip-address": "2001:db8::5", "ip-address-type": "ipv6" }] },
   ];
-  it("the first global IPv4 of a non-loopback interface, then IPv6; vm_interface picks one", () => {
+  it("the first global IPv4 of a non-loopback interface (as Packer); vm_interface picks one, IPv6 too", () => {
     expect(pickAddress(ifaces)).toBe("192.168.1.20");
     expect(pickAddress(ifaces, "eth1")).toBe("2001:db8::5");
     expect(pickAddress(ifaces, "eth9")).toBeUndefined();
-    expect(pickAddress([ifaces[0] as (typeof ifaces)[number], ifaces[3] as (typeof ifaces)[number]])).toBe(
-      "2001:db8::5",
-    );
+    // An IPv6 address alone may be a SLAAC one before the real configuration: not without vm_interface.
+    expect(
+      pickAddress([ifaces[0] as (typeof ifaces)[number], ifaces[3] as (typeof ifaces)[number]]),
+    ).toBeUndefined();
     expect(pickAddress([])).toBeUndefined();
   });
 });

@@ -11,7 +11,7 @@
  * ISOs are deleted, and tasks still running are waited for first, so nothing is left behind.
  */
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { basename, join, resolve } from "node:path";
 import {
@@ -34,6 +34,8 @@ import {
   makeIso,
   parseBootCommand,
   prefixStepErrors,
+  publicKeyOf,
+  resolveChecksum,
   type TemporaryKeyPair,
   temporaryKeyStep,
   typeBootCommand,
@@ -65,11 +67,25 @@ interface RunState {
   taskTimeout: number;
   key?: TemporaryKeyPair;
   vmid?: number;
-  /** The VM exists and is ours to destroy if the build does not finish. */
+  /** A create/clone request for `vmid` was sent: cleanup must look whether the VM is there. */
   created: boolean;
+  /** The create/clone task finished: the VM is this build's for sure. */
+  owned: boolean;
+  /** Marks the VM this build made (in its description) until it is finished, so that cleanup
+   * never destroys another build's VM that got the same ID. */
+  nonce: string;
   finished: boolean;
-  /** CD-ROM drives (bus+index → volume) and whether kiln uploaded/generated the volume. */
-  cdroms: Array<{ slot: string; volid: string; unmount: boolean; keepDevice: boolean; generated: boolean }>;
+  /** CD-ROM drives: the volume, where it goes (slot, assigned when the VM is made), what to do after. */
+  cdroms: Array<{
+    slot?: string;
+    bus: "ide" | "sata" | "scsi";
+    index?: number;
+    boot: boolean;
+    volid: string;
+    unmount: boolean;
+    keepDevice: boolean;
+    generated: boolean;
+  }>;
   /** Volumes kiln put on the storage; deleted on failure (generated ones also on success). */
   uploaded: Array<{ volid: string; deleteOnSuccess: boolean }>;
   guestIp?: string;
@@ -169,7 +185,15 @@ export function bootIso(o: IsoBuilderOptions): IsoOptions {
   return o.boot_iso ?? legacy;
 }
 
+const BUS_MAX: Record<string, number> = { ide: 3, sata: 5, scsi: 30, virtio: 15 };
+
 function checkIso(iso: IsoOptions, where: string, required: boolean): void {
+  if (iso.index !== undefined && iso.index > (BUS_MAX[iso.type ?? "ide"] as number))
+    throw err(
+      "KILN_PROXMOX_CONFIG",
+      `${where}: ${iso.type ?? "ide"}${iso.index} does not exist`,
+      `${iso.type ?? "ide"} drives are numbered 0–${BUS_MAX[iso.type ?? "ide"]}.`,
+    );
   const sources = [
     iso.iso_file ? "iso_file" : undefined,
     iso.iso_url || iso.iso_urls?.length ? "iso_url" : undefined,
@@ -246,6 +270,8 @@ function makeState(type: RunState["type"], o: CommonOptions): RunState {
     node: o.node,
     taskTimeout: dur(o.task_timeout, 60_000, "task_timeout"),
     created: false,
+    owned: false,
+    nonce: randomBytes(6).toString("hex"),
     finished: false,
     cdroms: [],
     uploaded: [],
@@ -381,7 +407,14 @@ async function openClient(o: CommonOptions, ctx: RunContext): Promise<PveClient>
     }
     if (!ca.includes("-----BEGIN CERTIFICATE-----"))
       throw err("KILN_PROXMOX_CONFIG", `proxmox_ca_file ${file} holds no PEM certificate`);
+    // Giving the agent a CA list replaces what Node added from NODE_EXTRA_CA_CERTS: keep it.
+    const extra = process.env.NODE_EXTRA_CA_CERTS;
+    if (extra) ca += `\n${await readFile(extra, "utf8").catch(() => "")}`;
   }
+  if (c.url.startsWith("http://"))
+    ctx.ui.error(
+      `proxmox_url ${c.url} is plain HTTP: the ${c.token ? "API token" : "password"} crosses the network unencrypted. Use https:// (PVE listens on 8006).`,
+    );
   return new PveClient({
     url: c.url,
     username: c.username,
@@ -390,6 +423,7 @@ async function openClient(o: CommonOptions, ctx: RunContext): Promise<PveClient>
     ...(o.insecure_skip_tls_verify ? { insecure: true } : {}),
     ...(ca ? { ca } : {}),
     log: (line) => ctx.ui.message(line),
+    onSecret: (value) => ctx.secret(value),
   });
 }
 
@@ -442,38 +476,32 @@ function isoStep(o: CommonOptions & Partial<IsoBuilderOptions>, rs: RunState): S
     name: "iso",
     async run(ctx) {
       const client = api(rs);
-      const list: Array<{ iso: IsoOptions; slot: string; boot: boolean }> = [];
-      const used = new Set<string>();
-      const slotOf = (iso: IsoOptions, fallback: number) => {
-        const bus = iso.type ?? "ide";
-        let i = iso.index ?? fallback;
-        while (used.has(`${bus}${i}`)) i++;
-        used.add(`${bus}${i}`);
-        return `${bus}${i}`;
-      };
-      if (rs.type === "proxmox-iso") {
-        const boot = bootIso(o as IsoBuilderOptions);
-        list.push({ iso: boot, slot: slotOf(boot, 2), boot: true });
-      }
-      for (const iso of o.additional_iso_files ?? []) list.push({ iso, slot: slotOf(iso, 3), boot: false });
-      for (const { iso, slot, boot } of list) {
+      const list: Array<{ iso: IsoOptions; boot: boolean }> = [];
+      if (rs.type === "proxmox-iso") list.push({ iso: bootIso(o as IsoBuilderOptions), boot: true });
+      for (const iso of o.additional_iso_files ?? []) list.push({ iso, boot: false });
+      for (const { iso, boot } of list) {
         const { volid, generated } = await provideIso(iso, rs, ctx, client);
         // A generated ISO still attached to the template must stay on the storage.
         const mine = rs.uploaded.find((u) => u.volid === volid);
         if (mine && generated) mine.deleteOnSuccess = iso.unmount === true;
         rs.cdroms.push({
-          slot,
+          bus: iso.type ?? "ide",
+          // Packer's boot_iso default is ide2; other ISOs take the first free slot.
+          ...(iso.index !== undefined ? { index: iso.index } : boot && !iso.type ? { index: 2 } : {}),
+          boot,
           volid,
           unmount: iso.unmount === true,
           keepDevice: iso.keep_cdrom_device === true,
           generated,
         });
-        ctx.ui.message(`${boot ? "Boot ISO" : "ISO"} ${volid} on ${slot}`);
+        ctx.ui.message(`${boot ? "Boot ISO" : "ISO"}: ${volid}`);
       }
     },
     async cleanup(ctx) {
       const client = rs.client;
       if (!client) return;
+      // An upload or download interrupted mid-way: its task must end before its volume can go.
+      if (rs.uploaded.length) await client.drainTasks(30 * 60_000);
       for (const u of [...rs.uploaded].reverse()) {
         if (rs.finished && !u.deleteOnSuccess) continue;
         if (rs.created && !rs.finished) continue; // the VM's cleanup deletes them after the VM is gone
@@ -542,34 +570,51 @@ async function provideIso(
   const checksum = iso.iso_checksum ?? "none";
   const ext = iso.iso_target_extension ?? "iso";
   if (iso.iso_download_pve) {
-    const url = urls[0] as string;
-    const name = isoFileName(url, checksum, ext);
-    const volid = `${storage}:iso/${name}`;
-    if (await volumeExists(client, storagePath, volid, ctx.signal)) {
-      ctx.ui.say(`${volid} is already on the storage; not downloading it again.`);
-      return { volid, generated: false };
+    // Resolve a file: checksum here, so Proxmox checks the download and the name carries it.
+    const sum = await resolveChecksum(checksum, { urls, baseDir: ctx.baseDir, signal: ctx.signal });
+    const hash = sum.type === "none" ? "none" : `${sum.type}:${sum.value}`;
+    const failures: string[] = [];
+    for (const url of urls) {
+      const name = isoFileName(url, hash, ext);
+      const volid = `${storage}:iso/${name}`;
+      if ((await volumeExists(client, storagePath, volid, ctx.signal)) !== undefined) {
+        ctx.ui.say(`${volid} is already on the storage; not downloading it again.`);
+        return { volid, generated: false };
+      }
+      ctx.ui.say(`Asking Proxmox to download ${url} into ${storage}...`);
+      if (sum.type === "none") ctx.ui.message("iso_checksum is none: Proxmox will not check the download.");
+      const entry = { volid, deleteOnSuccess: false };
+      rs.uploaded.push(entry);
+      try {
+        const upid = await client.post<string>(
+          `${storagePath}/download-url`,
+          {
+            content: "iso",
+            filename: name,
+            url,
+            ...(sum.type !== "none" && CHECKSUM_ALGOS.has(sum.type)
+              ? { checksum: sum.value.toLowerCase(), "checksum-algorithm": sum.type }
+              : {}),
+          },
+          ctx.signal,
+        );
+        await client.waitTask(rs.node, upid, {
+          timeoutMs: Math.max(rs.taskTimeout, 30 * 60_000),
+          signal: ctx.signal,
+          what: `downloading ${url} on the Proxmox host`,
+        });
+        return { volid, generated: false };
+      } catch (e) {
+        if (ctx.signal.aborted) throw e;
+        rs.uploaded = rs.uploaded.filter((u) => u !== entry); // a failed task leaves no volume
+        failures.push(`${url}: ${messageOf(e).replace(/^\[proxmox\] /, "")}`);
+      }
     }
-    const m = /^(?:(md5|sha1|sha224|sha256|sha384|sha512):)?([0-9a-fA-F]{32,128})$/.exec(checksum);
-    ctx.ui.say(`Asking Proxmox to download ${url} into ${storage}...`);
-    rs.uploaded.push({ volid, deleteOnSuccess: false });
-    const upid = await client.post<string>(
-      `${storagePath}/download-url`,
-      {
-        content: "iso",
-        filename: name,
-        url,
-        ...(m && CHECKSUM_ALGOS.has(m[1] ?? "sha256")
-          ? { checksum: (m[2] as string).toLowerCase(), "checksum-algorithm": m[1] ?? "sha256" }
-          : {}),
-      },
-      ctx.signal,
+    throw err(
+      "KILN_PROXMOX_ISO",
+      `the Proxmox host could not download the ISO from any URL:\n  ${failures.join("\n  ")}`,
+      "Check that the Proxmox host (not this machine) can reach the URL, or let kiln download and upload it: remove iso_download_pve.",
     );
-    await client.waitTask(rs.node, upid, {
-      timeoutMs: Math.max(rs.taskTimeout, 30 * 60_000),
-      signal: ctx.signal,
-      what: `downloading ${url} on the Proxmox host`,
-    });
-    return { volid, generated: false };
   }
   ctx.ui.say(`Retrieving the ISO: ${urls.join(", ")}`);
   const local = await fetchArtifact({
@@ -582,9 +627,11 @@ async function provideIso(
     onProgress: (done, total, label) => ctx.ui.progress("download", label, done, total),
     onWarning: (m) => ctx.ui.message(m),
   });
-  const name = isoFileName(urls[0] as string, checksum, ext);
+  // Named after the URL and the verified checksum (a file: checksum resolved to its value).
+  const verified = local.checksum.type === "none" ? "none" : `${local.checksum.type}:${local.checksum.value}`;
+  const name = isoFileName(local.url, verified, ext);
   const volid = `${storage}:iso/${name}`;
-  const size = (await import("node:fs/promises").then((f) => f.stat(local.path))).size;
+  const size = (await stat(local.path)).size;
   const existing = await volumeExists(client, storagePath, volid, ctx.signal);
   if (existing !== undefined && existing === size) {
     ctx.ui.say(`${volid} is already on the storage with the same size; not uploading it again.`);
@@ -654,7 +701,7 @@ function diskSize(d: DiskOptions): string {
 }
 
 /** Create parameters for the VM's hardware, shared by create (iso) and reconfigure (clone). */
-export function hardwareParams(o: CommonOptions, clone: boolean): Params {
+export function hardwareParams(o: CommonOptions, clone: boolean, vmid?: number): Params {
   const p: Params = {};
   if (!clone || o.memory !== undefined) p.memory = o.memory ?? 512;
   if (o.ballooning_minimum !== undefined) p.balloon = o.ballooning_minimum;
@@ -674,7 +721,7 @@ export function hardwareParams(o: CommonOptions, clone: boolean): Params {
   if (o.vga)
     p.vga = [o.vga.type ?? "std", o.vga.memory ? `memory=${o.vga.memory}` : ""].filter(Boolean).join(",");
   for (const [i, s] of (o.serials ?? []).entries()) p[`serial${i}`] = s;
-  for (const [i, n] of (o.network_adapters ?? []).entries()) p[`net${i}`] = netParam(n);
+  for (const [i, n] of (o.network_adapters ?? []).entries()) p[`net${i}`] = netParam(n, i, vmid);
   if (o.efi_config) {
     const e = o.efi_config;
     p.efidisk0 = `${e.efi_storage_pool}:1,efitype=${e.efi_type ?? "4m"},format=${e.efi_format ?? "raw"},pre-enrolled-keys=${e.pre_enrolled_keys ? 1 : 0}`;
@@ -682,20 +729,31 @@ export function hardwareParams(o: CommonOptions, clone: boolean): Params {
   return p;
 }
 
-function netParam(n: NetworkOptions): string {
+/**
+ * Packer's `mac_address: repeatable`: 00:18:59 (a reserved prefix) followed by the VM ID shifted
+ * left by 5 bits, or'ed with the adapter's index — the same MAC for the same VM ID every build.
+ */
+export function repeatableMac(vmid: number, index: number): string {
+  const v = ((vmid << 5) | index) >>> 0;
+  const b = [(v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
+  return ["00", "18", "59", ...b.map((x) => x.toString(16).padStart(2, "0"))].join(":").toUpperCase();
+}
+
+function netParam(n: NetworkOptions, index: number, vmid: number | undefined): string {
   const model = n.model ?? "e1000";
-  const parts = [
-    n.mac_address && n.mac_address !== "repeatable" ? `${model}=${n.mac_address}` : model,
-    `bridge=${n.bridge}`,
-  ];
+  const mac =
+    n.mac_address === "repeatable"
+      ? vmid !== undefined
+        ? repeatableMac(vmid, index)
+        : undefined
+      : n.mac_address;
+  const parts = [mac ? `${model}=${mac}` : model, `bridge=${n.bridge}`];
   if (n.vlan_tag) parts.push(`tag=${n.vlan_tag}`);
   if (n.firewall) parts.push("firewall=1");
   if (n.packet_queues) parts.push(`queues=${n.packet_queues}`);
   if (n.mtu) parts.push(`mtu=${n.mtu}`);
   return parts.join(",");
 }
-
-const BUS_MAX: Record<string, number> = { ide: 3, sata: 5, scsi: 30, virtio: 15 };
 
 /**
  * Drive parameters for `disks`, each in the first free slot of its bus (`taken`: slots already
@@ -715,8 +773,7 @@ export function diskParams(disks: DiskOptions[], taken: ReadonlySet<string> = ne
         "Put some disks on another bus (type).",
       );
     used.add(`${bus}${i}`);
-    const parts = [`${d.storage_pool}:${diskSize(d)}`];
-    if (d.format) parts.push(`format=${d.format}`);
+    const parts = [`${d.storage_pool}:${diskSize(d)}`, `format=${d.format ?? "raw"}`];
     parts.push(`cache=${d.cache_mode ?? "none"}`);
     if (d.io_thread) parts.push("iothread=1");
     if (d.asyncio) parts.push(`aio=${d.asyncio}`);
@@ -729,7 +786,45 @@ export function diskParams(disks: DiskOptions[], taken: ReadonlySet<string> = ne
 }
 
 function isTaken(e: unknown): boolean {
-  return /already exists/i.test(messageOf(e));
+  return /already exists|can't lock file|unable to create .* lock/i.test(messageOf(e));
+}
+
+/** The description that marks a VM as this build's until it is finished. */
+function ownerMark(rs: RunState, ctx: RunContext): string {
+  return `kiln ephemeral build VM (${ctx.run.name}) [kiln-build ${rs.nonce}]`;
+}
+
+/**
+ * Send a create or clone request and wait for its task. From the moment the request goes out
+ * the VM may exist (`created`); once the task is done it is certainly this build's (`owned`).
+ * A task that fails because another build took the ID meanwhile leaves nothing of ours.
+ */
+async function runOwned(
+  rs: RunState,
+  ctx: RunContext,
+  what: string,
+  node: string,
+  send: () => Promise<string>,
+): Promise<void> {
+  const client = api(rs);
+  rs.created = true;
+  rs.owned = false;
+  let upid: string;
+  try {
+    upid = await send();
+  } catch (e) {
+    if (isTaken(e)) rs.created = false; // refused before anything was made
+    throw e;
+  }
+  try {
+    await client.waitTask(node, upid, { timeoutMs: rs.taskTimeout, signal: ctx.signal, what });
+  } catch (e) {
+    // Another build took the ID meanwhile: remove whatever of ours the task left (checked by
+    // this build's mark), and leave the other build's VM alone; the caller tries the next ID.
+    if (isTaken(e) && !ctx.signal.aborted) await removeOwnVm(rs, ctx);
+    throw e;
+  }
+  rs.owned = true;
 }
 
 /** Pick a VM ID: vm_id, or the cluster's next free one. */
@@ -759,7 +854,7 @@ async function reserve(
       await create(vmid);
       return;
     } catch (e) {
-      if (isTaken(e) && !o.vm_id && attempt < 10 && !rs.created) {
+      if (isTaken(e) && !o.vm_id && attempt < 10 && !rs.owned) {
         ctx.ui.message(`VM ${vmid} was taken meanwhile (another build?); trying the next free ID.`);
         continue;
       }
@@ -773,6 +868,36 @@ async function reserve(
       throw e;
     }
   }
+}
+
+/**
+ * Put the CD-ROMs in slots: those with an index (the boot ISO's default ide2) where asked,
+ * the others in the first free slot of their bus after `taken` (the disks, a clone's drives).
+ */
+export function assignCdromSlots(
+  cdroms: RunState["cdroms"],
+  taken: ReadonlySet<string>,
+): Record<string, string> {
+  const used = new Set(taken);
+  const out: Record<string, string> = {};
+  for (const cd of cdroms.filter((c) => c.index !== undefined)) {
+    cd.slot = `${cd.bus}${cd.index}`;
+    used.add(cd.slot);
+  }
+  for (const cd of cdroms.filter((c) => c.index === undefined)) {
+    let i = 0;
+    while (used.has(`${cd.bus}${i}`)) i++;
+    if (i > (BUS_MAX[cd.bus] as number))
+      throw err(
+        "KILN_PROXMOX_CONFIG",
+        `no free ${cd.bus} slot for ${cd.volid}`,
+        "Put the ISO on another bus (type: sata or scsi), or give fewer ISOs.",
+      );
+    cd.slot = `${cd.bus}${i}`;
+    used.add(cd.slot);
+  }
+  for (const cd of cdroms) out[cd.slot as string] = `${cd.volid},media=cdrom`;
+  return out;
 }
 
 /**
@@ -832,34 +957,28 @@ function createStep(o: IsoBuilderOptions, rs: RunState): Step {
     async run(ctx) {
       const client = api(rs);
       const name = o.vm_name ?? `kiln-${ctx.run.source}`.replace(/[^A-Za-z0-9.-]+/g, "-");
-      const base: Params = {
-        name,
-        description: `kiln ephemeral build VM (${ctx.run.name})`,
-        ...hardwareParams(o, false),
-        ...diskParams(o.disks ?? [], new Set(rs.cdroms.map((c) => c.slot))),
-        ...(o.pool ? { pool: o.pool } : {}),
-      };
-      for (const cd of rs.cdroms) base[cd.slot] = `${cd.volid},media=cdrom`;
-      if (!o.boot) {
-        // Disks first (empty at first, so the firmware falls through to the CD), then the boot ISO.
-        const firstDisk = Object.keys(diskParams(o.disks ?? [], new Set(rs.cdroms.map((c) => c.slot))))[0];
-        const bootCd = rs.cdroms[0]?.slot;
-        base.boot = `order=${[firstDisk, bootCd].filter(Boolean).join(";")}`;
-      }
+      // CD-ROMs with a fixed slot first, then the disks, then the other CD-ROMs after them.
+      const fixed = new Set(rs.cdroms.filter((c) => c.index !== undefined).map((c) => `${c.bus}${c.index}`));
+      const disks = diskParams(o.disks ?? [], fixed);
+      const cds = assignCdromSlots(rs.cdroms, new Set([...fixed, ...Object.keys(disks)]));
       if (!o.network_adapters?.length)
         ctx.ui.error("No network_adapters: the VM has no network, so kiln will not reach it over SSH.");
       await reserve(o, rs, ctx, "Creating", async (vmid) => {
-        const upid = await client.post<string>(
-          `/nodes/${encodeURIComponent(rs.node)}/qemu`,
-          { vmid, ...base },
-          ctx.signal,
+        const params: Params = {
+          vmid,
+          name,
+          description: ownerMark(rs, ctx),
+          ...hardwareParams(o, false, vmid),
+          ...disks,
+          ...cds,
+          ...(o.pool ? { pool: o.pool } : {}),
+        };
+        // Disks first (empty at first, so the firmware falls through to the CD), then the boot ISO.
+        if (!o.boot)
+          params.boot = `order=${[Object.keys(disks)[0], rs.cdroms.find((c) => c.boot)?.slot].filter(Boolean).join(";")}`;
+        await runOwned(rs, ctx, `creating VM ${vmid}`, rs.node, () =>
+          client.post<string>(`/nodes/${encodeURIComponent(rs.node)}/qemu`, params, ctx.signal),
         );
-        rs.created = true; // from here on, cleanup destroys whatever the task made
-        await client.waitTask(rs.node, upid, {
-          timeoutMs: rs.taskTimeout,
-          signal: ctx.signal,
-          what: `creating VM ${vmid}`,
-        });
       });
       ctx.buildVars.ID = String(rs.vmid);
     },
@@ -871,16 +990,37 @@ function createStep(o: IsoBuilderOptions, rs: RunState): Step {
 async function destroyVm(rs: RunState, ctx: RunContext): Promise<void> {
   const client = rs.client;
   if (!client || !rs.created || rs.finished || rs.vmid === undefined) return;
-  const left = await client.drainTasks(Math.max(rs.taskTimeout, 30_000));
+  // A create/clone task that outlived its timeout must end before the VM can go.
+  const left = await client.drainTasks(30 * 60_000);
   if (left.length) ctx.ui.error(`Proxmox tasks still running: ${left.join(", ")}`);
-  const vmid = rs.vmid;
+  if (!(await removeOwnVm(rs, ctx))) return;
+  for (const u of [...rs.uploaded].reverse()) await deleteVolume(client, rs, u.volid, ctx);
+}
+
+/**
+ * Stop and destroy VM `rs.vmid` with its disks — if it is this build's: its create/clone task
+ * finished, or its description carries this build's mark. Returns false if it could not.
+ */
+async function removeOwnVm(rs: RunState, ctx: RunContext): Promise<boolean> {
+  const client = api(rs);
+  const vmid = rs.vmid as number;
   try {
     const st = await client.get<{ status: string }>(vmPath(rs, "status/current")).catch((e) => {
       if (/does not exist|not exist/i.test(messageOf(e))) return undefined;
       throw e;
     });
+    const mine =
+      st &&
+      (rs.owned ||
+        String((await client.get<Record<string, unknown>>(vmPath(rs, "config")))?.description ?? "").includes(
+          rs.nonce,
+        ));
     if (!st) {
       ctx.ui.message(`VM ${vmid} does not exist (any more).`);
+    } else if (!mine) {
+      ctx.ui.message(
+        `VM ${vmid} is not the one this build made (another build took the ID); leaving it alone.`,
+      );
     } else {
       if (st.status === "running") {
         ctx.ui.say(`Stopping VM ${vmid}...`);
@@ -899,13 +1039,14 @@ async function destroyVm(rs: RunState, ctx: RunContext): Promise<void> {
       );
     }
     rs.created = false;
+    rs.owned = false;
+    return true;
   } catch (e) {
     ctx.ui.error(
       `Could not delete VM ${vmid} on node ${rs.node}: ${messageOf(e)} — delete it in the Proxmox UI.`,
     );
-    return;
+    return false;
   }
-  for (const u of [...rs.uploaded].reverse()) await deleteVolume(client, rs, u.volid, ctx);
 }
 
 function cloneStep(o: CloneBuilderOptions, rs: RunState): Step {
@@ -956,35 +1097,40 @@ function cloneStep(o: CloneBuilderOptions, rs: RunState): Step {
         ctx,
         `Cloning ${src.name ?? src.vmid} (${src.vmid}, ${full ? "full" : "linked"}) into`,
         async (vmid) => {
-          const upid = await client.post<string>(
-            `/nodes/${encodeURIComponent(src.node)}/qemu/${src.vmid}/clone`,
-            {
-              newid: vmid,
-              name,
-              full,
-              ...(src.node !== rs.node ? { target: rs.node } : {}),
-              ...(o.pool ? { pool: o.pool } : {}),
-            },
-            ctx.signal,
+          await runOwned(rs, ctx, `cloning ${src.vmid} into ${vmid}`, src.node, () =>
+            client.post<string>(
+              `/nodes/${encodeURIComponent(src.node)}/qemu/${src.vmid}/clone`,
+              {
+                newid: vmid,
+                name,
+                full,
+                description: ownerMark(rs, ctx),
+                ...(src.node !== rs.node ? { target: rs.node } : {}),
+                ...(o.pool ? { pool: o.pool } : {}),
+              },
+              ctx.signal,
+            ),
           );
-          rs.created = true;
-          await client.waitTask(src.node, upid, {
-            timeoutMs: Math.max(rs.taskTimeout, 5 * 60_000),
-            signal: ctx.signal,
-            what: `cloning ${src.vmid} into ${vmid}`,
-          });
         },
       );
       ctx.buildVars.ID = String(rs.vmid);
       // Hardware the source left as it was, new disks in free slots, cloud-init, extra CD-ROMs.
       const current = await client.get<Record<string, unknown>>(vmPath(rs, "config"), undefined, ctx.signal);
       const taken = new Set(Object.keys(current).filter((k) => /^(ide|sata|scsi|virtio)\d+$/.test(k)));
-      const conf: Params = { ...hardwareParams(o, true), ...diskParams(o.disks ?? [], taken) };
+      const cds = assignCdromSlots(rs.cdroms, taken);
+      const disks = diskParams(o.disks ?? [], new Set([...taken, ...Object.keys(cds)]));
+      const conf: Params = { ...hardwareParams(o, true, rs.vmid), ...disks, ...cds };
+      // The key kiln logs in with reaches the clone through cloud-init: the temporary one, or
+      // the public half of ssh_private_key_file (as Packer does).
       const user = o.ssh_username;
-      if (rs.key && user) {
+      let publicKey = rs.key?.publicKey;
+      if (!publicKey && o.ssh_private_key_file && (o.communicator ?? "ssh") === "ssh") {
+        publicKey = publicKeyOf(await readFile(resolve(ctx.baseDir, o.ssh_private_key_file)));
+      }
+      if (publicKey && user) {
         conf.ciuser = user;
         // PVE wants sshkeys URL-encoded (then form-encoded again by the request).
-        conf.sshkeys = encodeURIComponent(`${rs.key.publicKey.trim()}\n`);
+        conf.sshkeys = encodeURIComponent(`${publicKey.trim()}\n`);
       }
       for (const [i, ip] of (o.ipconfig ?? []).entries()) {
         conf[`ipconfig${i}`] = [
@@ -1001,7 +1147,6 @@ function cloneStep(o: CloneBuilderOptions, rs: RunState): Step {
       rs.buildOnlyConfig = Object.keys(conf).filter((k) =>
         /^(ciuser|sshkeys|ipconfig\d+|nameserver|searchdomain)$/.test(k),
       );
-      for (const cd of rs.cdroms) conf[cd.slot] = `${cd.volid},media=cdrom`;
       if (Object.keys(conf).length) {
         ctx.ui.message(`Configuring VM ${rs.vmid}: ${Object.keys(conf).join(", ")}`);
         await client.task("POST", rs.node, vmPath(rs, "config"), conf, {
@@ -1095,7 +1240,9 @@ export function pickAddress(ifaces: AgentInterface[], want?: string): string | u
   const candidates = ifaces.filter((i) =>
     want ? i.name === want : i.name !== "lo" && !i.name.startsWith("lo"),
   );
-  for (const family of ["ipv4", "ipv6"]) {
+  // As Packer: IPv4 only, unless vm_interface names the interface (an IPv6 address may be a
+  // SLAAC one that comes before the real configuration).
+  for (const family of want ? ["ipv4", "ipv6"] : ["ipv4"]) {
     for (const i of candidates) {
       for (const a of i["ip-addresses"] ?? []) {
         if (a["ip-address-type"] !== family) continue;
@@ -1232,6 +1379,19 @@ function shutdownStep(o: CommonOptions, rs: RunState): Step {
   };
 }
 
+/** The storage of the VM's boot disk (the first disk in the boot order, else the first disk). */
+export function bootDiskStorage(config: Record<string, unknown>): string | undefined {
+  const isDisk = (k: string) =>
+    /^(ide|sata|scsi|virtio)\d+$/.test(k) &&
+    typeof config[k] === "string" &&
+    !/media=cdrom/.test(config[k] as string);
+  const order = /order=([^,]+)/.exec(String(config.boot ?? ""))?.[1]?.split(";") ?? [];
+  const key = [...order, String(config.bootdisk ?? ""), ...Object.keys(config).sort()].find(
+    (k) => k && isDisk(k),
+  );
+  return key ? (String(config[key]).split(":")[0] as string) : undefined;
+}
+
 /** A free slot on a bus for the cloud-init drive. */
 function freeSlot(bus: string, taken: Set<string>): string {
   const max = bus === "ide" ? 3 : bus === "sata" ? 5 : 30;
@@ -1253,8 +1413,8 @@ function finalizeStep(o: CommonOptions, rs: RunState): Step {
       const remove: string[] = [];
       for (const cd of rs.cdroms) {
         if (!cd.unmount) continue;
-        if (cd.keepDevice && !cd.generated) conf[cd.slot] = "none,media=cdrom";
-        else remove.push(cd.slot);
+        if (cd.keepDevice) conf[cd.slot as string] = "none,media=cdrom";
+        else remove.push(cd.slot as string);
       }
       for (const k of Object.keys(config)) if (/^unused\d+$/.test(k)) remove.push(k);
       for (const k of rs.buildOnlyConfig) if (k in config) remove.push(k);
@@ -1264,7 +1424,13 @@ function finalizeStep(o: CommonOptions, rs: RunState): Step {
       if (o.cloud_init && !hasCloudInit) {
         const taken = new Set(Object.keys(config).filter((k) => !remove.includes(k)));
         const bus = o.cloud_init_disk_type ?? "ide";
-        const pool = o.cloud_init_storage_pool ?? o.disks?.[0]?.storage_pool ?? "local";
+        const pool = o.cloud_init_storage_pool ?? bootDiskStorage(config);
+        if (!pool)
+          throw err(
+            "KILN_PROXMOX_CONFIG",
+            "cloud_init is set, but kiln cannot tell which storage the cloud-init drive goes on",
+            "Set cloud_init_storage_pool (e.g. local-lvm).",
+          );
         conf[freeSlot(bus, taken)] = `${pool}:cloudinit`;
       }
       const name = o.template_name ?? (config.name as string | undefined);

@@ -6,9 +6,11 @@
  * neither tasks, TLS pinning nor errors as the builders need), so this one is small and our own.
  */
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import https from "node:https";
+import { isIP } from "node:net";
 import { rootCertificates, connect as tlsConnect } from "node:tls";
 import { KilnError } from "@kiln/core";
 import { abortableSleep } from "@kiln/sdk";
@@ -32,6 +34,8 @@ export interface PveClientOptions {
   /** Attempts for 429/502/503/504 answers and dropped connections. Default 5. */
   attempts?: number;
   log?: (line: string) => void;
+  /** Receives secrets the client learns later (renewed tickets), to redact them. */
+  onSecret?: (value: string) => void;
 }
 
 /** An error answer of the API: HTTP status, PVE's message and per-parameter errors. */
@@ -107,8 +111,9 @@ export class PveClient {
   private readonly agent: https.Agent;
   private ticket?: string;
   private csrf?: string;
-  /** Tasks started through this client that have not been seen stopped. */
-  readonly pendingTasks = new Map<string, string>(); // upid → node
+  /** Tasks started through this client that have not been seen stopped, with their deadline. */
+  readonly pendingTasks = new Map<string, { node: string; timeoutMs: number }>();
+  private ticketAt = 0;
 
   constructor(private readonly o: PveClientOptions) {
     this.base = normalizeUrl(o.url);
@@ -127,17 +132,23 @@ export class PveClient {
 
   /** Log in (ticket auth) or check the token, and return PVE's version. */
   async connect(signal?: AbortSignal): Promise<{ version: string; release?: string }> {
-    if (!this.usesToken) {
-      const r = await this.call<{ ticket: string; CSRFPreventionToken: string }>(
-        "POST",
-        "/access/ticket",
-        { username: this.o.username, password: this.o.password ?? "" },
-        { signal, noAuth: true },
-      );
-      this.ticket = r.ticket;
-      this.csrf = r.CSRFPreventionToken;
-    }
+    if (!this.usesToken) await this.login(signal);
     return this.call("GET", "/version", undefined, { signal });
+  }
+
+  /** A new ticket (they expire after 2 h; builds may last longer). */
+  private async login(signal?: AbortSignal): Promise<void> {
+    const r = await this.call<{ ticket: string; CSRFPreventionToken: string }>(
+      "POST",
+      "/access/ticket",
+      { username: this.o.username, password: this.o.password ?? "" },
+      { signal, noAuth: true },
+    );
+    this.ticket = r.ticket;
+    this.csrf = r.CSRFPreventionToken;
+    this.ticketAt = Date.now();
+    this.o.onSecret?.(r.ticket);
+    this.o.onSecret?.(r.CSRFPreventionToken);
   }
 
   /** Secrets this client holds (for redaction). */
@@ -176,8 +187,9 @@ export class PveClient {
     upid: string,
     opts: { timeoutMs: number; signal?: AbortSignal; what: string },
   ): Promise<TaskStatus> {
-    this.pendingTasks.set(upid, node);
     const deadline = Date.now() + opts.timeoutMs;
+    const known = this.pendingTasks.get(upid);
+    this.pendingTasks.set(upid, { node, timeoutMs: Math.max(opts.timeoutMs, known?.timeoutMs ?? 0) });
     let delay = 100;
     for (;;) {
       const st = await this.get<TaskStatus>(
@@ -208,13 +220,17 @@ export class PveClient {
     }
   }
 
-  /** Wait (up to `ms`) for tasks this client started and never saw finish, e.g. after a timeout. */
-  async drainTasks(ms: number): Promise<string[]> {
-    const deadline = Date.now() + ms;
-    for (const [upid, node] of [...this.pendingTasks]) {
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      await this.waitTask(node, upid, { timeoutMs: left, what: "task" }).catch(() => {});
+  /**
+   * Wait for tasks this client started and never saw finish (a wait that timed out or was
+   * interrupted), so that what they make can be removed after them: each gets as long again as
+   * it was allowed, at least a minute, all together at most `capMs`. Returns those still running.
+   */
+  async drainTasks(capMs: number): Promise<string[]> {
+    const cap = Date.now() + capMs;
+    for (const [upid, t] of [...this.pendingTasks]) {
+      const left = Math.min(Date.now() + Math.max(t.timeoutMs, 60_000), cap) - Date.now();
+      if (left <= 0) continue;
+      await this.waitTask(t.node, upid, { timeoutMs: left, what: "task" }).catch(() => {});
     }
     return [...this.pendingTasks.keys()];
   }
@@ -246,25 +262,52 @@ export class PveClient {
     const tail = `\r\n--${boundary}--\r\n`;
     const length = Buffer.byteLength(head) + size + Buffer.byteLength(tail);
     const path = `/nodes/${encodeURIComponent(node)}/storage/${encodeURIComponent(storage)}/upload`;
-    const upid = await this.send<string>(
-      "POST",
-      path,
-      {
-        contentType: `multipart/form-data; boundary=${boundary}`,
-        length,
-        write: async (req) => {
-          req.write(head);
-          let done = 0;
-          for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-            if (!req.write(chunk)) await new Promise((r) => req.once("drain", r));
-            done += (chunk as Buffer).length;
-            opts.onProgress?.(done, size);
-          }
-          req.end(tail);
-        },
-      },
-      { signal: opts.signal, timeoutMs: Math.max(opts.timeoutMs, 10 * 60_000) },
-    );
+    let upid: string | undefined;
+    for (let attempt = 1; upid === undefined; attempt++) {
+      try {
+        upid = await this.send<string>(
+          "POST",
+          path,
+          {
+            contentType: `multipart/form-data; boundary=${boundary}`,
+            length,
+            write: async (req) => {
+              req.write(head);
+              let done = 0;
+              const src = createReadStream(file, { highWaterMark: 1 << 20 });
+              // The file is closed however the request ends (abort, error, server hanging up).
+              const stop = new AbortController();
+              req.once("close", () => {
+                src.destroy();
+                stop.abort();
+              });
+              try {
+                for await (const chunk of src) {
+                  if (!req.write(chunk)) await once(req, "drain", { signal: stop.signal });
+                  done += (chunk as Buffer).length;
+                  opts.onProgress?.(done, size);
+                }
+                req.end(tail);
+              } finally {
+                src.destroy();
+              }
+            },
+          },
+          { signal: opts.signal, timeoutMs: Math.max(opts.timeoutMs, 10 * 60_000) },
+        );
+      } catch (e) {
+        // 503/429: PVE took nothing; send the file again (a few times).
+        if (e instanceof RetryableError && (e.status === 503 || e.status === 429) && attempt < 3) {
+          const wait = e.retryAfterMs ?? 1000 * attempt;
+          this.o.log?.(
+            `upload of ${filename}: ${e.final.message.replace(/^\[proxmox\] /, "")}; retrying in ${wait / 1000}s`,
+          );
+          await abortableSleep(wait, opts.signal);
+          continue;
+        }
+        throw e instanceof RetryableError ? e.final : e;
+      }
+    }
     await this.waitTask(node, upid, { ...opts, what: `uploading ${filename} to ${storage}` });
     return `${storage}:${content}/${filename}`;
   }
@@ -281,7 +324,10 @@ export class PveClient {
     const form = new URLSearchParams(entries).toString();
     const hasBody = method === "POST" || method === "PUT";
     const attempts = this.o.attempts ?? 5;
+    let renewed = false;
     for (let attempt = 1; ; attempt++) {
+      // Renew a ticket well before its 2 h lifetime ends.
+      if (!o.noAuth && this.ticket && Date.now() - this.ticketAt > 90 * 60_000) await this.login(o.signal);
       try {
         return await this.send<T>(
           method,
@@ -290,12 +336,23 @@ export class PveClient {
           { signal: o.signal, noAuth: o.noAuth },
         );
       } catch (e) {
+        if (e instanceof PveApiError && e.status === 401 && this.ticket && !o.noAuth && !renewed) {
+          renewed = true; // an expired ticket: log in again, once
+          await this.login(o.signal);
+          continue;
+        }
         const retryAfter = e instanceof RetryableError ? e.retryAfterMs : undefined;
+        // Reads are retried on any transient failure; writes only when the server said it did
+        // nothing (503, 429) — a 502/504 from a proxy may come after PVE acted.
         const retryable =
-          e instanceof RetryableError && attempt < attempts && (e.status !== undefined || method === "GET");
+          e instanceof RetryableError &&
+          attempt < attempts &&
+          (method === "GET" ? e.status !== undefined || e.transient : e.status === 503 || e.status === 429);
         if (!retryable) throw e instanceof RetryableError ? e.final : e;
         const wait = retryAfter ?? Math.min(8000, 250 * 2 ** (attempt - 1));
-        this.o.log?.(`${method} ${path}: ${e.final.message}; retrying in ${Math.round(wait / 100) / 10}s`);
+        this.o.log?.(
+          `${method} ${path}: ${e.final.message.replace(/^\[proxmox\] /, "")}; retrying in ${Math.round(wait / 100) / 10}s`,
+        );
         await abortableSleep(wait, o.signal);
       }
     }
@@ -392,7 +449,15 @@ export class PveClient {
             if (o.signal?.aborted) reject(o.signal.reason);
             else if (TLS_CODES.has((e as NodeJS.ErrnoException).code ?? ""))
               this.tlsError(url, e).then(reject, reject);
-            else reject(new RetryableError(undefined, undefined, this.netError(method, url, e)));
+            else
+              reject(
+                new RetryableError(
+                  undefined,
+                  undefined,
+                  this.netError(method, url, e),
+                  !PERMANENT_NET.has((e as NodeJS.ErrnoException).code ?? ""),
+                ),
+              );
           });
           if (!body) req.end();
           else if ("body" in body) req.end(body.body);
@@ -424,7 +489,8 @@ export class PveClient {
         {
           host: url.hostname,
           port: Number(url.port || 443),
-          servername: url.hostname,
+          // SNI takes host names only; an IP address there makes Node warn.
+          ...(isIP(url.hostname.replace(/^\[|\]$/g, "")) ? {} : { servername: url.hostname }),
           rejectUnauthorized: false,
         },
         () => {
@@ -462,7 +528,17 @@ class RetryableError extends Error {
     readonly status: number | undefined,
     readonly retryAfterMs: number | undefined,
     readonly final: KilnError,
+    /** A network failure that may pass (reset, timeout), not one that will not (unknown host). */
+    readonly transient = true,
   ) {
     super(final.message);
   }
 }
+
+const PERMANENT_NET = new Set([
+  "ENOTFOUND",
+  "ECONNREFUSED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ERR_INVALID_URL",
+]);

@@ -929,22 +929,28 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
     vms.set(vmid, vm);
     const start = bool(p.start);
     return upidOf(
-      tasks.start("qmcreate", vmid, auth.user, async (log) => {
-        try {
-          await allocateDrives(vmid, conf, log);
-        } catch (e) {
-          vms.delete(vmid);
-          fs.rmSync(imagesDir(vmid), { recursive: true, force: true });
-          throw new Error(`unable to create VM ${vmid} - ${(e as Error).message}`);
-        }
-        vm.config = conf;
-        if (start) {
-          await generateCloudinit(vm, log);
-          await runner.start(toSpec(vm));
-          vm.status = "running";
-          vm.startedAt = Date.now();
-        }
-      }),
+      tasks.start(
+        "qmcreate",
+        vmid,
+        auth.user,
+        async (log) => {
+          try {
+            await allocateDrives(vmid, conf, log);
+          } catch (e) {
+            vms.delete(vmid);
+            fs.rmSync(imagesDir(vmid), { recursive: true, force: true });
+            throw new Error(`unable to create VM ${vmid} - ${(e as Error).message}`);
+          }
+          vm.config = conf;
+          if (start) {
+            await generateCloudinit(vm, log);
+            await runner.start(toSpec(vm));
+            vm.status = "running";
+            vm.startedAt = Date.now();
+          }
+        },
+        () => vms.delete(vmid),
+      ),
     );
   };
 
@@ -1207,61 +1213,70 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
     vms.set(newid, dst);
     src.config.lock = "clone";
     return upidOf(
-      tasks.start("qmclone", vmid, auth.user, async (log) => {
-        try {
-          fs.mkdirSync(imagesDir(newid), { recursive: true });
-          for (const [k, v] of Object.entries(conf)) {
-            if (!DRIVE_RE.test(k)) continue;
-            const d = splitPropertyString(v, "file");
-            if (isCloudinitVolume(d.file)) {
-              // QemuServer::clone_disk: always a new (empty, 4 MiB) vm-NEWID-cloudinit volume,
-              // also for linked clones; its content is generated at the clone's first start
-              const src = volumePath(d.file as string);
-              const format = String(p.format ?? (src ? path.extname(src).slice(1) : "qcow2"));
-              conf[k] = await allocCloudinit(newid, { ...d, format }, STORAGE, true);
-              log(`create full clone of drive ${k} (${d.file}) -> ${conf[k]}`);
-              continue;
+      tasks.start(
+        "qmclone",
+        vmid,
+        auth.user,
+        async (log) => {
+          try {
+            fs.mkdirSync(imagesDir(newid), { recursive: true });
+            for (const [k, v] of Object.entries(conf)) {
+              if (!DRIVE_RE.test(k)) continue;
+              const d = splitPropertyString(v, "file");
+              if (isCloudinitVolume(d.file)) {
+                // QemuServer::clone_disk: always a new (empty, 4 MiB) vm-NEWID-cloudinit volume,
+                // also for linked clones; its content is generated at the clone's first start
+                const src = volumePath(d.file as string);
+                const format = String(p.format ?? (src ? path.extname(src).slice(1) : "qcow2"));
+                conf[k] = await allocCloudinit(newid, { ...d, format }, STORAGE, true);
+                log(`create full clone of drive ${k} (${d.file}) -> ${conf[k]}`);
+                continue;
+              }
+              if (d.media === "cdrom" || !d.file) continue;
+              const from = volumePath(d.file);
+              if (!from || !fs.existsSync(from)) continue;
+              const fmt = full ? String(p.format ?? d.format ?? path.extname(from).slice(1)) : "qcow2";
+              const name = nextDiskName(newid, fmt);
+              const to = path.join(imagesDir(newid), name);
+              let volid: string;
+              if (full) {
+                if (hasQemuImg) await run("qemu-img", ["convert", "-O", fmt, from, to]);
+                else fs.copyFileSync(from, to);
+                volid = `${STORAGE}:${newid}/${name}`;
+              } else {
+                if (hasQemuImg)
+                  await run("qemu-img", [
+                    "create",
+                    "-q",
+                    "-f",
+                    "qcow2",
+                    "-F",
+                    path.extname(from).slice(1),
+                    "-b",
+                    from,
+                    to,
+                  ]);
+                else fs.copyFileSync(from, to);
+                const base = /^[^:]+:(.+)$/.exec(d.file)?.[1];
+                volid = `${STORAGE}:${base}/${newid}/${name}`;
+              }
+              log(`${full ? "full" : "linked"} clone of ${k}: ${d.file} -> ${volid}`);
+              conf[k] = v.replace(d.file, volid);
             }
-            if (d.media === "cdrom" || !d.file) continue;
-            const from = volumePath(d.file);
-            if (!from || !fs.existsSync(from)) continue;
-            const fmt = full ? String(p.format ?? d.format ?? path.extname(from).slice(1)) : "qcow2";
-            const name = nextDiskName(newid, fmt);
-            const to = path.join(imagesDir(newid), name);
-            let volid: string;
-            if (full) {
-              if (hasQemuImg) await run("qemu-img", ["convert", "-O", fmt, from, to]);
-              else fs.copyFileSync(from, to);
-              volid = `${STORAGE}:${newid}/${name}`;
-            } else {
-              if (hasQemuImg)
-                await run("qemu-img", [
-                  "create",
-                  "-q",
-                  "-f",
-                  "qcow2",
-                  "-F",
-                  path.extname(from).slice(1),
-                  "-b",
-                  from,
-                  to,
-                ]);
-              else fs.copyFileSync(from, to);
-              const base = /^[^:]+:(.+)$/.exec(d.file)?.[1];
-              volid = `${STORAGE}:${base}/${newid}/${name}`;
-            }
-            log(`${full ? "full" : "linked"} clone of ${k}: ${d.file} -> ${volid}`);
-            conf[k] = v.replace(d.file, volid);
+            dst.config = conf;
+          } catch (e) {
+            vms.delete(newid);
+            fs.rmSync(imagesDir(newid), { recursive: true, force: true });
+            throw e;
+          } finally {
+            delete src.config.lock;
           }
-          dst.config = conf;
-        } catch (e) {
+        },
+        () => {
           vms.delete(newid);
-          fs.rmSync(imagesDir(newid), { recursive: true, force: true });
-          throw e;
-        } finally {
           delete src.config.lock;
-        }
-      }),
+        },
+      ),
     );
   };
 

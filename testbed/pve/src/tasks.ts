@@ -64,6 +64,9 @@ export class Tasks {
     id: string | number,
     user: string,
     work: (log: (l: string) => void) => Promise<void>,
+    /** Undo what the call did before its worker ran, when a fault makes the worker fail
+     * (as PVE's own error paths do: a failed create or clone leaves no VM and no lock). */
+    onForcedFailure?: () => void,
   ): TaskInfo {
     let starttime = Math.floor(Date.now() / 1000);
     const t: TaskInfo = {
@@ -90,7 +93,10 @@ export class Tasks {
     t.done = (async () => {
       let err: unknown;
       try {
-        if (forced) throw new TaskError(forced);
+        if (forced) {
+          onForcedFailure?.();
+          throw new TaskError(forced);
+        }
         await work(log);
       } catch (e) {
         err = e;
