@@ -7,10 +7,8 @@
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { login, request, waitTask } from "./client.js";
 import {
@@ -27,11 +25,9 @@ import {
 import { QemuRunner } from "./qemu-runner.js";
 import { FakeRunner } from "./runner.js";
 import { type PveDouble, startPveDouble } from "./server.js";
+import { CI, findApplianceDisk, hasTool, ssh2, sshExec } from "./test-guest.js";
 
-const CI = process.env.CI === "true";
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, "../../..");
-const has = (t: string) => spawnSync("sh", ["-c", `command -v ${t}`]).status === 0;
+const has = hasTool;
 const hasIsoTools =
   has("qemu-img") && (has("genisoimage") || has("xorriso")) && (has("xorriso") || has("isoinfo"));
 if (!hasIsoTools) {
@@ -423,22 +419,6 @@ describe.skipIf(!hasIsoTools)("cloud-init drives through the API (FakeRunner)", 
   });
 });
 
-async function findApplianceDisk(): Promise<string | undefined> {
-  if (process.env.KILN_PVE_APPLIANCE_DISK) return process.env.KILN_PVE_APPLIANCE_DISK;
-  const cache = process.env.KILN_APPLIANCE_CACHE ?? path.join(os.homedir(), ".cache/kiln/appliance");
-  const found = fs.existsSync(cache)
-    ? fs
-        .readdirSync(cache)
-        .map((x) => path.join(cache, x))
-        .filter((x) => fs.existsSync(path.join(x, ".complete")) && fs.existsSync(path.join(x, "disk.qcow2")))
-        .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)
-    : [];
-  if (found[0]) return path.join(found[0], "disk.qcow2");
-  if (!CI) return undefined;
-  const r = spawnSync("bash", [path.join(repoRoot, "testbed/appliance/build.sh")], { encoding: "utf8" });
-  return /^disk=(.+)$/m.exec(r.stdout)?.[1];
-}
-
 const hasQemu = hasIsoTools && has("qemu-system-x86_64");
 const applianceDisk = hasQemu ? await findApplianceDisk() : undefined;
 if (!applianceDisk) {
@@ -447,25 +427,7 @@ if (!applianceDisk) {
   console.warn(`SKIP PVE double cloud-init QEMU test: ${msg} (run bash testbed/appliance/build.sh)`);
 }
 
-interface SshClient {
-  on(ev: "ready", cb: () => void): SshClient;
-  on(ev: "error", cb: (e: Error) => void): SshClient;
-  connect(cfg: Record<string, unknown>): void;
-  exec(
-    cmd: string,
-    cb: (err: Error | undefined, stream: { on(ev: string, cb: (d: Buffer) => void): unknown }) => void,
-  ): void;
-  end(): void;
-}
-interface Ssh2 {
-  Client: new () => SshClient;
-  utils: {
-    generateKeyPairSync(type: "ed25519", o?: { comment?: string }): { private: string; public: string };
-  };
-}
-
 describe.skipIf(!applianceDisk)("QemuRunner: the appliance applies the generated cidata drive", () => {
-  const ssh2 = createRequire(path.join(repoRoot, "packages/sdk/package.json"))("ssh2") as Ssh2;
   let d: PveDouble;
   let s: Awaited<ReturnType<typeof login>>;
   const runner = new QemuRunner({
@@ -482,29 +444,8 @@ describe.skipIf(!applianceDisk)("QemuRunner: the appliance applies the generated
     await d?.close(); // SIGKILLs any QEMU still running
   });
 
-  const sshExec = (port: number, privateKey: string, command: string) =>
-    new Promise<string>((resolve, reject) => {
-      const c = new ssh2.Client();
-      c.on("error", reject);
-      c.on("ready", () =>
-        c.exec(command, (err, stream) => {
-          if (err) return reject(err);
-          let out = "";
-          stream.on("data", (x) => {
-            out += x.toString();
-          });
-          stream.on("close", () => {
-            c.end();
-            resolve(out);
-          });
-        }),
-      );
-      // key only: no password, no agent
-      c.connect({ host: "127.0.0.1", port, username: "root", privateKey, readyTimeout: 20_000 });
-    });
-
   test("SSH as root with a fresh key that only went in as sshkeys (ide2: local:cloudinit, TCG)", async () => {
-    const key = ssh2.utils.generateKeyPairSync("ed25519", { comment: "kiln-pve-ci" });
+    const key = ssh2().utils.generateKeyPairSync("ed25519", { comment: "kiln-pve-ci" });
     const cr = await api("POST", "/nodes/pve/qemu", {
       vmid: 120,
       name: "ci-guest",
@@ -535,7 +476,7 @@ describe.skipIf(!applianceDisk)("QemuRunner: the appliance applies the generated
     expect(port, `guest did not come up:\n${serial()}`).toBeDefined();
     const out = await sshExec(
       port as number,
-      key.private,
+      { privateKey: key.private }, // key only: no password, no agent
       "hostname; cat /var/lib/kiln/instance-id; cat /root/.ssh/authorized_keys",
     );
     const [hostname, appliedIid, ...authorized] = out.split("\n");

@@ -1,44 +1,12 @@
-/**
- * The double with real QEMU guests (QemuRunner, TCG): the test appliance's disk is imported
- * into a VM through the API, boots, answers SSH on the forwarded port, takes keys over QMP
- * and powers off on an ACPI shutdown. Skips where QEMU or the appliance is missing, except
- * under CI=true.
- */
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import { createRequire } from "node:module";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { login, request, uploadFile, waitTask } from "./client.js";
 import { QemuRunner, SSH_PORT_FIELD } from "./qemu-runner.js";
 import { type PveDouble, startPveDouble } from "./server.js";
+import { CI, findApplianceDisk, hasTool, sshExec } from "./test-guest.js";
 
-const CI = process.env.CI === "true";
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, "../../..");
-
-async function findApplianceDisk(): Promise<string | undefined> {
-  if (process.env.KILN_PVE_APPLIANCE_DISK) return process.env.KILN_PVE_APPLIANCE_DISK;
-  const cache = process.env.KILN_APPLIANCE_CACHE ?? path.join(os.homedir(), ".cache/kiln/appliance");
-  const found = fs.existsSync(cache)
-    ? fs
-        .readdirSync(cache)
-        .map((d) => path.join(cache, d))
-        .filter((d) => fs.existsSync(path.join(d, ".complete")) && fs.existsSync(path.join(d, "disk.qcow2")))
-        .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)
-    : [];
-  if (found[0]) return path.join(found[0], "disk.qcow2");
-  if (!CI) return undefined;
-  // CI must run this: build the appliance (testbed/appliance/build.sh prints disk=PATH)
-  const r = spawnSync("bash", [path.join(repoRoot, "testbed/appliance/build.sh")], { encoding: "utf8" });
-  return /^disk=(.+)$/m.exec(r.stdout)?.[1];
-}
-
-const hasQemu = ["qemu-system-x86_64", "qemu-img"].every(
-  (t) => spawnSync("sh", ["-c", `command -v ${t}`]).status === 0,
-);
+const hasQemu = ["qemu-system-x86_64", "qemu-img"].every(hasTool);
 const disk = hasQemu ? await findApplianceDisk() : undefined;
 const skip = !hasQemu || !disk;
 if (skip) {
@@ -47,40 +15,6 @@ if (skip) {
     : "no test appliance (run bash testbed/appliance/build.sh)";
   if (CI) throw new Error(`PVE double QEMU test: ${msg}`);
   console.warn(`SKIP PVE double QEMU test: ${msg}`);
-}
-
-interface SshClient {
-  on(ev: "ready", cb: () => void): SshClient;
-  on(ev: "error", cb: (e: Error) => void): SshClient;
-  connect(cfg: Record<string, unknown>): void;
-  exec(
-    cmd: string,
-    cb: (err: Error | undefined, stream: { on(ev: string, cb: (d: Buffer) => void): unknown }) => void,
-  ): void;
-  end(): void;
-}
-function sshExec(port: number, command: string): Promise<string> {
-  const { Client } = createRequire(path.join(repoRoot, "packages/sdk/package.json"))("ssh2") as {
-    Client: new () => SshClient;
-  };
-  return new Promise((resolve, reject) => {
-    const c = new Client();
-    c.on("error", reject);
-    c.on("ready", () =>
-      c.exec(command, (err, stream) => {
-        if (err) return reject(err);
-        let out = "";
-        stream.on("data", (d) => {
-          out += d.toString();
-        });
-        stream.on("close", () => {
-          c.end();
-          resolve(out);
-        });
-      }),
-    );
-    c.connect({ host: "127.0.0.1", port, username: "root", password: "kiln", readyTimeout: 20_000 });
-  });
 }
 
 describe.skipIf(skip)("QemuRunner: real guests behind the API", () => {
@@ -148,7 +82,7 @@ describe.skipIf(skip)("QemuRunner: real guests behind the API", () => {
     const port = eth0?.[SSH_PORT_FIELD] as number;
     expect(eth0?.["ip-addresses"][0]?.["ip-address"]).toBe("127.0.0.1");
     expect(d.state.sshEndpoint(100)).toEqual({ host: "127.0.0.1", port });
-    expect(await sshExec(port, "echo hello-from-$(hostname)")).toMatch(/^hello-from-/);
+    expect(await sshExec(port, { password: "kiln" }, "echo hello-from-$(hostname)")).toMatch(/^hello-from-/);
 
     // keys go to the guest through QMP
     expect((await api("PUT", "/nodes/pve/qemu/100/sendkey", { key: "ret" })).status).toBe(200);
