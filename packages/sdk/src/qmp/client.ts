@@ -2,12 +2,14 @@
  * A client for QEMU's machine protocol (QMP) over a unix socket, as opened by
  * `qemu-system-… -qmp unix:PATH,server=on,wait=off`.
  */
+
 import { EventEmitter } from "node:events";
 import { readFile, rm, writeFile } from "node:fs/promises";
-import { createConnection, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { StringDecoder } from "node:string_decoder";
 import { KilnError } from "@kiln/core";
 import { abortableSleep } from "../boot/type.js";
+import { connectSocket } from "../internal/socket.js";
 import { ppmToPng } from "./png.js";
 
 export type QmpErrorCode =
@@ -90,21 +92,6 @@ interface Pending {
 
 const RETRY_CODES = new Set(["ENOENT", "ECONNREFUSED", "EAGAIN", "ENOTSOCK"]);
 
-function connectOnce(path: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = createConnection({ path });
-    const onError = (err: Error) => {
-      sock.destroy();
-      reject(err);
-    };
-    sock.once("error", onError);
-    sock.once("connect", () => {
-      sock.off("error", onError);
-      resolve(sock);
-    });
-  });
-}
-
 /**
  * A connected QMP session. Events are emitted as `"event"` (the whole {@link QmpEvent}) and
  * under their own name (`"SHUTDOWN"`, `"POWERDOWN"`, `"STOP"`, `"RESUME"` …) with `(data, event)`;
@@ -144,7 +131,7 @@ export class QmpClient extends EventEmitter {
     for (;;) {
       signal?.throwIfAborted();
       try {
-        sock = await connectOnce(path);
+        sock = await connectSocket({ path });
         break;
       } catch (err) {
         lastError = err;

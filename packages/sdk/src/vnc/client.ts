@@ -11,10 +11,12 @@
  * (bell, cut text, colour maps, an unasked-for update) is read and thrown away, so the server
  * never blocks on a full socket.
  */
+
 import { EventEmitter } from "node:events";
-import { createConnection, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { KilnError } from "@kiln/core";
 import { abortableSleep } from "../boot/type.js";
+import { connectSocket } from "../internal/socket.js";
 import { vncAuthResponse } from "./des.js";
 
 export type VncErrorCode =
@@ -117,21 +119,6 @@ class ByteReader {
   }
 }
 
-function connectOnce(host: string, port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = createConnection({ host, port });
-    const onError = (err: Error) => {
-      sock.destroy();
-      reject(err);
-    };
-    sock.once("error", onError);
-    sock.once("connect", () => {
-      sock.off("error", onError);
-      resolve(sock);
-    });
-  });
-}
-
 /**
  * A connected RFB session after ServerInit. Emits `"close"` once when the connection ends
  * (with the error, if any).
@@ -195,7 +182,7 @@ export class VncClient extends EventEmitter {
     for (;;) {
       signal?.throwIfAborted();
       try {
-        sock = await connectOnce(host, port);
+        sock = await connectSocket({ host, port });
         break;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? "";
