@@ -101,9 +101,16 @@ builds:
 
 function timed(cmd, args) {
   const t0 = Date.now();
-  const r = spawnSync(cmd, args, { cwd: dir, encoding: "utf8", env: { ...process.env, CHECKPOINT_DISABLE: "1", PACKER_NO_COLOR: "1" } });
+  const r = spawnSync(cmd, args, {
+    cwd: dir,
+    encoding: "utf8",
+    env: { ...process.env, CHECKPOINT_DISABLE: "1", PACKER_NO_COLOR: "1" },
+  });
   const ms = Date.now() - t0;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+  if (r.status !== 0)
+    throw new Error(
+      `${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`,
+    );
   return { ms, out: r.stdout };
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
@@ -115,17 +122,33 @@ const overhead = [];
 for (let i = 0; i < RUNS; i++) {
   const p = timed("packer", ["build", "-force", "packer.json"]);
   packer.push(p.ms);
-  const k = timed(process.execPath, [join(repo, "packages/cli/bin.js"), "build", "--force", "--json", "kiln.yaml"]);
+  const k = timed(process.execPath, [
+    join(repo, "packages/cli/bin.js"),
+    "build",
+    "--force",
+    "--json",
+    "kiln.yaml",
+  ]);
   kiln.push(k.ms);
-  const events = k.out.trim().split("\n").map((l) => JSON.parse(l));
+  const events = k.out
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   const start = events.find((e) => e.type === "step-start" && e.step === "start vm")?.time;
   const stop = events.find((e) => e.type === "step-end" && e.step === "shutdown")?.time;
   if (start && stop) overhead.push(k.ms - (stop - start));
   console.log(`run ${i + 1}: packer ${s(p.ms)}, kiln ${s(k.ms)}`);
 }
-console.log(`qemu-vs-packer: appliance ISO install + shell + file provisioners, tcg, ${RUNS} runs each, alternating`);
-console.log(`  packer median ${s(median(packer))}  (${packerVersion.stdout.trim()}, qemu builder, VNC typing)`);
+console.log(
+  `qemu-vs-packer: appliance ISO install + shell + file provisioners, tcg, ${RUNS} runs each, alternating`,
+);
+console.log(
+  `  packer median ${s(median(packer))}  (${packerVersion.stdout.trim()}, qemu builder, VNC typing)`,
+);
 console.log(`  kiln   median ${s(median(kiln))}`);
 console.log(`  ratio kiln/packer ${(median(kiln) / median(packer)).toFixed(2)}`);
-if (overhead.length) console.log(`  kiln time minus the guest's own time (QEMU start → guest stopped): median ${s(median(overhead))}`);
+if (overhead.length)
+  console.log(
+    `  kiln time minus the guest's own time (QEMU start → guest stopped): median ${s(median(overhead))}`,
+  );
 if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true });

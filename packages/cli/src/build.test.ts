@@ -105,7 +105,9 @@ describe("kiln build", () => {
   });
 
   it("Ctrl-C mid-build: every cleanup runs, temp dirs are removed, a second Ctrl-C waits for cleanup, exit 1", async () => {
-    const { f, lines } = file((log) => twoRuns(log, "    hang_at: boot\n    temp: true\n    slow_cleanup_ms: 1500"));
+    const { f, lines } = file((log) =>
+      twoRuns(log, "    hang_at: boot\n    temp: true\n    slow_cleanup_ms: 1500"),
+    );
     const child = spawn(process.execPath, [bin, "build", "--only", "alpha", f], {
       env: { ...process.env, NO_COLOR: "1" },
     });

@@ -94,7 +94,7 @@ describe.runIf(run)("kiln build over SSH", () => {
       "echo \"b64: $(printf '%s' '${{ var.api_token }}' | base64 -w0)\"",
       "echo \"b64 inside: $(printf 'user:%s' '${{ var.api_token }}' | base64 -w0)\"",
       `echo "json: {\\"token\\": \\"$(printf '%s' '\${{ var.api_token }}')\\"}"`,
-      "echo \"url: ${{ replace(replace(var.api_token, \"/\", \"%2F\"), \"+\", \"%2B\") }}\"",
+      'echo "url: ${{ replace(replace(var.api_token, "/", "%2F"), "+", "%2B") }}"',
       "echo \"hex: $(printf '%s' '${{ var.api_token }}' | od -An -tx1 | tr -d ' \\n')\"",
       "printf 'multi: %s\\n' '${{ var.api_token }}' >&2",
     ];
@@ -121,7 +121,8 @@ ${printers.map((p) => `          - ${JSON.stringify(p)}`).join("\n")}`,
     expect(outputs.plain).toContain("raw: <sensitive>");
     expect(outputs.plain).toContain("b64: <sensitive>");
     for (const [where, text] of Object.entries(outputs)) {
-      for (const enc of encodings) expect({ where, leaked: text.includes(enc) }).toEqual({ where, leaked: false });
+      for (const enc of encodings)
+        expect({ where, leaked: text.includes(enc) }).toEqual({ where, leaked: false });
     }
   });
 

@@ -33,7 +33,8 @@ export function parseDuration(value: string | number): number {
   }
   if (s === "0") return 0;
   if (s === "")
-    throw new KilnError("KILN_DURATION", 
+    throw new KilnError(
+      "KILN_DURATION",
       `invalid duration "${input}": expected a number with a unit, like "30s", "5m" or "1h30m"`,
     );
   let total = 0;
@@ -42,12 +43,14 @@ export function parseDuration(value: string | number): number {
     const num = m?.[1];
     const unit = m?.[2];
     if (!m || num === undefined || unit === undefined || num === "" || num === ".") {
-      throw new KilnError("KILN_DURATION", 
+      throw new KilnError(
+        "KILN_DURATION",
         `invalid duration "${input}": expected a number with a unit (ns, us, ms, s, m, h), like "30s", "5m" or "1h30m"`,
       );
     }
     const factor = UNIT_MS[unit];
-    if (factor === undefined) throw new KilnError("KILN_DURATION", `invalid duration "${input}": unknown unit "${unit}"`);
+    if (factor === undefined)
+      throw new KilnError("KILN_DURATION", `invalid duration "${input}": unknown unit "${unit}"`);
     total += Number(num) * factor;
     s = s.slice(m[0].length);
   }

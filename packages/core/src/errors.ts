@@ -61,7 +61,10 @@ export const ERRORS = {
     title: "Too many YAML aliases",
     hint: "Aliases expand to more data than a build file needs; write the values out.",
   },
-  KILN_YAML_RECURSIVE_ALIAS: { title: "Recursive YAML alias", hint: "A value cannot contain itself; write it out or use a different anchor." },
+  KILN_YAML_RECURSIVE_ALIAS: {
+    title: "Recursive YAML alias",
+    hint: "A value cannot contain itself; write it out or use a different anchor.",
+  },
   KILN_YAML_TAG: {
     title: "Unsupported YAML tag",
     hint: "Build files use plain YAML 1.2 values; remove the tag.",

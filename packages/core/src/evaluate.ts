@@ -1,6 +1,15 @@
 /** Evaluating the `${{ … }}` expressions found anywhere in a tree of values from a file. */
 import { type Diagnostic, diagnostic } from "./errors.js";
-import { checkTemplate, DEFERRED, evaluateTemplate, type ExprError, hasExpressions, parseTemplate, type Scope, type Template } from "./expr/index.js";
+import {
+  checkTemplate,
+  DEFERRED,
+  type ExprError,
+  evaluateTemplate,
+  hasExpressions,
+  parseTemplate,
+  type Scope,
+  type Template,
+} from "./expr/index.js";
 import { formatPath, type PathSegment, positionInScalar, type SourceFile } from "./source.js";
 
 export interface TreeResult {
@@ -10,7 +19,12 @@ export interface TreeResult {
 }
 
 /** Parse a template, turning a syntax error into a diagnostic at its place in the file. */
-export function parseAt(text: string, src: SourceFile, path: readonly PathSegment[], diags: Diagnostic[]): Template | undefined {
+export function parseAt(
+  text: string,
+  src: SourceFile,
+  path: readonly PathSegment[],
+  diags: Diagnostic[],
+): Template | undefined {
   try {
     return parseTemplate(text);
   } catch (err) {

@@ -1,3 +1,4 @@
+export { durationOr, parseDuration } from "./duration.js";
 export {
   type BuildOptions,
   type BuildResult,
@@ -67,4 +68,3 @@ export {
   type SourceFile,
 } from "./source.js";
 export type { ValueOrigin, VariableDecl, VariableType, VariableValue } from "./variables.js";
-export { durationOr, parseDuration } from "./duration.js";

@@ -42,11 +42,14 @@ describe("loadBuildFile on a valid file", () => {
     expect((o.boot_command as string[])[0]).toContain("${{ http.ip }}");
     expect(loaded.sources.ubuntu?.deferred).toEqual([["boot_command", 0]]);
     const shell = loaded.builds[0]?.provisioners[0];
-    expect((shell?.options.inline as string[])[0]).toBe("apt-get install -y curl vim");
-    expect((shell?.options.inline as string[])[1]).toBe("echo ${{ build.ID }}");
+    const inline = shell?.options.inline as string[] | undefined;
+    expect(inline?.[0]).toBe("apt-get install -y curl vim");
+    expect(inline?.[1]).toBe("echo ${{ build.ID }}");
   });
   it("resolves each type through plugins:, the standard set and conventions", () => {
-    const via = Object.fromEntries(loaded.plugins.map((p) => [`${p.kind}:${p.type}`, `${p.pkg.name}@${p.pkg.version} ${p.via}`]));
+    const via = Object.fromEntries(
+      loaded.plugins.map((p) => [`${p.kind}:${p.type}`, `${p.pkg.name}@${p.pkg.version} ${p.via}`]),
+    );
     expect(via).toEqual({
       "builder:demo": "kiln-builder-demo@1.2.3 convention",
       "provisioner:shell": "@kiln/provisioners@0.1.0 standard",
@@ -56,7 +59,10 @@ describe("loadBuildFile on a valid file", () => {
     });
   });
   it("loads post-processor chains", () => {
-    expect(loaded.builds[0]?.postProcessors.map((c) => c.map((p) => p.options.bucket))).toEqual([["images"], ["a", "b"]]);
+    expect(loaded.builds[0]?.postProcessors.map((c) => c.map((p) => p.options.bucket))).toEqual([
+      ["images"],
+      ["a", "b"],
+    ]);
   });
   it("collects sensitive values for redaction", () => {
     expect(loaded.secrets).toContain("hunter2-secret");
@@ -66,8 +72,13 @@ describe("loadBuildFile on a valid file", () => {
 describe("variable values", () => {
   it("follow default < env binding < KILN_VAR_ < --var-file < --var", () => {
     expect(load({ env: { DEMO_PASSWORD: "from-env" } }).variables.password?.value).toBe("from-env");
-    expect(load({ env: { DEMO_PASSWORD: "e", KILN_VAR_password: "kv" } }).variables.password?.value).toBe("kv");
-    const l = load({ env: { KILN_VAR_version: "20.04" }, vars: ["version=22.04", "memory=2048", "debug=true", "packages=[git]"] });
+    expect(load({ env: { DEMO_PASSWORD: "e", KILN_VAR_password: "kv" } }).variables.password?.value).toBe(
+      "kv",
+    );
+    const l = load({
+      env: { KILN_VAR_version: "20.04" },
+      vars: ["version=22.04", "memory=2048", "debug=true", "packages=[git]"],
+    });
     expect(l.variables.version?.value).toBe("22.04");
     expect(l.variables.memory?.value).toBe(2048);
     expect(l.variables.debug?.value).toBe(true);
@@ -78,7 +89,9 @@ describe("variable values", () => {
     const l = load({ varFiles: [`${fixtures}vars-a.yaml`, `${fixtures}vars-b.json`] });
     expect(l.variables.version?.value).toBe("18.04");
     expect(l.variables.memory?.value).toBe(4096);
-    expect(load({ varFiles: [`${fixtures}vars-a.yaml`], vars: ["version=16.04"] }).variables.version?.value).toBe("16.04");
+    expect(
+      load({ varFiles: [`${fixtures}vars-a.yaml`], vars: ["version=16.04"] }).variables.version?.value,
+    ).toBe("16.04");
   });
   it("reject wrong types, unknown names and failed validations, all at once", () => {
     const err = errorOf(() => load({ vars: ["memory=lots", "nope=1", "region=us-east-1", "broken"] }));

@@ -4,16 +4,32 @@
  * problem is collected; a KilnError carrying all of them (sorted by position) is thrown at the end.
  */
 import { dirname, resolve } from "node:path";
+import validRange from "semver/ranges/valid.js";
 import { type Diagnostic, diagnostic, isKilnError, KilnError, sortDiagnostics } from "./errors.js";
-import { evaluateTree, isUnder, parseAt, exprDiagnostic } from "./evaluate.js";
+import { evaluateTree, exprDiagnostic, isUnder, parseAt } from "./evaluate.js";
 import { parseTemplate, references, type Scope, type Template } from "./expr/index.js";
-import { PluginResolver, type ResolvedComponent, type ResolverOptions } from "./plugins/resolve.js";
-import { baseSchema, type JsonSchema, type Kind, POST_PROCESSOR_COMMON, PROVISIONER_COMMON } from "./schema/base.js";
+import {
+  PluginResolver,
+  parsePackageSpec,
+  type ResolvedComponent,
+  type ResolverOptions,
+} from "./plugins/resolve.js";
+import {
+  baseSchema,
+  type JsonSchema,
+  type Kind,
+  POST_PROCESSOR_COMMON,
+  PROVISIONER_COMMON,
+} from "./schema/base.js";
 import { suggest, validateValue } from "./schema/validate.js";
 import { formatPath, loadYamlFile, type PathSegment, positionOf, type SourceFile } from "./source.js";
-import { resolveVariables, validateVariables, type VariableDecl, type VariableInputs, type VariableValue } from "./variables.js";
-import validRange from "semver/ranges/valid.js";
-import { parsePackageSpec } from "./plugins/resolve.js";
+import {
+  resolveVariables,
+  type VariableDecl,
+  type VariableInputs,
+  type VariableValue,
+  validateVariables,
+} from "./variables.js";
 
 export interface LoadOptions extends VariableInputs {
   /** Path of the build file. */
@@ -97,10 +113,14 @@ function throwIfErrors(diags: Diagnostic[], file: string, secrets: string[] = []
   if (errors.length === 0) return;
   const sorted = sortDiagnostics(errors);
   const first = sorted[0];
-  throw new KilnError(first?.code ?? "KILN_SCHEMA", `${file}: ${errors.length} problem${errors.length === 1 ? "" : "s"}`, {
-    diagnostics: sorted,
-    secrets,
-  });
+  throw new KilnError(
+    first?.code ?? "KILN_SCHEMA",
+    `${file}: ${errors.length} problem${errors.length === 1 ? "" : "s"}`,
+    {
+      diagnostics: sorted,
+      secrets,
+    },
+  );
 }
 
 /** Parse a build file and check its structure only. */
@@ -118,7 +138,12 @@ export function loadStructure(file: string): { src: SourceFile; raw: RawFile; di
     throwIfErrors(diags, src.file);
   }
   if (!("kiln" in raw)) {
-    diags.push(diagnostic("KILN_HEADER", "the file has no `kiln: 1` header", { path: "kiln", pos: { file: src.file, line: 1, column: 1 } }));
+    diags.push(
+      diagnostic("KILN_HEADER", "the file has no `kiln: 1` header", {
+        path: "kiln",
+        pos: { file: src.file, line: 1, column: 1 },
+      }),
+    );
   } else if (raw.kiln !== 1) {
     diags.push(
       diagnostic(
@@ -131,10 +156,13 @@ export function loadStructure(file: string): { src: SourceFile; raw: RawFile; di
     );
   }
   const schemaDiags = validateValue(baseSchema(), raw, src, { what: "top-level key" }).filter(
-    (d) => !(d.path === "kiln" && d.code !== "KILN_SCHEMA_UNKNOWN_KEY") && !(d.code === "KILN_SCHEMA_REQUIRED" && d.message.includes('"kiln"') && d.path === ""),
+    (d) =>
+      !(d.path === "kiln" && d.code !== "KILN_SCHEMA_UNKNOWN_KEY") &&
+      !(d.code === "KILN_SCHEMA_REQUIRED" && d.message.includes('"kiln"') && d.path === ""),
   );
   diags.push(...schemaDiags);
-  const pluginMap = raw.plugins !== null && typeof raw.plugins === "object" && !Array.isArray(raw.plugins) ? raw.plugins : {};
+  const pluginMap =
+    raw.plugins !== null && typeof raw.plugins === "object" && !Array.isArray(raw.plugins) ? raw.plugins : {};
   for (const [name, spec] of Object.entries(pluginMap)) {
     if (typeof spec !== "string") continue;
     const { range } = parsePackageSpec(spec);
@@ -159,13 +187,16 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
     throwIfErrors(diags, opts.file);
   }
   // Structural errors make everything after unreliable in places; carry on where the shapes allow.
-  const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+  const isMap = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === "object" && !Array.isArray(v);
 
   const resolver = new PluginResolver({
     fromDir: dir,
     ...(opts.resolver ?? {}),
     // Entries that are not strings are reported by the schema check.
-    plugins: isMap(raw.plugins) ? Object.fromEntries(Object.entries(raw.plugins).filter(([, v]) => typeof v === "string")) : {},
+    plugins: isMap(raw.plugins)
+      ? Object.fromEntries(Object.entries(raw.plugins).filter(([, v]) => typeof v === "string"))
+      : {},
   });
   const used = new Map<string, ResolvedComponent>();
   const resolveAt = (kind: Kind, type: unknown, path: PathSegment[]): ResolvedComponent | undefined => {
@@ -181,7 +212,10 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
       let hint = err.hint;
       if (err.code === "KILN_PLUGIN_NOT_FOUND") {
         // A standard type whose package is not installed is spelled right: no "did you mean" then.
-        const close = suggest(type, resolver.knownTypes(kind).filter((t) => t !== type));
+        const close = suggest(
+          type,
+          resolver.knownTypes(kind).filter((t) => t !== type),
+        );
         if (close) hint = `Did you mean "${close}"? Otherwise: ${hint ?? ""}`;
       }
       diags.push(
@@ -231,9 +265,19 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
 
   // Expressions that use a variable without a value (already reported) are not evaluated, so
   // one missing value does not cause an error at every place it is used.
-  const missing = { var: new Set(Object.values(variables).filter((v) => v.origin === undefined).map((v) => v.name)), local: new Set<string>() };
+  const missing = {
+    var: new Set(
+      Object.values(variables)
+        .filter((v) => v.origin === undefined)
+        .map((v) => v.name),
+    ),
+    local: new Set<string>(),
+  };
   const hold = (t: Template) =>
-    references(t).some((r) => (r.root === "var" || r.root === "local") && r.member !== undefined && missing[r.root].has(r.member));
+    references(t).some(
+      (r) =>
+        (r.root === "var" || r.root === "local") && r.member !== undefined && missing[r.root].has(r.member),
+    );
 
   // Locals, in dependency order
   const locals: Record<string, unknown> = values.local as Record<string, unknown>;
@@ -245,7 +289,15 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
         locals[name] = localsRaw[name];
         continue;
       }
-      const r = evaluateTree(localsRaw[name], ["locals", name], scopeFor({ local: locals }, [...BUILD_TIME_ROOTS, "source"]), src, diags, false, hold);
+      const r = evaluateTree(
+        localsRaw[name],
+        ["locals", name],
+        scopeFor({ local: locals }, [...BUILD_TIME_ROOTS, "source"]),
+        src,
+        diags,
+        false,
+        hold,
+      );
       if (r.deferred.length > 0 && hasMissing(localsRaw[name], hold)) missing.local.add(name);
       locals[name] = r.value;
     }
@@ -276,7 +328,12 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
       if (kind === "provisioner" && isMap(options.override)) {
         const partial = optionSchema(kind, withoutRequired(plugin.schema));
         for (const [srcName, o] of Object.entries(options.override)) {
-          diags.push(...validateValue(partial, { type, ...(o as object) }, src, { basePath: [...path, "override", srcName], what: `${type} option` }));
+          diags.push(
+            ...validateValue(partial, { type, ...(o as object) }, src, {
+              basePath: [...path, "override", srcName],
+              what: `${type} option`,
+            }),
+          );
         }
       }
     }
@@ -297,7 +354,9 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
   if (isMap(raw.sources)) {
     for (const [name, s] of Object.entries(raw.sources)) {
       if (!isMap(s)) continue;
-      const c = checkComponent("builder", s, ["sources", name], { source: { name, type: s.type } }, [...BUILD_TIME_ROOTS]);
+      const c = checkComponent("builder", s, ["sources", name], { source: { name, type: s.type } }, [
+        ...BUILD_TIME_ROOTS,
+      ]);
       sources[name] = { ...c, name };
     }
   }
@@ -322,16 +381,26 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
           );
         } else buildNames.set(name, i);
       }
-      const srcList = Array.isArray(b.sources) ? b.sources.filter((s): s is string => typeof s === "string") : [];
+      const srcList = Array.isArray(b.sources)
+        ? b.sources.filter((s): s is string => typeof s === "string")
+        : [];
       srcList.forEach((s, j) => {
         if (!sourceNames.includes(s)) {
           const close = suggest(s, sourceNames);
           diags.push(
-            diagnostic("KILN_REF_UNKNOWN_SOURCE", `build names source "${s}", which is not defined under \`sources:\``, {
-              path: formatPath([...base, "sources", j]),
-              pos: positionOf(src, [...base, "sources", j]),
-              hint: close ? `Did you mean "${close}"?` : sourceNames.length ? `defined sources: ${sourceNames.join(", ")}` : "define it under `sources:`",
-            }),
+            diagnostic(
+              "KILN_REF_UNKNOWN_SOURCE",
+              `build names source "${s}", which is not defined under \`sources:\``,
+              {
+                path: formatPath([...base, "sources", j]),
+                pos: positionOf(src, [...base, "sources", j]),
+                hint: close
+                  ? `Did you mean "${close}"?`
+                  : sourceNames.length
+                    ? `defined sources: ${sourceNames.join(", ")}`
+                    : "define it under `sources:`",
+              },
+            ),
           );
         }
       });
@@ -345,11 +414,17 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
             if (!srcList.includes(entry)) {
               const close = suggest(entry, srcList);
               diags.push(
-                diagnostic("KILN_REF_UNKNOWN_SOURCE", `${key} names "${entry}", which is not a source of this build`, {
-                  path: formatPath([...path, key, k]),
-                  pos: positionOf(src, [...path, key, k]),
-                  hint: close ? `Did you mean "${close}"?` : `this build's sources: ${srcList.join(", ") || "none"}`,
-                }),
+                diagnostic(
+                  "KILN_REF_UNKNOWN_SOURCE",
+                  `${key} names "${entry}", which is not a source of this build`,
+                  {
+                    path: formatPath([...path, key, k]),
+                    pos: positionOf(src, [...path, key, k]),
+                    hint: close
+                      ? `Did you mean "${close}"?`
+                      : `this build's sources: ${srcList.join(", ") || "none"}`,
+                  },
+                ),
               );
             }
           });
@@ -360,11 +435,17 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
             if (srcList.includes(key)) continue;
             const close = suggest(key, srcList);
             diags.push(
-              diagnostic("KILN_REF_UNKNOWN_SOURCE", `override names "${key}", which is not a source of this build`, {
-                path: formatPath([...path, "override", key]),
-                pos: positionOf(src, [...path, "override", key], "key"),
-                hint: close ? `Did you mean "${close}"?` : `this build's sources: ${srcList.join(", ") || "none"}`,
-              }),
+              diagnostic(
+                "KILN_REF_UNKNOWN_SOURCE",
+                `override names "${key}", which is not a source of this build`,
+                {
+                  path: formatPath([...path, "override", key]),
+                  pos: positionOf(src, [...path, "override", key], "key"),
+                  hint: close
+                    ? `Did you mean "${close}"?`
+                    : `this build's sources: ${srcList.join(", ") || "none"}`,
+                },
+              ),
             );
           }
         }
@@ -381,7 +462,14 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
       let errorCleanupProvisioner: LoadedComponent | undefined;
       const ecp = b["error-cleanup-provisioner"];
       if (isMap(ecp)) checkOnlyExcept(ecp, [...base, "error-cleanup-provisioner"]);
-      if (isMap(ecp)) errorCleanupProvisioner = checkComponent("provisioner", ecp, [...base, "error-cleanup-provisioner"], {}, runDeferred);
+      if (isMap(ecp))
+        errorCleanupProvisioner = checkComponent(
+          "provisioner",
+          ecp,
+          [...base, "error-cleanup-provisioner"],
+          {},
+          runDeferred,
+        );
       const postProcessors: LoadedComponent[][] = [];
       if (Array.isArray(b["post-processors"])) {
         b["post-processors"].forEach((pp, k) => {
@@ -389,7 +477,9 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
           const loaded: LoadedComponent[] = [];
           chain.forEach((item, m) => {
             if (!isMap(item)) return;
-            const path = Array.isArray(pp) ? [...base, "post-processors", k, m] : [...base, "post-processors", k];
+            const path = Array.isArray(pp)
+              ? [...base, "post-processors", k, m]
+              : [...base, "post-processors", k];
             checkOnlyExcept(item, path);
             loaded.push(checkComponent("post-processor", item, path, {}, runDeferred));
           });
@@ -410,7 +500,8 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
 
   const secrets: string[] = [];
   for (const v of Object.values(variables)) if (v.sensitive) collectStrings(v.value, secrets);
-  for (const d of Object.values(decls)) if (isMap(d) && d.sensitive === true) collectStrings(d.default, secrets);
+  for (const d of Object.values(decls))
+    if (isMap(d) && d.sensitive === true) collectStrings(d.default, secrets);
   throwIfErrors(diags, opts.file, secrets);
   return {
     file,
@@ -455,7 +546,10 @@ const relaxed = new WeakMap<JsonSchema, JsonSchema>();
 /** The same schema with nothing required (for per-source overrides). */
 function withoutRequired(schema: JsonSchema): JsonSchema {
   let out = relaxed.get(schema);
-  if (!out) relaxed.set(schema, (out = { ...schema, required: [] }));
+  if (!out) {
+    out = { ...schema, required: [] };
+    relaxed.set(schema, out);
+  }
   return out;
 }
 
@@ -463,21 +557,35 @@ const optionSchemas = new Map<string, WeakMap<JsonSchema, JsonSchema>>();
 
 export function optionSchema(kind: Kind, schema: JsonSchema): JsonSchema {
   let byKind = optionSchemas.get(kind);
-  if (!byKind) optionSchemas.set(kind, (byKind = new WeakMap()));
+  if (!byKind) {
+    byKind = new WeakMap();
+    optionSchemas.set(kind, byKind);
+  }
   let out = byKind.get(schema);
-  if (!out) byKind.set(schema, (out = buildOptionSchema(kind, schema)));
+  if (!out) {
+    out = buildOptionSchema(kind, schema);
+    byKind.set(schema, out);
+  }
   return out;
 }
 
 function buildOptionSchema(kind: Kind, schema: JsonSchema): JsonSchema {
   const common =
-    kind === "provisioner" ? PROVISIONER_COMMON : kind === "post-processor" ? POST_PROCESSOR_COMMON : { type: { type: "string" } };
+    kind === "provisioner"
+      ? PROVISIONER_COMMON
+      : kind === "post-processor"
+        ? POST_PROCESSOR_COMMON
+        : { type: { type: "string" } };
   const own = (schema.properties as Record<string, JsonSchema> | undefined) ?? {};
   return { ...schema, type: "object", properties: { ...own, ...common }, additionalProperties: false };
 }
 
 /** Topological order of locals; cycles and unknown locals are reported. */
-function orderLocals(localsRaw: Record<string, unknown>, src: SourceFile, diags: Diagnostic[]): { order: string[]; cyclic: Set<string> } {
+function orderLocals(
+  localsRaw: Record<string, unknown>,
+  src: SourceFile,
+  diags: Diagnostic[],
+): { order: string[]; cyclic: Set<string> } {
   const deps = new Map<string, Set<string>>();
   for (const [name, value] of Object.entries(localsRaw)) {
     const set = new Set<string>();
@@ -485,9 +593,11 @@ function orderLocals(localsRaw: Record<string, unknown>, src: SourceFile, diags:
       if (typeof v === "string" && v.includes("${{")) {
         const t = parseAt(v, src, ["locals", name, ...rel], []);
         if (!t) return;
-        for (const r of references(t)) if (r.root === "local" && r.member && Object.hasOwn(localsRaw, r.member)) set.add(r.member);
-      } else if (Array.isArray(v)) v.forEach((x, i) => scan(x, [...rel, i]));
-      else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) scan(x, [...rel, k]);
+        for (const r of references(t))
+          if (r.root === "local" && r.member && Object.hasOwn(localsRaw, r.member)) set.add(r.member);
+      } else if (Array.isArray(v)) {
+        for (const [i, x] of v.entries()) scan(x, [...rel, i]);
+      } else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) scan(x, [...rel, k]);
     };
     scan(value, []);
     deps.set(name, set);
@@ -503,11 +613,15 @@ function orderLocals(localsRaw: Record<string, unknown>, src: SourceFile, diags:
     if (reported.has(key)) return;
     reported.add(key);
     diags.push(
-      diagnostic("KILN_LOCAL_CYCLE", `locals refer to each other in a cycle: ${cycle.map((c) => `local.${c}`).join(" → ")}`, {
-        path: `locals.${name}`,
-        pos: positionOf(src, ["locals", name], "key"),
-        hint: "Break the cycle: compute one of them from variables only.",
-      }),
+      diagnostic(
+        "KILN_LOCAL_CYCLE",
+        `locals refer to each other in a cycle: ${cycle.map((c) => `local.${c}`).join(" → ")}`,
+        {
+          path: `locals.${name}`,
+          pos: positionOf(src, ["locals", name], "key"),
+          hint: "Break the cycle: compute one of them from variables only.",
+        },
+      ),
     );
   };
   // Depth-first, with an explicit stack: a chain of thousands of locals must not overflow.

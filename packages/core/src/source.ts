@@ -15,8 +15,8 @@ import {
   LineCounter,
   type Node,
   Parser,
-  type Scalar,
   parseAllDocuments,
+  type Scalar,
   type YAMLError,
 } from "yaml";
 import { type Diagnostic, diagnostic, KilnError, type SourcePosition } from "./errors.js";
@@ -49,12 +49,18 @@ export function loadYamlFile(file: string): SourceFile {
     const code = (cause as NodeJS.ErrnoException).code;
     throw new KilnError(
       "KILN_FILE_NOT_FOUND",
-      code === "EISDIR" ? `${file} is a directory, not a build file` : `cannot read ${file}: ${code === "ENOENT" ? "no such file" : String(code)}`,
+      code === "EISDIR"
+        ? `${file} is a directory, not a build file`
+        : `cannot read ${file}: ${code === "ENOENT" ? "no such file" : String(code)}`,
       { cause },
     );
   }
   if (size > MAX_FILE_BYTES) {
-    throw fileError("KILN_FILE_TOO_LARGE", file, `${file} is ${size} bytes; kiln reads files of at most ${MAX_FILE_BYTES} bytes`);
+    throw fileError(
+      "KILN_FILE_TOO_LARGE",
+      file,
+      `${file} is ${size} bytes; kiln reads files of at most ${MAX_FILE_BYTES} bytes`,
+    );
   }
   const bytes = readFileSync(file);
   return parseYaml(bytes, file);
@@ -111,7 +117,12 @@ export function parseYaml(input: string | Uint8Array, file: string): SourceFile 
     const message = `values nest more than ${MAX_NESTING} levels deep`;
     const pos = { file, line: before.length, column: (before[before.length - 1] ?? "").length + 1 };
     throw new KilnError("KILN_YAML_SYNTAX", `${file}: ${message}`, {
-      diagnostics: [diagnostic("KILN_YAML_SYNTAX", message, { pos, hint: "A build file needs a few levels of nesting; flatten the value." })],
+      diagnostics: [
+        diagnostic("KILN_YAML_SYNTAX", message, {
+          pos,
+          hint: "A build file needs a few levels of nesting; flatten the value.",
+        }),
+      ],
     });
   }
   const docs = parseAllDocuments(text, {
@@ -141,7 +152,10 @@ export function parseYaml(input: string | Uint8Array, file: string): SourceFile 
     if (code === "KILN_YAML_TAG") message = `unsupported tag: ${message}`;
     let offset = e.pos[0];
     let hint: string | undefined;
-    const opener = e.code === "MISSING_CHAR" || e.code === "BAD_INDENT" ? unclosedOpener(text, e, () => (tokens ??= openers(text))) : undefined;
+    const opener =
+      e.code === "MISSING_CHAR" || e.code === "BAD_INDENT"
+        ? unclosedOpener(text, e, () => (tokens ??= openers(text)))
+        : undefined;
     if (opener) {
       // Point at what was opened and never closed, not at the end of the file.
       offset = opener.offset;
@@ -149,7 +163,8 @@ export function parseYaml(input: string | Uint8Array, file: string): SourceFile 
     } else if (e.code === "BAD_INDENT") {
       // The parser points at the start of the indentation; the key is more use.
       while (text[offset] === " ") offset++;
-      hint = "indent the entries of one map or list by the same number of spaces, deeper than their parent key";
+      hint =
+        "indent the entries of one map or list by the same number of spaces, deeper than their parent key";
     }
     diags.push(diagnostic(code, message, { pos: posAt(offset), ...(hint ? { hint } : {}) }));
   };
@@ -162,11 +177,16 @@ export function parseYaml(input: string | Uint8Array, file: string): SourceFile 
     for (const e of d.errors) fromYamlError(e, "error");
     for (const w of d.warnings) fromYamlError(w, "warning");
     for (const key of duplicateKeys(d.contents)) {
-      const shown = String(key.value).length > 60 ? `${String(key.value).slice(0, 57)}...` : String(key.value);
+      const shown =
+        String(key.value).length > 60 ? `${String(key.value).slice(0, 57)}...` : String(key.value);
       diags.push(
-        diagnostic("KILN_YAML_DUPLICATE_KEY", `the key ${JSON.stringify(shown)} appears more than once in this map`, {
-          pos: posAt(key.range?.[0] ?? 0),
-        }),
+        diagnostic(
+          "KILN_YAML_DUPLICATE_KEY",
+          `the key ${JSON.stringify(shown)} appears more than once in this map`,
+          {
+            pos: posAt(key.range?.[0] ?? 0),
+          },
+        ),
       );
     }
   }
@@ -174,9 +194,15 @@ export function parseYaml(input: string | Uint8Array, file: string): SourceFile 
     const second = list[1];
     const offset = second?.range?.[0] ?? 0;
     diags.push(
-      diagnostic("KILN_YAML_MULTI_DOCUMENT", `${file} holds ${list.length} YAML documents; a build file is one`, {
-        pos: posAt(Math.max(0, text.lastIndexOf("---", offset) >= 0 ? text.lastIndexOf("---", offset) : offset)),
-      }),
+      diagnostic(
+        "KILN_YAML_MULTI_DOCUMENT",
+        `${file} holds ${list.length} YAML documents; a build file is one`,
+        {
+          pos: posAt(
+            Math.max(0, text.lastIndexOf("---", offset) >= 0 ? text.lastIndexOf("---", offset) : offset),
+          ),
+        },
+      ),
     );
   }
   const doc = list[0] as Document.Parsed;
@@ -184,23 +210,33 @@ export function parseYaml(input: string | Uint8Array, file: string): SourceFile 
     const aliasCount = countAliases(doc.contents);
     if (aliasCount > MAX_ALIAS_COUNT) {
       diags.push(
-        diagnostic("KILN_YAML_ALIAS_LIMIT", `the file uses ${aliasCount} YAML aliases; at most ${MAX_ALIAS_COUNT} are allowed`, {
-          pos: posAt(firstAliasOffset(doc.contents) ?? 0),
-        }),
+        diagnostic(
+          "KILN_YAML_ALIAS_LIMIT",
+          `the file uses ${aliasCount} YAML aliases; at most ${MAX_ALIAS_COUNT} are allowed`,
+          {
+            pos: posAt(firstAliasOffset(doc.contents) ?? 0),
+          },
+        ),
       );
     }
     const recursive = firstRecursiveAlias(doc);
     if (recursive) {
       diags.push(
-        diagnostic("KILN_YAML_RECURSIVE_ALIAS", `alias *${recursive.source} refers to the node that contains it`, {
-          pos: posAt(recursive.range?.[0] ?? 0),
-        }),
+        diagnostic(
+          "KILN_YAML_RECURSIVE_ALIAS",
+          `alias *${recursive.source} refers to the node that contains it`,
+          {
+            pos: posAt(recursive.range?.[0] ?? 0),
+          },
+        ),
       );
     }
   }
   if (diags.length > 0) {
     const sorted = dedupe(diags);
-    throw new KilnError(sorted[0]?.code ?? "KILN_YAML_SYNTAX", `${file}: YAML is not valid`, { diagnostics: sorted });
+    throw new KilnError(sorted[0]?.code ?? "KILN_YAML_SYNTAX", `${file}: YAML is not valid`, {
+      diagnostics: sorted,
+    });
   }
   let value: unknown;
   try {
@@ -210,7 +246,13 @@ export function parseYaml(input: string | Uint8Array, file: string): SourceFile 
     const code = /alias/i.test(message) ? "KILN_YAML_ALIAS_LIMIT" : "KILN_YAML_SYNTAX";
     throw new KilnError(code, `${file}: ${message}`, {
       cause,
-      diagnostics: [diagnostic(code, code === "KILN_YAML_ALIAS_LIMIT" ? "YAML aliases expand to too much data" : message, { pos: posAt(firstAliasOffset(doc.contents) ?? 0) })],
+      diagnostics: [
+        diagnostic(
+          code,
+          code === "KILN_YAML_ALIAS_LIMIT" ? "YAML aliases expand to too much data" : message,
+          { pos: posAt(firstAliasOffset(doc.contents) ?? 0) },
+        ),
+      ],
     });
   }
   return { file, text, doc, value, lines };
@@ -243,16 +285,31 @@ function openers(text: string): Opener[] {
   while (stack.length > 0) {
     const t = stack.pop();
     if (t === null || typeof t !== "object") continue;
-    const tok = t as { type?: string; offset?: number; source?: string; start?: { source?: string; offset?: number }; end?: Array<{ source?: string }> };
+    const tok = t as {
+      type?: string;
+      offset?: number;
+      source?: string;
+      start?: { source?: string; offset?: number };
+      end?: Array<{ source?: string }>;
+    };
     if (tok.type === "flow-collection" && tok.start && typeof tok.start.offset === "number") {
       const char = tok.start.source === "[" ? "[" : "{";
       const closer = char === "[" ? "]" : "}";
-      out.push({ offset: tok.start.offset, char, closer, closed: (tok.end ?? []).some((x) => x.source === closer) });
-    } else if ((tok.type === "double-quoted-scalar" || tok.type === "single-quoted-scalar") && typeof tok.offset === "number") {
+      out.push({
+        offset: tok.start.offset,
+        char,
+        closer,
+        closed: (tok.end ?? []).some((x) => x.source === closer),
+      });
+    } else if (
+      (tok.type === "double-quoted-scalar" || tok.type === "single-quoted-scalar") &&
+      typeof tok.offset === "number"
+    ) {
       const q = tok.type === "double-quoted-scalar" ? '"' : "'";
       const src = tok.source ?? "";
       const body = src.slice(1);
-      const trailing = q === '"' ? (/\\*"$/.exec(body)?.[0].length ?? 0) : (/'*$/.exec(body)?.[0].length ?? 0);
+      const trailing =
+        q === '"' ? (/\\*"$/.exec(body)?.[0].length ?? 0) : (/'*$/.exec(body)?.[0].length ?? 0);
       // closed when it ends with an unescaped quote: `"…\\"` (even backslashes), `'…'` (odd quotes)
       const closed = body.endsWith(q) && (q === '"' ? (trailing - 1) % 2 === 0 : trailing % 2 === 1);
       out.push({ offset: tok.offset, char: q, closer: q, closed });
@@ -285,7 +342,9 @@ function dedupe(list: Diagnostic[]): Diagnostic[] {
     seen.add(key);
     out.push(d);
   }
-  return out.sort((a, b) => (a.pos?.line ?? 0) - (b.pos?.line ?? 0) || (a.pos?.column ?? 0) - (b.pos?.column ?? 0));
+  return out.sort(
+    (a, b) => (a.pos?.line ?? 0) - (b.pos?.line ?? 0) || (a.pos?.column ?? 0) - (b.pos?.column ?? 0),
+  );
 }
 
 function walk(node: unknown, visit: (n: unknown) => boolean | undefined): void {
@@ -357,7 +416,10 @@ function firstAliasOffset(node: unknown): number | undefined {
 }
 
 /** The key node and value node at `path`, as far as the path can be followed. */
-export function nodeAt(doc: Document, path: readonly PathSegment[]): { key?: Node; value?: Node; depth: number } {
+export function nodeAt(
+  doc: Document,
+  path: readonly PathSegment[],
+): { key?: Node; value?: Node; depth: number } {
   let current: unknown = doc.contents;
   let key: Node | undefined;
   let depth = 0;
@@ -384,16 +446,25 @@ export function nodeAt(doc: Document, path: readonly PathSegment[]): { key?: Nod
  * Position of the value at `path`; with `at: "key"` the position of its key. When the path
  * does not exist (a missing key), the position of the deepest existing parent.
  */
-export function positionOf(src: SourceFile, path: readonly PathSegment[], at: "key" | "value" = "value"): SourcePosition {
+export function positionOf(
+  src: SourceFile,
+  path: readonly PathSegment[],
+  at: "key" | "value" = "value",
+): SourcePosition {
   const found = nodeAt(src.doc, path);
-  const node = at === "key" && found.key && found.depth === path.length ? found.key : (found.value ?? found.key);
+  const node =
+    at === "key" && found.key && found.depth === path.length ? found.key : (found.value ?? found.key);
   const offset = node?.range?.[0] ?? 0;
   const lp = src.lines.linePos(offset);
   return { file: src.file, line: lp.line, column: lp.col };
 }
 
 /** Position of a character offset inside the scalar at `path` (for expressions in strings). */
-export function positionInScalar(src: SourceFile, path: readonly PathSegment[], offset: number): SourcePosition {
+export function positionInScalar(
+  src: SourceFile,
+  path: readonly PathSegment[],
+  offset: number,
+): SourcePosition {
   const found = nodeAt(src.doc, path);
   const node = found.depth === path.length ? found.value : undefined;
   if (!node || !isScalar(node) || !node.range) return positionOf(src, path);
@@ -403,7 +474,9 @@ export function positionInScalar(src: SourceFile, path: readonly PathSegment[], 
   const value = String(node.value);
   // Exact when the source spells the value verbatim (single line, no escapes).
   const exact = raw.slice(quote, quote + value.length) === value;
-  const lp = src.lines.linePos(exact ? start + quote + offset : start + mapThroughExpression(raw, value, offset));
+  const lp = src.lines.linePos(
+    exact ? start + quote + offset : start + mapThroughExpression(raw, value, offset),
+  );
   return { file: src.file, line: lp.line, column: lp.col };
 }
 

@@ -5,10 +5,17 @@
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
 import { type Diagnostic, diagnostic, KilnError } from "./errors.js";
-import { parseAt, exprDiagnostic } from "./evaluate.js";
+import { exprDiagnostic, parseAt } from "./evaluate.js";
 import { checkTemplate, evaluateTemplate, hasExpressions, type Scope } from "./expr/index.js";
 import { suggest } from "./schema/validate.js";
-import { formatPath, loadYamlFile, type PathSegment, positionOf, type SourceFile, parseYaml } from "./source.js";
+import {
+  formatPath,
+  loadYamlFile,
+  type PathSegment,
+  parseYaml,
+  positionOf,
+  type SourceFile,
+} from "./source.js";
 
 export type VariableType = "string" | "number" | "bool" | "list" | "map";
 const VARIABLE_TYPES: readonly string[] = ["string", "number", "bool", "list", "map"];
@@ -20,7 +27,9 @@ export interface VariableDecl {
   default?: unknown;
   sensitive?: boolean;
   env?: string;
-  validation?: { condition: string; error_message: string } | Array<{ condition: string; error_message: string }>;
+  validation?:
+    | { condition: string; error_message: string }
+    | Array<{ condition: string; error_message: string }>;
 }
 
 export type ValueOrigin = "default" | "env" | "KILN_VAR" | "var-file" | "var";
@@ -47,7 +56,11 @@ export interface VariableInputs {
 }
 
 /** Coerce a value to a declared type; returns undefined and an explanation when it cannot. */
-export function coerce(value: unknown, type: VariableType, fromText: boolean): { ok: true; value: unknown } | { ok: false; why: string } {
+export function coerce(
+  value: unknown,
+  type: VariableType,
+  fromText: boolean,
+): { ok: true; value: unknown } | { ok: false; why: string } {
   switch (type) {
     case "string":
       if (typeof value === "string") return { ok: true, value };
@@ -70,11 +83,15 @@ export function coerce(value: unknown, type: VariableType, fromText: boolean): {
         try {
           v = parseYaml(v, "--var").value;
         } catch {
-          return { ok: false, why: `expected a ${type} written in YAML/JSON flow style, e.g. ${type === "list" ? "[a, b]" : "{a: 1}"}` };
+          return {
+            ok: false,
+            why: `expected a ${type} written in YAML/JSON flow style, e.g. ${type === "list" ? "[a, b]" : "{a: 1}"}`,
+          };
         }
       }
       if (type === "list" && Array.isArray(v)) return { ok: true, value: v };
-      if (type === "map" && v !== null && typeof v === "object" && !Array.isArray(v)) return { ok: true, value: v };
+      if (type === "map" && v !== null && typeof v === "object" && !Array.isArray(v))
+        return { ok: true, value: v };
       return { ok: false, why: `expected a ${type}, got ${describe(v)}` };
     }
   }
@@ -84,7 +101,8 @@ function describe(v: unknown): string {
   if (v === null || v === undefined) return "nothing";
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "a map";
-  if (typeof v === "string") return `the string ${JSON.stringify(v.length > 30 ? `${v.slice(0, 27)}...` : v)}`;
+  if (typeof v === "string")
+    return `the string ${JSON.stringify(v.length > 30 ? `${v.slice(0, 27)}...` : v)}`;
   return `${typeof v === "number" ? "the number" : "the value"} ${String(v)}`;
 }
 
@@ -104,27 +122,47 @@ export function resolveVariables(
     if ("default" in decl) {
       if (typeof decl.default === "string" && hasExpressions(decl.default)) {
         diags.push(
-          diagnostic("KILN_EXPR_EVAL", `the default of variable "${name}" uses an expression; defaults are plain values`, {
-            path: `variables.${name}.default`,
-            pos: positionOf(src, ["variables", name, "default"]),
-            hint: "Compute the value in `locals:` instead, from var.* and functions.",
-          }),
+          diagnostic(
+            "KILN_EXPR_EVAL",
+            `the default of variable "${name}" uses an expression; defaults are plain values`,
+            {
+              path: `variables.${name}.default`,
+              pos: positionOf(src, ["variables", name, "default"]),
+              hint: "Compute the value in `locals:` instead, from var.* and functions.",
+            },
+          ),
         );
       }
-      setValue(out, name, decl.default, "default", `${src.file}`, false, src, ["variables", name, "default"], diags);
+      setValue(
+        out,
+        name,
+        decl.default,
+        "default",
+        `${src.file}`,
+        false,
+        src,
+        ["variables", name, "default"],
+        diags,
+      );
     }
   }
   for (const [name, decl] of Object.entries(decls)) {
-    if (decl.env && env[decl.env] !== undefined) setValue(out, name, env[decl.env], "env", `$${decl.env}`, true, undefined, undefined, diags);
+    if (decl.env && env[decl.env] !== undefined)
+      setValue(out, name, env[decl.env], "env", `$${decl.env}`, true, undefined, undefined, diags);
     const k = env[`KILN_VAR_${name}`];
-    if (k !== undefined) setValue(out, name, k, "KILN_VAR", `$KILN_VAR_${name}`, true, undefined, undefined, diags);
+    if (k !== undefined)
+      setValue(out, name, k, "KILN_VAR", `$KILN_VAR_${name}`, true, undefined, undefined, diags);
   }
   for (const file of inputs.varFiles ?? []) {
     const vf = loadVarFile(file, diags);
     if (!vf) continue;
     const map = vf.value;
     if (map === null || typeof map !== "object" || Array.isArray(map)) {
-      diags.push(diagnostic("KILN_SCHEMA_TYPE", `${file} must be a map of variable names to values`, { pos: positionOf(vf, []) }));
+      diags.push(
+        diagnostic("KILN_SCHEMA_TYPE", `${file} must be a map of variable names to values`, {
+          pos: positionOf(vf, []),
+        }),
+      );
       continue;
     }
     for (const [name, v] of Object.entries(map)) {
@@ -145,7 +183,9 @@ export function resolveVariables(
   for (const arg of inputs.vars ?? []) {
     const eq = arg.indexOf("=");
     if (eq <= 0) {
-      diags.push(diagnostic("KILN_VAR_ARG", `--var "${redactArg(arg)}" is not name=value`, { path: "--var" }));
+      diags.push(
+        diagnostic("KILN_VAR_ARG", `--var "${redactArg(arg)}" is not name=value`, { path: "--var" }),
+      );
       continue;
     }
     const name = arg.slice(0, eq);
@@ -229,11 +269,15 @@ function setValue(
   if (!c.ok) {
     v.invalid = true;
     diags.push(
-      diagnostic("KILN_VAR_TYPE", `variable "${name}" from ${from}: ${v.sensitive ? `expected a ${type}` : c.why}`, {
-        path: path ? formatPath(path) : `variables.${name}`,
-        ...(src && path ? { pos: positionOf(src, path) } : {}),
-        hint: `"${name}" is declared as type ${type}.`,
-      }),
+      diagnostic(
+        "KILN_VAR_TYPE",
+        `variable "${name}" from ${from}: ${v.sensitive ? `expected a ${type}` : c.why}`,
+        {
+          path: path ? formatPath(path) : `variables.${name}`,
+          ...(src && path ? { pos: positionOf(src, path) } : {}),
+          hint: `"${name}" is declared as type ${type}.`,
+        },
+      ),
     );
     return;
   }
@@ -260,7 +304,10 @@ export function validateVariables(
       if (typeof rule?.condition !== "string") return;
       const t = parseAt(rule.condition, src, path, diags);
       if (!t) return;
-      const scope: Scope = { ...baseScope, values: { ...(baseScope as Scope & { values?: object }).values, var: varValues } };
+      const scope: Scope = {
+        ...baseScope,
+        values: { ...(baseScope as Scope & { values?: object }).values, var: varValues },
+      };
       const problems = checkTemplate(t, scope);
       if (problems.length) {
         for (const p of problems) diags.push(exprDiagnostic(p, src, path));
@@ -275,22 +322,30 @@ export function validateVariables(
       }
       if (typeof result !== "boolean") {
         diags.push(
-          diagnostic("KILN_EXPR_TYPE", `the validation condition of "${v.name}" must be true or false, got ${describe(result)}`, {
-            path: formatPath(path),
-            pos: positionOf(src, path),
-            hint: "Write a comparison, e.g. ${{ length(var.x) > 0 }}.",
-          }),
+          diagnostic(
+            "KILN_EXPR_TYPE",
+            `the validation condition of "${v.name}" must be true or false, got ${describe(result)}`,
+            {
+              path: formatPath(path),
+              pos: positionOf(src, path),
+              hint: "Write a comparison, e.g. ${{ length(var.x) > 0 }}.",
+            },
+          ),
         );
         return;
       }
       if (!result) {
         const shown = v.sensitive ? "(sensitive value)" : JSON.stringify(v.value);
         diags.push(
-          diagnostic("KILN_VAR_VALIDATION", `variable "${v.name}" = ${shown} (from ${v.from}): ${rule.error_message}`, {
-            path: formatPath(path),
-            pos: positionOf(src, path),
-            hint: `Pass a value that meets the condition, e.g. --var ${v.name}=…`,
-          }),
+          diagnostic(
+            "KILN_VAR_VALIDATION",
+            `variable "${v.name}" = ${shown} (from ${v.from}): ${rule.error_message}`,
+            {
+              path: formatPath(path),
+              pos: positionOf(src, path),
+              hint: `Pass a value that meets the condition, e.g. --var ${v.name}=…`,
+            },
+          ),
         );
       }
     });

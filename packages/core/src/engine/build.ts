@@ -6,11 +6,11 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseDuration } from "../duration.js";
 import { isKilnError, KilnError } from "../errors.js";
 import { DEFERRED, evaluateTemplate, hasExpressions, parseTemplate, type Scope } from "../expr/index.js";
 import type { LoadedBuildFile, LoadedComponent } from "../load.js";
 import { createRuntime } from "../plugins/runtime.js";
-import { parseDuration } from "../duration.js";
 import type { EventBus } from "./events.js";
 import { InterruptedError, messageOf, type OnError, runSteps, withTimeout } from "./runner.js";
 import type {

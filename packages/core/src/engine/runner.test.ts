@@ -23,17 +23,25 @@ const never = () => new Promise<void>(() => {});
 
 describe("withTimeout", () => {
   it("gives up on work that ignores its signal after the grace period, on timeout and on abort", async () => {
-    await expect(withTimeout("stuck", new AbortController().signal, 20, never, 20)).rejects.toBeInstanceOf(StepTimeoutError);
+    await expect(withTimeout("stuck", new AbortController().signal, 20, never, 20)).rejects.toBeInstanceOf(
+      StepTimeoutError,
+    );
     const ctl = new AbortController();
     setTimeout(() => ctl.abort(), 20);
-    await expect(withTimeout("stuck", ctl.signal, undefined, never, 20)).rejects.toBeInstanceOf(InterruptedError);
+    await expect(withTimeout("stuck", ctl.signal, undefined, never, 20)).rejects.toBeInstanceOf(
+      InterruptedError,
+    );
     const done = new AbortController();
     done.abort();
-    await expect(withTimeout("late", done.signal, undefined, never, 10)).rejects.toBeInstanceOf(InterruptedError);
+    await expect(withTimeout("late", done.signal, undefined, never, 10)).rejects.toBeInstanceOf(
+      InterruptedError,
+    );
   });
   it("returns the work's result and passes its errors through", async () => {
     await expect(withTimeout("ok", new AbortController().signal, 1000, async () => 42)).resolves.toBe(42);
-    await expect(withTimeout("bad", new AbortController().signal, 1000, async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    await expect(
+      withTimeout("bad", new AbortController().signal, 1000, async () => Promise.reject(new Error("boom"))),
+    ).rejects.toThrow("boom");
   });
 });
 
@@ -41,22 +49,34 @@ describe("runSteps", () => {
   it("still runs every cleanup when a step never returns after an interrupt", async () => {
     const order: string[] = [];
     const steps: Step[] = [
-      { name: "a", run: async () => void order.push("run a"), cleanup: async () => void order.push("cleanup a") },
+      {
+        name: "a",
+        run: async () => void order.push("run a"),
+        cleanup: async () => void order.push("cleanup a"),
+      },
       { name: "b", run: never, cleanup: async () => void order.push("cleanup b") },
-      { name: "c", run: async () => void order.push("run c"), cleanup: async () => void order.push("cleanup c") },
+      {
+        name: "c",
+        run: async () => void order.push("run c"),
+        cleanup: async () => void order.push("cleanup c"),
+      },
     ];
     const ctl = new AbortController();
     setTimeout(() => ctl.abort(), 30);
-    await expect(runSteps(steps, ctx(ctl.signal), { bus: new EventBus(), onError: "cleanup", graceMs: 30 })).rejects.toBeInstanceOf(
-      InterruptedError,
-    );
+    await expect(
+      runSteps(steps, ctx(ctl.signal), { bus: new EventBus(), onError: "cleanup", graceMs: 30 }),
+    ).rejects.toBeInstanceOf(InterruptedError);
     expect(order).toEqual(["run a", "cleanup b", "cleanup a"]);
   });
 });
 
 describe("--on-error and --debug", () => {
   const failing = (order: string[]): Step[] => [
-    { name: "vm", run: async () => void order.push("run vm"), cleanup: async () => void order.push("cleanup vm") },
+    {
+      name: "vm",
+      run: async () => void order.push("run vm"),
+      cleanup: async () => void order.push("cleanup vm"),
+    },
     {
       name: "ssh",
       run: async () => {
@@ -94,10 +114,14 @@ describe("--on-error and --debug", () => {
     await runSteps(failing(retried), c(), { bus: new EventBus(), onError: "ask", prompt: async () => "r" });
     expect(retried).toEqual(["run vm", "run ssh", "run ssh", "cleanup vm"]);
     const aborted: string[] = [];
-    await expect(runSteps(failing(aborted), c(), { bus: new EventBus(), onError: "ask", prompt: async () => "a" })).rejects.toThrow();
+    await expect(
+      runSteps(failing(aborted), c(), { bus: new EventBus(), onError: "ask", prompt: async () => "a" }),
+    ).rejects.toThrow();
     expect(aborted).toEqual(["run vm", "run ssh"]);
     const cleaned: string[] = [];
-    await expect(runSteps(failing(cleaned), c(), { bus: new EventBus(), onError: "ask", prompt: async () => "c" })).rejects.toThrow();
+    await expect(
+      runSteps(failing(cleaned), c(), { bus: new EventBus(), onError: "ask", prompt: async () => "c" }),
+    ).rejects.toThrow();
     expect(cleaned).toEqual(["run vm", "run ssh", "cleanup vm"]);
   });
 
@@ -107,7 +131,12 @@ describe("--on-error and --debug", () => {
       { name: "one", run: async () => {} },
       { name: "two", run: async () => {} },
     ];
-    await runSteps(steps, c(), { bus: new EventBus(), onError: "cleanup", debug: true, prompt: async (q) => void prompts.push(q) ?? "" });
+    await runSteps(steps, c(), {
+      bus: new EventBus(),
+      onError: "cleanup",
+      debug: true,
+      prompt: async (q) => void prompts.push(q) ?? "",
+    });
     expect(prompts).toEqual([
       '[b.t.s] Pausing before step "one". Press Enter to continue.',
       '[b.t.s] Pausing before step "two". Press Enter to continue.',

@@ -64,13 +64,17 @@ export async function withTimeout<T>(
   const stop = (reason: unknown) => {
     if (ctl.signal.aborted) return;
     ctl.abort(reason);
-    grace = setTimeout(() => giveUp(reason instanceof StepTimeoutError ? reason : new InterruptedError()), graceMs);
+    grace = setTimeout(
+      () => giveUp(reason instanceof StepTimeoutError ? reason : new InterruptedError()),
+      graceMs,
+    );
     grace.unref();
   };
   const onParent = () => stop(parent.reason);
   if (parent.aborted) stop(parent.reason);
   else parent.addEventListener("abort", onParent, { once: true });
-  if (timeoutMs && timeoutMs > 0) timer = setTimeout(() => stop(new StepTimeoutError(what, timeoutMs)), timeoutMs);
+  if (timeoutMs && timeoutMs > 0)
+    timer = setTimeout(() => stop(new StepTimeoutError(what, timeoutMs)), timeoutMs);
   try {
     return await Promise.race([
       fn(ctl.signal).catch((e) => {

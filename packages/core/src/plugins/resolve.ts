@@ -84,20 +84,28 @@ export class PluginResolver {
     try {
       json = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
     } catch (cause) {
-      throw new KilnError("KILN_PLUGIN_MALFORMED", `${name}: package.json in ${dir} cannot be read`, { cause });
+      throw new KilnError("KILN_PLUGIN_MALFORMED", `${name}: package.json in ${dir} cannot be read`, {
+        cause,
+      });
     }
     const manifest = json.kiln as PluginManifest | undefined;
     const version = String(json.version ?? "0.0.0");
     if (!manifest || typeof manifest !== "object") {
-      throw new KilnError("KILN_PLUGIN_MALFORMED", `${name}@${version} is not a kiln plugin: its package.json has no "kiln" field`, {
-        hint: `Plugin packages declare what they provide in package.json: "kiln": { "api": "${PLUGIN_API_VERSION}", "builders": [...] }.`,
-      });
+      throw new KilnError(
+        "KILN_PLUGIN_MALFORMED",
+        `${name}@${version} is not a kiln plugin: its package.json has no "kiln" field`,
+        {
+          hint: `Plugin packages declare what they provide in package.json: "kiln": { "api": "${PLUGIN_API_VERSION}", "builders": [...] }.`,
+        },
+      );
     }
     if (String(manifest.api) !== PLUGIN_API_VERSION) {
       throw new KilnError(
         "KILN_PLUGIN_INCOMPATIBLE",
         `${name}@${version} implements kiln plugin API ${String(manifest.api)}, but this kiln speaks API ${PLUGIN_API_VERSION}`,
-        { hint: `Install a version of ${name} built for kiln plugin API ${PLUGIN_API_VERSION}: npm install ${name}@latest` },
+        {
+          hint: `Install a version of ${name} built for kiln plugin API ${PLUGIN_API_VERSION}: npm install ${name}@latest`,
+        },
       );
     }
     const peers = (json.peerDependencies as Record<string, string> | undefined) ?? {};
@@ -106,13 +114,19 @@ export class PluginResolver {
       throw new KilnError(
         "KILN_PLUGIN_INCOMPATIBLE",
         `${name}@${version} needs @kiln/core ${coreRange}, but this kiln has @kiln/core ${coreVersion()}`,
-        { hint: `Install a version of ${name} that supports @kiln/core ${coreVersion()}, or a kiln that matches ${coreRange}.` },
+        {
+          hint: `Install a version of ${name} that supports @kiln/core ${coreVersion()}, or a kiln that matches ${coreRange}.`,
+        },
       );
     }
     if (range && !satisfiesRange(version, range)) {
-      throw new KilnError("KILN_PLUGIN_INCOMPATIBLE", `${name}@${version} is installed, but the build file asks for ${name}@${range}`, {
-        hint: `Run: kiln init --upgrade  (or npm install ${name}@"${range}")`,
-      });
+      throw new KilnError(
+        "KILN_PLUGIN_INCOMPATIBLE",
+        `${name}@${version} is installed, but the build file asks for ${name}@${range}`,
+        {
+          hint: `Run: kiln init --upgrade  (or npm install ${name}@"${range}")`,
+        },
+      );
     }
     const pkg: PluginPackage = { name, version, dir, manifest, ...(coreRange ? { coreRange } : {}) };
     this.pkgCache.set(key, pkg);
@@ -127,16 +141,23 @@ export class PluginResolver {
       try {
         doc = JSON.parse(readFileSync(file, "utf8")) as Record<string, Record<string, JsonSchema>>;
       } catch (cause) {
-        throw new KilnError("KILN_PLUGIN_MALFORMED", `${pkg.name}@${pkg.version} has no readable schema.json`, {
-          cause,
-          hint: "A plugin ships the JSON Schema of its options as ./schema.json (generated from its definePlugin).",
-        });
+        throw new KilnError(
+          "KILN_PLUGIN_MALFORMED",
+          `${pkg.name}@${pkg.version} has no readable schema.json`,
+          {
+            cause,
+            hint: "A plugin ships the JSON Schema of its options as ./schema.json (generated from its definePlugin).",
+          },
+        );
       }
       this.schemaCache.set(pkg.dir, doc);
     }
     const schema = doc[KIND_KEY[kind]]?.[type];
     if (!schema || typeof schema !== "object") {
-      throw new KilnError("KILN_PLUGIN_MALFORMED", `${pkg.name}@${pkg.version} declares ${kind} "${type}" but its schema.json has no schema for it`);
+      throw new KilnError(
+        "KILN_PLUGIN_MALFORMED",
+        `${pkg.name}@${pkg.version} declares ${kind} "${type}" but its schema.json has no schema for it`,
+      );
     }
     return schema;
   }
@@ -179,14 +200,16 @@ export class PluginResolver {
         tried.push(name);
         continue;
       }
-      if (this.provides(pkg, kind, type)) return { kind, type, pkg, schema: this.schemaOf(pkg, kind, type), via: "plugins" };
+      if (this.provides(pkg, kind, type))
+        return { kind, type, pkg, schema: this.schemaOf(pkg, kind, type), via: "plugins" };
       if (key === type) throw typeMissing(pkg, kind, type);
     }
     // 2. the standard set
     const std = this.opts.standard?.[kind]?.[type];
     if (std) {
       const pkg = this.loadPackage(std);
-      if (pkg && this.provides(pkg, kind, type)) return { kind, type, pkg, schema: this.schemaOf(pkg, kind, type), via: "standard" };
+      if (pkg && this.provides(pkg, kind, type))
+        return { kind, type, pkg, schema: this.schemaOf(pkg, kind, type), via: "standard" };
       if (pkg) throw typeMissing(pkg, kind, type);
       tried.push(std);
     }
@@ -197,7 +220,8 @@ export class PluginResolver {
         tried.push(name);
         continue;
       }
-      if (this.provides(pkg, kind, type)) return { kind, type, pkg, schema: this.schemaOf(pkg, kind, type), via: "convention" };
+      if (this.provides(pkg, kind, type))
+        return { kind, type, pkg, schema: this.schemaOf(pkg, kind, type), via: "convention" };
       throw typeMissing(pkg, kind, type);
     }
     throw notFound(kind, type, tried, std ?? conventionNames(kind, type)[0] ?? type);
@@ -209,7 +233,8 @@ export class PluginResolver {
     for (const spec of Object.values(this.opts.plugins ?? {})) {
       try {
         const pkg = this.loadPackage(parsePackageSpec(spec).name);
-        for (const t of (pkg?.manifest[KIND_KEY[kind] as keyof PluginManifest] as string[] | undefined) ?? []) out.add(t);
+        for (const t of (pkg?.manifest[KIND_KEY[kind] as keyof PluginManifest] as string[] | undefined) ?? [])
+          out.add(t);
       } catch {
         // reported where the package is used
       }
@@ -228,7 +253,11 @@ function notFound(kind: Kind, type: string, tried: string[], install: string): K
 
 function typeMissing(pkg: PluginPackage, kind: Kind, type: string): KilnError {
   const list = (pkg.manifest[KIND_KEY[kind] as keyof PluginManifest] as string[] | undefined) ?? [];
-  return new KilnError("KILN_PLUGIN_TYPE_MISSING", `${pkg.name}@${pkg.version} does not provide the ${kind} "${type}"`, {
-    hint: list.length ? `It provides: ${list.join(", ")}` : `It provides no ${KIND_KEY[kind]}.`,
-  });
+  return new KilnError(
+    "KILN_PLUGIN_TYPE_MISSING",
+    `${pkg.name}@${pkg.version} does not provide the ${kind} "${type}"`,
+    {
+      hint: list.length ? `It provides: ${list.join(", ")}` : `It provides no ${KIND_KEY[kind]}.`,
+    },
+  );
 }

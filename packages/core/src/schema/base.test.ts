@@ -15,8 +15,16 @@ describe("generated schema files", () => {
 
 describe("composeSchema", () => {
   const composed = composeSchema([
-    { kind: "builder", type: "demo", schema: { type: "object", properties: { memory: { type: "integer" } }, required: ["memory"] } },
-    { kind: "provisioner", type: "shell", schema: { type: "object", properties: { inline: { type: "array", items: { type: "string" } } } } },
+    {
+      kind: "builder",
+      type: "demo",
+      schema: { type: "object", properties: { memory: { type: "integer" } }, required: ["memory"] },
+    },
+    {
+      kind: "provisioner",
+      type: "shell",
+      schema: { type: "object", properties: { inline: { type: "array", items: { type: "string" } } } },
+    },
   ]);
   const validate = compileSchema(composed);
   it("accepts a file whose components match their plugin schemas", () => {
@@ -32,6 +40,8 @@ describe("composeSchema", () => {
     expect(validate({ kiln: 1, sources: { a: { type: "demo", memory: "lots" } } })).toBe(false);
     expect(validate({ kiln: 1, sources: { a: { type: "demo", memory: 1, bogus: 1 } } })).toBe(false);
     expect(validate({ kiln: 1, sources: { a: { type: "demo" } } })).toBe(false);
-    expect(validate({ kiln: 1, builds: [{ sources: ["a"], provisioners: [{ type: "shell", inline: "x" }] }] })).toBe(false);
+    expect(
+      validate({ kiln: 1, builds: [{ sources: ["a"], provisioners: [{ type: "shell", inline: "x" }] }] }),
+    ).toBe(false);
   });
 });

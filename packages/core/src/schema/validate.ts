@@ -1,6 +1,7 @@
 /** JSON Schema validation with ajv, every error turned into a positioned, actionable diagnostic. */
-import { closest, distance } from "fastest-levenshtein";
+
 import type { ErrorObject } from "ajv";
+import { closest, distance } from "fastest-levenshtein";
 import { type Diagnostic, diagnostic } from "../errors.js";
 import { formatPath, type PathSegment, positionOf, type SourceFile } from "../source.js";
 import { type JsonSchema, NAME_PATTERN } from "./base.js";
@@ -18,7 +19,12 @@ export interface ValidateOptions {
 }
 
 /** Validate `value` against `schema`, returning diagnostics positioned in `src`. */
-export function validateValue(schema: JsonSchema, value: unknown, src: SourceFile, opts: ValidateOptions = {}): Diagnostic[] {
+export function validateValue(
+  schema: JsonSchema,
+  value: unknown,
+  src: SourceFile,
+  opts: ValidateOptions = {},
+): Diagnostic[] {
   const fn = compileSchema(schema);
   if (fn(value)) return [];
   return ajvToDiagnostics(fn.errors ?? [], value, src, opts, schema);
@@ -45,7 +51,8 @@ function typeName(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "a map";
-  if (typeof v === "string") return `a string (${JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v)})`;
+  if (typeof v === "string")
+    return `a string (${JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v)})`;
   if (typeof v === "number") return Number.isInteger(v) ? `a number (${v})` : `a number (${v})`;
   if (typeof v === "boolean") return `a boolean (${v})`;
   return typeof v;
@@ -120,7 +127,8 @@ function schemasAt(root: JsonSchema, path: readonly PathSegment[], start: unknow
     if (s === null || typeof s !== "object" || Array.isArray(s) || depth > 16 || out.length > 200) return;
     const sch = s as JsonSchema;
     out.push(sch);
-    if (typeof sch.$ref === "string" && sch.$ref.startsWith("#")) expand(resolvePointer(root, sch.$ref), out, depth + 1);
+    if (typeof sch.$ref === "string" && sch.$ref.startsWith("#"))
+      expand(resolvePointer(root, sch.$ref), out, depth + 1);
     for (const k of ["anyOf", "oneOf", "allOf"]) {
       const list = sch[k];
       if (Array.isArray(list)) for (const branch of list) expand(branch, out, depth + 1);
@@ -137,7 +145,8 @@ function schemasAt(root: JsonSchema, path: readonly PathSegment[], start: unknow
       } else {
         const props = s.properties as Record<string, unknown> | undefined;
         if (props && Object.hasOwn(props, seg)) expand(props[seg], next);
-        else if (s.additionalProperties && typeof s.additionalProperties === "object") expand(s.additionalProperties, next);
+        else if (s.additionalProperties && typeof s.additionalProperties === "object")
+          expand(s.additionalProperties, next);
       }
     }
     cur = next;
@@ -149,8 +158,12 @@ function schemasAt(root: JsonSchema, path: readonly PathSegment[], start: unknow
 function descriptionOf(root: JsonSchema, e: ErrorObject, rel: readonly PathSegment[]): string | undefined {
   const params = e.params as Record<string, unknown>;
   const candidates = schemasAt(root, rel).filter((s) => typeof s.description === "string");
-  const best = candidates.find((s) => params.pattern === undefined || s.pattern === params.pattern) ?? candidates[0];
-  return (best?.description as string | undefined) ?? ((parentSchemaOf(root, e) as { description?: string } | undefined)?.description);
+  const best =
+    candidates.find((s) => params.pattern === undefined || s.pattern === params.pattern) ?? candidates[0];
+  return (
+    (best?.description as string | undefined) ??
+    (parentSchemaOf(root, e) as { description?: string } | undefined)?.description
+  );
 }
 
 /** Whether schema `s` holds the keyword that raised `e`. */
@@ -169,7 +182,13 @@ function raises(s: JsonSchema, e: ErrorObject): boolean {
 }
 
 /** Which branch of `union` (a list of schemas at instance path `at`) raised `e`. */
-function branchOf(root: JsonSchema, union: unknown[], at: readonly PathSegment[], e: ErrorObject, value: unknown): string {
+function branchOf(
+  root: JsonSchema,
+  union: unknown[],
+  at: readonly PathSegment[],
+  e: ErrorObject,
+  value: unknown,
+): string {
   const rel = splitPointer(e.instancePath, value).slice(at.length);
   const i = union.findIndex((branch) => schemasAt(root, rel, branch).some((s) => raises(s, e)));
   return i >= 0 ? String(i) : "$ref";
@@ -203,7 +222,10 @@ export function ajvToDiagnostics(
       branchErrors.unshift(e);
     }
     const uPath = splitPointer(u.instancePath, value);
-    const union = (schemasAt(root, uPath).find((s) => Array.isArray(s[u.keyword]))?.[u.keyword] as unknown[] | undefined) ?? [];
+    const union =
+      (schemasAt(root, uPath).find((s) => Array.isArray(s[u.keyword]))?.[u.keyword] as
+        | unknown[]
+        | undefined) ?? [];
     const byBranch = new Map<string, ErrorObject[]>();
     for (const e of branchErrors) {
       const branch = e.schemaPath.startsWith(prefix)
@@ -220,7 +242,9 @@ export function ajvToDiagnostics(
       const best = deeper.sort((a, b) => a.length - b.length)[0] ?? [];
       extra.push(...best);
     } else {
-      const types = [...byBranch.values()].flat().flatMap((e) => String((e.params as { type?: string }).type ?? "").split(","));
+      const types = [...byBranch.values()]
+        .flat()
+        .flatMap((e) => String((e.params as { type?: string }).type ?? "").split(","));
       const known = [...new Set(types.filter(Boolean))];
       if (known.length > 0) extra.push({ ...u, keyword: "type", params: { type: known.join(",") } });
       else extra.push(...branchErrors);
@@ -246,12 +270,18 @@ export function ajvToDiagnostics(
         at = "key";
         code = "KILN_SCHEMA_UNKNOWN_KEY";
         const props = [
-          ...new Set(schemasAt(root, rel).flatMap((s) => Object.keys((s.properties as object | undefined) ?? {}))),
+          ...new Set(
+            schemasAt(root, rel).flatMap((s) => Object.keys((s.properties as object | undefined) ?? {})),
+          ),
         ];
         const where = rel.length === 0 && opts.what ? opts.what : "key";
         message = `unknown ${where} "${key}"`;
         const close = suggest(key, props);
-        hint = close ? `Did you mean "${close}"?` : props.length ? `valid keys here: ${listWords(props)}` : "remove it";
+        hint = close
+          ? `Did you mean "${close}"?`
+          : props.length
+            ? `valid keys here: ${listWords(props)}`
+            : "remove it";
         break;
       }
       case "required": {
@@ -270,7 +300,10 @@ export function ajvToDiagnostics(
         const wanted = String(params.type).split(",");
         if (typeof here === "string") {
           const num = here.trim() !== "" && Number.isFinite(Number(here));
-          if ((wanted.includes("number") && num) || (wanted.includes("integer") && num && Number.isInteger(Number(here)))) {
+          if (
+            (wanted.includes("number") && num) ||
+            (wanted.includes("integer") && num && Number.isInteger(Number(here)))
+          ) {
             hint = "Write the number without quotes.";
           } else if (wanted.includes("boolean") && (here === "true" || here === "false")) {
             hint = "Write true or false without quotes.";
@@ -285,12 +318,14 @@ export function ajvToDiagnostics(
       case "enum":
       case "const": {
         code = "KILN_SCHEMA_ENUM";
-        const allowed = (e.keyword === "enum" ? (params.allowedValues as unknown[]) : [params.allowedValue]).map((v) =>
-          JSON.stringify(v),
-        );
+        const allowed = (
+          e.keyword === "enum" ? (params.allowedValues as unknown[]) : [params.allowedValue]
+        ).map((v) => JSON.stringify(v));
         message = `${typeName(here)} is not allowed here`;
         const close = typeof here === "string" ? suggest(JSON.stringify(here), allowed) : undefined;
-        hint = close ? `Did you mean ${close}? Allowed: ${listWords(allowed)}` : `Allowed: ${listWords(allowed)}.`;
+        hint = close
+          ? `Did you mean ${close}? Allowed: ${listWords(allowed)}`
+          : `Allowed: ${listWords(allowed)}.`;
         break;
       }
       case "pattern":
@@ -307,7 +342,9 @@ export function ajvToDiagnostics(
         } else {
           message = `${typeName(here)} does not have the expected form`;
         }
-        const duration = /\(ns\|us\|/.test(String(params.pattern ?? "")) ? "A duration such as 30s, 5m or 1h30m." : undefined;
+        const duration = /\(ns\|us\|/.test(String(params.pattern ?? ""))
+          ? "A duration such as 30s, 5m or 1h30m."
+          : undefined;
         hint = desc ?? duration ?? `It must match ${String(params.pattern ?? params.format)}.`;
         break;
       }
