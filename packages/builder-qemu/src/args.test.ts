@@ -1,7 +1,9 @@
+import type { RunContext } from "@kiln/core";
 import { describe, expect, it } from "vitest";
 import { defaultArgs, flattenArgs, formatCommand, mergeQemuArgs, type VmConfig } from "./args.js";
+import { portStep, qemuBuilder, wantsVncServer } from "./builder.js";
 import { findOvmf } from "./efi.js";
-import { formatBytes, parseSize } from "./options.js";
+import { formatBytes, parseSize, type QemuOptions } from "./options.js";
 
 const base: VmConfig = {
   name: "img.qcow2",
@@ -23,6 +25,7 @@ const base: VmConfig = {
   display: "none",
 };
 
+const baseConfig = base;
 const get = (entries: string[][], sw: string) => entries.filter((e) => e[0] === sw).map((e) => e[1]);
 
 describe("defaultArgs", () => {
@@ -124,5 +127,100 @@ describe("sizes and firmware", () => {
       code: "/x/code.fd",
       vars: "/x/vars.fd",
     });
+  });
+});
+
+describe("the VNC server (-vnc) and its options", () => {
+  const base: QemuOptions = { iso_url: "x.iso" };
+
+  async function vncOf(o: QemuOptions) {
+    const says: string[] = [];
+    const secrets: string[] = [];
+    const ctx = {
+      ui: { say: (t: string) => says.push(t), message: () => {} },
+      secret: (s: string) => secrets.push(s),
+    } as unknown as RunContext;
+    const rs: Parameters<typeof portStep>[1] = {};
+    await portStep({ ...o, communicator: "none" }, rs).run(ctx);
+    const args = defaultArgs({ ...baseConfig, ...(rs.vnc ? { vnc: rs.vnc } : {}) });
+    return { vnc: get(args, "-vnc"), address: rs.vncAddress, says: says.join("\n"), secrets };
+  }
+
+  it("opens no VNC server without boot_command_method: vnc or a vnc_* option", async () => {
+    const r = await vncOf(base);
+    expect(r.vnc).toEqual([]);
+    expect(r.address).toBeUndefined();
+    expect(wantsVncServer({ ...base, vnc_use_password: false })).toBe(false);
+  });
+
+  it("types over VNC with boot_command_method: vnc, on 127.0.0.1 by default", async () => {
+    const r = await vncOf({ ...base, boot_command_method: "vnc" });
+    const display = Number(r.vnc[0]?.replace(/^127\.0\.0\.1:/, ""));
+    expect(display).toBeGreaterThanOrEqual(0);
+    expect(display).toBeLessThanOrEqual(100);
+    expect(r.address).toEqual({ host: "127.0.0.1", port: 5900 + display });
+    expect(r.says).not.toMatch(/QMP/);
+  });
+
+  it("honours vnc_use_password, vnc_bind_address and the port range with the qmp method too, and says typing stays on QMP", async () => {
+    const r = await vncOf({
+      ...base,
+      boot_command_method: "qmp",
+      vnc_use_password: true,
+      vnc_bind_address: "0.0.0.0",
+      vnc_port_min: 5990,
+      vnc_port_max: 5999,
+    });
+    expect(r.vnc).toHaveLength(1);
+    expect(r.vnc[0]).toMatch(/^0\.0\.0\.0:9\d,password=on$/);
+    const port = 5900 + Number(/:(\d+),/.exec(r.vnc[0] ?? "")?.[1]);
+    expect(r.address?.host).toBe("127.0.0.1");
+    expect(r.address?.port).toBe(port);
+    expect(r.address?.password).toHaveLength(8);
+    expect(r.secrets).toEqual([r.address?.password]);
+    expect(r.says).toContain(`vnc://0.0.0.0:${port} (with a random password), to watch the guest`);
+    expect(r.says).toContain("still typed through QMP");
+
+    // Each option alone asks for the server.
+    for (const o of [
+      { vnc_use_password: true },
+      { vnc_bind_address: "127.0.0.1" },
+      { vnc_port_min: 5990 },
+      { vnc_port_max: 5999 },
+    ]) {
+      expect((await vncOf({ ...base, ...o })).vnc, JSON.stringify(o)).toHaveLength(1);
+    }
+    // A range of one port: display 97, or (when something else holds 5997) a clear error.
+    const pinned = await vncOf({ ...base, vnc_port_min: 5997, vnc_port_max: 5997 }).catch(
+      (e: unknown) => e as Error,
+    );
+    if (pinned instanceof Error)
+      expect(pinned.message).toMatch(/no free VNC port in 5997–5997 on 127\.0\.0\.1/);
+    else expect(pinned.vnc).toEqual(["127.0.0.1:97"]);
+  });
+
+  it("puts an IPv6 bind address in brackets for QEMU", async () => {
+    const r = await vncOf({ ...base, vnc_bind_address: "::1", vnc_port_min: 5990, vnc_port_max: 5999 }).catch(
+      (e: unknown) => e as Error,
+    );
+    if (r instanceof Error) {
+      expect(r.message).toMatch(/no free VNC port in 5990–5999 on ::1/); // a host without IPv6
+      return;
+    }
+    expect(r.vnc[0]).toMatch(/^\[::1\]:9\d$/);
+    expect(r.address?.host).toBe("::1");
+  });
+
+  it("prepare() refuses vnc_port_min > vnc_port_max, defaults included", () => {
+    const prepare = (o: QemuOptions) => qemuBuilder.prepare?.(o, {} as never);
+    expect(() => prepare({ ...base, vnc_port_min: 5910, vnc_port_max: 5905 })).toThrow(
+      /\[qemu\] vnc_port_min \(5910\) is greater than vnc_port_max \(5905\)/,
+    );
+    expect(() => prepare({ ...base, vnc_port_min: 6100 })).toThrow(
+      /vnc_port_min \(6100\) is greater than vnc_port_max \(6000, the default\)/,
+    );
+    expect(() => prepare({ ...base, vnc_port_max: 5800 })).toThrow(/vnc_port_max \(5800\)/);
+    expect(() => prepare({ ...base, vnc_port_min: 5905, vnc_port_max: 5905 })).not.toThrow();
+    expect(() => prepare({ ...base, vnc_port_min: 6100, vnc_port_max: 6200 })).not.toThrow();
   });
 });

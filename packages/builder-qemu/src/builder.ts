@@ -253,6 +253,12 @@ export const qemuBuilder: BuilderRuntime<QemuOptions> = {
         "host_port_min is greater than host_port_max",
         "Set host_port_min ≤ host_port_max.",
       );
+    if ((o.vnc_port_min ?? VNC_PORT_MIN) > (o.vnc_port_max ?? VNC_PORT_MAX))
+      throw err(
+        "KILN_QEMU_CONFIG",
+        `vnc_port_min (${o.vnc_port_min ?? `${VNC_PORT_MIN}, the default`}) is greater than vnc_port_max (${o.vnc_port_max ?? `${VNC_PORT_MAX}, the default`})`,
+        "Set vnc_port_min ≤ vnc_port_max (VNC display N listens on port 5900 + N).",
+      );
     if (o.floppy_label !== undefined) {
       try {
         checkFloppyLabel(o.floppy_label);
@@ -564,7 +570,25 @@ function httpStep(o: QemuOptions): Step {
   });
 }
 
-function portStep(o: QemuOptions, rs: RunState): Step {
+const VNC_PORT_MIN = 5900;
+const VNC_PORT_MAX = 6000;
+
+/**
+ * Whether QEMU gets a VNC server: to type the boot command through (boot_command_method: vnc),
+ * or, when any other vnc_* option asks for one, to watch the guest.
+ */
+export function wantsVncServer(o: QemuOptions): boolean {
+  return (
+    o.boot_command_method === "vnc" ||
+    o.vnc_use_password === true ||
+    o.vnc_bind_address !== undefined ||
+    o.vnc_port_min !== undefined ||
+    o.vnc_port_max !== undefined
+  );
+}
+
+/** Exported for tests. */
+export function portStep(o: QemuOptions, rs: Pick<RunState, "hostPort" | "vnc" | "vncAddress">): Step {
   return {
     name: "host port",
     async run(ctx) {
@@ -581,17 +605,31 @@ function portStep(o: QemuOptions, rs: RunState): Step {
         rs.hostPort = port;
         ctx.ui.message(`Forwarding 127.0.0.1:${port} to the guest's port ${o.ssh_port ?? 22}`);
       }
-      if (o.boot_command_method === "vnc") {
-        const bind = o.vnc_bind_address ?? "127.0.0.1";
-        const port = await findFreePort(o.vnc_port_min ?? 5900, o.vnc_port_max ?? 6000, bind);
+      if (wantsVncServer(o)) {
+        const bind = (o.vnc_bind_address ?? "127.0.0.1").replace(/^\[(.*)\]$/, "$1");
+        const min = o.vnc_port_min ?? VNC_PORT_MIN;
+        const max = o.vnc_port_max ?? VNC_PORT_MAX;
+        const port = await findFreePort(min, max, bind);
         if (port === undefined)
-          throw err("KILN_QEMU_PORT", "no free VNC port", "Widen vnc_port_min/vnc_port_max.");
+          throw err(
+            "KILN_QEMU_PORT",
+            `no free VNC port in ${min}–${max} on ${bind}`,
+            "Widen vnc_port_min/vnc_port_max.",
+          );
         const password = o.vnc_use_password ? randomBytes(6).toString("base64url") : undefined; // VNC's limit: 8
         if (password) ctx.secret(password);
-        rs.vnc = `${bind}:${port - 5900}${password ? ",password=on" : ""}`;
+        // QEMU takes an IPv6 address in brackets, and a display number (port − 5900).
+        const qemuBind = bind.includes(":") ? `[${bind}]` : bind;
+        rs.vnc = `${qemuBind}:${port - 5900}${password ? ",password=on" : ""}`;
         const host = bind === "0.0.0.0" || bind === "::" ? "127.0.0.1" : bind;
         rs.vncAddress = { host, port, ...(password ? { password } : {}) };
-        ctx.ui.say(`VNC: vnc://${bind}:${port}${password ? " (with a random password)" : ""}`);
+        ctx.ui.say(
+          `VNC: vnc://${qemuBind}:${port}${password ? " (with a random password)" : ""}${
+            o.boot_command_method === "vnc"
+              ? ""
+              : ", to watch the guest; the boot command is still typed through QMP (boot_command_method: vnc types it over VNC)"
+          }`,
+        );
       }
     },
   };

@@ -3,12 +3,13 @@
  * with -S, no guest needed) accepting them on the pc and q35 machines, with swtpm stopped after.
  */
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EventBus, type RunContext, StateBag } from "@kiln/core";
 import { findFloppyTools, makeFloppy, QmpClient } from "@kiln/sdk";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultArgs, flattenArgs, type VmConfig } from "./args.js";
 import { qemuBuilder } from "./builder.js";
 import type { QemuOptions } from "./options.js";
@@ -190,6 +191,47 @@ describe.skipIf(skipReal)(
       }, 60_000);
     }
 
+    it("a temporary folder with a comma in its path: swtpm starts and QEMU attaches its TPM", async () => {
+      const dir = await mkdtemp(join(tmpdir(), "kiln,qemu-dev-"));
+      dirs.push(dir);
+      const ctx = context(dir);
+      let tpm: VmTpm | undefined;
+      const step = tpmStep(
+        { vtpm: true },
+        () => "pc",
+        (t) => {
+          tpm = t;
+        },
+      );
+      try {
+        await step.run(ctx);
+        expect(tpm?.socket).toContain("kiln,qemu-dev-");
+        // Only the TPM's paths here: -qmp and -serial do not escape commas.
+        const plain = await mkdtemp(join(tmpdir(), "kiln-qemu-dev-"));
+        dirs.push(plain);
+        const qmpSocket = join(plain, "qmp.sock");
+        const args = flattenArgs(
+          defaultArgs(config({ tpm: tpm as VmTpm, qmpSocket, serialLog: join(plain, "s.log") })),
+        );
+        const proc = startQemu("qemu-system-x86_64", ["-S", ...args]);
+        try {
+          const qmp = await QmpClient.connect(qmpSocket, { timeout: 20_000 });
+          try {
+            const tpms = await qmp.execute<Array<{ id: string; model: string }>>("query-tpm");
+            expect(tpms).toEqual([expect.objectContaining({ id: "tpm0", model: "tpm-tis" })]);
+            await qmp.quit().catch(() => {});
+          } finally {
+            qmp.destroy();
+          }
+        } finally {
+          if (!(await waitExit(proc, 5000))) proc.child.kill("SIGKILL");
+          await waitExit(proc, 5000);
+        }
+      } finally {
+        await step.cleanup?.(ctx);
+      }
+    }, 60_000);
+
     it("swtpm's cleanup stops it even when QEMU never connected; no swtpm without vtpm", async () => {
       const dir = await mkdtemp(join(tmpdir(), "kiln-qemu-dev-"));
       dirs.push(dir);
@@ -220,3 +262,152 @@ describe.skipIf(skipReal)(
     });
   },
 );
+
+const python3 = process.env.PATH?.split(":").find((d) => existsSync(join(d, "python3")));
+
+/**
+ * A fake swtpm, put first on PATH: records its arguments and pid in its working folder, then
+ * (KILN_FAKE_SWTPM) fails at once with a message, hangs, or binds its control socket and listens
+ * only 0.8 s later, as a slow swtpm would. It exits when kiln's test process goes.
+ */
+const FAKE_SWTPM = `#!/usr/bin/env python3
+import os, socket, sys, time
+parent = os.getppid()
+open("argv.txt", "w").write("\\n".join(sys.argv[1:]))
+open("pid.txt", "w").write(str(os.getpid()))
+mode = os.environ.get("KILN_FAKE_SWTPM", "slow")
+if mode == "fail":
+    sys.stderr.write("swtpm: cannot open tpmstate: boom\\n")
+    sys.exit(1)
+def orphaned():
+    return os.getppid() != parent
+if mode == "hang":
+    while not orphaned():
+        time.sleep(0.2)
+    sys.exit(0)
+path = [a for a in sys.argv if a.startswith("type=unixio")][0].split("path=")[1]
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+time.sleep(0.8)  # the socket file exists, but nothing listens yet
+s.listen(4)
+s.settimeout(0.2)
+while not orphaned():
+    try:
+        c, _ = s.accept()
+        c.close()
+    except socket.timeout:
+        pass
+`;
+
+describe.skipIf(!python3)("swtpm's start (a fake swtpm on PATH)", () => {
+  const dirs: string[] = [];
+  const oldPath = process.env.PATH;
+  let binDir: string;
+
+  beforeAll(async () => {
+    binDir = await mkdtemp(join(tmpdir(), "kiln-fake-swtpm-"));
+    dirs.push(binDir);
+    await writeFile(join(binDir, "swtpm"), FAKE_SWTPM, { mode: 0o755 });
+    process.env.PATH = `${binDir}:${oldPath}`;
+  });
+  afterAll(async () => {
+    process.env.PATH = oldPath;
+    delete process.env.KILN_FAKE_SWTPM;
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  async function start(mode: string, signal?: AbortSignal) {
+    process.env.KILN_FAKE_SWTPM = mode;
+    const base = await mkdtemp(join(tmpdir(), "kiln,tpm-comma-"));
+    dirs.push(base);
+    const ctx = { ...context(base), ...(signal ? { signal } : {}) };
+    let dir = "";
+    ctx.tempDir = async (prefix = "kiln-") => {
+      dir = await mkdtemp(join(base, prefix));
+      return dir;
+    };
+    const says: string[] = [];
+    ctx.ui = { ...ctx.ui, say: (t: string) => says.push(t) };
+    let tpm: VmTpm | undefined;
+    const step = tpmStep(
+      { vtpm: true },
+      () => "pc",
+      (t) => {
+        tpm = t;
+      },
+    );
+    const t0 = Date.now();
+    const result = await step.run(ctx).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    return { step, ctx, dir, says, tpm: tpm as VmTpm | undefined, error: result, ms: Date.now() - t0 };
+  }
+
+  it("waits until the control socket accepts a connection, not just until its file exists", async () => {
+    const r = await start("slow");
+    try {
+      expect(r.error).toBeUndefined();
+      expect(r.ms).toBeGreaterThanOrEqual(700);
+      const socket = r.tpm?.socket ?? "";
+      // At attach time, a connect (what QEMU does first) succeeds at once.
+      const ok = await new Promise<boolean>((resolve) => {
+        const s = connect({ path: socket });
+        s.once("connect", () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.once("error", () => resolve(false));
+      });
+      expect(ok).toBe(true);
+      // No comma of the temporary folder reaches swtpm: its paths are relative to its folder.
+      expect(socket).toContain("kiln,tpm-comma-");
+      const argv = await readFile(join(r.dir, "argv.txt"), "utf8");
+      expect(argv.split("\n")).toEqual([
+        "socket",
+        "--tpm2",
+        "--tpmstate",
+        "dir=state",
+        "--ctrl",
+        "type=unixio,path=swtpm.sock",
+        "--log",
+        "level=1",
+      ]);
+      // QEMU gets the absolute path with its comma doubled.
+      expect(defaultArgs(config({ tpm: r.tpm as VmTpm }))).toContainEqual([
+        "-chardev",
+        `socket,id=chrtpm,path=${socket.replace(/,/g, ",,")}`,
+      ]);
+    } finally {
+      await r.step.cleanup?.(r.ctx);
+    }
+  });
+
+  it("says what swtpm printed when it exits before it is ready", async () => {
+    const r = await start("fail");
+    await r.step.cleanup?.(r.ctx);
+    expect(r.error).toBeInstanceOf(Error);
+    expect(r.error).toMatchObject({ code: "KILN_QEMU_VTPM" });
+    expect(r.error?.message).toMatch(
+      /swtpm exited \(code 1\) before its control socket accepted a connection/,
+    );
+    expect(r.error?.message).toContain("swtpm: cannot open tpmstate: boom");
+  });
+
+  it("stops waiting when aborted, and its cleanup stops swtpm", async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error("interrupted")), 300);
+    const r = await start("hang", ac.signal);
+    try {
+      expect(r.error?.message).toBe("interrupted");
+      expect(r.ms).toBeLessThan(3000);
+      const pid = Number(await readFile(join(r.dir, "pid.txt"), "utf8"));
+      expect(pidAlive(pid)).toBe(true);
+      await r.step.cleanup?.(r.ctx);
+      expect(r.says.join("\n")).toContain("Stopping swtpm");
+      expect(pidAlive(pid), "the fake swtpm is still running after cleanup").toBe(false);
+    } finally {
+      await r.step.cleanup?.(r.ctx);
+    }
+  });
+});

@@ -1,12 +1,18 @@
 /**
  * `vtpm`: an emulated TPM from swtpm, as Packer's qemu builder does it. The step starts
- * `swtpm socket --tpm2 --tpmstate dir=… --ctrl type=unixio,path=…` (no `--tpm2` with `use_tpm1`)
- * before QEMU, waits for its control socket, and hands QEMU the socket; its cleanup (which runs
- * after QEMU's, cleanups being in reverse order) stops swtpm on success, failure and interrupt.
+ * `swtpm socket --tpm2 --tpmstate dir=state --ctrl type=unixio,path=swtpm.sock` (no `--tpm2` with
+ * `use_tpm1`) in a temporary folder before QEMU, waits until its control socket accepts a
+ * connection, and hands QEMU the socket; its cleanup (which runs after QEMU's, cleanups being in
+ * reverse order) stops swtpm on success, failure and interrupt.
+ *
+ * The paths given to swtpm are relative to its working folder: swtpm's option parser splits at
+ * every `,` and has no escape, so a temporary folder with a comma in its path (TMPDIR) would
+ * break `--tpmstate dir=` and `--ctrl path=`. QEMU gets the absolute path, its commas doubled.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { constants, existsSync } from "node:fs";
+import { constants } from "node:fs";
 import { access, mkdir } from "node:fs/promises";
+import { connect } from "node:net";
 import { delimiter, join } from "node:path";
 import { KilnError, type Step } from "@kiln/core";
 import type { QemuOptions } from "./options.js";
@@ -74,6 +80,31 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
+/** How long swtpm gets to accept a connection on its control socket, ms. */
+export const SWTPM_START_TIMEOUT = 10_000;
+
+/**
+ * One connection attempt to a unix socket: resolves with undefined when it was accepted (the
+ * connection is closed at once), else with the error code. The socket file appears at bind(),
+ * before listen(): only a connect that succeeds shows swtpm is ready for QEMU.
+ */
+function probeSocket(path: string, timeoutMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const sock = connect({ path });
+    const done = (result: string | undefined) => {
+      clearTimeout(timer);
+      sock.removeAllListeners("connect");
+      sock.removeAllListeners("error");
+      sock.on("error", () => {});
+      sock.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => done("ETIMEDOUT"), timeoutMs);
+    sock.once("connect", () => done(undefined));
+    sock.once("error", (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+  });
+}
+
 /** Start swtpm; `attach` receives what QEMU needs. */
 export function tpmStep(o: QemuOptions, machineType: () => string, attach: (tpm: VmTpm) => void): Step {
   let child: ChildProcess | undefined;
@@ -87,22 +118,22 @@ export function tpmStep(o: QemuOptions, machineType: () => string, attach: (tpm:
           hint: "Install it: apt-get install swtpm swtpm-tools (Debian/Ubuntu), dnf install swtpm swtpm-tools (Fedora).",
         });
       const dir = await ctx.tempDir("kiln-qemu-tpm-");
-      const state = join(dir, "state");
-      await mkdir(state, { mode: 0o700 });
+      await mkdir(join(dir, "state"), { mode: 0o700 });
       const socket = join(dir, "swtpm.sock");
       const device = tpmDevice(o, machineType());
+      // Relative to swtpm's working folder `dir`: no comma of the temporary path reaches swtpm.
       const args = [
         "socket",
         ...(o.use_tpm1 ? [] : ["--tpm2"]),
         "--tpmstate",
-        `dir=${state}`,
+        "dir=state",
         "--ctrl",
-        `type=unixio,path=${socket}`,
+        "type=unixio,path=swtpm.sock",
         "--log",
         "level=1",
       ];
       let output = "";
-      const proc = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+      const proc = spawn(bin, args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
       child = proc;
       if (!exitHook) {
         exitHook = true;
@@ -117,22 +148,32 @@ export function tpmStep(o: QemuOptions, machineType: () => string, attach: (tpm:
       };
       proc.stdout?.on("data", keep);
       proc.stderr?.on("data", keep);
+      // "close" comes after "exit" once swtpm's output is all read.
+      const closed = new Promise<void>((r) => proc.once("close", () => r()));
       let spawnError: Error | undefined;
       proc.once("error", (e) => {
         spawnError = e;
         live.delete(proc);
       });
-      // QEMU fails at once if the control socket is not there yet.
-      const deadline = Date.now() + 10_000;
-      while (!existsSync(socket)) {
+      // QEMU fails at once if the control socket does not accept its connection yet.
+      const deadline = Date.now() + SWTPM_START_TIMEOUT;
+      let lastError: string | undefined;
+      for (;;) {
         if (ctx.signal.aborted) throw ctx.signal.reason;
         if (spawnError || exited(proc) || Date.now() > deadline) {
-          throw new KilnError(
-            "KILN_QEMU_VTPM",
-            `[qemu] swtpm did not start${spawnError ? `: ${spawnError.message}` : exited(proc) ? ` (exit ${proc.exitCode ?? proc.signalCode})` : " within 10s"}${output.trim() ? `: ${output.trim().split("\n").slice(-3).join(" / ")}` : ""}`,
-            { hint: `The command was: ${bin} ${args.join(" ")}` },
-          );
+          if (exited(proc)) await Promise.race([closed, new Promise((r) => setTimeout(r, 500))]);
+          const why = spawnError
+            ? `did not start: ${spawnError.message}`
+            : exited(proc)
+              ? `exited (${proc.exitCode !== null ? `code ${proc.exitCode}` : proc.signalCode}) before its control socket accepted a connection`
+              : `did not accept a connection on its control socket ${socket} within ${SWTPM_START_TIMEOUT / 1000}s${lastError ? ` (${lastError})` : ""}`;
+          const said = output.trim() ? output.trim().split("\n").slice(-3).join(" / ") : "(nothing)";
+          throw new KilnError("KILN_QEMU_VTPM", `[qemu] swtpm ${why}; swtpm's output (stderr): ${said}`, {
+            hint: `The command was: ${bin} ${args.join(" ")} (in ${dir})`,
+          });
         }
+        lastError = await probeSocket(socket, Math.max(1, Math.min(1000, deadline - Date.now())));
+        if (lastError === undefined) break;
         await new Promise((r) => setTimeout(r, 25));
       }
       attach({ socket, device });

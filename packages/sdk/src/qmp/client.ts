@@ -131,9 +131,13 @@ export class QmpClient extends EventEmitter {
     for (;;) {
       signal?.throwIfAborted();
       try {
-        sock = await connectSocket({ path });
+        sock = await connectSocket(
+          { path },
+          { timeoutMs: Math.max(deadline - Date.now(), 1), ...(signal ? { signal } : {}) },
+        );
         break;
       } catch (err) {
+        if (signal?.aborted) throw signal.reason;
         lastError = err;
         const code = (err as NodeJS.ErrnoException).code ?? "";
         if (!RETRY_CODES.has(code)) {
@@ -159,6 +163,11 @@ export class QmpClient extends EventEmitter {
       }
     }
 
+    // An abort that came as the connection was made: readGreeting's listener would never fire.
+    if (signal?.aborted) {
+      sock.destroy();
+      signal.throwIfAborted();
+    }
     const greeting = await readGreeting(sock, Math.max(deadline - Date.now(), 1000), signal).catch((err) => {
       sock.destroy();
       throw err;

@@ -292,3 +292,40 @@ describe.skipIf(skip)(title, () => {
     await expect(stat(dir)).rejects.toThrow();
   });
 });
+
+describe("QmpClient.connect and its signal (a fake QMP server, no QEMU)", () => {
+  it("returns no client when the abort comes as the connection is made", async () => {
+    const { mkdtemp, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { createServer } = await import("node:net");
+    const dir = await mkdtemp(join(tmpdir(), "kiln-qmp-abort-"));
+    try {
+      for (let i = 0; i < 5; i++) {
+        const ac = new AbortController();
+        const path = join(dir, `qmp${i}.sock`);
+        const server = createServer((sock) => {
+          sock.on("error", () => {});
+          sock.write(`${JSON.stringify({ QMP: { version: { qemu: { major: 9, minor: 0, micro: 0 } } } })}\n`);
+          sock.on("data", (d) => {
+            const id = /"id":\s*("[^"]*"|\d+)/.exec(d.toString())?.[1];
+            sock.write(`{"return": {}${id ? `, "id": ${id}` : ""}}\n`);
+          });
+          ac.abort(new Error("stop now"));
+        });
+        await new Promise<void>((r) => server.listen(path, r));
+        try {
+          const got = await QmpClient.connect(path, { timeout: 3000, signal: ac.signal }).catch(
+            (e: unknown) => e,
+          );
+          if (got instanceof QmpClient) got.destroy();
+          expect(got).toBeInstanceOf(Error);
+          expect((got as Error).message).toBe("stop now");
+        } finally {
+          await new Promise((r) => server.close(r));
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

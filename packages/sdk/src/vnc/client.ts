@@ -182,9 +182,15 @@ export class VncClient extends EventEmitter {
     for (;;) {
       signal?.throwIfAborted();
       try {
-        sock = await connectSocket({ host, port });
+        // Each attempt gets what is left of the timeout: a host that drops the SYN would
+        // otherwise hold it for the OS's connect timeout (minutes), deaf to `signal`.
+        sock = await connectSocket(
+          { host, port },
+          { timeoutMs: Math.max(deadline - Date.now(), 1), ...(signal ? { signal } : {}) },
+        );
         break;
       } catch (err) {
+        if (signal?.aborted) throw signal.reason;
         const code = (err as NodeJS.ErrnoException).code ?? "";
         if (!RETRY_CODES.has(code) || Date.now() + retryInterval > deadline) {
           throw new VncError(
@@ -198,6 +204,11 @@ export class VncClient extends EventEmitter {
         }
         await abortableSleep(retryInterval, signal);
       }
+    }
+    // An abort that came as the connection was made: the listener below would never fire.
+    if (signal?.aborted) {
+      sock.destroy();
+      signal.throwIfAborted();
     }
 
     const reader = new ByteReader();
@@ -306,10 +317,34 @@ export class VncClient extends EventEmitter {
   }
 }
 
+/** The longest server-sent reason kiln puts in an error message, in characters. */
+export const VNC_REASON_MAX = 256;
+
 async function readReason(reader: ByteReader): Promise<string> {
   const len = (await reader.read(4)).readUInt32BE(0);
   if (len === 0) return "";
-  return (await reader.read(Math.min(len, 65536))).toString("utf8").trim();
+  return cleanReason((await reader.read(Math.min(len, 65536))).toString("utf8"));
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matches terminal escape sequences, to remove them
+const TERMINAL_ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?/g;
+/** C0, DEL and C1 controls, and the bidi embeddings, overrides and isolates. */
+const UNPRINTABLE = /[\p{Cc}\u202a-\u202e\u2066-\u2069]+/gu;
+
+/**
+ * Make a server-sent reason safe to print: ANSI escape sequences, control characters and
+ * bidirectional overrides go, whitespace runs become one space, and the text is cut to
+ * {@link VNC_REASON_MAX} characters.
+ */
+export function cleanReason(text: string): string {
+  const clean = text
+    // CSI and OSC sequences whole, so no "[31m" is left behind once ESC goes.
+    .replace(TERMINAL_ESCAPES, "")
+    .replace(UNPRINTABLE, " ")
+    .replace(/\s+/g, " ")
+    .trim();
+  const chars = [...clean];
+  return chars.length > VNC_REASON_MAX ? `${chars.slice(0, VNC_REASON_MAX - 1).join("")}…` : clean;
 }
 
 function write(sock: Socket, data: Buffer | string): void {
@@ -353,9 +388,11 @@ async function handshake(
   if (version === "3.3") {
     securityType = (await reader.read(4)).readUInt32BE(0);
     if (securityType === 0) {
+      // A short or missing reason must not hide the refusal behind "closed during the handshake".
+      const reason = await readReason(reader).catch(() => "");
       throw new VncError(
         "KILN_VNC_AUTH",
-        `the VNC server at ${where} refused the connection: ${await readReason(reader)}`,
+        `the VNC server at ${where} refused the connection${reason ? `: ${reason}` : ""}`,
       );
     }
     if (securityType !== VNC_SECURITY_NONE && securityType !== VNC_SECURITY_VNC_AUTH) {
@@ -370,9 +407,10 @@ async function handshake(
   } else {
     const count = (await reader.read(1)).readUInt8(0);
     if (count === 0) {
+      const reason = await readReason(reader).catch(() => "");
       throw new VncError(
         "KILN_VNC_AUTH",
-        `the VNC server at ${where} refused the connection: ${await readReason(reader)}`,
+        `the VNC server at ${where} refused the connection${reason ? `: ${reason}` : ""}`,
       );
     }
     const types = [...(await reader.read(count))];

@@ -4,11 +4,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CHAR_QCODES, SPECIAL_KEY_QCODES } from "../boot/keys.js";
 import { parseBootCommand } from "../boot/parse.js";
 import { typeBootCommand } from "../boot/type.js";
-import { VncClient, VncError } from "./client.js";
+import { type Blackhole, startBlackhole } from "../internal/test-blackhole.js";
+import { cleanReason, VNC_REASON_MAX, VncClient, VncError } from "./client.js";
 import { vncAuthResponse } from "./des.js";
 import { createVncKeyDriver, VNC_DEFAULT_KEY_INTERVAL } from "./keyboard.js";
 import { QCODE_KEYSYMS, qcodeKeysym } from "./keysyms.js";
@@ -409,6 +410,130 @@ describe("RFB handshake", () => {
     await done;
     if (!c.closed) await new Promise((r) => c.once("close", r));
     await expect(c.keyEvent(0x61, true)).rejects.toMatchObject({ code: "KILN_VNC_CLOSED" });
+  });
+});
+
+describe("server reasons", () => {
+  const nasty = "\u001b[2J\u001b[31mGo\u0007 away\r\n\u001b]0;pwned\u0007now\u202e!\u0000";
+
+  it("cleanReason drops escape sequences, control and bidi characters, and caps the length", () => {
+    expect(cleanReason(nasty)).toBe("Go away now !");
+    expect(cleanReason("  tabs\tand\nlines  ")).toBe("tabs and lines");
+    const long = cleanReason("é".repeat(10_000));
+    expect([...long]).toHaveLength(VNC_REASON_MAX);
+    expect(long.endsWith("…")).toBe(true);
+  });
+
+  it("3.8: a refusal's and a failed login's reasons reach the error cleaned and capped", async () => {
+    const { port } = await fakeServer(async (p) => {
+      p.send("RFB 003.008\n");
+      await p.read(12);
+      p.send(Buffer.concat([Buffer.from([0]), reason(nasty + "x".repeat(5000))]));
+    });
+    const e = (await connect(port).catch((x: unknown) => x)) as VncError;
+    expect(e.code).toBe("KILN_VNC_AUTH");
+    expect(e.message).toContain("refused the connection: Go away now ! x");
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the test is that there are none
+    expect(e.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+    expect(e.message.length).toBeLessThan(200 + VNC_REASON_MAX);
+
+    const s2 = await fakeServer(async (p) => {
+      p.send("RFB 003.008\n");
+      await p.read(12);
+      p.send([1, 2]);
+      await p.read(1);
+      p.send(randomBytes(16));
+      await p.read(16);
+      p.send(Buffer.concat([u32(1), reason(nasty)]));
+    });
+    const e2 = (await connect(s2.port, { password: "pw" }).catch((x: unknown) => x)) as VncError;
+    expect(e2.code).toBe("KILN_VNC_AUTH");
+    expect(e2.message).toContain("failed: Go away now !");
+  });
+
+  it("3.3 and 3.7: a refusal with a cut-short or missing reason is still a refusal, not a closed connection", async () => {
+    const cases: Array<{ version: string; refuse: Buffer; expected: string }> = [
+      // 3.3: type 0, a reason that says 100 bytes and sends 5, then hangs up.
+      {
+        version: "003.003",
+        refuse: Buffer.concat([u32(0), u32(100), Buffer.from("Go aw")]),
+        expected: "refused",
+      },
+      // 3.3: type 0 and no reason at all.
+      { version: "003.003", refuse: u32(0), expected: "refused" },
+      // 3.7: no security types and no reason.
+      { version: "003.007", refuse: Buffer.from([0]), expected: "refused" },
+      // 3.3 with a full reason, cleaned.
+      {
+        version: "003.003",
+        refuse: Buffer.concat([u32(0), reason(nasty)]),
+        expected: "refused the connection: Go away now !",
+      },
+    ];
+    for (const c of cases) {
+      const { port } = await fakeServer(async (p) => {
+        p.send(`RFB ${c.version}\n`);
+        await p.read(12);
+        p.send(c.refuse);
+        p.sock.end();
+      });
+      const e = (await connect(port).catch((x: unknown) => x)) as VncError;
+      expect(e.code, JSON.stringify(c.refuse.toString("latin1"))).toBe("KILN_VNC_AUTH");
+      expect(e.message).toContain(c.expected);
+      expect(e.message).not.toContain("closed");
+    }
+  });
+});
+
+describe("connecting to a host that drops the SYN", () => {
+  let hole: Blackhole;
+  beforeAll(async () => {
+    hole = await startBlackhole();
+  });
+  afterAll(async () => {
+    await hole?.close();
+  });
+
+  it("gives up at the timeout, not the OS's connect timeout", async () => {
+    const t0 = Date.now();
+    const e = (await VncClient.connect({ host: hole.host, port: hole.port, timeout: 500 }).catch(
+      (x: unknown) => x,
+    )) as VncError;
+    expect(e).toBeInstanceOf(VncError);
+    expect(e.code).toBe("KILN_VNC_CONNECT");
+    expect(e.message).toContain("timed out");
+    expect(Date.now() - t0).toBeLessThan(3000);
+  }, 10_000);
+
+  it("stops when aborted during the connect", async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error("stop now")), 100);
+    const t0 = Date.now();
+    await expect(
+      VncClient.connect({ host: hole.host, port: hole.port, timeout: 60_000, signal: ac.signal }),
+    ).rejects.toThrow("stop now");
+    expect(Date.now() - t0).toBeLessThan(3000);
+  }, 10_000);
+
+  it("returns no client when the abort comes as the connection is made", async () => {
+    for (let i = 0; i < 5; i++) {
+      const ac = new AbortController();
+      const server = createServer((sock) => {
+        // The whole 3.3 handshake at once, so only the abort can stop the client.
+        sock.on("error", () => {});
+        sock.write(Buffer.concat([Buffer.from("RFB 003.003\n"), u32(1), serverInit()]));
+        ac.abort(new Error("stop now"));
+      });
+      servers.push(server);
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+      const port = (server.address() as { port: number }).port;
+      const got = await VncClient.connect({ port, timeout: 3000, signal: ac.signal }).catch(
+        (x: unknown) => x,
+      );
+      if (got instanceof VncClient) clients.push(got);
+      expect(got).toBeInstanceOf(Error);
+      expect((got as Error).message).toBe("stop now");
+    }
   });
 });
 
