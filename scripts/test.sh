@@ -4,5 +4,5 @@
 # runs vitest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PACKAGES="${APT_PACKAGES:-openssh-server openssh-client procps xz-utils zstd xorriso genisoimage qemu-system-x86 qemu-utils dosfstools mtools swtpm swtpm-tools}" bash scripts/bootstrap.sh
+APT_PACKAGES="${APT_PACKAGES:-openssh-server openssh-client procps xz-utils zstd xorriso genisoimage qemu-system-x86 qemu-utils dosfstools mtools swtpm swtpm-tools tcsh sudo}" bash scripts/bootstrap.sh
 exec pnpm -s test

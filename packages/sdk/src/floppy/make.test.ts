@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { readFileSync, statSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { KilnError } from "@kiln/core";
@@ -56,6 +57,33 @@ async function rejection(p: Promise<unknown>): Promise<KilnError> {
     return e as KilnError;
   }
   throw new Error("expected a rejection");
+}
+
+/**
+ * Make `path` a file that cannot be read, even by root (the tests run as root here, where chmod 000
+ * does not stop a read): a symbolic link to a write-only /proc/sys file, whose open for reading
+ * fails with EACCES for root too; as another user, a chmod 000 file. False when neither works.
+ */
+async function unreadableFile(path: string): Promise<boolean> {
+  if (process.getuid?.() !== 0) {
+    await writeFile(path, "secret");
+    await chmod(path, 0);
+    return true;
+  }
+  const target = [
+    "/proc/sys/vm/drop_caches",
+    "/proc/sys/vm/compact_memory",
+    "/proc/sys/net/ipv4/route/flush",
+  ].find((p) => {
+    try {
+      readFileSync(p);
+      return false;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === "EACCES" && statSync(p).isFile();
+    }
+  });
+  if (target) await symlink(target, path);
+  return target !== undefined;
 }
 
 describe.skipIf(skip)("makeFloppy", () => {
@@ -260,6 +288,27 @@ describe.skipIf(skip)("makeFloppy", () => {
     expect(gone.code).toBe("KILN_FLOPPY_FILE_NOT_FOUND");
     expect(gone.hint).toContain("relative to the build file");
     expect((await readdir(out)).filter((f) => f.startsWith("c.img") || f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("a file that cannot be read or a link loop is a KILN_FLOPPY_PATH error naming the option, path and errno", async () => {
+    const dir = join(base, "unreadable");
+    await mkdir(join(dir, "tree"), { recursive: true });
+    if (!(await unreadableFile(join(dir, "secret.txt")))) return; // no write-only /proc/sys file here
+    await symlink(join(dir, "secret.txt"), join(dir, "tree", "inner.txt"));
+    await symlink("loop", join(dir, "loop"));
+    const file = await rejection(
+      makeFloppy({ files: ["secret.txt"], output: join(out, "u.img"), baseDir: dir }),
+    );
+    expect(file.code).toBe("KILN_FLOPPY_PATH");
+    expect(file.message).toMatch(/^floppy_files: .*secret\.txt cannot be read \(EACCES/);
+    expect(file.hint).toContain("read access");
+    const inTree = await rejection(makeFloppy({ dirs: ["tree"], output: join(out, "u.img"), baseDir: dir }));
+    expect(inTree.code).toBe("KILN_FLOPPY_PATH");
+    expect(inTree.message).toMatch(/^floppy_dirs: .*inner\.txt cannot be read \(EACCES/);
+    const loop = await rejection(makeFloppy({ files: ["loop"], output: join(out, "u.img"), baseDir: dir }));
+    expect(loop.code).toBe("KILN_FLOPPY_PATH");
+    expect(loop.message).toMatch(/^floppy_files: .*loop is a symbolic link that loops \(ELOOP/);
+    expect((await readdir(out)).filter((f) => f.startsWith("u.img") || f.endsWith(".tmp"))).toEqual([]);
   });
 
   it("says which apt package to install when a tool is missing", async () => {

@@ -14,9 +14,10 @@
  */
 import { copyFile, mkdir, readdir, rename, stat, writeFile } from "node:fs/promises";
 import { basename, delimiter, dirname, join, posix, resolve } from "node:path";
-import { KilnError } from "@kiln/core";
+import { isKilnError, KilnError } from "@kiln/core";
 import {
   expandEntry,
+  fsStep,
   isExecutable,
   type PathErrorCodes,
   runTool,
@@ -194,7 +195,7 @@ async function planFloppy(opts: MakeFloppyOptions): Promise<Plan> {
   const plan: Plan = { files: new Map(), dirs: new Set() };
   for (const entry of opts.files ?? []) {
     for (const src of await expandEntry(entry, opts.baseDir, "floppy_files", FLOPPY_CODES)) {
-      const st = await stat(src);
+      const st = await fsStep(() => stat(src), "floppy_files", src, FLOPPY_CODES);
       if (st.isDirectory()) {
         // Packer's floppy_files flattens a directory: all its files go to the root.
         for (const f of await walk(src, "floppy_files")) {
@@ -210,7 +211,7 @@ async function planFloppy(opts: MakeFloppyOptions): Promise<Plan> {
   }
   for (const entry of opts.dirs ?? []) {
     for (const src of await expandEntry(entry, opts.baseDir, "floppy_dirs", FLOPPY_CODES)) {
-      const st = await stat(src);
+      const st = await fsStep(() => stat(src), "floppy_dirs", src, FLOPPY_CODES);
       const top = basename(src);
       if (st.isDirectory()) {
         checkName(top, "floppy_dirs");
@@ -362,9 +363,10 @@ export async function makeFloppy(opts: MakeFloppyOptions): Promise<MakeFloppyRes
   };
   const exec = async (tool: string, args: string[]) => {
     try {
-      return await runTool(tool, args, { env, signal: opts.signal });
+      return await runTool(tool, args, { env, signal: opts.signal, timeoutCode: "KILN_FLOPPY_FAILED" });
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
+      if (isKilnError(err)) throw err;
       throw new KilnError("KILN_FLOPPY_TOOL_MISSING", `cannot run ${tool}: ${(err as Error).message}`, {
         cause: err,
         hint: INSTALL_HINT,
@@ -376,8 +378,18 @@ export async function makeFloppy(opts: MakeFloppyOptions): Promise<MakeFloppyRes
     for (const f of files) {
       opts.signal?.throwIfAborted();
       const target = join(root, f.path);
-      if (f.text !== undefined) await writeFile(target, f.text, { mode: 0o644 });
-      else await copyFile(f.src as string, target);
+      if (f.text !== undefined)
+        await fsStep(
+          () => writeFile(target, f.text as string, { mode: 0o644 }),
+          f.from,
+          target,
+          FLOPPY_CODES,
+          "writing",
+        );
+      else {
+        const src = f.src as string;
+        await fsStep(() => copyFile(src, target), f.from, src, FLOPPY_CODES, "copying");
+      }
     }
     await mkdir(dirname(output), { recursive: true });
     opts.signal?.throwIfAborted();

@@ -14,6 +14,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { runTool } from "./common.js";
 import { glob, segmentRegExp } from "./glob.js";
 import { cdPath, findIsoTool, makeIso } from "./make.js";
 
@@ -268,6 +269,137 @@ describe("makeIso", () => {
     await expect(makeIso({ label: "x".repeat(33), output: "x.iso", baseDir: work })).rejects.toMatchObject({
       code: "KILN_ISO_LABEL",
     });
+  });
+});
+
+/**
+ * A file that cannot be read, even by root (the tests run as root here, where chmod 000 does not
+ * stop a read): a symbolic link to a write-only /proc/sys file, whose open for reading fails with
+ * EACCES for root too; as another user, a chmod 000 file.
+ */
+function unreadableFile(path: string): string | undefined {
+  if (process.getuid?.() !== 0) {
+    writeFileSync(path, "secret");
+    chmodSync(path, 0);
+    return path;
+  }
+  const target = [
+    "/proc/sys/vm/drop_caches",
+    "/proc/sys/vm/compact_memory",
+    "/proc/sys/net/ipv4/route/flush",
+  ].find((p) => {
+    try {
+      readFileSync(p);
+      return false;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === "EACCES" && statSync(p).isFile();
+    }
+  });
+  if (!target) return undefined;
+  symlinkSync(target, path);
+  return path;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("file system errors name the option, the path and the errno", () => {
+  it("a cd_files entry that cannot be read is a KILN_ISO_PATH error, not a crash", async () => {
+    const secret = unreadableFile(join(work, "secret.txt"));
+    if (!secret) return; // no write-only /proc/sys file on this kernel
+    mkdirSync(join(work, "dir"));
+    symlinkSync(secret, join(work, "dir", "inner.txt"));
+    for (const files of [["secret.txt"], ["dir"]]) {
+      const err = await makeIso({ files, output: "x.iso", baseDir: work, tool: "true" }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ code: "KILN_ISO_PATH" });
+      expect((err as Error).message).toMatch(/^cd_files: .*(secret|inner)\.txt cannot be read \(EACCES/);
+      expect((err as { hint: string }).hint).toContain("read access");
+    }
+    expect(readdirSync(work).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("a symbolic link loop is named as such, not 'does not exist'", async () => {
+    symlinkSync("loop", join(work, "loop"));
+    const err = await makeIso({ files: ["loop"], output: "x.iso", baseDir: work, tool: "true" }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: "KILN_ISO_PATH" });
+    expect((err as Error).message).toMatch(/cd_files: .*loop is a symbolic link that loops \(ELOOP/);
+  });
+});
+
+describe("runTool", () => {
+  it("on abort, stops the tool and waits for it to exit before rejecting: no stray .tmp file", async () => {
+    // A tool that, told to stop, still writes its output for a moment (as xorriso or mcopy may).
+    const fake = write(
+      "bin/fake-mkisofs",
+      [
+        "#!/bin/sh",
+        'while [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done',
+        "trap 'sleep 0.4; echo late >\"$out\"; exit 1' TERM",
+        `echo $$ >"${join(work, "pid")}"`,
+        'echo started >"$out"',
+        "while :; do sleep 0.05; done",
+        "",
+      ].join("\n"),
+      0o755,
+    );
+    write("f.txt", "f");
+    const ac = new AbortController();
+    const made = makeIso({
+      files: ["f.txt"],
+      output: "out.iso",
+      baseDir: work,
+      tool: fake,
+      signal: ac.signal,
+    });
+    for (let i = 0; i < 200 && !existsSync(join(work, "pid")); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100)); // let the trap be set
+    const pid = Number(readFileSync(join(work, "pid"), "utf8"));
+    ac.abort(new Error("stop now"));
+    await expect(made).rejects.toThrow("stop now");
+    expect(alive(pid)).toBe(false);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(readdirSync(work).sort()).toEqual(["bin", "f.txt", "pid"]);
+  });
+
+  it("sends SIGKILL when the tool ignores SIGTERM, and has a time limit with a clear error", async () => {
+    const pidFile = join(work, "pid");
+    const ac = new AbortController();
+    const started = Date.now();
+    const running = runTool(
+      "sh",
+      ["-c", `trap "" TERM; echo $$ >"${pidFile}"; while :; do sleep 0.05; done`],
+      {
+        signal: ac.signal,
+        killGraceMs: 300,
+      },
+    );
+    for (let i = 0; i < 200 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 20));
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    ac.abort(new Error("aborted"));
+    await expect(running).rejects.toThrow("aborted");
+    expect(alive(pid)).toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+
+    const slow = runTool("sleep", ["30"], { timeoutMs: 200, timeoutCode: "KILN_ISO_FAILED" });
+    await expect(slow).rejects.toMatchObject({
+      code: "KILN_ISO_FAILED",
+      message: "sleep did not finish within 200 ms; it was stopped",
+    });
+    // An abort before the start spawns nothing.
+    await expect(runTool("sleep", ["30"], { signal: AbortSignal.abort(new Error("early")) })).rejects.toThrow(
+      "early",
+    );
   });
 });
 

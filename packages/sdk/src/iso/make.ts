@@ -13,8 +13,17 @@
  */
 import { copyFile, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, delimiter, dirname, join, posix, resolve } from "node:path";
-import { KilnError } from "@kiln/core";
-import { expandEntry, isExecutable, type PathErrorCodes, runTool, walkTree, withStaging } from "./common.js";
+import { isKilnError, KilnError } from "@kiln/core";
+import {
+  expandEntry,
+  fsError,
+  fsStep,
+  isExecutable,
+  type PathErrorCodes,
+  runTool,
+  walkTree,
+  withStaging,
+} from "./common.js";
 import { hasMagic } from "./glob.js";
 
 export interface MakeIsoOptions {
@@ -125,7 +134,7 @@ async function planFiles(files: string[], baseDir: string): Promise<{ files: Pla
     out.set(dest, src);
   };
   const addPath = async (src: string, contentsOnly: boolean) => {
-    const st = await stat(src);
+    const st = await fsStep(() => stat(src), "cd_files", src, CD_CODES);
     if (st.isDirectory()) {
       const top = contentsOnly ? "" : basename(src);
       if (top !== "") dirs.add(top);
@@ -179,8 +188,15 @@ export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
     for (const d of plan.dirs) await mkdir(join(root, d), { recursive: true });
     for (const f of plan.files) {
       opts.signal?.throwIfAborted();
-      await mkdir(dirname(join(root, f.dest)), { recursive: true });
-      await copyFile(f.src, join(root, f.dest));
+      const target = join(root, f.dest);
+      await fsStep(
+        () => mkdir(dirname(target), { recursive: true }),
+        "cd_files",
+        target,
+        CD_CODES,
+        "writing",
+      );
+      await fsStep(() => copyFile(f.src, target), "cd_files", f.src, CD_CODES, "copying");
     }
     const onCd = new Set(plan.files.map((f) => f.dest));
     for (const c of content) {
@@ -193,6 +209,9 @@ export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
         if (onCd.has(c.dest)) await rm(target, { force: true });
         await writeFile(target, c.text, { mode: 0o644 });
       } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== "EEXIST" && code !== "ENOTDIR" && code !== "EISDIR")
+          throw fsError(err, `cd_content path ${JSON.stringify(c.key)}`, target, CD_CODES, "writing");
         throw cdPathError(
           `cd_content path ${JSON.stringify(c.key)} clashes with another path on the CD: ${(err as Error).message}`,
         );
@@ -203,9 +222,13 @@ export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
     opts.signal?.throwIfAborted();
     let result: { code: number | null; output: string };
     try {
-      result = await runTool(tool.path, isoArgs(tool.path, label, tmpOut, root), { signal: opts.signal });
+      result = await runTool(tool.path, isoArgs(tool.path, label, tmpOut, root), {
+        signal: opts.signal,
+        timeoutCode: "KILN_ISO_FAILED",
+      });
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
+      if (isKilnError(err)) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       throw new KilnError(
         code === "ENOENT" ? "KILN_ISO_TOOL_MISSING" : "KILN_ISO_FAILED",

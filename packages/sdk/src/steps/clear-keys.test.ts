@@ -1,5 +1,8 @@
-import { chmod, chown, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { type Communicator, EventBus, type KilnEvent, type RunContext, StateBag } from "@kiln/core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { generateTemporaryKeyPair, type TemporaryKeyPair } from "../communicator/keys.js";
@@ -10,6 +13,7 @@ import {
   type ClearedFile,
   clearAuthorizedKeysStep,
   clearKeysCommand,
+  parseClearKeysReport,
   STATE_CLEARED_KEYS,
 } from "./clear-keys.js";
 import { STATE_COMMUNICATOR } from "./connect.js";
@@ -21,6 +25,26 @@ if (skip) {
   console.warn(`[kiln] skipping the ssh_clear_authorized_keys tests: ${avail.reason ?? "sshd unavailable"}`);
 }
 const isRoot = process.getuid?.() === 0;
+const run = promisify(execFile);
+const ci = process.env.CI === "true";
+/** csh-family and fish login shells the command must survive (tcsh is FreeBSD's root shell; CI installs it). */
+const SHELLS = ["/bin/tcsh", "/usr/bin/bsd-csh", "/usr/bin/fish"].filter(
+  (s) => existsSync(s) || (ci && s === "/bin/tcsh"),
+);
+const hasSudo = existsSync("/usr/bin/sudo") || ci;
+
+/** usermod, retried while a parallel test file holds /etc/passwd's lock. */
+async function usermod(args: string[]): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await run("usermod", args);
+      return;
+    } catch (err) {
+      if (i >= 20 || !/lock|try again/i.test(String((err as { stderr?: unknown }).stderr ?? ""))) throw err;
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+    }
+  }
+}
 
 function context(comm: Communicator | undefined): { ctx: RunContext; events: KilnEvent[] } {
   const bus = new EventBus();
@@ -58,9 +82,34 @@ describe("clearKeysCommand", () => {
     expect(cmd).toContain(blob);
     expect(cmd).toContain(`"$HOME"/'.ssh/authorized_keys'`);
     expect(cmd).toContain(`'/etc/ssh/it'\\''s here'`);
-    expect(cmd).toContain("sudo -n sh -c");
+    expect(cmd).toContain("sudo -n");
     expect(clearKeysCommand(k.publicKey, ["~/.ssh/authorized_keys"], false)).not.toContain("sudo");
     expect(() => authorizedKeyBlob("not a key")).toThrow();
+  });
+
+  it("is ONE line run through sh -c, so csh/tcsh and fish login shells pass it on unchanged", () => {
+    const k = generateTemporaryKeyPair();
+    for (const root of [true, false]) {
+      const cmd = clearKeysCommand(k.publicKey, ["~/.ssh/authorized_keys"], root);
+      expect(cmd).not.toMatch(/[\r\n]/);
+      const m = /^sh -c '([^']*)' kiln-clear-keys "\$HOME"\/'\.ssh\/authorized_keys'$/.exec(cmd);
+      expect(m, cmd).not.toBeNull();
+      // No ! (csh history) and no backslash but printf's \n (fish reads \\ and \' inside quotes).
+      expect((m?.[1] ?? "").replaceAll("\\n", "")).not.toMatch(/[!\\]/);
+      // The sudo part lives inside the sh script, not in the login shell's syntax.
+      expect(m?.[1]?.includes("sudo -n")).toBe(root);
+    }
+  });
+
+  it("parses the report, including root's file when sudo -n is not possible", () => {
+    expect(
+      parseClearKeysReport(
+        "kiln-clear-keys removed 2 /home/u/.ssh/authorized_keys\r\nkiln-clear-keys no-sudo 0 /root/.ssh/authorized_keys\n",
+      ),
+    ).toEqual([
+      { status: "removed", removed: 2, file: "/home/u/.ssh/authorized_keys" },
+      { status: "no-sudo", removed: 0, file: "/root/.ssh/authorized_keys" },
+    ]);
   });
 
   it("does nothing unless ssh_clear_authorized_keys is set, the communicator is ssh and a temporary key exists", async () => {
@@ -220,4 +269,71 @@ describe.skipIf(skip)("ssh_clear_authorized_keys against a real OpenSSH server",
     );
     expect(await readFile(locked, "utf8")).toBe(`${temp.publicKey}\n`);
   });
+
+  /** The user's ~/.ssh/authorized_keys holding the temporary key between two other lines. */
+  async function userKeysFile(): Promise<{ file: string; keep: string }> {
+    const ssh = join(sshd.user.home, ".ssh");
+    await mkdir(ssh, { recursive: true, mode: 0o700 });
+    const file = join(ssh, "authorized_keys");
+    await writeFile(file, `# top\n${temp.publicKey.trim()}\n${other.publicKey.trim()}\n`, { mode: 0o600 });
+    await chown(ssh, sshd.user.uid, -1);
+    await chown(file, sshd.user.uid, -1);
+    return { file, keep: `# top\n${other.publicKey.trim()}\n` };
+  }
+
+  for (const shell of SHELLS) {
+    it.skipIf(!isRoot)(
+      `works when the login shell is ${shell}; root's file without sudo rights is a message, not an error`,
+      async () => {
+        await sshd.addAuthorizedKey(temp.publicKey);
+        const { file, keep } = await userKeysFile();
+        await usermod(["-s", shell, sshd.user.username]);
+        try {
+          const comm = await connect(temp);
+          const { ctx, events } = context(comm);
+          await clearAuthorizedKeysStep(
+            { ssh_clear_authorized_keys: true },
+            { publicKey: () => temp.publicKey },
+          ).run(ctx);
+          expect(lines(events, "error-line")).toEqual([]);
+          expect(await readFile(file, "utf8")).toBe(keep);
+          expect(ctx.state.get<ClearedFile[]>(STATE_CLEARED_KEYS)).toEqual([
+            { status: "removed", removed: 1, file },
+            { status: "no-sudo", removed: 0, file: "/root/.ssh/authorized_keys" },
+          ]);
+          const note = lines(events, "message").find((l) => l.startsWith("/root/.ssh/authorized_keys "));
+          expect(note).toMatch(/^\/root\/\.ssh\/authorized_keys was not checked: sudo -n is not possible/);
+          expect(note).toMatch(hasSudo ? /a password is required/ : /not found/);
+        } finally {
+          await usermod(["-s", "/bin/sh", sshd.user.username]);
+        }
+      },
+    );
+  }
+
+  it.skipIf(!isRoot || !hasSudo)(
+    "with passwordless sudo, root's file is looked at too (here it does not hold the key)",
+    async () => {
+      await sshd.addAuthorizedKey(temp.publicKey);
+      const { file, keep } = await userKeysFile();
+      const rule = join("/etc/sudoers.d", sshd.user.username.replace(/[^A-Za-z0-9_-]/g, "_"));
+      await writeFile(rule, `${sshd.user.username} ALL=(root) NOPASSWD: ALL\n`, { mode: 0o440 });
+      try {
+        const comm = await connect(temp);
+        const { ctx, events } = context(comm);
+        await clearAuthorizedKeysStep(
+          { ssh_clear_authorized_keys: true },
+          { publicKey: () => temp.publicKey },
+        ).run(ctx);
+        expect(lines(events, "error-line")).toEqual([]);
+        expect(await readFile(file, "utf8")).toBe(keep);
+        const report = ctx.state.get<ClearedFile[]>(STATE_CLEARED_KEYS) ?? [];
+        expect(report[0]).toEqual({ status: "removed", removed: 1, file });
+        expect(report[1]?.file).toBe("/root/.ssh/authorized_keys");
+        expect(["absent", "missing-file"]).toContain(report[1]?.status);
+      } finally {
+        await rm(rule, { force: true });
+      }
+    },
+  );
 });
