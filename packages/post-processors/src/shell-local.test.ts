@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { chmod, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { flattenEnv, formatEnvVar, type ShellLocalOptions, shellLocal } from "./shell-local.js";
@@ -92,6 +92,61 @@ describe.skipIf(process.platform === "win32")("shell-local", () => {
     const ctx = ctxFor({ command: "true", execute_command: "echo custom {{.Script}}" });
     await shellLocal.postProcess(ctx);
     expect(ctx.rec.stdout).toMatch(/^custom \/.*script\n$/);
+  });
+
+  it("quotes the script's path in the default execute_command: a build folder with a space, ; or $(…)", async () => {
+    for (const name of ["build dir", "a;touch injected;b", "c $(touch dollar) `touch tick` d'e"]) {
+      const base = join(dir, name);
+      await mkdir(base);
+      await writeFile(join(base, "s.sh"), 'echo "ran in $(basename "$PWD")"\n');
+      await chmod(join(base, "s.sh"), 0o755);
+      const ctx = makeContext(base, { script: "s.sh" }, { files: [] });
+      await shellLocal.postProcess(ctx);
+      expect(ctx.rec.stdout).toBe(`ran in ${name}\n`);
+      expect((await readdir(base)).sort()).toEqual(["s.sh"]);
+      // Inside a longer string too; an argument that is only {{.Path}} is the path as it is.
+      const inString = makeContext(
+        base,
+        { script: "s.sh", execute_command: "/bin/sh {{.Path}}" },
+        { files: [] },
+      );
+      await shellLocal.postProcess(inString);
+      expect(inString.rec.stdout).toBe(`ran in ${name}\n`);
+      const alone = makeContext(
+        base,
+        { script: "s.sh", execute_command: ["/bin/sh", "-c", 'echo "$1"', "x", "{{.Path}}"] },
+        { files: [] },
+      );
+      await shellLocal.postProcess(alone);
+      expect(alone.rec.stdout).toBe(`${join(base, "s.sh")}\n`);
+      expect((await readdir(base)).sort()).toEqual(["s.sh"]);
+    }
+    expect((await readdir(dir)).sort()).toEqual([
+      "a;touch injected;b",
+      "build dir",
+      "c $(touch dollar) `touch tick` d'e",
+    ]);
+  });
+
+  it("keeps env values out of the default command line, and in the script's environment", async () => {
+    const secret = "pp-secret-0815";
+    const ctx = ctxFor({
+      inline: [
+        "tr '\\0' ' ' < /proc/$$/cmdline; echo",
+        "tr '\\0' ' ' < /proc/$PPID/cmdline; echo",
+        'echo "[$TOKEN][$LISTED]"',
+      ],
+      environment_vars: ["LISTED=also-secret-4242"],
+      env: { TOKEN: secret },
+    });
+    await shellLocal.postProcess(ctx);
+    const [self, parent, values] = ctx.rec.stdout.split("\n");
+    expect(values).toBe(`[${secret}][also-secret-4242]`);
+    expect(self).toMatch(/script/);
+    for (const line of [self, parent]) {
+      expect(line).not.toContain(secret);
+      expect(line).not.toContain("also-secret-4242");
+    }
   });
 
   it("runs scripts in order, relative to the build file's folder", async () => {

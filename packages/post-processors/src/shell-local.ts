@@ -6,8 +6,10 @@
  *   starts with `#!<inline_shebang>` (default `/bin/sh -e`).
  * - Each script runs as execute_command (default `["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]`;
  *   a single string is run with `sh -c`, as Packer's post-processor does for the old string
- *   form). `{{.Vars}}` is the environment as `KEY='value' ` pairs (env_var_format), sorted;
- *   `{{.Script}}` (also `{{.Path}}`, `{{.Command}}`) the script's absolute path.
+ *   form). `{{.Vars}}` is the environment as `KEY='value' ` pairs (env_var_format), sorted (with
+ *   the default execute_command `KEY="$KEY" `, so values stay out of the command line);
+ *   `{{.Script}}` (also `{{.Path}}`, `{{.Command}}`) the script's absolute path: an argument of
+ *   its own as it is, inside a longer string quoted for the shell when it needs to be.
  * - Environment: PACKER_BUILD_NAME, PACKER_BUILDER_TYPE, PACKER_RUN_UUID, PACKER_HTTP_* when
  *   known, the artifact as KILN_ARTIFACT_ID, KILN_ARTIFACT_BUILDER_TYPE, KILN_ARTIFACT_FILES
  *   (newline-separated) and KILN_ARTIFACT_FILE (the first), then environment_vars, then env.
@@ -22,9 +24,11 @@
 import {
   DEFAULT_SHEBANG,
   inlineScriptText,
+  isScriptArg,
   type LocalShellErrorFactory,
   type LocalShellOptions,
   runLocalShell,
+  shellWord,
   stringList,
 } from "@kiln/sdk";
 import type { PostProcessContext, PostProcessorRuntime } from "./types.js";
@@ -113,9 +117,20 @@ export const shellLocal: PostProcessorRuntime<ShellLocalOptions> = {
       skipped: (onlyOn) => `Skipping shell-local: only_on is ${onlyOn.join(", ")}`,
       scriptWithScripts: false,
       shell: ["sh", "-c"],
-      // The fields of the post-processors' other templates, too ({{.BuildName}} …).
-      render: (arg, fields) =>
-        renderFields(TYPE, "execute_command", arg, { ...templateFields(ctx), ...fields }),
+      // The fields of the post-processors' other templates, too ({{.BuildName}} …). An argument
+      // that is only {{.Script}} is the path; inside a longer (shell) string the path is a shell
+      // word, quoted when it needs to be (a folder with a space, a `;` or `$(…)` in its name).
+      render: (arg, fields) => {
+        if (isScriptArg(arg)) return fields.Script;
+        const word = isWindows ? (p: string) => p : shellWord;
+        return renderFields(TYPE, "execute_command", arg, {
+          ...templateFields(ctx),
+          Vars: fields.Vars,
+          Script: word(fields.Script),
+          Path: word(fields.Path),
+          Command: word(fields.Command),
+        });
+      },
       variables: () => environment(ctx, o),
       label: (s) => (s.kind === "inline" ? "inline commands" : s.name),
       unreadable: (f, p, err) =>

@@ -6,7 +6,8 @@
  *   `/bin/sh -e`), script and/or scripts (local paths, relative to the build file's folder).
  * - Each script runs as execute_command: a list of arguments (default
  *   `["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]`) or one string, run with `/bin/sh -c`.
- *   `{{.Vars}}` is `NAME='value' ` per variable (env_var_format); `{{.Script}}` (also `{{.Path}}`)
+ *   `{{.Vars}}` is `NAME='value' ` per variable (env_var_format; with the default execute_command
+ *   `NAME="$NAME" `, so values stay out of the command line); `{{.Script}}` (also `{{.Path}}`)
  *   the script's absolute path. The variables are also in the process environment.
  * - It runs under a pseudo-terminal (node-pty), so tools keep their colours and progress bars;
  *   its standard input is /dev/null, as in Packer. When node-pty cannot be loaded, it runs

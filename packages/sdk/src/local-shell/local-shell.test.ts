@@ -2,11 +2,12 @@ import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   executeCommandTemplate,
   exitCodes,
   flattenEnv,
+  flattenEnvReferences,
   formatEnvVar,
   inlineScriptText,
   type LocalShellErrorFactory,
@@ -20,6 +21,7 @@ import {
   scriptSources,
   shellWord,
   stringList,
+  watchAbort,
 } from "./index.js";
 
 class TestError extends Error {
@@ -130,6 +132,12 @@ describe("local shell options", () => {
     expect(formatEnvVar("%s=%s %s", "K", "V")).toBe("K=V %!s(MISSING)");
   });
 
+  it("formats {{.Vars}} of the default execute_command as references, values literal only for the shell's own names", () => {
+    expect(flattenEnvReferences({ TOKEN: "s3cr3t", A: "x'y", PWD: "/p", BASH_ENV: "/e" })).toBe(
+      `A="$A" BASH_ENV='/e' PWD='/p' TOKEN="$TOKEN" `,
+    );
+  });
+
   it.skipIf(process.platform === "win32")("builds execute_command from a list or a string", () => {
     expect(executeCommandTemplate(undefined, fail)).toEqual(["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]);
     expect(executeCommandTemplate([], fail)).toEqual(["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]);
@@ -154,6 +162,79 @@ describe("local shell options", () => {
     expect(e.message).toBe("execute_command: unknown field {{.Nope}}");
     expect(e.hint).toBe("Use {{.Vars}} and {{.Script}}.");
     expect(thrown(() => renderShellArg("{{.constructor}}", fields, fail)).kind).toBe("options");
+  });
+});
+
+describe.skipIf(process.platform === "win32")("killing after an abort", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** process.kill recording its calls; the group -pid is gone (ESRCH), no real signal is sent. */
+  function fakeKill(): [number, string | number | undefined][] {
+    const calls: [number, string | number | undefined][] = [];
+    vi.spyOn(process, "kill").mockImplementation((pid: number, sig?: string | number) => {
+      calls.push([pid, sig]);
+      if (pid < 0) throw Object.assign(new Error("kill ESRCH"), { code: "ESRCH" });
+      return true;
+    });
+    return calls;
+  }
+
+  it("signals only the group, never the bare pid, once the process has ended", () => {
+    const calls = fakeKill();
+    const ctl = new AbortController();
+    const stop = watchAbort(ctl.signal, 4_000_000);
+    ctl.abort();
+    // Alive: the group is gone, so the process itself.
+    expect(calls).toEqual([
+      [-4_000_000, "SIGTERM"],
+      [4_000_000, "SIGTERM"],
+    ]);
+    calls.length = 0;
+    stop();
+    expect(calls).toEqual([[-4_000_000, "SIGKILL"]]);
+  });
+
+  it("does not signal an ended script's pid when the abort comes after it was reaped", () => {
+    const calls = fakeKill();
+    const ctl = new AbortController();
+    let exited = false;
+    const fallback = vi.fn();
+    watchAbort(ctl.signal, 4_000_001, fallback, () => exited);
+    exited = true;
+    ctl.abort();
+    expect(calls).toEqual([[-4_000_001, "SIGTERM"]]);
+    expect(fallback).not.toHaveBeenCalled();
+  });
+
+  it("leaves the pid of an aborted script alone once it has been reaped", async () => {
+    const calls: [number, string | number | undefined][] = [];
+    const kill = process.kill.bind(process);
+    vi.spyOn(process, "kill").mockImplementation((pid: number, sig?: string | number) => {
+      calls.push([pid, sig]);
+      return kill(pid, sig);
+    });
+    const ctl = new AbortController();
+    let out = "";
+    const pending = launchWithPipes(["/bin/sh", "-c", "echo $$; exec sleep 30"], {
+      cwd: tmpdir(),
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+      signal: ctl.signal,
+      output: (_s, c) => {
+        out += c;
+      },
+      fail,
+    });
+    for (let i = 0; i < 200 && !out.includes("\n"); i++) await new Promise((r) => setTimeout(r, 10));
+    const pid = Number(out.trim());
+    ctl.abort();
+    expect(await pending).toEqual({ code: null, signal: "SIGTERM" });
+    // TERM to the group while it ran; after it was reaped KILL to the (gone) group only.
+    expect(calls).toEqual([
+      [-pid, "SIGTERM"],
+      [-pid, "SIGKILL"],
+    ]);
   });
 });
 
@@ -212,6 +293,40 @@ describe.skipIf(process.platform === "win32")("running local scripts", () => {
     expect(script).toMatch(/kiln-shell-local-[^/]+\/script\.sh$/);
     expect(existsSync(dirname(script as string))).toBe(false);
     expect(said).toEqual(["Running local shell script: inline:"]);
+  });
+
+  it("keeps environment values out of the default execute_command's command line", async () => {
+    const { ctx, out } = context();
+    const secret = "s3cr3t-value-4711";
+    const seen: string[][] = [];
+    const recording: ScriptLauncher = (argv, o) => {
+      seen.push(argv);
+      return launchWithPipes(argv, o);
+    };
+    await runLocalShell(
+      ctx,
+      {
+        inline: [
+          // The shell that runs the script (sh -c may exec it) and the one that started it.
+          "tr '\\0' ' ' < /proc/$$/cmdline; echo",
+          "tr '\\0' ' ' < /proc/$PPID/cmdline; echo",
+          'echo "token=$TOKEN greeting=$GREETING"',
+        ],
+      },
+      spec({
+        variables: () => ({ TOKEN: secret, GREETING: "it's me" }),
+        launcher: async () => recording,
+      }),
+    );
+    const [self, parent, seenByScript] = out.stdout.split("\n");
+    expect(seenByScript).toBe(`token=${secret} greeting=it's me`);
+    expect(self).toMatch(/script\.sh/);
+    expect(parent).not.toBe("");
+    expect(self).not.toContain(secret);
+    expect(parent).not.toContain(secret);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.join(" ")).not.toContain(secret);
+    expect(seen[0]?.[2]).toMatch(/^GREETING="\$GREETING" TOKEN="\$TOKEN" {2}\/.*script\.sh$/);
   });
 
   it("skips when only_on excludes this system, before looking at anything else", async () => {

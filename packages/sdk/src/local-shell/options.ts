@@ -166,9 +166,73 @@ export function flattenEnv(vars: Record<string, string>, format = "%s='%s' "): s
     .join("");
 }
 
+/**
+ * Names a shell sets or changes itself (its value need not be the one in its environment), or that
+ * it will not let a command assign: {{.Vars}} keeps their values literal.
+ */
+const SHELL_OWN_NAMES = new Set([
+  "_",
+  "BASH",
+  "BASHOPTS",
+  "BASHPID",
+  "DIRSTACK",
+  "ENV",
+  "EPOCHREALTIME",
+  "EPOCHSECONDS",
+  "EUID",
+  "FUNCNAME",
+  "GROUPS",
+  "HISTCMD",
+  "HOSTNAME",
+  "HOSTTYPE",
+  "IFS",
+  "LINENO",
+  "MACHTYPE",
+  "OLDPWD",
+  "OPTARG",
+  "OPTIND",
+  "OSTYPE",
+  "PIPESTATUS",
+  "PPID",
+  "PS1",
+  "PS2",
+  "PS3",
+  "PS4",
+  "PWD",
+  "RANDOM",
+  "SECONDS",
+  "SHELLOPTS",
+  "SHLVL",
+  "SRANDOM",
+  "UID",
+]);
+
+/**
+ * `{{.Vars}}` for the default execute_command on a POSIX shell: each variable as a reference to
+ * itself (`NAME="$NAME" `), sorted by name. The values are in the script's environment already,
+ * so the shell expands them to the same values, but they are not in the command line, which any
+ * local user can read (ps, /proc/<pid>/cmdline). Names the shell treats specially, and names that
+ * are not shell names, keep their values literal (`NAME='value' `).
+ */
+export function flattenEnvReferences(vars: Record<string, string>): string {
+  return Object.keys(vars)
+    .sort()
+    .map((k) =>
+      /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && !SHELL_OWN_NAMES.has(k) && !/^(BASH|COMP)_/.test(k)
+        ? `${k}="$${k}" `
+        : flattenEnv({ [k]: vars[k] as string }),
+    )
+    .join("");
+}
+
 /** A path as a shell word: left alone when it needs no quoting (as Packer writes it), quoted otherwise. */
 export function shellWord(s: string): string {
   return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : shellQuote(s);
+}
+
+/** Whether execute_command is unset (or empty), so that the default is used. */
+export function isDefaultExecuteCommand(value: unknown): boolean {
+  return value === undefined || value === null || (Array.isArray(value) && value.length === 0);
 }
 
 /**
@@ -181,7 +245,7 @@ export function executeCommandTemplate(
   fail: LocalShellErrorFactory,
   shell: readonly string[] = DEFAULT_SHELL,
 ): string[] {
-  if (value === undefined || value === null || (Array.isArray(value) && value.length === 0)) {
+  if (isDefaultExecuteCommand(value)) {
     return isWindows
       ? ["cmd", "/V", "/C", "{{.Vars}}", "call", "{{.Script}}"]
       : ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"];
@@ -206,13 +270,18 @@ export interface ScriptFields {
 /** Renders one argument of execute_command. */
 export type ArgRenderer = (arg: string, fields: ScriptFields) => string;
 
+/** Whether an execute_command argument is only `{{.Script}}` (`{{.Path}}`, `{{.Command}}`): the path is the argument. */
+export function isScriptArg(arg: string): boolean {
+  return /^\{\{-?\s*\.(Script|Path|Command)\s*-?\}\}$/.test(arg);
+}
+
 /**
  * Packer's fields in one argument: an argument that is only `{{.Script}}` (`{{.Path}}`,
  * `{{.Command}}`) is the path itself; inside a longer (shell) string the path is quoted when it
  * needs to be and `{{.Vars}}` is left as it is. Other fields are an options error.
  */
 export function renderShellArg(arg: string, fields: ScriptFields, fail: LocalShellErrorFactory): string {
-  if (/^\{\{-?\s*\.(Script|Path|Command)\s*-?\}\}$/.test(arg)) return fields.Script;
+  if (isScriptArg(arg)) return fields.Script;
   return arg.replace(/\{\{-?\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*-?\}\}/g, (m, name: string) => {
     const v = (fields as unknown as Record<string, string | undefined>)[name];
     if (v === undefined || !Object.hasOwn(fields, name)) {

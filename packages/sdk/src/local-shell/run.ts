@@ -17,7 +17,9 @@ import {
   executeCommandTemplate,
   exitCodes,
   flattenEnv,
+  flattenEnvReferences,
   inlineScriptText,
+  isDefaultExecuteCommand,
   type LocalShellErrorFactory,
   type LocalShellOptions,
   onlyOnPlatforms,
@@ -98,7 +100,14 @@ export async function runLocalShell(
   const codes = exitCodes(o.valid_exit_codes, fail);
   const template = executeCommandTemplate(o.execute_command, fail, spec.shell);
   const vars = spec.variables();
-  const flattened = flattenEnv(vars, o.env_var_format ?? DEFAULT_ENV_VAR_FORMAT);
+  const format = o.env_var_format ?? DEFAULT_ENV_VAR_FORMAT;
+  // With the default execute_command (`/bin/sh -c "{{.Vars}} {{.Script}}"`) {{.Vars}} only sets
+  // what the environment holds already: refer to the variables there, so that their values (secrets,
+  // perhaps) are not in the command line. A template of the user's gets the values, as in Packer.
+  const flattened =
+    !isWindows && isDefaultExecuteCommand(o.execute_command) && format === DEFAULT_ENV_VAR_FORMAT
+      ? flattenEnvReferences(vars)
+      : flattenEnv(vars, format);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   Object.assign(env, vars);

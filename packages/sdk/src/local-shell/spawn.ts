@@ -44,17 +44,25 @@ export function cannotRun(fail: LocalShellErrorFactory, program: string, err: un
   });
 }
 
-/** Signal the process group of `pid` (on Windows, or when there is no group, `fallback` or the process). */
+/**
+ * Signal the process group of `pid` (on Windows, or when there is no group, `fallback` or the
+ * process). Once the process has ended (`exited`), only its group is signalled: its pid may
+ * already belong to another process.
+ */
 export function killGroup(
   pid: number | undefined,
   signal: NodeJS.Signals,
   fallback?: (signal: NodeJS.Signals) => void,
+  exited = false,
 ): void {
   if (pid === undefined) return;
   try {
-    if (isWindows) fallback?.(signal);
-    else process.kill(-pid, signal);
+    if (isWindows) {
+      if (exited) return;
+      fallback?.(signal);
+    } else process.kill(-pid, signal);
   } catch {
+    if (exited) return;
     try {
       process.kill(pid, signal);
     } catch {
@@ -65,26 +73,31 @@ export function killGroup(
 
 /**
  * Kill the group of `pid` when `signal` aborts (TERM, then KILL after KILL_GRACE_MS); returns the
- * function to call when the process has ended, which stops watching and, after an abort, kills
- * whatever the script left running in its group.
+ * function to call when the process has ended (been reaped), which stops watching and, after an
+ * abort, kills whatever the script left running in its group (the group only, not the pid).
+ * `exited` tells whether the process has ended before that call (default: not until then).
  */
 export function watchAbort(
   signal: AbortSignal,
   pid: number | undefined,
   fallback?: (signal: NodeJS.Signals) => void,
+  exited: () => boolean = () => false,
 ): () => void {
   let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const gone = () => stopped || exited();
   const onAbort = () => {
-    killGroup(pid, "SIGTERM", fallback);
-    timer = setTimeout(() => killGroup(pid, "SIGKILL", fallback), KILL_GRACE_MS);
+    killGroup(pid, "SIGTERM", fallback, gone());
+    timer = setTimeout(() => killGroup(pid, "SIGKILL", fallback, gone()), KILL_GRACE_MS);
     timer.unref();
   };
   if (signal.aborted) onAbort();
   else signal.addEventListener("abort", onAbort, { once: true });
   return () => {
+    stopped = true;
     signal.removeEventListener("abort", onAbort);
     if (timer) clearTimeout(timer);
-    if (signal.aborted) killGroup(pid, "SIGKILL", fallback);
+    if (signal.aborted) killGroup(pid, "SIGKILL", fallback, true);
   };
 }
 
@@ -106,7 +119,14 @@ export const launchWithPipes: ScriptLauncher = (argv, o) =>
       reject(cannotRun(o.fail, program, err));
       return;
     }
-    const stop = watchAbort(o.signal, child.pid, (s) => child.kill(s));
+    // Reaped once exitCode or signalCode is set ('exit'), which can be well before 'close' (a
+    // process the script started may hold its output open).
+    const stop = watchAbort(
+      o.signal,
+      child.pid,
+      (s) => child.kill(s),
+      () => child.exitCode !== null || child.signalCode !== null,
+    );
     child.stdout?.setEncoding("utf8");
     child.stderr?.setEncoding("utf8");
     child.stdout?.on("data", (c: string) => o.output("stdout", c));
