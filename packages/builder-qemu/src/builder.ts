@@ -25,6 +25,7 @@ import {
   StepTimeoutError,
 } from "@kiln/core";
 import {
+  abortableSleep,
   type BootAction,
   checkFloppyLabel,
   clearAuthorizedKeysStep,
@@ -107,21 +108,6 @@ function err(code: string, message: string, hint?: string, cause?: unknown): Kil
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 function dur(value: string | undefined, fallback: number, name: string): number {

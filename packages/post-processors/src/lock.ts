@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { open, readFile, stat, unlink } from "node:fs/promises";
+import { abortableSleep } from "@kiln/sdk";
 import { abortError, CODES, ppError } from "./util.js";
 
 export interface LockOptions {
@@ -17,18 +18,10 @@ export interface LockOptions {
   staleMs?: number;
 }
 
+/** Sleep; an abort rejects with this post-processor's own abort error. */
 function sleep(ms: number, signal: AbortSignal, type: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(abortError(signal, type));
-    const t = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(abortError(signal, type));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
+  return abortableSleep(ms, signal).catch(() => {
+    throw abortError(signal, type);
   });
 }
 

@@ -27,6 +27,7 @@ import {
   isScriptArg,
   type LocalShellErrorFactory,
   type LocalShellOptions,
+  packerHttpEnv,
   runLocalShell,
   shellWord,
   stringList,
@@ -70,15 +71,7 @@ function environment(
     PACKER_BUILDER_TYPE: packerBuilderType(ctx),
     PACKER_RUN_UUID: ctx.run.runUuid,
   };
-  const http: [string, string][] = [
-    ["PACKER_HTTP_ADDR", "PackerHTTPAddr"],
-    ["PACKER_HTTP_IP", "PackerHTTPIP"],
-    ["PACKER_HTTP_PORT", "PackerHTTPPort"],
-  ];
-  for (const [name, key] of http) {
-    const v = ctx.buildVars[key];
-    if (v !== undefined && v !== "") env[name] = String(v);
-  }
+  Object.assign(env, packerHttpEnv(ctx.buildVars));
   const a = ctx.artifact;
   env.KILN_ARTIFACT_ID = a.id;
   env.KILN_ARTIFACT_BUILDER_TYPE = a.builderType;

@@ -5,6 +5,7 @@ import {
   CommunicatorError,
   durationOr,
   type LocalShellErrorFactory,
+  packerHttpEnv,
   type ScriptSource,
   exitCodes as sdkExitCodes,
   scriptSources as sdkScriptSources,
@@ -130,15 +131,7 @@ export function scriptEnv(
     PACKER_BUILD_NAME: ctx.run.source,
     PACKER_BUILDER_TYPE: ctx.run.type,
   };
-  const http: [string, string][] = [
-    ["PACKER_HTTP_ADDR", "PackerHTTPAddr"],
-    ["PACKER_HTTP_IP", "PackerHTTPIP"],
-    ["PACKER_HTTP_PORT", "PackerHTTPPort"],
-  ];
-  for (const [name, key] of http) {
-    const v = ctx.buildVars[key];
-    if (v !== undefined && v !== "") env[name] = String(v);
-  }
+  Object.assign(env, packerHttpEnv(ctx.buildVars));
   for (const kv of stringList(type, "environment_vars", o.environment_vars) ?? []) {
     const i = kv.indexOf("=");
     const key = i < 0 ? kv : kv.slice(0, i);

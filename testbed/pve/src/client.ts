@@ -3,6 +3,7 @@
  * Not the builder's client: it exposes the raw wire (status, reason, body) on purpose.
  */
 import fs from "node:fs";
+import type http from "node:http";
 import https from "node:https";
 import path from "node:path";
 
@@ -35,6 +36,42 @@ export interface RequestOptions extends Credentials {
   timeoutMs?: number;
 }
 
+/** Cookie + CSRF header for a ticket, or the Authorization header for an API token. */
+function authHeaders(o: Credentials): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (o.ticket) h.Cookie = `PVEAuthCookie=${encodeURIComponent(o.ticket)}`;
+  if (o.csrf) h.CSRFPreventionToken = o.csrf;
+  if (o.token) h.Authorization = `PVEAPIToken=${o.token.id}=${o.token.secret}`;
+  return h;
+}
+
+/** The whole answer as sent: status, reason phrase, headers, text and (if JSON) the parsed body. */
+function readResponse(
+  res: http.IncomingMessage,
+  resolve: (r: RawResponse) => void,
+  reject: (e: Error) => void,
+): void {
+  const chunks: Buffer[] = [];
+  res.on("data", (c: Buffer) => chunks.push(c));
+  res.on("end", () => {
+    const text = Buffer.concat(chunks).toString("utf8");
+    let parsed: RawResponse["body"] = {};
+    try {
+      if (text) parsed = JSON.parse(text);
+    } catch {
+      parsed = {};
+    }
+    resolve({
+      status: res.statusCode ?? 0,
+      reason: res.statusMessage ?? "",
+      headers: res.headers,
+      text,
+      body: parsed,
+    });
+  });
+  res.on("error", reject);
+}
+
 export function request(
   baseUrl: string,
   method: string,
@@ -43,9 +80,7 @@ export function request(
 ): Promise<RawResponse> {
   const url = new URL(baseUrl + p);
   const headers: Record<string, string> = { ...o.headers };
-  if (o.ticket) headers.Cookie = `PVEAuthCookie=${encodeURIComponent(o.ticket)}`;
-  if (o.csrf) headers.CSRFPreventionToken = o.csrf;
-  if (o.token) headers.Authorization = `PVEAPIToken=${o.token.id}=${o.token.secret}`;
+  Object.assign(headers, authHeaders(o));
   let body: Buffer | string | undefined;
   const form = o.params
     ? new URLSearchParams(
@@ -70,25 +105,7 @@ export function request(
   if (body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(body));
   return new Promise((resolve, reject) => {
     const req = https.request(url, { method, headers, ca: o.ca, timeout: o.timeoutMs ?? 15_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let parsed: RawResponse["body"] = {};
-        try {
-          if (text) parsed = JSON.parse(text);
-        } catch {
-          parsed = {};
-        }
-        resolve({
-          status: res.statusCode ?? 0,
-          reason: res.statusMessage ?? "",
-          headers: res.headers,
-          text,
-          body: parsed,
-        });
-      });
-      res.on("error", reject);
+      readResponse(res, resolve, reject);
     });
     req.on("timeout", () => req.destroy(new Error("request timed out")));
     req.on("error", reject);
@@ -118,29 +135,10 @@ export function uploadFile(
     "Content-Type": `multipart/form-data; boundary=${boundary}`,
     "Content-Length": String(Buffer.byteLength(pre) + size + Buffer.byteLength(post)),
   };
-  if (o.ticket) headers.Cookie = `PVEAuthCookie=${encodeURIComponent(o.ticket)}`;
-  if (o.csrf) headers.CSRFPreventionToken = o.csrf;
-  if (o.token) headers.Authorization = `PVEAPIToken=${o.token.id}=${o.token.secret}`;
+  Object.assign(headers, authHeaders(o));
   return new Promise((resolve, reject) => {
     const req = https.request(url, { method: "POST", headers, ca: o.ca }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let parsed: RawResponse["body"] = {};
-        try {
-          if (text) parsed = JSON.parse(text);
-        } catch {
-          parsed = {};
-        }
-        resolve({
-          status: res.statusCode ?? 0,
-          reason: res.statusMessage ?? "",
-          headers: res.headers,
-          text,
-          body: parsed,
-        });
-      });
+      readResponse(res, resolve, reject);
     });
     req.on("error", reject);
     req.write(pre);

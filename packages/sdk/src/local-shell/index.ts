@@ -16,6 +16,7 @@ export {
   type LocalShellOptions,
   ONLY_ON_PLATFORMS,
   onlyOnPlatforms,
+  packerHttpEnv,
   renderShellArg,
   type ScriptFields,
   type ScriptSource,

@@ -159,6 +159,24 @@ export function formatEnvVar(format: string, key: string, value: string): string
  * `{{.Vars}}`: the variables as shell assignments (default `NAME='value' `), sorted by name,
  * each value single-quoted with embedded single quotes closed, escaped and reopened.
  */
+/**
+ * PACKER_HTTP_ADDR, PACKER_HTTP_IP and PACKER_HTTP_PORT from the build variables, for the ones
+ * the builder set (it serves HTTP), as Packer gives them to shell scripts.
+ */
+export function packerHttpEnv(buildVars: Readonly<Record<string, unknown>>): Record<string, string> {
+  const env: Record<string, string> = {};
+  const http: [string, string][] = [
+    ["PACKER_HTTP_ADDR", "PackerHTTPAddr"],
+    ["PACKER_HTTP_IP", "PackerHTTPIP"],
+    ["PACKER_HTTP_PORT", "PackerHTTPPort"],
+  ];
+  for (const [name, key] of http) {
+    const v = buildVars[key];
+    if (v !== undefined && v !== "") env[name] = String(v);
+  }
+  return env;
+}
+
 export function flattenEnv(vars: Record<string, string>, format = "%s='%s' "): string {
   return Object.keys(vars)
     .sort()
