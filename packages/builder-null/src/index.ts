@@ -1,13 +1,7 @@
 import { type BuilderRuntime, defineBuilder, definePlugin } from "@kiln/core";
-import {
-  COMMUNICATOR_OPTIONS,
-  type CommunicatorOptions,
-  connectStep,
-  objectSchema,
-  SSH_OPTIONS,
-} from "@kiln/sdk";
+import { COMMUNICATOR_OPTIONS, type CommunicatorOptions, connectStep, options, SSH_OPTIONS } from "@kiln/sdk";
 
-export const nullSchema = objectSchema(
+export const nullSchema = options(
   { ...COMMUNICATOR_OPTIONS, ...SSH_OPTIONS },
   { description: "Connect to an existing machine and run the provisioners; makes no image." },
 );

@@ -7,7 +7,13 @@ export {
   type RunResult,
   runBuild,
 } from "./engine/build.js";
+export {
+  createRunContext,
+  type OwnedRunContext,
+  type RunContextInit,
+} from "./engine/context.js";
 export { EventBus, type KilnEvent, type KilnEventType, type Listener } from "./engine/events.js";
+export { NoneCommunicator } from "./engine/none.js";
 export {
   formatMs,
   InterruptedError,
@@ -18,6 +24,7 @@ export {
   withTimeout,
 } from "./engine/runner.js";
 export { REDACTED, SecretRegistry, secretForms } from "./engine/secrets.js";
+export { COMMUNICATOR, StateBag, type StateKey, stateKey } from "./engine/state.js";
 export * from "./engine/types.js";
 export * from "./errors.js";
 export { formatDocument, unifiedDiff } from "./fmt/index.js";
@@ -56,6 +63,7 @@ export {
   PROVISIONER_COMMON,
   SCHEMA_ID,
 } from "./schema/base.js";
+export { applyDefaults } from "./schema/defaults.js";
 export { compileSchema, suggest, validateValue } from "./schema/validate.js";
 export {
   formatPath,
@@ -67,4 +75,6 @@ export {
   positionOf,
   type SourceFile,
 } from "./source.js";
+export { abortableSleep, abortError, messageOf, throwIfAborted } from "./util/abort.js";
+export { formatBytes } from "./util/bytes.js";
 export type { ValueOrigin, VariableDecl, VariableType, VariableValue } from "./variables.js";

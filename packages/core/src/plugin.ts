@@ -3,6 +3,7 @@
  * carries its JSON Schema (also shipped as the package's `./schema.json`, so validation never
  * loads plugin code) and a `create()` that loads the heavy part lazily.
  */
+import type { BuilderRuntime, PostProcessorRuntime, ProvisionerRuntime } from "./engine/types.js";
 import type { Kind } from "./schema/base.js";
 import { type JsonSchema, KIND_KEY } from "./schema/base.js";
 
@@ -30,30 +31,57 @@ export type AnyComponent =
   | PostProcessorComponent
   | DataSourceComponent;
 
-type Def<C> = Omit<C, "kind">;
+/**
+ * A component's options schema. A schema that carries its options' type (a TypeBox schema made
+ * with the SDK's `options({...})` does: its `static`) types the runtime `create()` must return.
+ */
+export interface ComponentSchema {
+  readonly type: unknown;
+}
 
-export function defineBuilder<Impl>(def: Def<BuilderComponent<Impl>>): BuilderComponent<Impl> {
+/** The options type a schema carries (TypeBox's `static`), or plain records for a plain JSON Schema. */
+// biome-ignore lint/suspicious/noExplicitAny: a plain JSON Schema says nothing about its options' type
+export type SchemaOptions<S> = S extends { readonly static: infer O } ? O : Record<string, any>;
+
+interface ComponentDef<S, Impl> {
+  type: string;
+  description?: string;
+  schema: S;
+  create: () => Impl | Promise<Impl>;
+}
+
+export function defineBuilder<S extends ComponentSchema>(
+  def: ComponentDef<S, BuilderRuntime<SchemaOptions<S>>>,
+): BuilderComponent<BuilderRuntime<SchemaOptions<S>>> {
   return { kind: "builder", ...checkDef(def, "builder") };
 }
-export function defineProvisioner<Impl>(def: Def<ProvisionerComponent<Impl>>): ProvisionerComponent<Impl> {
+export function defineProvisioner<S extends ComponentSchema>(
+  def: ComponentDef<S, ProvisionerRuntime<SchemaOptions<S>>>,
+): ProvisionerComponent<ProvisionerRuntime<SchemaOptions<S>>> {
   return { kind: "provisioner", ...checkDef(def, "provisioner") };
 }
-export function definePostProcessor<Impl>(
-  def: Def<PostProcessorComponent<Impl>>,
-): PostProcessorComponent<Impl> {
+export function definePostProcessor<S extends ComponentSchema>(
+  def: ComponentDef<S, PostProcessorRuntime<SchemaOptions<S>>>,
+): PostProcessorComponent<PostProcessorRuntime<SchemaOptions<S>>> {
   return { kind: "post-processor", ...checkDef(def, "post-processor") };
 }
-export function defineDataSource<Impl>(def: Def<DataSourceComponent<Impl>>): DataSourceComponent<Impl> {
+export function defineDataSource<S extends ComponentSchema, Impl>(
+  def: ComponentDef<S, Impl>,
+): DataSourceComponent<Impl> {
   return { kind: "datasource", ...checkDef(def, "datasource") };
 }
 
-function checkDef<T extends { type: string; schema: JsonSchema; create: unknown }>(def: T, kind: Kind): T {
+function checkDef<S extends ComponentSchema, Impl>(
+  def: ComponentDef<S, Impl>,
+  kind: Kind,
+): Omit<ComponentBase<Kind, Impl>, "kind"> {
   if (!/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(def.type)) {
     throw new TypeError(`[${kind}] type "${def.type}" must be lower-case words joined by -`);
   }
   if (typeof def.create !== "function") throw new TypeError(`[${def.type}] create must be a function`);
   if (def.schema.type !== "object") throw new TypeError(`[${def.type}] schema must be an object schema`);
-  return def;
+  // A TypeBox schema is plain JSON Schema at run time (its markers are symbols, which JSON drops).
+  return { ...def, schema: def.schema as unknown as JsonSchema };
 }
 
 export interface PluginDefinition {

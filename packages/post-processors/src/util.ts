@@ -6,6 +6,8 @@ import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:pa
 import { KilnError } from "@kiln/core";
 import type { RunContext } from "./types.js";
 
+export { abortError, formatBytes, messageOf, throwIfAborted } from "@kiln/core";
+
 /** Error codes the post-processors raise (candidates for core's catalogue). */
 export const CODES = {
   /** An option value that the schema accepts but that cannot work. */
@@ -35,17 +37,6 @@ export function ppError(
     ...(extra.hint !== undefined ? { hint: extra.hint } : {}),
     ...(extra.cause !== undefined ? { cause: extra.cause } : {}),
   });
-}
-
-/** What to throw when the run was aborted: the abort reason when it is an Error. */
-export function abortError(signal: AbortSignal, type: string): Error {
-  const r: unknown = signal.reason;
-  if (r instanceof Error) return r;
-  return new Error(`[${type}] interrupted`);
-}
-
-export function throwIfAborted(signal: AbortSignal, type: string): void {
-  if (signal.aborted) throw abortError(signal, type);
 }
 
 /** A path from the options, relative to the build file's folder. */
@@ -153,22 +144,6 @@ export async function which(
     }
   }
   return undefined;
-}
-
-/** Human-readable byte count for messages. */
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
-}
-
-export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /**

@@ -1,6 +1,6 @@
 /** Helpers shared by the provisioners. */
 import { isAbsolute, resolve } from "node:path";
-import { KilnError, type RunContext } from "@kiln/core";
+import { abortableSleep, abortError, KilnError, messageOf, type RunContext } from "@kiln/core";
 import {
   CommunicatorError,
   durationOr,
@@ -11,6 +11,8 @@ import {
   scriptSources as sdkScriptSources,
   stringList as sdkStringList,
 } from "@kiln/sdk";
+
+export { abortError, messageOf, throwIfAborted } from "@kiln/core";
 
 /** Error codes the provisioners raise. */
 export const CODES = {
@@ -37,10 +39,6 @@ export function provError(
   });
 }
 
-export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /**
  * Wrap a failure of the communicator (or anything else) as `[type] what: reason`, keeping the
  * communicator's stable code and hint.
@@ -51,33 +49,6 @@ export function wrapError(type: string, what: string, err: unknown): KilnError {
   return provError(type, code, `${what}: ${messageOf(err)}`, {
     hint: typeof hint === "string" ? hint : undefined,
     cause: err,
-  });
-}
-
-/** What to throw when the run was aborted: the abort reason when it is an Error (a step timeout), else a plain interrupt. */
-export function abortError(signal: AbortSignal, type: string): Error {
-  const r: unknown = signal.reason;
-  if (r instanceof Error) return r;
-  return new Error(`[${type}] interrupted`);
-}
-
-export function throwIfAborted(signal: AbortSignal, type: string): void {
-  if (signal.aborted) throw abortError(signal, type);
-}
-
-/** Wait `ms`, or reject as soon as `signal` aborts. */
-export function sleep(ms: number, signal: AbortSignal, type: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(abortError(signal, type));
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(abortError(signal, type));
-    };
-    const t = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
   });
 }
 
@@ -199,4 +170,9 @@ export function scriptSources(
 export function inlineScript(shebang: string | undefined, lines: string[]): string {
   const sb = (shebang ?? "/bin/sh -e").trim();
   return `#!${sb.startsWith("#!") ? sb.slice(2) : sb}\n${lines.join("\n")}\n`;
+}
+
+/** Wait `ms`; an abort rejects with this component's own abort error. */
+export function sleep(ms: number, signal: AbortSignal, type: string): Promise<void> {
+  return abortableSleep(ms, signal, (s) => abortError(s, type));
 }

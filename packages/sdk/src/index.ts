@@ -1,30 +1,23 @@
+export { abortableSleep } from "@kiln/core";
 export * from "./boot/index.js";
+export * from "./builder/errors.js";
 export * from "./communicator/index.js";
 export * from "./download/index.js";
 export * from "./floppy/index.js";
 export * from "./http/index.js";
 export * from "./iso/index.js";
 export * from "./local-shell/index.js";
+export * from "./options/schema.js";
 export * from "./qmp/index.js";
 export * from "./schemas.js";
+export * from "./state.js";
+export * from "./steps/boot-command.js";
+export * from "./steps/cd.js";
 export * from "./steps/clear-keys.js";
-export {
-  type CommunicatorOptions,
-  type ConnectStepOptions,
-  connectStep,
-  STATE_COMMUNICATOR,
-} from "./steps/connect.js";
-export {
-  type HttpOptions,
-  type HttpServerStepOptions,
-  httpServerStep,
-  STATE_HTTP_SERVER,
-} from "./steps/http.js";
-export {
-  needsTemporaryKey,
-  STATE_TEMPORARY_KEY,
-  type TemporaryKeyOptions,
-  temporaryKeyStep,
-} from "./steps/key.js";
+export { type ConnectStepOptions, connectStep, DEFAULT_SSH_TIMEOUT } from "./steps/connect.js";
+export * from "./steps/download.js";
+export { type HttpServerStepOptions, httpServerStep } from "./steps/http.js";
+export { needsTemporaryKey, type TemporaryKeyOptions, temporaryKeyStep } from "./steps/key.js";
+export * from "./steps/output-dir.js";
 export { type PrefixErrorsOptions, prefixStepErrors } from "./steps/prefix.js";
 export * from "./vnc/index.js";

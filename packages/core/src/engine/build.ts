@@ -3,20 +3,20 @@
  * its builder's steps, the build's provisioners and its post-processor chains.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseDuration } from "../duration.js";
 import { isKilnError, KilnError } from "../errors.js";
-import { DEFERRED, evaluateTemplate, hasExpressions, parseTemplate, type Scope } from "../expr/index.js";
 import type { LoadedBuildFile, LoadedComponent } from "../load.js";
 import { createRuntime } from "../plugins/runtime.js";
+import { applyDefaults } from "../schema/defaults.js";
+import { abortableSleep, messageOf } from "../util/abort.js";
+import { createRunContext } from "./context.js";
 import type { EventBus } from "./events.js";
-import { InterruptedError, messageOf, type OnError, runSteps, withTimeout } from "./runner.js";
+import { NoneCommunicator } from "./none.js";
+import { InterruptedError, type OnError, runSteps, withTimeout } from "./runner.js";
+import { COMMUNICATOR } from "./state.js";
 import type {
   Artifact,
   BuilderRuntime,
-  BuildVars,
   Communicator,
   PostProcessorRuntime,
   ProvisionerRuntime,
@@ -24,7 +24,6 @@ import type {
   RunInfo,
   Step,
 } from "./types.js";
-import { StateBag } from "./types.js";
 
 export interface BuildOptions {
   loaded: LoadedBuildFile;
@@ -98,21 +97,6 @@ export function planRuns(
   return out;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new InterruptedError());
-    const t = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new InterruptedError());
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 /** Run every planned run; never throws for a failed run (see the result), only for misuse. */
 export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
   const { loaded, bus } = opts;
@@ -159,71 +143,24 @@ async function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
   const onAbort = () => ctl.abort(opts.signal.reason);
   if (opts.signal.aborted) ctl.abort(opts.signal.reason);
   opts.signal.addEventListener("abort", onAbort, { once: true });
-  const temps: string[] = [];
-  const buildVars: BuildVars = {
-    PackerRunUUID: info.runUuid,
-    BuildName: info.build,
-    SourceName: info.source,
-    BuilderType: info.type,
-    ID: "",
-  };
-  const env = opts.env ?? process.env;
-  const scope = (): Scope => ({
-    values: {
-      var: Object.fromEntries(Object.entries(loaded.variables).map(([k, v]) => [k, v.value])),
-      local: loaded.locals,
-      env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)),
-      path: { root: loaded.dir, cwd: opts.cwd ?? process.cwd() },
-      source: { name: info.source, type: info.type },
-      build: { ...buildVars },
-      http: {
-        ip: buildVars.PackerHTTPIP ?? "",
-        port: buildVars.PackerHTTPPort ?? "",
-        addr: buildVars.PackerHTTPAddr ?? "",
-      },
-    },
-    deferred: new Set(["data"]),
-    members: { var: new Set(Object.keys(loaded.variables)), local: new Set(Object.keys(loaded.locals)) },
-    baseDir: loaded.dir,
-  });
-  const render = <T>(value: T): T => {
-    const walk = (v: unknown): unknown => {
-      if (typeof v === "string" && hasExpressions(v)) {
-        const out = evaluateTemplate(parseTemplate(v), scope());
-        if (out === DEFERRED)
-          throw new KilnError("KILN_EXPR_EVAL", `"${v}" needs values that are not available while building`);
-        return out;
-      }
-      if (Array.isArray(v)) return v.map(walk);
-      if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
-        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
-      }
-      return v;
-    };
-    return walk(value) as T;
-  };
-  const ctx: RunContext = {
+  const { ctx, dispose } = createRunContext({
     run: info,
-    state: new StateBag(),
     ui,
     signal: ctl.signal,
-    buildVars,
-    secret: (v) => bus.secrets.add(v),
-    render,
     baseDir: loaded.dir,
     force: opts.force === true,
-    tempDir: async (prefix = "kiln-") => {
-      const d = await mkdtemp(join(tmpdir(), prefix));
-      temps.push(d);
-      return d;
-    },
-  };
+    secret: (v) => bus.secrets.add(v),
+    variables: Object.fromEntries(Object.entries(loaded.variables).map(([k, v]) => [k, v.value])),
+    locals: loaded.locals,
+    env: opts.env ?? process.env,
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+  });
   const artifacts: Artifact[] = [];
   try {
     if (!build || !source?.plugin)
       throw new KilnError("KILN_INTERNAL", `run ${info.name} has no resolved builder`);
     const builder = await createRuntime<BuilderRuntime>(source.plugin);
-    const options = source.options;
+    const options = applyDefaults(source.plugin.schema, source.options);
     await builder.prepare?.(options, ctx);
     const provisionStep: Step = {
       name: "provision",
@@ -261,7 +198,7 @@ async function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
   } finally {
     bus.flush(info.name);
     opts.signal.removeEventListener("abort", onAbort);
-    await Promise.all(temps.map((d) => rm(d, { recursive: true, force: true })));
+    await dispose();
   }
 }
 
@@ -302,7 +239,7 @@ async function provisionAll(
   ctx: RunContext,
   opts: BuildOptions,
 ): Promise<void> {
-  const communicator = ctx.state.get<Communicator>("communicator");
+  const communicator = ctx.state.get(COMMUNICATOR);
   try {
     for (const p of list) {
       if (!applies(p, ctx.run)) continue;
@@ -333,7 +270,7 @@ async function runProvisioner(
   const pause = p.options.pause_before as string | undefined;
   if (pause) {
     ui.say(`Pausing ${pause} before the next provisioner...`);
-    await sleep(parseDuration(pause), ctx.signal);
+    await abortableSleep(parseDuration(pause), ctx.signal, () => new InterruptedError());
   }
   const runtime = await createRuntime<ProvisionerRuntime>(p.plugin);
   const retries = (p.options.max_retries as number | undefined) ?? 0;
@@ -345,9 +282,15 @@ async function runProvisioner(
         : `Retrying ${p.type} (attempt ${attempt + 1} of ${retries + 1})...`,
     );
     try {
-      const options = ctx.render(ownOptions(p, ctx.run));
+      const options = applyDefaults(p.plugin.schema, ctx.render(ownOptions(p, ctx.run)));
       await withTimeout(`${p.type} provisioner`, ctx.signal, timeout, (signal) =>
-        runtime.provision({ ...ctx, ui, signal, options, communicator: communicator ?? noCommunicator() }),
+        runtime.provision({
+          ...ctx,
+          ui,
+          signal,
+          options,
+          communicator: communicator ?? new NoneCommunicator(),
+        }),
       );
       return;
     } catch (err) {
@@ -355,27 +298,6 @@ async function runProvisioner(
       ui.error(`${p.type} failed: ${messageOf(err)}`);
     }
   }
-}
-
-function noCommunicator(): Communicator {
-  const fail = async (): Promise<never> => {
-    throw new KilnError(
-      "KILN_NO_COMMUNICATOR",
-      "this source has no communicator (communicator: none), so provisioners cannot reach it",
-      {
-        hint: "Use a provisioner that runs locally (shell-local), or configure ssh_* options.",
-      },
-    );
-  };
-  return {
-    connect: async () => {},
-    exec: fail,
-    upload: fail,
-    uploadDir: fail,
-    download: fail,
-    downloadDir: fail,
-    close: async () => {},
-  };
 }
 
 async function postProcess(
@@ -398,7 +320,12 @@ async function postProcess(
       const options: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(pp.options))
         if (!["type", "name", "only", "except", "keep_input_artifact"].includes(k)) options[k] = v;
-      const result = await runtime.postProcess({ ...ctx, ui, options: ctx.render(options), artifact: input });
+      const result = await runtime.postProcess({
+        ...ctx,
+        ui,
+        options: applyDefaults(pp.plugin.schema, ctx.render(options)),
+        artifact: input,
+      });
       const keep = pp.options.keep_input_artifact === true || result.keepInput === true;
       if (first) {
         if (keep) keepBuilderArtifact = true;

@@ -3,7 +3,9 @@
  * in reverse order on success, failure and interrupt. Steps get an AbortSignal that fires on
  * Ctrl-C/SIGTERM and on their timeout.
  */
+
 import { isKilnError, KilnError } from "../errors.js";
+import { messageOf } from "../util/abort.js";
 import type { EventBus } from "./events.js";
 import type { RunContext, Step } from "./types.js";
 
@@ -208,9 +210,4 @@ export async function runCleanups(started: Step[], ctx: RunContext, bus: EventBu
       });
     }
   }
-}
-
-export function messageOf(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
 }

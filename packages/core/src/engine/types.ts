@@ -1,3 +1,5 @@
+import type { StateBag } from "./state.js";
+
 /**
  * The run-time contract between the engine and plugins: what a builder, provisioner and
  * post-processor implement, and what the engine hands them.
@@ -84,28 +86,6 @@ export interface RunInfo {
  */
 export type BuildVars = Record<string, string | number | boolean | undefined>;
 
-/** Shared state of a run's steps (Packer's state bag). */
-export class StateBag {
-  private readonly map = new Map<string, unknown>();
-  get<T>(key: string): T | undefined {
-    return this.map.get(key) as T | undefined;
-  }
-  /** The value, or a clear error naming the step that should have set it. */
-  require<T>(key: string): T {
-    if (!this.map.has(key)) throw new Error(`internal: state "${key}" was not set by an earlier step`);
-    return this.map.get(key) as T;
-  }
-  put(key: string, value: unknown): void {
-    this.map.set(key, value);
-  }
-  delete(key: string): void {
-    this.map.delete(key);
-  }
-  has(key: string): boolean {
-    return this.map.has(key);
-  }
-}
-
 export interface RunContext {
   run: RunInfo;
   state: StateBag;
@@ -159,10 +139,10 @@ export interface BuildStepsContext extends RunContext {
 
 export interface BuilderRuntime<O = Record<string, unknown>> {
   /** Checks beyond the schema (throw a KilnError whose message starts with `[type]`). */
-  prepare?(options: O, ctx: RunContext): void | Promise<void>;
-  steps(options: O, ctx: BuildStepsContext): Step[];
+  prepare?: (options: O, ctx: RunContext) => void | Promise<void>;
+  steps: (options: O, ctx: BuildStepsContext) => Step[];
   /** What the run produced, once every step succeeded. */
-  artifact(options: O, ctx: RunContext): Artifact | undefined | Promise<Artifact | undefined>;
+  artifact: (options: O, ctx: RunContext) => Artifact | undefined | Promise<Artifact | undefined>;
 }
 
 export interface ProvisionContext<O = Record<string, unknown>> extends RunContext {
@@ -171,7 +151,7 @@ export interface ProvisionContext<O = Record<string, unknown>> extends RunContex
 }
 
 export interface ProvisionerRuntime<O = Record<string, unknown>> {
-  provision(ctx: ProvisionContext<O>): Promise<void>;
+  provision: (ctx: ProvisionContext<O>) => Promise<void>;
 }
 
 export interface PostProcessContext<O = Record<string, unknown>> extends RunContext {
@@ -186,5 +166,5 @@ export interface PostProcessResult {
 }
 
 export interface PostProcessorRuntime<O = Record<string, unknown>> {
-  postProcess(ctx: PostProcessContext<O>): Promise<PostProcessResult>;
+  postProcess: (ctx: PostProcessContext<O>) => Promise<PostProcessResult>;
 }

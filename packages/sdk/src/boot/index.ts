@@ -21,7 +21,6 @@ export {
   type WaitAction,
 } from "./parse.js";
 export {
-  abortableSleep,
   actionQcodes,
   createSendkeyDriver,
   type KeyDriver,

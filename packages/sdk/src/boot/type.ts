@@ -1,6 +1,7 @@
 /**
  * Playing parsed boot-command actions through a keyboard driver (QMP, Proxmox sendkey, VNC …).
  */
+import { abortableSleep } from "@kiln/core";
 import { charQcodes, SPECIAL_KEY_QCODES, type SpecialKey } from "./keys.js";
 import { type BootAction, BootCommandError, type HoldAction } from "./parse.js";
 
@@ -84,23 +85,6 @@ export function createSendkeyDriver(
     press: (keys) => send(keys.join("-")),
     keyInterval: options.keyInterval ?? 100,
   };
-}
-
-/** Sleep `ms`, rejecting with the signal's reason when it aborts. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /**

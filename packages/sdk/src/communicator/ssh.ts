@@ -14,6 +14,7 @@ import {
 } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { StringDecoder } from "node:string_decoder";
+import { abortableSleep } from "@kiln/core";
 import type {
   AnyAuthMethod,
   AuthHandlerMiddleware,
@@ -63,6 +64,8 @@ export interface SSHConfig {
   ssh_private_key?: string | Buffer;
   /** Authenticate with the agent at SSH_AUTH_SOCK. */
   ssh_agent_auth?: boolean;
+  /** Forward the agent at SSH_AUTH_SOCK to the machine (OpenSSH agent forwarding). */
+  ssh_agent_forwarding?: boolean;
   /** How long connect()/reconnect() keep trying. Default "5m". */
   ssh_timeout?: string | number;
   /** Failed handshakes (e.g. authentication) tolerated before giving up. Default 10. */
@@ -113,26 +116,12 @@ class AttemptError extends Error {
   }
 }
 
-function abortError(what: string): CommunicatorError {
+function cancelled(what: string): CommunicatorError {
   return new CommunicatorError("KILN_SSH_ABORTED", `${what} was cancelled`);
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError("waiting for SSH"));
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError("waiting for SSH"));
-    };
-    const timer = setTimeout(
-      () => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      },
-      Math.max(0, ms),
-    );
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
+  return abortableSleep(Math.max(0, ms), signal, () => cancelled("waiting for SSH"));
 }
 
 function describeError(err: unknown): string {
@@ -395,7 +384,7 @@ export class SSHCommunicator implements Communicator {
     let last: AttemptError | undefined;
     try {
       for (;;) {
-        if (signal?.aborted) throw abortError(`connecting to ${this.target}`);
+        if (signal?.aborted) throw cancelled(`connecting to ${this.target}`);
         const remaining = deadline - Date.now();
         if (remaining <= 0) break;
         attempt++;
@@ -409,7 +398,7 @@ export class SSHCommunicator implements Communicator {
         } catch (err) {
           if (!(err instanceof AttemptError)) throw err;
           last = err;
-          if (err.kind === "abort") throw abortError(`connecting to ${this.target}`);
+          if (err.kind === "abort") throw cancelled(`connecting to ${this.target}`);
           if (err.kind === "fatal") {
             throw err.cause instanceof CommunicatorError
               ? err.cause
@@ -559,8 +548,15 @@ export class SSHCommunicator implements Communicator {
       if (err instanceof CommunicatorError) throw new AttemptError("fatal", err.message, undefined, err);
       throw new AttemptError("transient", describeError(err), undefined, err);
     }
+    const agent = this.config.ssh_agent_forwarding ? process.env.SSH_AUTH_SOCK : undefined;
     return this.handshake(
-      { host: this.host, port: this.port, username: this.config.ssh_username, sock },
+      {
+        host: this.host,
+        port: this.port,
+        username: this.config.ssh_username,
+        sock,
+        ...(agent ? { agent } : {}),
+      },
       plan,
       pins,
       remaining,
@@ -570,7 +566,14 @@ export class SSHCommunicator implements Communicator {
   }
 
   private handshake(
-    where: { host: string; port: number; username: string; sock?: NodeJS.ReadableStream | undefined },
+    where: {
+      host: string;
+      port: number;
+      username: string;
+      sock?: NodeJS.ReadableStream | undefined;
+      /** Forward this agent socket to the machine. */
+      agent?: string;
+    },
     plan: AuthPlan,
     pins: HostKeyPins | undefined,
     remaining: number,
@@ -617,6 +620,10 @@ export class SSHCommunicator implements Communicator {
       },
     };
     if (where.sock) cfg.sock = where.sock as NonNullable<ConnectConfig["sock"]>;
+    if (where.agent) {
+      cfg.agent = where.agent;
+      cfg.agentForward = true;
+    }
     if (this.readWriteTimeoutMs > 0) cfg.timeout = this.readWriteTimeoutMs;
 
     return new Promise<Client>((resolve, reject) => {
@@ -722,7 +729,7 @@ export class SSHCommunicator implements Communicator {
       full = `export ${parts.join(" ")}; ${command}`;
     }
     const signal = opts.signal;
-    if (signal?.aborted) return Promise.reject(abortError("the command"));
+    if (signal?.aborted) return Promise.reject(cancelled("the command"));
 
     return new Promise<ExecResult>((resolve, reject) => {
       let channel: ClientChannel | undefined;
@@ -772,7 +779,7 @@ export class SSHCommunicator implements Communicator {
       const onClientGone = (): void => {
         if (exit === undefined) lost();
       };
-      const onAbort = (): void => fail(abortError("the command"));
+      const onAbort = (): void => fail(cancelled("the command"));
       let exit: ExecResult | undefined;
       signal?.addEventListener("abort", onAbort, { once: true });
       client.once("close", onClientGone);

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { link, open, readFile, rename, stat, unlink, utimes } from "node:fs/promises";
 import { hostname } from "node:os";
-import { abortableSleep } from "../boot/type.js";
+import { abortableSleep } from "@kiln/core";
 
 export interface LockOptions {
   signal?: AbortSignal;

@@ -15,7 +15,6 @@ export {
 export {
   FLOPPY_OPTIONS,
   type FloppyOptions,
-  type FloppyStepOptions,
   floppyStep,
   wantsFloppy,
 } from "./step.js";

@@ -7,8 +7,7 @@ import { EventEmitter } from "node:events";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { StringDecoder } from "node:string_decoder";
-import { KilnError } from "@kiln/core";
-import { abortableSleep } from "../boot/type.js";
+import { abortableSleep, KilnError } from "@kiln/core";
 import { connectSocket } from "../internal/socket.js";
 import { ppmToPng } from "./png.js";
 

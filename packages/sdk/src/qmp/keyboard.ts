@@ -13,7 +13,8 @@
  * device every 8–10 ms and misses shorter presses; a PS/2-only guest is fine with `holdMs: 0`
  * (press and release in one command).
  */
-import { abortableSleep, type KeyDriver } from "../boot/type.js";
+import { abortableSleep } from "@kiln/core";
+import type { KeyDriver } from "../boot/type.js";
 import type { QmpClient } from "./client.js";
 
 export interface QmpKeyboardOptions {

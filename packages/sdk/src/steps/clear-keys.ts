@@ -12,17 +12,16 @@
  * with a message, not an error (Packer only logs it). The command is one `sh -c` line, so the
  * user's login shell may be sh, bash, csh/tcsh or fish.
  */
-import type { Communicator, RunContext, Step } from "@kiln/core";
-import { STATE_COMMUNICATOR } from "./connect.js";
+import type { Step } from "@kiln/core";
+import type { CommunicatorOptions } from "../schemas.js";
+import { CLEARED_KEYS, COMMUNICATOR, TEMPORARY_KEY } from "../state.js";
 
-export interface ClearAuthorizedKeysOptions {
-  communicator?: "ssh" | "none";
-  ssh_clear_authorized_keys?: boolean;
-}
+export type ClearAuthorizedKeysOptions = Pick<
+  CommunicatorOptions,
+  "communicator" | "ssh_clear_authorized_keys"
+>;
 
 export interface ClearAuthorizedKeysStepOptions {
-  /** The temporary public key line the builder installed (undefined: none was made, nothing to do). */
-  publicKey: (ctx: RunContext) => string | undefined;
   /**
    * The login user's files to clean. `~/` means the user's home. Default
    * `["~/.ssh/authorized_keys"]`.
@@ -129,28 +128,26 @@ export function parseClearKeysReport(stdout: string): ClearedFile[] {
   return out;
 }
 
-export const STATE_CLEARED_KEYS = "ssh-cleared-keys";
-
 /**
  * The step. Runs only with `ssh_clear_authorized_keys: true`, the SSH communicator and a
  * temporary key; puts what it did in the state as `ssh-cleared-keys` (ClearedFile[]).
  */
 export function clearAuthorizedKeysStep(
   o: ClearAuthorizedKeysOptions,
-  how: ClearAuthorizedKeysStepOptions,
+  how: ClearAuthorizedKeysStepOptions = {},
 ): Step {
   return {
     name: "clear authorized keys",
     async run(ctx) {
-      if (!o.ssh_clear_authorized_keys || (o.communicator ?? "ssh") !== "ssh") return;
-      const key = how.publicKey(ctx);
+      if (!o.ssh_clear_authorized_keys || o.communicator !== "ssh") return;
+      const key = ctx.state.get(TEMPORARY_KEY)?.publicKey;
       if (!key) {
         ctx.ui.message(
           "ssh_clear_authorized_keys: no temporary key was made (a password or key file is used); nothing to remove.",
         );
         return;
       }
-      const comm = ctx.state.get<Communicator>(STATE_COMMUNICATOR);
+      const comm = ctx.state.get(COMMUNICATOR);
       if (!comm) return;
       ctx.ui.say("Removing the temporary SSH key from authorized_keys...");
       let stdout = "";
@@ -175,7 +172,7 @@ export function clearAuthorizedKeysStep(
         stderr += e instanceof Error ? e.message : String(e);
       }
       const report = parseClearKeysReport(stdout);
-      ctx.state.put(STATE_CLEARED_KEYS, report);
+      ctx.state.put(CLEARED_KEYS, report);
       const errLines = stderr.split(/\r?\n/).filter((l) => l.trim() !== "");
       const sudoReason = errLines
         .filter((l) => l.startsWith(SUDO_REASON))

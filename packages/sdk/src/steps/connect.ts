@@ -4,38 +4,18 @@
  * Password, SSHPublicKey, SSHPrivateKey), and closes it in cleanup.
  */
 import { readFile } from "node:fs/promises";
-import { KilnError, parseDuration, type RunContext, type Step } from "@kiln/core";
+import { abortableSleep, KilnError, parseDuration, type Step } from "@kiln/core";
 import { NoneCommunicator } from "../communicator/none.js";
 import { SSHCommunicator, type SSHConfig } from "../communicator/ssh.js";
+import type { CommunicatorOptions } from "../schemas.js";
+import { COMMUNICATOR, SSH_ADDRESS, TEMPORARY_KEY } from "../state.js";
 
-/** The communicator options of a source (Packer's names). */
-export interface CommunicatorOptions {
-  communicator?: "ssh" | "none";
-  pause_before_connecting?: string;
-  ssh_host?: string;
-  ssh_port?: number;
-  ssh_username?: string;
-  ssh_password?: string;
-  ssh_private_key_file?: string;
-  ssh_agent_auth?: boolean;
-  ssh_timeout?: string;
-  ssh_handshake_attempts?: number;
-  ssh_keep_alive_interval?: string;
-  ssh_read_write_timeout?: string;
-  ssh_bastion_host?: string;
-  ssh_bastion_port?: number;
-  ssh_bastion_username?: string;
-  ssh_bastion_password?: string;
-  ssh_bastion_private_key_file?: string;
-  ssh_bastion_agent_auth?: boolean;
-  ssh_wait_timeout?: string;
-}
+/** How long to wait for SSH when neither ssh_timeout nor the deprecated ssh_wait_timeout is set. */
+export const DEFAULT_SSH_TIMEOUT = "5m";
+
+export type { CommunicatorOptions };
 
 export interface ConnectStepOptions {
-  /** Where to connect, when the builder knows better than ssh_host (e.g. 127.0.0.1 and a forwarded port). */
-  host?: (ctx: RunContext) => { host: string; port: number } | undefined;
-  /** A private key the builder generated and installed (temporary key pair). */
-  privateKey?: (ctx: RunContext) => string | undefined;
   /**
    * Back-off between connection attempts (default 250 ms doubling to 5 s). A builder whose
    * target is a local forwarded port, cheap to try, caps it lower so SSH is seen sooner.
@@ -43,37 +23,25 @@ export interface ConnectStepOptions {
   retry?: { initialMs?: number; maxMs?: number };
 }
 
-export const STATE_COMMUNICATOR = "communicator";
-
 export function connectStep(options: CommunicatorOptions, how: ConnectStepOptions = {}): Step {
   let comm: { close(): Promise<void> } | undefined;
   return {
     name: "connect",
     async run(ctx) {
-      if ((options.communicator ?? "ssh") === "none") {
+      if (options.communicator === "none") {
         const none = new NoneCommunicator();
         comm = none;
-        ctx.state.put(STATE_COMMUNICATOR, none);
+        ctx.state.put(COMMUNICATOR, none);
         return;
       }
       if (options.pause_before_connecting) {
         const ms = parseDuration(options.pause_before_connecting);
         ctx.ui.say(`Waiting ${options.pause_before_connecting} before connecting...`);
-        await new Promise<void>((resolve, reject) => {
-          const t = setTimeout(resolve, ms);
-          ctx.signal.addEventListener(
-            "abort",
-            () => {
-              clearTimeout(t);
-              reject(ctx.signal.reason);
-            },
-            { once: true },
-          );
-        });
+        await abortableSleep(ms, ctx.signal);
       }
       const target =
-        how.host?.(ctx) ??
-        (options.ssh_host ? { host: options.ssh_host, port: options.ssh_port ?? 22 } : undefined);
+        ctx.state.get(SSH_ADDRESS) ??
+        (options.ssh_host ? { host: options.ssh_host, port: options.ssh_port } : undefined);
       if (!target) {
         throw new KilnError("KILN_SSH_CONFIG", `[${ctx.run.type}] no address to connect to`, {
           hint: "Set ssh_host (and ssh_port).",
@@ -86,7 +54,7 @@ export function connectStep(options: CommunicatorOptions, how: ConnectStepOption
           { hint: "Set ssh_username." },
         );
       }
-      const generated = how.privateKey?.(ctx);
+      const generated = ctx.state.get(TEMPORARY_KEY)?.privateKey;
       if (options.ssh_password) ctx.secret(options.ssh_password);
       if (options.ssh_bastion_password) ctx.secret(options.ssh_bastion_password);
       let privateKey = generated;
@@ -112,16 +80,17 @@ export function connectStep(options: CommunicatorOptions, how: ConnectStepOption
         ...(options.ssh_password ? { ssh_password: options.ssh_password } : {}),
         ...(privateKey ? { ssh_private_key: privateKey } : {}),
         ...(options.ssh_agent_auth ? { ssh_agent_auth: true } : {}),
-        ssh_timeout: options.ssh_timeout ?? options.ssh_wait_timeout ?? "5m",
-        ...(options.ssh_handshake_attempts ? { ssh_handshake_attempts: options.ssh_handshake_attempts } : {}),
-        ...(options.ssh_keep_alive_interval
-          ? { ssh_keep_alive_interval: options.ssh_keep_alive_interval }
+        ssh_timeout: options.ssh_timeout ?? options.ssh_wait_timeout ?? DEFAULT_SSH_TIMEOUT,
+        ssh_handshake_attempts: options.ssh_handshake_attempts,
+        ssh_keep_alive_interval: options.ssh_keep_alive_interval,
+        ...(!options.ssh_disable_agent_forwarding && process.env.SSH_AUTH_SOCK
+          ? { ssh_agent_forwarding: true }
           : {}),
         ...(options.ssh_read_write_timeout ? { ssh_read_write_timeout: options.ssh_read_write_timeout } : {}),
         ...(options.ssh_bastion_host
           ? {
               ssh_bastion_host: options.ssh_bastion_host,
-              ...(options.ssh_bastion_port ? { ssh_bastion_port: options.ssh_bastion_port } : {}),
+              ssh_bastion_port: options.ssh_bastion_port,
               ...(options.ssh_bastion_username ? { ssh_bastion_username: options.ssh_bastion_username } : {}),
               ...(options.ssh_bastion_password ? { ssh_bastion_password: options.ssh_bastion_password } : {}),
               ...(options.ssh_bastion_private_key_file
@@ -147,10 +116,10 @@ export function connectStep(options: CommunicatorOptions, how: ConnectStepOption
         Password: options.ssh_password ?? "",
         SSHPrivateKey: privateKey ?? "",
       });
-      ctx.state.put(STATE_COMMUNICATOR, ssh);
+      ctx.state.put(COMMUNICATOR, ssh);
     },
     async cleanup(ctx) {
-      ctx.state.delete(STATE_COMMUNICATOR);
+      ctx.state.delete(COMMUNICATOR);
       await comm?.close();
       comm = undefined;
     },

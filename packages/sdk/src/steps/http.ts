@@ -12,24 +12,15 @@ import {
   type HttpServerHandle,
   startHttpServer,
 } from "../http/server.js";
+import type { HttpOptions } from "../schemas.js";
+import { HTTP_SERVER } from "../state.js";
 
-/** The HTTP options of a source (Packer's names). */
-export interface HttpOptions {
-  http_directory?: string;
-  http_content?: Record<string, string>;
-  http_port_min?: number;
-  http_port_max?: number;
-  http_bind_address?: string;
-}
+export type { HttpOptions };
 
 export interface HttpServerStepOptions {
   /** The address the guest reaches the server at. Default: the server's own `ip`. */
   guestIp?: (server: HttpServerHandle, ctx: RunContext) => string;
-  /** Receives the running server (or undefined once it is closed). */
-  onServer?: (server: HttpServerHandle | undefined) => void;
 }
-
-export const STATE_HTTP_SERVER = "http-server";
 
 export function httpServerStep(o: HttpOptions, how: HttpServerStepOptions = {}): Step {
   let server: HttpServerHandle | undefined;
@@ -40,8 +31,8 @@ export function httpServerStep(o: HttpOptions, how: HttpServerStepOptions = {}):
       server = await startHttpServer({
         ...(o.http_directory ? { directory: resolve(ctx.baseDir, o.http_directory) } : {}),
         bindAddress: o.http_bind_address ?? "0.0.0.0",
-        portMin: o.http_port_min ?? 8000,
-        portMax: o.http_port_max ?? 9000,
+        portMin: o.http_port_min,
+        portMax: o.http_port_max,
         onRequest: (e: HttpRequestLog) => ctx.ui.message(`HTTP ${formatHttpRequestLog(e)}`),
       });
       const ip = how.guestIp?.(server, ctx) ?? server.ip;
@@ -50,15 +41,13 @@ export function httpServerStep(o: HttpOptions, how: HttpServerStepOptions = {}):
       ctx.buildVars.PackerHTTPAddr = `${ip}:${server.port}`;
       // http_content may use ${{ http.ip }} / ${{ http.port }}: render it now that they are known.
       if (o.http_content) server.setContent(ctx.render(o.http_content));
-      ctx.state.put(STATE_HTTP_SERVER, server);
-      how.onServer?.(server);
+      ctx.state.put(HTTP_SERVER, server);
       ctx.ui.say(
         `Serving HTTP on ${server.bindAddress}:${server.port}; the guest reaches it at http://${ip}:${server.port}/`,
       );
     },
     async cleanup(ctx) {
-      ctx.state.delete(STATE_HTTP_SERVER);
-      how.onServer?.(undefined);
+      ctx.state.delete(HTTP_SERVER);
       await server?.close();
       server = undefined;
     },

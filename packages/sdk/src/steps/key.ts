@@ -4,24 +4,18 @@
  * (for cloud-init seeds, kickstart files, Proxmox sshkeys …).
  */
 import type { Step } from "@kiln/core";
-import { generateTemporaryKeyPair, type TemporaryKeyPair } from "../communicator/keys.js";
-import type { CommunicatorOptions } from "./connect.js";
+import { generateTemporaryKeyPair } from "../communicator/keys.js";
+import type { CommunicatorOptions } from "../schemas.js";
+import { TEMPORARY_KEY } from "../state.js";
 
-export interface TemporaryKeyOptions extends CommunicatorOptions {
-  temporary_key_pair_type?: "ed25519" | "rsa";
-  temporary_key_pair_bits?: number;
-}
-
-export const STATE_TEMPORARY_KEY = "ssh-temporary-key";
+export type TemporaryKeyOptions = CommunicatorOptions;
 
 /** Whether the source needs a generated key: SSH without password, key file or agent. */
 export function needsTemporaryKey(o: TemporaryKeyOptions): boolean {
-  return (
-    (o.communicator ?? "ssh") === "ssh" && !o.ssh_password && !o.ssh_private_key_file && !o.ssh_agent_auth
-  );
+  return o.communicator === "ssh" && !o.ssh_password && !o.ssh_private_key_file && !o.ssh_agent_auth;
 }
 
-export function temporaryKeyStep(o: TemporaryKeyOptions, onKey?: (key: TemporaryKeyPair) => void): Step {
+export function temporaryKeyStep(o: TemporaryKeyOptions): Step {
   return {
     name: "ssh key",
     async run(ctx) {
@@ -29,19 +23,18 @@ export function temporaryKeyStep(o: TemporaryKeyOptions, onKey?: (key: Temporary
         ctx.buildVars.SSHPublicKey = ctx.buildVars.SSHPublicKey ?? "";
         return;
       }
-      const type = o.temporary_key_pair_type ?? "ed25519";
+      const type = o.temporary_key_pair_type;
       const key = generateTemporaryKeyPair(
         type,
         type === "rsa" ? (o.temporary_key_pair_bits ?? 3072) : undefined,
       );
       ctx.secret(key.privateKey);
       ctx.buildVars.SSHPublicKey = key.publicKey;
-      ctx.state.put(STATE_TEMPORARY_KEY, key);
-      onKey?.(key);
+      ctx.state.put(TEMPORARY_KEY, key);
       ctx.ui.say(`Created a temporary ${type} key pair for SSH (${key.fingerprint}).`);
     },
     async cleanup(ctx) {
-      ctx.state.delete(STATE_TEMPORARY_KEY);
+      ctx.state.delete(TEMPORARY_KEY);
     },
   };
 }

@@ -14,8 +14,7 @@
 
 import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
-import { KilnError } from "@kiln/core";
-import { abortableSleep } from "../boot/type.js";
+import { abortableSleep, KilnError } from "@kiln/core";
 import { connectSocket } from "../internal/socket.js";
 import { vncAuthResponse } from "./des.js";
 

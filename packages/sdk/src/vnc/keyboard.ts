@@ -12,7 +12,8 @@
  * Packer's VNC typing; boot_key_interval overrides it). QEMU's VNC server puts 10 ms between
  * key events itself (`key-delay-ms`), so a much shorter interval only queues keys inside QEMU.
  */
-import { abortableSleep, type KeyDriver } from "../boot/type.js";
+import { abortableSleep } from "@kiln/core";
+import type { KeyDriver } from "../boot/type.js";
 import type { VncClient } from "./client.js";
 import { qcodeKeysym, SHIFT_QCODES } from "./keysyms.js";
 

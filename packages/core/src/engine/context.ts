@@ -1,0 +1,108 @@
+/**
+ * The one way a RunContext is made: by the engine for each run, by the conformance kit and by
+ * tests. It owns the run's state bag, build vars, temp folders and its expression scope, so
+ * every context renders `${{ build.* }}` / `${{ http.* }}` the same way.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { KilnError } from "../errors.js";
+import { DEFERRED, evaluateTemplate, hasExpressions, parseTemplate, type Scope } from "../expr/index.js";
+import { StateBag } from "./state.js";
+import type { BuildVars, RunContext, RunInfo, Ui } from "./types.js";
+
+export interface RunContextInit {
+  run: RunInfo;
+  ui: Ui;
+  /** Aborts the run; default: a signal that never aborts. */
+  signal?: AbortSignal;
+  /** The build file's folder. */
+  baseDir: string;
+  force?: boolean;
+  /** Where ctx.secret() registers a value (the event bus's secret registry). */
+  secret?: (value: string) => void;
+  /** build.* values to start from; PackerRunUUID, BuildName, SourceName, BuilderType and ID are filled in. */
+  buildVars?: BuildVars;
+  /** What `var.*`, `local.*` and `env.*` mean in build-time expressions. */
+  variables?: Record<string, unknown>;
+  locals?: Record<string, unknown>;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+}
+
+export interface OwnedRunContext {
+  ctx: RunContext;
+  /** Remove the temp folders made through ctx.tempDir(); call once the run has ended, however. */
+  dispose(): Promise<void>;
+}
+
+export function createRunContext(init: RunContextInit): OwnedRunContext {
+  const { run } = init;
+  const temps: string[] = [];
+  const buildVars: BuildVars = {
+    PackerRunUUID: run.runUuid,
+    BuildName: run.build,
+    SourceName: run.source,
+    BuilderType: run.type,
+    ID: "",
+    ...(init.buildVars ?? {}),
+  };
+  const variables = init.variables ?? {};
+  const locals = init.locals ?? {};
+  const env = Object.fromEntries(
+    Object.entries(init.env ?? process.env).filter((e): e is [string, string] => e[1] !== undefined),
+  );
+  const scope = (): Scope => ({
+    values: {
+      var: variables,
+      local: locals,
+      env,
+      path: { root: init.baseDir, cwd: init.cwd ?? process.cwd() },
+      source: { name: run.source, type: run.type },
+      build: { ...buildVars },
+      http: {
+        ip: buildVars.PackerHTTPIP ?? "",
+        port: buildVars.PackerHTTPPort ?? "",
+        addr: buildVars.PackerHTTPAddr ?? "",
+      },
+    },
+    deferred: new Set(["data"]),
+    members: { var: new Set(Object.keys(variables)), local: new Set(Object.keys(locals)) },
+    baseDir: init.baseDir,
+  });
+  const walk = (v: unknown): unknown => {
+    if (typeof v === "string" && hasExpressions(v)) {
+      const out = evaluateTemplate(parseTemplate(v), scope());
+      if (out === DEFERRED)
+        throw new KilnError("KILN_EXPR_EVAL", `"${v}" needs values that are not available while building`);
+      return out;
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    }
+    return v;
+  };
+  const ctx: RunContext = {
+    run,
+    state: new StateBag(),
+    ui: init.ui,
+    signal: init.signal ?? new AbortController().signal,
+    buildVars,
+    secret: init.secret ?? (() => {}),
+    render: <T>(value: T): T => walk(value) as T,
+    baseDir: init.baseDir,
+    force: init.force === true,
+    tempDir: async (prefix = "kiln-") => {
+      const d = await mkdtemp(join(tmpdir(), prefix));
+      temps.push(d);
+      return d;
+    },
+  };
+  return {
+    ctx,
+    dispose: async () => {
+      await Promise.all(temps.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+    },
+  };
+}
