@@ -5,6 +5,8 @@
  * type is `OptionsOf<typeof FRAGMENT>`, so a step that takes a fragment's options and the
  * builder that declares them cannot drift apart.
  */
+
+import { DEFAULT_FLOPPY_LABEL } from "./floppy/make.js";
 import {
   bool,
   DURATION_PATTERN,
@@ -92,6 +94,21 @@ export const CD_OPTIONS = {
   cd_label: str("Volume label of the CD, e.g. cidata for a cloud-init NoCloud seed."),
 };
 
+export const FLOPPY_OPTIONS = {
+  floppy_files: strList(
+    "Files to put in the root of a 1.44 MB floppy (e.g. Autounattend.xml); a directory adds all the files below it, flattened; globs (*, ?, […]) allowed. Relative to the build file.",
+  ),
+  floppy_dirs: strList("Directories (or globs) to put on the floppy with their tree, e.g. drivers."),
+  floppy_content: strMap(
+    "Files to create on the floppy: path → text (expressions allowed). Wins over floppy_files/floppy_dirs at the same path.",
+  ),
+  floppy_label: withDefault(
+    str("FAT volume label of the floppy.", { minLength: 1, maxLength: 11 }),
+    DEFAULT_FLOPPY_LABEL,
+  ),
+};
+
+export type FloppyOptions = OptionsOf<typeof FLOPPY_OPTIONS>;
 export type CommunicatorOptions = OptionsOf<typeof COMMUNICATOR_OPTIONS & typeof SSH_OPTIONS>;
 export type HttpOptions = OptionsOf<typeof HTTP_OPTIONS>;
 export type BootOptions = OptionsOf<typeof BOOT_OPTIONS>;

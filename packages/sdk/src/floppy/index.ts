@@ -13,7 +13,6 @@ export {
   makeFloppy,
 } from "./make.js";
 export {
-  FLOPPY_OPTIONS,
   type FloppyOptions,
   floppyStep,
   wantsFloppy,

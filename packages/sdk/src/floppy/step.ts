@@ -4,26 +4,11 @@
  */
 import { join } from "node:path";
 import type { Step } from "@kiln/core";
-import { type OptionsOf, str, strList, strMap, withDefault } from "../options/schema.js";
+import type { FloppyOptions } from "../schemas.js";
 import { FLOPPY_IMAGE } from "../state.js";
 import { DEFAULT_FLOPPY_LABEL, makeFloppy } from "./make.js";
 
-/** Schema of the floppy options, for a builder to spread into its own. */
-export const FLOPPY_OPTIONS = {
-  floppy_files: strList(
-    "Files to put in the root of a 1.44 MB floppy (e.g. Autounattend.xml); a directory adds all the files below it, flattened; globs (*, ?, […]) allowed. Relative to the build file.",
-  ),
-  floppy_dirs: strList("Directories (or globs) to put on the floppy with their tree, e.g. drivers."),
-  floppy_content: strMap(
-    "Files to create on the floppy: path → text (expressions allowed). Wins over floppy_files/floppy_dirs at the same path.",
-  ),
-  floppy_label: withDefault(
-    str("FAT volume label of the floppy.", { minLength: 1, maxLength: 11 }),
-    DEFAULT_FLOPPY_LABEL,
-  ),
-};
-
-export type FloppyOptions = OptionsOf<typeof FLOPPY_OPTIONS>;
+export type { FloppyOptions };
 
 /** Whether the options ask for a floppy. */
 export function wantsFloppy(o: FloppyOptions): boolean {

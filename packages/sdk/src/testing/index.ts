@@ -1,2 +1,3 @@
 export * from "./build.js";
+export * from "./options.js";
 export * from "./sshd.js";
