@@ -1,22 +1,17 @@
 import { describe, expect, it } from "vitest";
+import { createRunContext } from "./context.js";
 import { EventBus } from "./events.js";
 import { InterruptedError, runSteps, StepTimeoutError, withTimeout } from "./runner.js";
-import { type RunContext, StateBag, type Step } from "./types.js";
+import type { RunContext, Step } from "./types.js";
 
 function ctx(signal: AbortSignal): RunContext {
   const bus = new EventBus();
-  return {
+  return createRunContext({
     run: { name: "b.t.s", build: "b", source: "s", type: "t", runUuid: "u" },
-    state: new StateBag(),
     ui: bus.ui("b.t.s"),
     signal,
-    buildVars: {},
-    secret: () => {},
-    render: (v) => v,
     baseDir: "/",
-    force: false,
-    tempDir: async () => "/tmp",
-  };
+  }).ctx;
 }
 
 const never = () => new Promise<void>(() => {});

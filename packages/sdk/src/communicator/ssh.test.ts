@@ -203,6 +203,31 @@ describe.skipIf(skip)(
         }
       });
 
+      it("forwards the local agent when asked (ssh_disable_agent_forwarding unset), and not otherwise", async () => {
+        const sock = join(work, "fwd-agent.sock");
+        const agent = spawn("/usr/bin/ssh-agent", ["-D", "-a", sock], { stdio: "ignore" });
+        const saved = process.env.SSH_AUTH_SOCK;
+        try {
+          for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+          execFileSync("/usr/bin/ssh-add", ["-q", keyFile.path], {
+            env: { ...process.env, SSH_AUTH_SOCK: sock },
+            stdio: "ignore",
+          });
+          process.env.SSH_AUTH_SOCK = sock;
+          const fwd = make({ ssh_agent_forwarding: true });
+          await fwd.connect();
+          const listed = await fwd.run("ssh-add -l");
+          expect(listed.stdout).toContain(key.fingerprint);
+          const plain = make();
+          await plain.connect();
+          expect((await plain.run('echo "${SSH_AUTH_SOCK:-none}"')).stdout).toBe("none\n");
+        } finally {
+          if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+          else process.env.SSH_AUTH_SOCK = saved;
+          agent.kill("SIGTERM");
+        }
+      });
+
       it("checks a pinned host key or known_hosts file when given, and rejects a mismatch", async () => {
         await make({ ssh_host_key: sshd.hostPublicKey }).connect();
         const kh = join(work, "known_hosts");

@@ -3,10 +3,11 @@ import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { type Communicator, EventBus, type KilnEvent, type RunContext, StateBag } from "@kiln/core";
+import { type Communicator, createRunContext, EventBus, type KilnEvent, type RunContext } from "@kiln/core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { generateTemporaryKeyPair, type TemporaryKeyPair } from "../communicator/keys.js";
 import { SSHCommunicator } from "../communicator/ssh.js";
+import { CLEARED_KEYS, COMMUNICATOR, TEMPORARY_KEY } from "../state.js";
 import { type Sshd, sshdAvailability, startSshd, stopAllSshd } from "../testing/sshd.js";
 import {
   authorizedKeyBlob,
@@ -14,9 +15,7 @@ import {
   clearAuthorizedKeysStep,
   clearKeysCommand,
   parseClearKeysReport,
-  STATE_CLEARED_KEYS,
 } from "./clear-keys.js";
-import { STATE_COMMUNICATOR } from "./connect.js";
 
 const avail = sshdAvailability();
 const skip = !avail.available && process.env.CI !== "true";
@@ -46,27 +45,22 @@ async function usermod(args: string[]): Promise<void> {
   }
 }
 
-function context(comm: Communicator | undefined): { ctx: RunContext; events: KilnEvent[] } {
+function context(
+  comm: Communicator | undefined,
+  publicKey?: string,
+): { ctx: RunContext; events: KilnEvent[] } {
   const bus = new EventBus();
   const events: KilnEvent[] = [];
   bus.subscribe((e) => events.push(e));
-  const state = new StateBag();
-  if (comm) state.put(STATE_COMMUNICATOR, comm);
-  return {
-    events,
-    ctx: {
-      run: { name: "b.t.s", build: "b", source: "s", type: "t", runUuid: "u" },
-      state,
-      ui: bus.ui("b.t.s"),
-      signal: new AbortController().signal,
-      buildVars: {},
-      secret: () => {},
-      render: (v) => v,
-      baseDir: "/",
-      force: false,
-      tempDir: async () => "/tmp",
-    },
-  };
+  const { ctx } = createRunContext({
+    run: { name: "b.t.s", build: "b", source: "s", type: "t", runUuid: "u" },
+    ui: bus.ui("b.t.s"),
+    baseDir: "/",
+  });
+  if (comm) ctx.state.put(COMMUNICATOR, comm);
+  if (publicKey)
+    ctx.state.put(TEMPORARY_KEY, { publicKey, privateKey: "", fingerprint: "", type: "ed25519" });
+  return { events, ctx };
 }
 
 function lines(events: KilnEvent[], type: "message" | "error-line" | "say"): string[] {
@@ -125,14 +119,14 @@ describe("clearKeysCommand", () => {
       [{}, key],
       [{ ssh_clear_authorized_keys: false }, key],
       [{ ssh_clear_authorized_keys: true, communicator: "none" as const }, key],
-      [{ ssh_clear_authorized_keys: true }, undefined],
+      [{ ssh_clear_authorized_keys: true, communicator: "ssh" }, undefined],
     ] as const) {
-      const { ctx } = context(fake);
-      await clearAuthorizedKeysStep(o, { publicKey: () => k }).run(ctx);
+      const { ctx } = context(fake, k);
+      await clearAuthorizedKeysStep({ communicator: "ssh", ...o }).run(ctx);
     }
     expect(calls).toEqual([]);
-    const { ctx } = context(fake);
-    await clearAuthorizedKeysStep({ ssh_clear_authorized_keys: true }, { publicKey: () => key }).run(ctx);
+    const { ctx } = context(fake, key);
+    await clearAuthorizedKeysStep({ ssh_clear_authorized_keys: true, communicator: "ssh" }).run(ctx);
     expect(calls).toHaveLength(1);
   });
 });
@@ -199,10 +193,10 @@ describe.skipIf(skip)("ssh_clear_authorized_keys against a real OpenSSH server",
       const before = await stat(file);
 
       const comm = await connect(temp);
-      const { ctx, events } = context(comm);
+      const { ctx, events } = context(comm, temp.publicKey);
       await clearAuthorizedKeysStep(
-        { ssh_clear_authorized_keys: true },
-        { publicKey: () => temp.publicKey, root: false },
+        { ssh_clear_authorized_keys: true, communicator: "ssh" },
+        { root: false },
       ).run(ctx);
 
       expect(await readFile(file, "utf8")).toBe(keep.join("\n"));
@@ -210,18 +204,16 @@ describe.skipIf(skip)("ssh_clear_authorized_keys against a real OpenSSH server",
       expect(after.ino).toBe(before.ino);
       expect(after.uid).toBe(sshd.user.uid);
       expect(after.mode & 0o777).toBe(0o600);
-      expect(ctx.state.get<ClearedFile[]>(STATE_CLEARED_KEYS)).toEqual([
-        { status: "removed", removed: 2, file: file },
-      ]);
+      expect(ctx.state.get(CLEARED_KEYS)).toEqual([{ status: "removed", removed: 2, file: file }]);
       expect(lines(events, "message")).toContain(`Removed the temporary key from ${file} (2 line(s)).`);
       expect(lines(events, "error-line")).toEqual([]);
       // A second run finds nothing to do.
-      const again = context(comm);
+      const again = context(comm, temp.publicKey);
       await clearAuthorizedKeysStep(
-        { ssh_clear_authorized_keys: true },
-        { publicKey: () => temp.publicKey, root: false },
+        { ssh_clear_authorized_keys: true, communicator: "ssh" },
+        { root: false },
       ).run(again.ctx);
-      expect(again.ctx.state.get<ClearedFile[]>(STATE_CLEARED_KEYS)?.[0]?.status).toBe("absent");
+      expect(again.ctx.state.get(CLEARED_KEYS)?.[0]?.status).toBe("absent");
     },
   );
 
@@ -230,10 +222,10 @@ describe.skipIf(skip)("ssh_clear_authorized_keys against a real OpenSSH server",
     const file = join(sshd.dir, "authorized_keys");
     if (isRoot) await chown(file, sshd.user.uid, -1);
     const comm = await connect(temp);
-    const { ctx, events } = context(comm);
+    const { ctx, events } = context(comm, temp.publicKey);
     await clearAuthorizedKeysStep(
       { ssh_clear_authorized_keys: true, communicator: "ssh" },
-      { publicKey: () => temp.publicKey, files: [file], root: false },
+      { files: [file], root: false },
     ).run(ctx);
     expect(lines(events, "error-line")).toEqual([]);
     expect(await readFile(file, "utf8")).toBe(`${other.publicKey.trim()}\n`);
@@ -255,12 +247,12 @@ describe.skipIf(skip)("ssh_clear_authorized_keys against a real OpenSSH server",
     await writeFile(locked, `${temp.publicKey}\n`, { mode: 0o644 }); // root's, readable only
     await chmod(locked, 0o644);
     const comm = await connect(temp);
-    const { ctx, events } = context(comm);
+    const { ctx, events } = context(comm, temp.publicKey);
     await clearAuthorizedKeysStep(
-      { ssh_clear_authorized_keys: true },
-      { publicKey: () => temp.publicKey, files: [locked, join(sshd.user.home, "nope")], root: false },
+      { ssh_clear_authorized_keys: true, communicator: "ssh" },
+      { files: [locked, join(sshd.user.home, "nope")], root: false },
     ).run(ctx);
-    expect(ctx.state.get<ClearedFile[]>(STATE_CLEARED_KEYS)).toEqual([
+    expect(ctx.state.get(CLEARED_KEYS)).toEqual([
       { status: "failed", removed: 0, file: locked },
       { status: "missing-file", removed: 0, file: join(sshd.user.home, "nope") },
     ]);
@@ -290,14 +282,11 @@ describe.skipIf(skip)("ssh_clear_authorized_keys against a real OpenSSH server",
         await usermod(["-s", shell, sshd.user.username]);
         try {
           const comm = await connect(temp);
-          const { ctx, events } = context(comm);
-          await clearAuthorizedKeysStep(
-            { ssh_clear_authorized_keys: true },
-            { publicKey: () => temp.publicKey },
-          ).run(ctx);
+          const { ctx, events } = context(comm, temp.publicKey);
+          await clearAuthorizedKeysStep({ ssh_clear_authorized_keys: true, communicator: "ssh" }).run(ctx);
           expect(lines(events, "error-line")).toEqual([]);
           expect(await readFile(file, "utf8")).toBe(keep);
-          expect(ctx.state.get<ClearedFile[]>(STATE_CLEARED_KEYS)).toEqual([
+          expect(ctx.state.get(CLEARED_KEYS)).toEqual([
             { status: "removed", removed: 1, file },
             { status: "no-sudo", removed: 0, file: "/root/.ssh/authorized_keys" },
           ]);
@@ -320,14 +309,11 @@ describe.skipIf(skip)("ssh_clear_authorized_keys against a real OpenSSH server",
       await writeFile(rule, `${sshd.user.username} ALL=(root) NOPASSWD: ALL\n`, { mode: 0o440 });
       try {
         const comm = await connect(temp);
-        const { ctx, events } = context(comm);
-        await clearAuthorizedKeysStep(
-          { ssh_clear_authorized_keys: true },
-          { publicKey: () => temp.publicKey },
-        ).run(ctx);
+        const { ctx, events } = context(comm, temp.publicKey);
+        await clearAuthorizedKeysStep({ ssh_clear_authorized_keys: true, communicator: "ssh" }).run(ctx);
         expect(lines(events, "error-line")).toEqual([]);
         expect(await readFile(file, "utf8")).toBe(keep);
-        const report = ctx.state.get<ClearedFile[]>(STATE_CLEARED_KEYS) ?? [];
+        const report = ctx.state.get(CLEARED_KEYS) ?? [];
         expect(report[0]).toEqual({ status: "removed", removed: 1, file });
         expect(report[1]?.file).toBe("/root/.ssh/authorized_keys");
         expect(["absent", "missing-file"]).toContain(report[1]?.status);
