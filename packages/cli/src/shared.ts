@@ -10,8 +10,8 @@ import {
   type LoadOptions,
   loadBuildFile,
 } from "@kiln/core";
+import { type CommandContext, EXIT } from "./context.js";
 import { pluginFolder } from "./install/lock.js";
-import { type CommandContext, EXIT } from "./main.js";
 import { STANDARD_PLUGINS } from "./standard.js";
 
 /** The CLI's own install: the standard set it depends on resolves from here. */

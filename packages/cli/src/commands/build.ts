@@ -2,7 +2,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { EventBus, type KilnEvent, type LoadedBuildFile, type OnError, runBuild } from "@kiln/core";
-import { type CommandContext, EXIT } from "../main.js";
+import { type CommandContext, EXIT } from "../context.js";
 import { jsonRenderer, lineFor, machineReadableRenderer, plainRenderer } from "../render/plain.js";
 import { CLI_DIR, fileArg, loadFromArgs, report } from "../shared.js";
 

@@ -1,6 +1,6 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { formatDocument, loadYamlFile, unifiedDiff } from "@kiln/core";
-import { type CommandContext, EXIT } from "../main.js";
+import { type CommandContext, EXIT } from "../context.js";
 import { report } from "../shared.js";
 
 /** `kiln fmt [--check] [--diff] files…`: rewrite in canonical form; --check only reports. */

@@ -1,5 +1,5 @@
 import type { LoadedBuildFile, LoadedComponent } from "@kiln/core";
-import { type CommandContext, EXIT } from "../main.js";
+import { type CommandContext, EXIT } from "../context.js";
 import { fileArg, loadFromArgs, redactor, report } from "../shared.js";
 
 function show(v: unknown): string {

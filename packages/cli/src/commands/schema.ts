@@ -1,6 +1,6 @@
 import { dirname, resolve } from "node:path";
 import { baseSchema, composeSchema, isKilnError, type Kind, loadStructure, PluginResolver } from "@kiln/core";
-import { type CommandContext, EXIT } from "../main.js";
+import { type CommandContext, EXIT } from "../context.js";
 import { report, resolverOptions } from "../shared.js";
 import { STANDARD_PLUGINS } from "../standard.js";
 

@@ -1,5 +1,5 @@
 import { loadStructure } from "@kiln/core";
-import { type CommandContext, EXIT } from "../main.js";
+import { type CommandContext, EXIT } from "../context.js";
 import { fileArg, loadFromArgs, report } from "../shared.js";
 
 export async function run(ctx: CommandContext): Promise<number> {
