@@ -22,9 +22,13 @@ const TYPE_RE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const NAME_RE = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
 
 /**
- * The template's files as paths in the generated package, package.json first. `gitignore` is
- * written as `.gitignore` (npm leaves .gitignore files out of a published package).
+ * Template files stored under another name: npm leaves .gitignore files out of a published
+ * package, and a package.json inside this package would be taken for a nested package.
  */
+const RENAMED = { gitignore: ".gitignore", "_package.json": "package.json" };
+const STORED = Object.fromEntries(Object.entries(RENAMED).map(([stored, written]) => [written, stored]));
+
+/** The template's files as paths in the generated package, package.json first. */
 function templateFiles() {
   const out = [];
   const walk = (d) => {
@@ -37,7 +41,7 @@ function templateFiles() {
   };
   walk(TEMPLATE);
   return out
-    .map((f) => (f === "gitignore" ? ".gitignore" : f))
+    .map((f) => RENAMED[f] ?? f)
     .sort((a, b) => (a === "package.json" ? -1 : b === "package.json" ? 1 : 0));
 }
 
@@ -54,7 +58,7 @@ export function scaffold(opts) {
   const values = { __NAME__: name, __TYPE__: type, __CORE_RANGE__: RANGES.core, __SDK_RANGE__: RANGES.sdk };
   const files = templateFiles();
   for (const rel of files) {
-    const text = readFileSync(join(TEMPLATE, rel === ".gitignore" ? "gitignore" : rel), "utf8");
+    const text = readFileSync(join(TEMPLATE, STORED[rel] ?? rel), "utf8");
     const file = join(dir, rel);
     mkdirSync(join(file, ".."), { recursive: true });
     writeFileSync(
