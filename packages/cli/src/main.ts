@@ -4,16 +4,9 @@
  */
 import { type ParseArgsConfig, parseArgs } from "node:util";
 
-export const EXIT = { OK: 0, BUILD_FAILED: 1, INVALID: 2, NOT_FORMATTED: 3, INTERNAL: 70 } as const;
+import { type CommandContext, EXIT } from "./context.js";
 
-export interface CommandContext {
-  args: string[];
-  values: Record<string, string | boolean | string[] | undefined>;
-  positionals: string[];
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-  color: boolean;
-}
+export { type CommandContext, EXIT } from "./context.js";
 
 interface CommandSpec {
   summary: string;

@@ -9,9 +9,10 @@ import {
   type LoadedBuildFile,
   type LoadOptions,
   loadBuildFile,
+  type SourceFile,
 } from "@kiln/core";
+import { type CommandContext, EXIT } from "./context.js";
 import { pluginFolder } from "./install/lock.js";
-import { type CommandContext, EXIT } from "./main.js";
 import { STANDARD_PLUGINS } from "./standard.js";
 
 /** The CLI's own install: the standard set it depends on resolves from here. */
@@ -36,6 +37,7 @@ export function fileArg(ctx: CommandContext, usage: string): string | undefined 
   return file;
 }
 
+/** Load `file` with the command's --var and --var-file; pass `structure` when it is parsed already. */
 export function loadFromArgs(
   ctx: CommandContext,
   file: string,
@@ -50,8 +52,9 @@ export function loadFromArgs(
   });
 }
 
-function readSources(diags: Diagnostic[]): Record<string, string> {
-  const out: Record<string, string> = {};
+function readSources(diags: Diagnostic[], known?: SourceFile): Record<string, string> {
+  // The file the command parsed is not read again.
+  const out: Record<string, string> = known ? { [known.file]: known.text } : {};
   for (const d of diags) {
     const f = d.pos?.file;
     if (!f || f in out) continue;
@@ -64,15 +67,18 @@ function readSources(diags: Diagnostic[]): Record<string, string> {
   return out;
 }
 
-/** Print a KilnError's diagnostics (or message) and return the exit code; rethrow anything else. */
-export function report(ctx: CommandContext, err: unknown): number {
+/**
+ * Print a KilnError's diagnostics (or message) and return the exit code; rethrow anything else.
+ * `known` is the file the command parsed: its code frames come from it.
+ */
+export function report(ctx: CommandContext, err: unknown, known?: SourceFile): number {
   if (!isKilnError(err)) throw err;
   const redact = err.secrets.length ? redactor(err.secrets) : undefined;
   const diags: Diagnostic[] = err.diagnostics.length
     ? err.diagnostics
     : [{ code: err.code, severity: "error", message: err.message, ...(err.hint ? { hint: err.hint } : {}) }];
   const text = formatDiagnostics(diags, {
-    sources: readSources(diags),
+    sources: readSources(diags, known),
     color: ctx.color,
     ...(redact ? { redact } : {}),
   });

@@ -29,6 +29,9 @@ export * from "./engine/types.js";
 export * from "./errors.js";
 export { formatDocument, unifiedDiff } from "./fmt/index.js";
 export {
+  type ComponentRef,
+  type ComponentSlot,
+  checkStructure,
   type LoadedBuild,
   type LoadedBuildFile,
   type LoadedComponent,
@@ -38,7 +41,21 @@ export {
   loadStructure,
   optionSchema,
   type RawFile,
-} from "./load.js";
+  type Structure,
+  walkComponents,
+} from "./load/index.js";
+export {
+  formatPath,
+  loadYamlFile,
+  MAX_ALIAS_COUNT,
+  MAX_FILE_BYTES,
+  type PathSegment,
+  parseYaml,
+  positionOf,
+  readYamlBytes,
+  type SourceFile,
+} from "./load/parse.js";
+export type { ValueOrigin, VariableDecl, VariableType, VariableValue } from "./load/variables.js";
 export * from "./plugin.js";
 export {
   type PluginPackage,
@@ -65,16 +82,5 @@ export {
 } from "./schema/base.js";
 export { applyDefaults } from "./schema/defaults.js";
 export { compileSchema, suggest, validateValue } from "./schema/validate.js";
-export {
-  formatPath,
-  loadYamlFile,
-  MAX_ALIAS_COUNT,
-  MAX_FILE_BYTES,
-  type PathSegment,
-  parseYaml,
-  positionOf,
-  type SourceFile,
-} from "./source.js";
 export { abortableSleep, abortError, messageOf, throwIfAborted } from "./util/abort.js";
 export { formatBytes } from "./util/bytes.js";
-export type { ValueOrigin, VariableDecl, VariableType, VariableValue } from "./variables.js";

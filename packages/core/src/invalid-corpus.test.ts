@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { isKilnError, type KilnError } from "./errors.js";
-import { loadBuildFile } from "./load.js";
-import { MAX_FILE_BYTES } from "./source.js";
+import { loadBuildFile } from "./load/index.js";
+import { MAX_FILE_BYTES } from "./load/parse.js";
 
 const dir = fileURLToPath(new URL("../test/fixtures/plugins/invalid/", import.meta.url));
 const standard = { provisioner: { shell: "@kiln/provisioners", file: "@kiln/provisioners" } };

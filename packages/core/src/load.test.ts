@@ -2,7 +2,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { isKilnError, type KilnError } from "./errors.js";
-import { type LoadOptions, loadBuildFile } from "./load.js";
+import { type LoadOptions, loadBuildFile } from "./load/index.js";
 
 const fixtures = fileURLToPath(new URL("../test/fixtures/plugins/", import.meta.url));
 const file = `${fixtures}valid.yaml`;

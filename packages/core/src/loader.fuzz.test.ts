@@ -10,8 +10,8 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { isKilnError } from "./errors.js";
-import { loadBuildFile } from "./load.js";
-import { parseYaml } from "./source.js";
+import { loadBuildFile } from "./load/index.js";
+import { parseYaml } from "./load/parse.js";
 
 const plugins = fileURLToPath(new URL("../test/fixtures/plugins/", import.meta.url));
 const standard = { provisioner: { shell: "@kiln/provisioners", file: "@kiln/provisioners" } };

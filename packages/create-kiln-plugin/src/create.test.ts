@@ -54,6 +54,28 @@ describe("create-kiln-plugin", () => {
     expect(() => scaffold({ dir: join(tmp, "y"), type: "Bad_Type" })).toThrow(/not a valid builder type/);
   });
 
+  it("writes every template file with its placeholders filled in, and ships the template", () => {
+    const dir = join(tmp, "kiln-builder-filled");
+    const r = scaffold({ dir, name: "@acme/kiln-builder-filled" });
+    expect(r.files).toEqual(
+      expect.arrayContaining([
+        "package.json",
+        "tsconfig.json",
+        "src/index.ts",
+        "src/conformance.test.ts",
+        ".gitignore",
+      ]),
+    );
+    expect(r.files[0]).toBe("package.json");
+    for (const f of r.files) expect(readFileSync(join(dir, f), "utf8")).not.toMatch(/__[A-Z_]+__/);
+    const pj = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+    expect(pj.name).toBe("@acme/kiln-builder-filled");
+    expect(pj.devDependencies["@kiln/sdk"]).toMatch(/^\^\d/);
+    expect(readFileSync(join(dir, "src/index.ts"), "utf8")).toContain('type: "filled"');
+    const self = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+    expect(self.files).toContain("template");
+  });
+
   it("the bin scaffolds a package that builds, ships schema.json and passes the conformance suite", {
     timeout: 120_000,
   }, async () => {

@@ -1,8 +1,16 @@
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { EventBus, type KilnEvent, type LoadedBuildFile, type OnError, runBuild } from "@kiln/core";
-import { type CommandContext, EXIT } from "../main.js";
+import {
+  EventBus,
+  type KilnEvent,
+  type LoadedBuildFile,
+  loadStructure,
+  type OnError,
+  runBuild,
+  type Structure,
+} from "@kiln/core";
+import { type CommandContext, EXIT } from "../context.js";
 import { jsonRenderer, lineFor, machineReadableRenderer, plainRenderer } from "../render/plain.js";
 import { CLI_DIR, fileArg, loadFromArgs, report } from "../shared.js";
 
@@ -35,21 +43,25 @@ export async function run(ctx: CommandContext): Promise<number> {
     return EXIT.INVALID;
   }
   let loaded: LoadedBuildFile;
+  let structure: Structure | undefined;
   try {
+    // Read and parsed once: the installer and the loader share the document.
+    structure = loadStructure(file);
     // Plugins the file needs and nothing provides are installed first (into .kiln/plugins, with
     // kiln.lock) — unless --no-install, or CI=true and they are not in kiln.lock.
     const { ensurePlugins, isCI } = await import("../install/index.js");
     await ensurePlugins({
       file,
+      structure,
       mode: "build",
       noInstall: ctx.values["no-install"] === true,
       ci: isCI(),
       log: (l) => ctx.stderr.write(`kiln: ${l}\n`),
       searchDirs: [CLI_DIR],
     });
-    loaded = loadFromArgs(ctx, file);
+    loaded = loadFromArgs(ctx, file, { structure });
   } catch (err) {
-    return report(ctx, err);
+    return report(ctx, err, structure?.src);
   }
 
   const bus = new EventBus();

@@ -1,6 +1,6 @@
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { formatDocument, loadYamlFile, unifiedDiff } from "@kiln/core";
-import { type CommandContext, EXIT } from "../main.js";
+import { renameSync, writeFileSync } from "node:fs";
+import { formatDocument, parseYaml, readYamlBytes, unifiedDiff } from "@kiln/core";
+import { type CommandContext, EXIT } from "../context.js";
 import { report } from "../shared.js";
 
 /** `kiln fmt [--check] [--diff] files…`: rewrite in canonical form; --check only reports. */
@@ -17,16 +17,19 @@ export async function run(ctx: CommandContext): Promise<number> {
   for (const file of files) {
     let text: string;
     let formatted: string;
+    let original: string;
     try {
-      const src = loadYamlFile(file);
+      // Read once: the bytes are parsed, and compared (BOM and all) with the formatted text.
+      const bytes = readYamlBytes(file);
+      const src = parseYaml(bytes, file);
       text = src.text;
       formatted = formatDocument(src.doc);
+      original = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
     } catch (err) {
       report(ctx, err);
       invalid++;
       continue;
     }
-    const original = readFileSync(file, "utf8");
     if (formatted === original) continue;
     unformatted++;
     if (diff) ctx.stdout.write(unifiedDiff(text, formatted, file));

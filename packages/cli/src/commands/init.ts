@@ -5,8 +5,8 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
+import { type CommandContext, EXIT } from "../context.js";
 import { ensurePlugins, LOCK_NAME } from "../install/index.js";
-import { type CommandContext, EXIT } from "../main.js";
 import { CLI_DIR, report } from "../shared.js";
 
 /** The build file: the one given, else the only *.kiln.yaml / kiln.yaml / *.yaml with `kiln:` here. */

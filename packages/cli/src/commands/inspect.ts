@@ -1,5 +1,5 @@
-import type { LoadedBuildFile, LoadedComponent } from "@kiln/core";
-import { type CommandContext, EXIT } from "../main.js";
+import { type LoadedBuildFile, type LoadedComponent, loadStructure, type Structure } from "@kiln/core";
+import { type CommandContext, EXIT } from "../context.js";
 import { fileArg, loadFromArgs, redactor, report } from "../shared.js";
 
 function show(v: unknown): string {
@@ -45,10 +45,12 @@ export async function run(ctx: CommandContext): Promise<number> {
   const file = fileArg(ctx, "kiln inspect [--json] <file>");
   if (!file) return EXIT.INVALID;
   let loaded: LoadedBuildFile;
+  let structure: Structure | undefined;
   try {
-    loaded = loadFromArgs(ctx, file, { requireValues: false });
+    structure = loadStructure(file);
+    loaded = loadFromArgs(ctx, file, { requireValues: false, structure });
   } catch (err) {
-    return report(ctx, err);
+    return report(ctx, err, structure?.src);
   }
   const redact = redactor(loaded.secrets);
   const info = describe(loaded);

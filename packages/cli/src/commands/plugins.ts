@@ -4,9 +4,9 @@
  */
 import { existsSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
+import { type CommandContext, EXIT } from "../context.js";
 import { installSpecs, LOCK_NAME, pluginFolder, readLock, removePackages } from "../install/index.js";
 import { readFolderManifest, readJson } from "../install/lock.js";
-import { type CommandContext, EXIT } from "../main.js";
 import { report } from "../shared.js";
 
 const USAGE =

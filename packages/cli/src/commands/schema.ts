@@ -1,6 +1,15 @@
 import { dirname, resolve } from "node:path";
-import { baseSchema, composeSchema, isKilnError, type Kind, loadStructure, PluginResolver } from "@kiln/core";
-import { type CommandContext, EXIT } from "../main.js";
+import {
+  baseSchema,
+  composeSchema,
+  isKilnError,
+  type Kind,
+  loadStructure,
+  PluginResolver,
+  type Structure,
+  walkComponents,
+} from "@kiln/core";
+import { type CommandContext, EXIT } from "../context.js";
 import { report, resolverOptions } from "../shared.js";
 import { STANDARD_PLUGINS } from "../standard.js";
 
@@ -11,27 +20,21 @@ import { STANDARD_PLUGINS } from "../standard.js";
 export async function run(ctx: CommandContext): Promise<number> {
   const [file] = ctx.positionals;
   const components: Array<{ kind: Kind; type: string; schema: Record<string, unknown> }> = [];
+  let structure: Structure | undefined;
   try {
     if (file) {
-      const { raw } = loadStructure(file);
+      structure = loadStructure(file);
+      const { raw } = structure;
       const resolver = new PluginResolver({
         fromDir: dirname(resolve(file)),
         ...resolverOptions(dirname(resolve(file))),
         plugins: (raw.plugins ?? {}) as Record<string, string>,
       });
+      // Builders first, then data sources, then the rest in file order (the schema's order).
+      const rank = (k: Kind) => (k === "builder" ? 0 : k === "datasource" ? 1 : 2);
+      const refs = [...walkComponents(raw)].sort((a, b) => rank(a.kind) - rank(b.kind));
       const wanted = new Set<string>();
-      const add = (kind: Kind, c: unknown) => {
-        const type = (c as { type?: unknown } | null)?.type;
-        if (typeof type === "string") wanted.add(`${kind}\u0000${type}`);
-      };
-      for (const s of Object.values(raw.sources ?? {})) add("builder", s);
-      for (const s of Object.values(raw.data ?? {})) add("datasource", s);
-      for (const b of raw.builds ?? []) {
-        for (const p of (b.provisioners as unknown[] | undefined) ?? []) add("provisioner", p);
-        if (b["error-cleanup-provisioner"]) add("provisioner", b["error-cleanup-provisioner"]);
-        for (const pp of (b["post-processors"] as unknown[] | undefined) ?? [])
-          for (const x of Array.isArray(pp) ? pp : [pp]) add("post-processor", x);
-      }
+      for (const c of refs) if (c.type !== undefined) wanted.add(`${c.kind}\u0000${c.type}`);
       for (const key of wanted) {
         const [kind, type] = key.split("\u0000") as [Kind, string];
         try {
@@ -55,7 +58,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       }
     }
   } catch (err) {
-    return report(ctx, err);
+    return report(ctx, err, structure?.src);
   }
   const schema = components.length ? composeSchema(components) : baseSchema();
   ctx.stdout.write(`${JSON.stringify(schema, null, 2)}\n`);

@@ -1,13 +1,15 @@
-import { loadStructure } from "@kiln/core";
-import { type CommandContext, EXIT } from "../main.js";
+import { loadStructure, type Structure } from "@kiln/core";
+import { type CommandContext, EXIT } from "../context.js";
 import { fileArg, loadFromArgs, report } from "../shared.js";
 
 export async function run(ctx: CommandContext): Promise<number> {
   const file = fileArg(ctx, "kiln validate [--syntax-only] <file>");
   if (!file) return EXIT.INVALID;
+  let structure: Structure | undefined;
   try {
+    structure = loadStructure(file);
     if (ctx.values["syntax-only"]) {
-      const { diags } = loadStructure(file);
+      const { diags } = structure;
       const errors = diags.filter((d) => d.severity === "error");
       if (errors.length) {
         const { KilnError, sortDiagnostics } = await import("@kiln/core");
@@ -18,7 +20,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       ctx.stdout.write(`${file}: syntax is valid\n`);
       return EXIT.OK;
     }
-    const loaded = loadFromArgs(ctx, file);
+    const loaded = loadFromArgs(ctx, file, { structure });
     const nSources = Object.keys(loaded.sources).length;
     const runs = loaded.builds.reduce((n, b) => n + b.sources.length, 0);
     ctx.stdout.write(
@@ -26,6 +28,6 @@ export async function run(ctx: CommandContext): Promise<number> {
     );
     return EXIT.OK;
   } catch (err) {
-    return report(ctx, err);
+    return report(ctx, err, structure?.src);
   }
 }

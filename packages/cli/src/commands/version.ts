@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { coreVersion } from "@kiln/core";
-import { type CommandContext, EXIT } from "../main.js";
+import { type CommandContext, EXIT } from "../context.js";
 
 export async function run(ctx: CommandContext): Promise<number> {
   const cli = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version;

@@ -18,6 +18,8 @@ import {
   parsePackageSpec,
   positionOf,
   type RawFile,
+  type Structure,
+  walkComponents,
 } from "@kiln/core";
 import { STANDARD_PLUGINS } from "../standard.js";
 import {
@@ -54,31 +56,9 @@ const isMap = (v: unknown): v is Record<string, unknown> =>
 /** Every (kind, type) a build file uses, in file order, each once. */
 export function usedTypes(raw: RawFile): UsedType[] {
   const out = new Map<string, UsedType>();
-  const add = (kind: Kind, v: unknown, path: (string | number)[]) => {
-    const type = isMap(v) ? v.type : undefined;
-    if (typeof type !== "string" || out.has(`${kind}:${type}`)) return;
-    out.set(`${kind}:${type}`, { kind, type, path });
-  };
-  if (isMap(raw.data)) for (const [k, v] of Object.entries(raw.data)) add("datasource", v, ["data", k]);
-  if (isMap(raw.sources)) for (const [k, v] of Object.entries(raw.sources)) add("builder", v, ["sources", k]);
-  if (Array.isArray(raw.builds)) {
-    raw.builds.forEach((b, i) => {
-      if (!isMap(b)) return;
-      if (Array.isArray(b.provisioners))
-        b.provisioners.forEach((p, j) => {
-          add("provisioner", p, ["builds", i, "provisioners", j]);
-        });
-      add("provisioner", b["error-cleanup-provisioner"], ["builds", i, "error-cleanup-provisioner"]);
-      if (Array.isArray(b["post-processors"])) {
-        b["post-processors"].forEach((pp, j) => {
-          if (Array.isArray(pp))
-            pp.forEach((p, k) => {
-              add("post-processor", p, ["builds", i, "post-processors", j, k]);
-            });
-          else add("post-processor", pp, ["builds", i, "post-processors", j]);
-        });
-      }
-    });
+  for (const c of walkComponents(raw)) {
+    if (c.type === undefined || out.has(`${c.kind}:${c.type}`)) continue;
+    out.set(`${c.kind}:${c.type}`, { kind: c.kind, type: c.type, path: c.path });
   }
   return [...out.values()];
 }
@@ -86,6 +66,8 @@ export function usedTypes(raw: RawFile): UsedType[] {
 export interface EnsureOptions {
   /** The build file. */
   file: string;
+  /** The file already parsed by `loadStructure` (then it is not read again). */
+  structure?: Structure;
   /** `init` writes/refreshes the lock and reports; `build` only installs what is missing. */
   mode: "init" | "build";
   /** Move every plugin to the newest version its range allows. */
@@ -129,7 +111,7 @@ export async function ensurePlugins(opts: EnsureOptions): Promise<EnsureResult> 
   const folder = pluginFolder(dir);
   const core = coreVersion();
   const result: EnsureResult = { npmRuns: 0, installed: [], served: [] };
-  const { src, raw, diags } = loadStructure(file);
+  const { src, raw, diags } = opts.structure ?? loadStructure(file);
   const structural = diags.filter((d) => d.severity === "error");
   if (structural.length) {
     if (opts.mode === "build") return result; // the loader reports them with everything else

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadBuildFile } from "../load.js";
+import { loadBuildFile } from "../load/index.js";
 import { runBuild } from "./build.js";
 import { EventBus, type KilnEvent } from "./events.js";
 

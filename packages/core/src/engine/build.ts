@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { parseDuration } from "../duration.js";
 import { isKilnError, KilnError } from "../errors.js";
-import type { LoadedBuildFile, LoadedComponent } from "../load.js";
+import type { LoadedBuildFile, LoadedComponent } from "../load/index.js";
 import { createRuntime } from "../plugins/runtime.js";
 import { applyDefaults } from "../schema/defaults.js";
 import { abortableSleep, messageOf } from "../util/abort.js";

@@ -3,7 +3,7 @@
 import type { ErrorObject } from "ajv";
 import { closest, distance } from "fastest-levenshtein";
 import { type Diagnostic, diagnostic } from "../errors.js";
-import { formatPath, type PathSegment, positionOf, type SourceFile } from "../source.js";
+import { formatPath, type PathSegment, positionOf, type SourceFile } from "../load/parse.js";
 import { type JsonSchema, NAME_PATTERN } from "./base.js";
 import { compileSchema } from "./compile.js";
 

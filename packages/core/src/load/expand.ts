@@ -1,5 +1,5 @@
 /** Evaluating the `${{ … }}` expressions found anywhere in a tree of values from a file. */
-import { type Diagnostic, diagnostic } from "./errors.js";
+import { type Diagnostic, diagnostic } from "../errors.js";
 import {
   checkTemplate,
   DEFERRED,
@@ -9,8 +9,8 @@ import {
   parseTemplate,
   type Scope,
   type Template,
-} from "./expr/index.js";
-import { formatPath, type PathSegment, positionInScalar, type SourceFile } from "./source.js";
+} from "../expr/index.js";
+import { formatPath, type PathSegment, positionInScalar, type SourceFile } from "./parse.js";
 
 export interface TreeResult {
   value: unknown;

@@ -4,10 +4,10 @@
  */
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
-import { type Diagnostic, diagnostic, KilnError } from "./errors.js";
-import { exprDiagnostic, parseAt } from "./evaluate.js";
-import { checkTemplate, evaluateTemplate, hasExpressions, type Scope } from "./expr/index.js";
-import { suggest } from "./schema/validate.js";
+import { type Diagnostic, diagnostic, KilnError } from "../errors.js";
+import { checkTemplate, evaluateTemplate, hasExpressions, type Scope } from "../expr/index.js";
+import { suggest } from "../schema/validate.js";
+import { exprDiagnostic, parseAt } from "./expand.js";
 import {
   formatPath,
   loadYamlFile,
@@ -15,7 +15,7 @@ import {
   parseYaml,
   positionOf,
   type SourceFile,
-} from "./source.js";
+} from "./parse.js";
 
 export type VariableType = "string" | "number" | "bool" | "list" | "map";
 const VARIABLE_TYPES: readonly string[] = ["string", "number", "bool", "list", "map"];

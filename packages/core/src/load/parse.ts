@@ -19,7 +19,7 @@ import {
   type Scalar,
   type YAMLError,
 } from "yaml";
-import { type Diagnostic, diagnostic, KilnError, type SourcePosition } from "./errors.js";
+import { type Diagnostic, diagnostic, KilnError, type SourcePosition } from "../errors.js";
 
 /** Largest build or variables file kiln reads. */
 export const MAX_FILE_BYTES = 2 * 1024 * 1024;
@@ -42,6 +42,11 @@ export interface SourceFile {
 
 /** Read and parse `file`. Throws a KilnError with every diagnostic when it cannot. */
 export function loadYamlFile(file: string): SourceFile {
+  return parseYaml(readYamlBytes(file), file);
+}
+
+/** Read `file`'s bytes, refusing what is missing, a directory or too large (a KilnError). */
+export function readYamlBytes(file: string): Uint8Array {
   let size: number;
   try {
     size = statSync(file).size;
@@ -62,8 +67,7 @@ export function loadYamlFile(file: string): SourceFile {
       `${file} is ${size} bytes; kiln reads files of at most ${MAX_FILE_BYTES} bytes`,
     );
   }
-  const bytes = readFileSync(file);
-  return parseYaml(bytes, file);
+  return readFileSync(file);
 }
 
 function fileError(code: string, file: string, message: string, pos?: SourcePosition): KilnError {

@@ -1,0 +1,67 @@
+/** What loading takes and what it gives: the options, and the loaded file with its components. */
+import type { Diagnostic } from "../errors.js";
+import type { ResolvedComponent, ResolverOptions } from "../plugins/resolve.js";
+import type { Kind } from "../schema/base.js";
+import type { PathSegment, SourceFile } from "./parse.js";
+import type { Structure } from "./structure.js";
+import type { VariableInputs, VariableValue } from "./variables.js";
+
+export interface LoadOptions extends VariableInputs {
+  /** Path of the build file. */
+  file: string;
+  /**
+   * The file already parsed and checked by `loadStructure` (e.g. by a command that looked at
+   * its plugins first): then it is not read and parsed again.
+   */
+  structure?: Structure;
+  /** Only YAML syntax and the file's structure: no plugins, no variables. */
+  syntaxOnly?: boolean;
+  /** Fail when a variable has no value (true for build, validate). Default true. */
+  requireValues?: boolean;
+  /** Where plugins are looked for besides the file's folder, and the standard set. */
+  resolver?: Omit<ResolverOptions, "fromDir" | "plugins">;
+  /** Working directory for path.cwd; default process.cwd(). */
+  cwd?: string;
+}
+
+export interface LoadedComponent {
+  kind: Kind;
+  type: string;
+  /** Where it is in the file, e.g. ["builds", 0, "provisioners", 1]. */
+  path: PathSegment[];
+  /** Options with expressions evaluated; strings that need build-time values are kept as written. */
+  options: Record<string, unknown>;
+  deferred: PathSegment[][];
+  plugin?: ResolvedComponent;
+}
+
+export interface LoadedSource extends LoadedComponent {
+  name: string;
+}
+
+export interface LoadedBuild {
+  name: string;
+  index: number;
+  description?: string;
+  sources: string[];
+  provisioners: LoadedComponent[];
+  errorCleanupProvisioner?: LoadedComponent;
+  /** Each entry is a chain; a single post-processor is a chain of one. */
+  postProcessors: LoadedComponent[][];
+}
+
+export interface LoadedBuildFile {
+  file: string;
+  dir: string;
+  src: SourceFile;
+  variables: Record<string, VariableValue>;
+  locals: Record<string, unknown>;
+  sources: Record<string, LoadedSource>;
+  data: Record<string, LoadedComponent>;
+  builds: LoadedBuild[];
+  /** Every distinct plugin component the file uses. */
+  plugins: ResolvedComponent[];
+  /** Values to redact from all output: sensitive variables' values. */
+  secrets: string[];
+  warnings: Diagnostic[];
+}
