@@ -114,21 +114,25 @@ export function mergeChecksumText(existing: string, lines: { name: string; line:
   return kept.join("") + lines.map((l) => l.line).join("");
 }
 
+/**
+ * Write (or merge into) one checksum file. Returns whether it created the file, and a function
+ * that removes the folders it made for it (while they are empty).
+ */
 async function writeChecksumFile(
   ctx: PostProcessContext<ChecksumOptions>,
   target: string,
   lines: { name: string; line: string }[],
-): Promise<boolean> {
-  const removeMadeDirs = await makeDirs(dirname(target));
+): Promise<{ created: boolean; removeMadeDirs: () => Promise<void> }> {
+  const removeMadeDirs = await makeDirs(TYPE, dirname(target));
   try {
-    return await withLock(`${target}.lock`, { type: TYPE, signal: ctx.signal }, async () => {
+    const created = await withLock(`${target}.lock`, { type: TYPE, signal: ctx.signal }, async () => {
       let existing = "";
       let mode: number | undefined;
-      let created = true;
+      let isNew = true;
       try {
         existing = await readFile(target, "utf8");
         mode = (await stat(target)).mode & 0o7777;
-        created = false;
+        isNew = false;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
           throw ppError(TYPE, CODES.failed, `cannot read ${target}: ${messageOf(err)}`, { cause: err });
@@ -145,8 +149,9 @@ async function writeChecksumFile(
         if (ctx.signal.aborted) throw abortError(ctx.signal, TYPE);
         throw ppError(TYPE, CODES.failed, `cannot write ${target}: ${messageOf(err)}`, { cause: err });
       }
-      return created;
+      return isNew;
     });
+    return { created, removeMadeDirs };
   } catch (err) {
     await removeMadeDirs();
     throw err;
@@ -230,15 +235,20 @@ export const checksum: PostProcessorRuntime<ChecksumOptions> = {
       byTarget.set(target, list);
     }
     const created: string[] = [];
+    const madeDirs: (() => Promise<void>)[] = [];
     try {
       for (const [target, lines] of byTarget) {
         throwIfAborted(ctx.signal, TYPE);
-        if (await writeChecksumFile(ctx, target, lines)) created.push(target);
+        const w = await writeChecksumFile(ctx, target, lines);
+        if (w.created) created.push(target);
+        madeDirs.push(w.removeMadeDirs);
         ctx.ui.say(`Wrote ${target}`);
       }
     } catch (err) {
-      // Leave nothing half-done behind: remove the checksum files this run created.
+      // Leave nothing half-done behind: remove the checksum files this run created, then the
+      // folders made for them.
       for (const f of created) await removeQuietly(f);
+      for (const remove of madeDirs.reverse()) await remove();
       throw err;
     }
 

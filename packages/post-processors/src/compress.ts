@@ -282,7 +282,7 @@ export const compress: PostProcessorRuntime<CompressOptions> = {
     );
     const progress = new Progress(ctx.ui, `compress:${output}`, label, total);
 
-    const removeMadeDirs = await makeDirs(dirname(output));
+    const removeMadeDirs = await makeDirs(TYPE, dirname(output));
     let external: External | undefined;
     const onAbort = () => external?.child.kill("SIGKILL");
     ctx.signal.addEventListener("abort", onAbort, { once: true });

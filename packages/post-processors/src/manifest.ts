@@ -12,12 +12,13 @@
  * file was last written by another run (last_run_uuid differs). The input artifact is passed
  * through unchanged and always kept.
  */
-import { chmod, mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { chmod, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { withLock } from "./lock.js";
 import type { PostProcessContext, PostProcessorRuntime } from "./types.js";
 import {
   CODES,
+  makeDirs,
   messageOf,
   packerBuilderType,
   packerBuildName,
@@ -247,7 +248,7 @@ export const manifest: PostProcessorRuntime<ManifestOptions> = {
       custom_data: customData,
     };
 
-    await mkdir(dirname(output), { recursive: true });
+    const removeMadeDirs = await makeDirs(TYPE, dirname(output));
     await withLock(`${output}.lock`, { type: TYPE, signal: ctx.signal }, async () => {
       let text = "";
       let mode: number | undefined;
@@ -280,6 +281,9 @@ export const manifest: PostProcessorRuntime<ManifestOptions> = {
         await removeQuietly(tmp);
         throw ppError(TYPE, CODES.failed, `cannot write ${output}: ${messageOf(err)}`, { cause: err });
       }
+    }).catch(async (err: unknown) => {
+      await removeMadeDirs(); // only the folders this run made, and only while empty
+      throw err;
     });
     ctx.ui.say(`Added ${entry.name} (${ctx.artifact.id || "no id"}) to ${output}`);
     // Packer's manifest returns its input: later post-processors in the chain see the artifact.

@@ -148,10 +148,16 @@ export async function which(
 
 /**
  * mkdir -p that reports what it made; the returned function removes those folders again (only
- * while they are empty), for cleanup after a failure.
+ * while they are empty), for cleanup after a failure. A folder that cannot be made is a
+ * `[type] …` error naming it.
  */
-export async function makeDirs(dir: string): Promise<() => Promise<void>> {
-  const first = await mkdir(dir, { recursive: true });
+export async function makeDirs(type: string, dir: string): Promise<() => Promise<void>> {
+  let first: string | undefined;
+  try {
+    first = await mkdir(dir, { recursive: true });
+  } catch (err) {
+    throw ppError(type, CODES.failed, `cannot create the folder ${dir}: ${messageOf(err)}`, { cause: err });
+  }
   return async () => {
     if (!first) return;
     for (let d = dir; d.length >= first.length; d = dirname(d)) {

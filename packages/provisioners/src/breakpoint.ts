@@ -4,7 +4,7 @@
  * standard input is not a terminal (CI), it says so and goes on rather than waiting forever.
  */
 import type { ProvisionerRuntime } from "@kiln/core";
-import { abortError } from "./util.js";
+import { abortError, throwIfAborted } from "./util.js";
 
 const TYPE = "breakpoint";
 
@@ -21,6 +21,8 @@ export function createBreakpoint(
 ): ProvisionerRuntime<BreakpointOptions> {
   return {
     async provision(ctx) {
+      // An interrupted build does not go on, not even past a disabled breakpoint.
+      throwIfAborted(ctx.signal, TYPE);
       const o = ctx.options ?? {};
       const note = o.note ? ` with note "${o.note}"` : "";
       if (o.disable) {

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isKilnError } from "@kiln/core";
 import { generateTemporaryKeyPair, SSHCommunicator } from "@kiln/sdk";
+import { localCommunicator } from "@kiln/sdk/conformance";
 import { type Sshd, startSshd, stopAllSshd } from "@kiln/sdk/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ShellOptions, shell } from "./shell.js";
@@ -53,6 +54,33 @@ describe("shell options", () => {
   it("rejects unknown template fields in execute_command", async () => {
     const e = await rejection(run({ inline: ["true"], execute_command: "{{.Nope}} {{.Path}}" }));
     expect(e.message).toMatch(/^\[shell\] execute_command: unknown field \{\{\.Nope\}\}/);
+  });
+});
+
+describe("shell clean-up when interrupted", () => {
+  it("removes the uploaded script even when the interrupt comes as it is being removed", async () => {
+    const root = await mkdtemp(join(tmpdir(), "kiln-shell-rm-"));
+    const remotePath = join(root, "script.sh");
+    const ctl = new AbortController();
+    const comm = localCommunicator({
+      root,
+      // Ctrl-C arrives just as the rm of the uploaded script starts.
+      onCall: (c) => {
+        if (c.op === "exec" && c.target.startsWith("rm ")) ctl.abort(new Error("interrupted"));
+      },
+    });
+    try {
+      const ctx = provisionContext<ShellOptions>({ inline: ["true"], remote_path: remotePath }, comm, {
+        signal: ctl.signal,
+      });
+      // Whether it then reports the interrupt or the finished script, the script must be gone.
+      await shell.provision(ctx).catch(() => {});
+      const rms = comm.calls.filter((c) => c.op === "exec" && c.target.startsWith("rm "));
+      expect(rms.map((c) => c.started)).toEqual([false, true]);
+      expect(existsSync(remotePath)).toBe(false);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
 

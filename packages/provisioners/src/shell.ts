@@ -194,17 +194,17 @@ class ShellRun {
   async remove(path: string, strict: boolean): Promise<void> {
     const { ctx, comm } = this;
     const cmd = `rm -f ${shellQuote(path)}`;
-    if (ctx.signal.aborted) {
-      // Interrupted: one quick best-effort attempt on a fresh signal, so nothing is left behind.
-      if (!alive(comm)) return;
-      await comm.exec(cmd, { timeoutMs: 10_000 }).catch(() => {});
-      return;
-    }
+    // Interrupted (before or during the removal): one quick best-effort attempt on a fresh
+    // signal, so nothing is left behind.
+    const lastTry = async () => {
+      if (alive(comm)) await comm.exec(cmd, { timeoutMs: 10_000 }).catch(() => {});
+    };
+    if (ctx.signal.aborted) return lastTry();
     try {
       const r = await this.retrying(`removing ${path}`, () => comm.exec(cmd, { signal: ctx.signal }));
       if (r.exitCode !== 0) throw new Error(`rm exited with code ${String(r.exitCode)}`);
     } catch (err) {
-      if (ctx.signal.aborted) return;
+      if (ctx.signal.aborted) return lastTry();
       if (strict) throw wrapError(TYPE, `could not remove the uploaded script ${path}`, err);
       ctx.ui.error(`[${TYPE}] could not remove ${path}: ${messageOf(err)}`);
     }

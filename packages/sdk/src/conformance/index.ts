@@ -1,7 +1,10 @@
 /**
- * The conformance kit for builder plugins: `testBuilder({ plugin, type, example })` registers a
- * vitest suite that every builder — first-party or third-party — should pass:
+ * The conformance kit for kiln plugins: one vitest suite per kind of component, the same for
+ * first-party and third-party plugins (the idea of unstorage's shared driver tests). Import it
+ * from `@kiln/sdk/conformance` in a test file; it needs vitest (the main `@kiln/sdk` entry never
+ * loads vitest). Each call registers a `describe` block:
  *
+ * `testBuilder({ plugin, type, example, invalid?, secrets?, run? })`
  * - option validation: the schema compiles, is an object schema that rejects unknown options,
  *   accepts the example, and rejects the given invalid examples;
  * - a run with the example options emits step events in order and yields a well-formed artifact;
@@ -9,27 +12,70 @@
  *   interrupted, the cleanup of every step that began runs and succeeds, and nothing hangs;
  * - secrets: values registered with ctx.secret() (and `secrets` given here) never reach an event.
  *
- * Import it from `@kiln/sdk/conformance` in a test file; it needs vitest (the main `@kiln/sdk`
- * entry never loads vitest).
+ * `testProvisioner({ plugin, type, example, invalid?, failing?, longRunning?, secrets?,
+ * communicator?, files?, verify? })`
+ * - the same option validation (also of the schema on its own, as schema.json ships it), and
+ *   create() gives a runtime with provision();
+ * - the example runs, by default against localCommunicator(): "the machine" is this one —
+ *   commands run with `/bin/sh -c` in a temporary working folder, uploads and downloads are local
+ *   copies (relative remote paths in that folder, absolute ones as they are) — so shell and file
+ *   provisioners really do their work; `verify` can look at the result; the provisioner must not
+ *   close the communicator;
+ * - failures: against a machine that refuses everything (commands exit 1, transfers fail), and
+ *   for each `failing` option set, provision rejects with an Error whose message names it
+ *   (`[type] …`), never a crash (TypeError …);
+ * - interrupts: with the run already interrupted it rejects at once without using the machine;
+ *   interrupted at each event or communicator call of the example it ends within abortWithinMs
+ *   (default 5 s); a `longRunning` example (e.g. `sleep 600`) is stopped as promptly;
+ * - secrets never reach an event, in any of these runs.
+ *
+ * `testPostProcessor({ plugin, type, example, invalid?, failing?, artifact?, secrets?, verify? })`
+ * - the same option validation, and create() gives a runtime with postProcess();
+ * - the example runs on a sample artifact (sampleArtifact(): `artifact/disk.raw`, 1 MiB, and
+ *   `artifact/disk.json` in a temporary build folder; or `artifact(dir)`) and resolves with a
+ *   well-formed `{ artifact }` (builderType, id, description, files that exist, JSON data), the
+ *   input files left as they were;
+ * - failures (`failing` option sets) reject with a `[type] …` message and leave the build folder
+ *   as it was;
+ * - interrupts: already interrupted it rejects at once and writes nothing; interrupted at each of
+ *   the example's events it ends within abortWithinMs and, when it rejects, leaves no
+ *   (half-written) file behind;
+ * - secrets never reach an event.
+ *
+ * Every suite makes its RunContext with createConformanceRun() (./common.ts).
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import {
   type Artifact,
   type BuilderRuntime,
   type BuildStepsContext,
-  compileSchema,
-  EventBus,
   type KilnEvent,
-  optionSchema,
   type Plugin,
   type RunContext,
   runSteps,
-  StateBag,
   type Step,
 } from "@kiln/core";
 import { describe, expect, it } from "vitest";
+import { createConformanceRun, expectNoSecrets, schemaTests } from "./common.js";
+
+export {
+  type ConformanceRun,
+  type ConformanceRunOptions,
+  createConformanceRun,
+  expectNoSecrets,
+} from "./common.js";
+export {
+  type CommunicatorCall,
+  type LocalCommunicator,
+  type LocalCommunicatorOptions,
+  localCommunicator,
+} from "./local-communicator.js";
+export {
+  type PostProcessorRun,
+  sampleArtifact,
+  type TestPostProcessorOptions,
+  testPostProcessor,
+} from "./post-processor.js";
+export { type ProvisionerRun, type TestProvisionerOptions, testProvisioner } from "./provisioner.js";
 
 export interface TestBuilderOptions {
   /** The plugin (the package's default export, made with definePlugin). */
@@ -69,55 +115,29 @@ export async function runBuilderOnce(
   const component = opts.plugin.get("builder", opts.type);
   if (!component) throw new Error(`${opts.plugin.name} has no builder "${opts.type}"`);
   const runtime = (await component.create()) as BuilderRuntime;
-  const bus = new EventBus();
+  const r = await createConformanceRun({
+    builderType: opts.type,
+    ...(opts.secrets ? { secrets: opts.secrets } : {}),
+    ...(opts.baseDir ? { baseDir: opts.baseDir } : {}),
+  });
+  const { bus, ctx } = r;
+  const run = ctx.run;
   const rec: Recorded = {
-    events: [],
-    secrets: [...(opts.secrets ?? [])],
+    events: r.events,
+    secrets: r.secrets,
     started: [],
     withCleanup: [],
     cleaned: [],
   };
-  for (const s of rec.secrets) bus.secrets.add(s);
   bus.subscribe((e) => {
-    rec.events.push(e);
     if (e.type === "step-start") rec.started.push(e.step);
     if (e.type === "cleanup")
       rec.cleaned.push({ step: e.step, ok: e.ok, ...(e.error ? { error: e.error } : {}) });
   });
-  const ctl = new AbortController();
-  const temps: string[] = [];
-  const baseDir = opts.baseDir ?? (await mkdtemp(join(tmpdir(), "conformance-base-")));
-  if (!opts.baseDir) temps.push(baseDir);
-  const run = {
-    name: `conformance.${opts.type}.example`,
-    build: "conformance",
-    source: "example",
-    type: opts.type,
-    runUuid: "00000000-0000-4000-8000-000000000000",
-  };
-  const ctx: RunContext = {
-    run,
-    state: new StateBag(),
-    ui: bus.ui(run.name),
-    signal: ctl.signal,
-    buildVars: { BuilderType: opts.type, BuildName: run.build, SourceName: run.source, ID: "" },
-    secret: (v) => {
-      rec.secrets.push(v);
-      bus.secrets.add(v);
-    },
-    render: <T>(v: T) => v,
-    baseDir,
-    force: true,
-    tempDir: async (prefix = "kiln-") => {
-      const d = await mkdtemp(join(tmpdir(), `conformance-${prefix.replace(/^kiln-?/, "")}`));
-      temps.push(d);
-      return d;
-    },
-  };
   const options = structuredClone(opts.example);
   const provisionStep: Step = {
     name: "provision",
-    run: (c) => provision(c, () => ctl.abort(new Error("interrupted by the conformance test"))),
+    run: (c) => provision(c, r.abort),
   };
   try {
     await runtime.prepare?.(options, ctx);
@@ -132,16 +152,9 @@ export async function runBuilderOnce(
   } catch (err) {
     rec.error = err;
   } finally {
-    bus.flush();
-    await Promise.all(temps.map((d) => rm(d, { recursive: true, force: true })));
+    await r.dispose();
   }
   return rec;
-}
-
-function expectNoSecrets(rec: Recorded): void {
-  const text = JSON.stringify(rec.events);
-  for (const s of rec.secrets)
-    if (s.length >= 4) expect(text, "a secret reached the event stream").not.toContain(s);
 }
 
 function expectCleanups(rec: Recorded): void {
@@ -164,35 +177,7 @@ function expectCleanups(rec: Recorded): void {
 export function testBuilder(opts: TestBuilderOptions): void {
   const timeout = opts.timeoutMs ?? 60_000;
   describe(`kiln builder conformance: ${opts.plugin.name} ${opts.type}`, () => {
-    const component = () => {
-      const c = opts.plugin.get("builder", opts.type);
-      if (!c) throw new Error(`${opts.plugin.name} has no builder "${opts.type}"`);
-      return c;
-    };
-
-    it("is defined with definePlugin/defineBuilder", () => {
-      expect(opts.plugin.kilnApi).toBe("1");
-      expect(component().kind).toBe("builder");
-      expect(typeof component().create).toBe("function");
-    });
-
-    it("has an option schema that compiles, rejects unknown options and accepts the example", () => {
-      const schema = component().schema;
-      expect(schema.type).toBe("object");
-      const validate = compileSchema(optionSchema("builder", schema));
-      const ok = validate({ type: opts.type, ...opts.example });
-      expect(ok, `the example is rejected: ${JSON.stringify(validate.errors)}`).toBe(true);
-      expect(
-        validate({ type: opts.type, ...opts.example, kiln_conformance_unknown_option: true }),
-        "an unknown option is accepted",
-      ).toBe(false);
-      for (const bad of opts.invalid ?? []) {
-        expect(
-          validate({ type: opts.type, ...bad }),
-          `accepted an invalid example: ${JSON.stringify(bad)}`,
-        ).toBe(false);
-      }
-    });
+    schemaTests("builder", opts);
 
     if (opts.run === false) return;
 
@@ -233,7 +218,7 @@ export function testBuilder(opts: TestBuilderOptions): void {
         if (a.destroy !== undefined) expect(typeof a.destroy).toBe("function");
         expect(() => JSON.stringify({ ...a, destroy: undefined })).not.toThrow();
       }
-      expectNoSecrets(rec);
+      expectNoSecrets(rec.events, rec.secrets);
     });
 
     it("cleans up after a failure: every started step's cleanup runs and succeeds", { timeout }, async () => {
@@ -249,7 +234,7 @@ export function testBuilder(opts: TestBuilderOptions): void {
       expect(rec.started).toContain("provision");
       expect(rec.artifact).toBeUndefined();
       expectCleanups(rec);
-      expectNoSecrets(rec);
+      expectNoSecrets(rec.events, rec.secrets);
     });
 
     it("cleans up after an abort (Ctrl-C): nothing hangs, every started step's cleanup runs", {
@@ -267,7 +252,7 @@ export function testBuilder(opts: TestBuilderOptions): void {
       expect(rec.error, "an interrupted run must fail").toBeDefined();
       expect(Date.now() - t0).toBeLessThan(timeout);
       expectCleanups(rec);
-      expectNoSecrets(rec);
+      expectNoSecrets(rec.events, rec.secrets);
     });
   });
 }
