@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { access, mkdir, rm, rmdir, stat } from "node:fs/promises";
 import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:path";
-import { KilnError } from "@kiln/core";
+import { KilnError, messageOf } from "@kiln/core";
 import type { RunContext } from "./types.js";
 
 export { abortError, formatBytes, messageOf, throwIfAborted } from "@kiln/core";

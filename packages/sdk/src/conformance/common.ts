@@ -9,13 +9,13 @@ import { join } from "node:path";
 import {
   type AnyComponent,
   compileSchema,
+  createRunContext,
   EventBus,
   type KilnEvent,
   type Kind,
   optionSchema,
   type Plugin,
   type RunContext,
-  StateBag,
 } from "@kiln/core";
 import { expect, it } from "vitest";
 
@@ -68,31 +68,18 @@ export async function createConformanceRun(o: ConformanceRunOptions): Promise<Co
     type: o.builderType,
     runUuid: "00000000-0000-4000-8000-000000000000",
   };
-  const ctx: RunContext = {
+  const owned = createRunContext({
     run,
-    state: new StateBag(),
     ui: bus.ui(run.name),
     signal: ctl.signal,
-    buildVars: {
-      PackerRunUUID: run.runUuid,
-      BuilderType: o.builderType,
-      BuildName: run.build,
-      SourceName: run.source,
-      ID: "",
-    },
+    baseDir,
+    force: true,
     secret: (v) => {
       secrets.push(v);
       bus.secrets.add(v);
     },
-    render: <T>(v: T) => v,
-    baseDir,
-    force: true,
-    tempDir: async (prefix = "kiln-") => {
-      const d = await mkdtemp(join(tmpdir(), `conformance-${prefix.replace(/^kiln-?/, "")}`));
-      temps.push(d);
-      return d;
-    },
-  };
+  });
+  const ctx = owned.ctx;
   return {
     ctx,
     bus,
@@ -101,6 +88,7 @@ export async function createConformanceRun(o: ConformanceRunOptions): Promise<Co
     abort: () => ctl.abort(new Error(ABORT_REASON)),
     dispose: async () => {
       bus.flush();
+      await owned.dispose();
       await Promise.all(temps.splice(0).map((d) => rm(d, { recursive: true, force: true })));
     },
   };

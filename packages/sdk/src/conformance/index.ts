@@ -46,6 +46,7 @@
  */
 import {
   type Artifact,
+  applyDefaults,
   type BuilderRuntime,
   type BuildStepsContext,
   type KilnEvent,
@@ -134,7 +135,8 @@ export async function runBuilderOnce(
     if (e.type === "cleanup")
       rec.cleaned.push({ step: e.step, ok: e.ok, ...(e.error ? { error: e.error } : {}) });
   });
-  const options = structuredClone(opts.example);
+  // As the engine does: the schema's defaults filled in before the component sees its options.
+  const options = applyDefaults(component.schema, structuredClone(opts.example));
   const provisionStep: Step = {
     name: "provision",
     run: (c) => provision(c, r.abort),

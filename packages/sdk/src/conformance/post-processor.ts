@@ -5,6 +5,7 @@
 import { lstat, mkdir, readdir, writeFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import type { Artifact, KilnEvent, Plugin, PostProcessorRuntime, PostProcessResult } from "@kiln/core";
+import { applyDefaults } from "@kiln/core";
 import { describe, expect, it } from "vitest";
 import {
   componentOf,
@@ -133,7 +134,8 @@ async function postProcessOnce(opts: TestPostProcessorOptions, plan: RunPlan): P
     const input = await (opts.artifact ?? sampleArtifact)(r.ctx.baseDir);
     const before = await listing(r.ctx.baseDir);
     if (plan.abortAt === "before") interrupt();
-    const options = structuredClone(plan.options);
+    // As the engine does: the schema's defaults filled in before the component sees its options.
+    const options = applyDefaults(component.schema, structuredClone(plan.options));
     const running = Promise.resolve().then(() => runtime.postProcess({ ...r.ctx, options, artifact: input }));
     await Promise.race([running.then(noop, noop), abortSeen]);
     const s = await settleWithin(running, opts.abortWithinMs ?? 5_000);

@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Communicator, KilnEvent, Plugin, ProvisionerRuntime } from "@kiln/core";
+import { applyDefaults } from "@kiln/core";
 import { describe, expect, it } from "vitest";
 import {
   componentOf,
@@ -123,7 +124,8 @@ async function provisionOnce(opts: TestProvisionerOptions, plan: RunPlan): Promi
       await writeFile(p, text, { mode: 0o755 });
     }
     if (plan.abortAt === "before") interrupt();
-    const options = structuredClone(plan.options);
+    // As the engine does: the schema's defaults filled in before the component sees its options.
+    const options = applyDefaults(component.schema, structuredClone(plan.options));
     const running = Promise.resolve().then(() =>
       runtime.provision({ ...r.ctx, options, communicator: comm }),
     );

@@ -14,10 +14,10 @@ import {
   type ProvisionerRuntime,
 } from "@kiln/core";
 import { expect } from "vitest";
-import { objectSchema } from "../schemas.js";
+import { options, str } from "../options/schema.js";
 import { testPostProcessor, testProvisioner } from "./index.js";
 
-const schema = objectSchema({ text: { type: "string" } });
+const schema = options({ text: str("Text to write.") });
 
 const stamp: ProvisionerRuntime<{ text?: string }> = {
   async provision(ctx) {
