@@ -219,6 +219,7 @@ describe("kiln from a registry (Verdaccio)", () => {
     // build it with the workspace's TypeScript and core (the registry has no uplinks)
     for (const [name, target] of Object.entries({
       "@kiln/core": join(ROOT, "packages/core"),
+      "@kiln/sdk": join(ROOT, "packages/sdk"),
       "@types/node": join(ROOT, "node_modules/@types/node"),
     })) {
       mkdirSync(dirname(join(pdir, "node_modules", name)), { recursive: true });

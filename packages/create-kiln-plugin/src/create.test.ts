@@ -62,6 +62,8 @@ describe("create-kiln-plugin", () => {
         "package.json",
         "tsconfig.json",
         "src/index.ts",
+        "src/builder.ts",
+        "src/steps/write-artifact.ts",
         "src/conformance.test.ts",
         ".gitignore",
       ]),
@@ -70,7 +72,7 @@ describe("create-kiln-plugin", () => {
     for (const f of r.files) expect(readFileSync(join(dir, f), "utf8")).not.toMatch(/__[A-Z_]+__/);
     const pj = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
     expect(pj.name).toBe("@acme/kiln-builder-filled");
-    expect(pj.devDependencies["@kiln/sdk"]).toMatch(/^\^\d/);
+    expect(pj.dependencies["@kiln/sdk"]).toMatch(/^\^\d/);
     expect(readFileSync(join(dir, "src/index.ts"), "utf8")).toContain('type: "filled"');
     const self = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
     expect(self.files).toContain("template");

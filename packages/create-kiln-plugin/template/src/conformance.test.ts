@@ -7,5 +7,6 @@ testBuilder({
   plugin,
   type: "__TYPE__",
   example: { output_directory: "output-test", message: "hello", api_token: "example-token-123456" },
-  invalid: [{ message: 42 }, { output_directory: ["not", "a", "string"] }],
+  invalid: [{ message: 42 }, { output_directory: ["not", "a", "string"] }, { unknown_option: true }],
+  secrets: ["example-token-123456"],
 });
