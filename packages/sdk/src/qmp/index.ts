@@ -9,5 +9,5 @@ export {
   type QmpStatus,
   type ScreendumpOptions,
 } from "./client.js";
-export { createQmpKeyDriver, type QmpKeyboardOptions } from "./keyboard.js";
+export { createQmpKeyDriver, QMP_KEYBOARD_DEFAULTS, type QmpKeyboardOptions } from "./keyboard.js";
 export { decodePpm, encodePng, PNG_SIGNATURE, pngSize, ppmToPng } from "./png.js";

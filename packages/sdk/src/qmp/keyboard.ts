@@ -33,10 +33,13 @@ export interface QmpKeyboardOptions {
 /** QEMU's send-key hold timers fire late under load; wait this much longer before the next key. */
 const SEND_KEY_SLACK_MS = 15;
 
+/** The driver's timing when none is given; bench/boot-typing measures where keys start to get lost. */
+export const QMP_KEYBOARD_DEFAULTS = { holdMs: 20, gapMs: 5 } as const;
+
 /** A {@link KeyDriver} typing through QMP. Its own pacing replaces the key interval (0). */
 export function createQmpKeyDriver(qmp: QmpClient, options: QmpKeyboardOptions = {}): KeyDriver {
-  const holdMs = options.holdMs ?? 20;
-  const gapMs = options.gapMs ?? 5;
+  const holdMs = options.holdMs ?? QMP_KEYBOARD_DEFAULTS.holdMs;
+  const gapMs = options.gapMs ?? QMP_KEYBOARD_DEFAULTS.gapMs;
   const { signal } = options;
   const method = options.method ?? "input-send-event";
   return {
