@@ -1,9 +1,17 @@
-import type { RunContext } from "@kiln/core";
+import { applyDefaults, createRunContext, EventBus, formatBytes } from "@kiln/core";
 import { describe, expect, it } from "vitest";
 import { defaultArgs, flattenArgs, formatCommand, mergeQemuArgs, type VmConfig } from "./args.js";
-import { portStep, qemuBuilder, wantsVncServer } from "./builder.js";
+import { qemuBuilder } from "./builder.js";
+import { wantsVncServer } from "./defaults.js";
 import { findOvmf } from "./efi.js";
-import { formatBytes, parseSize, type QemuOptions } from "./options.js";
+import { type QemuOptions, qemuSchema } from "./schema.js";
+import { parseSize } from "./size.js";
+import { VNC } from "./state.js";
+import { portStep } from "./steps/port.js";
+
+/** Options as a build file gives them; the engine fills in the schema's defaults. */
+type QemuInput = Partial<QemuOptions> & { iso_url: string };
+const withDefaults = (o: QemuInput): QemuOptions => applyDefaults(qemuSchema, o) as QemuOptions;
 
 const base: VmConfig = {
   name: "img.qcow2",
@@ -131,19 +139,23 @@ describe("sizes and firmware", () => {
 });
 
 describe("the VNC server (-vnc) and its options", () => {
-  const base: QemuOptions = { iso_url: "x.iso" };
+  const base: QemuInput = { iso_url: "x.iso" };
 
-  async function vncOf(o: QemuOptions) {
+  async function vncOf(o: QemuInput) {
     const says: string[] = [];
     const secrets: string[] = [];
-    const ctx = {
-      ui: { say: (t: string) => says.push(t), message: () => {} },
+    const bus = new EventBus();
+    const { ctx, dispose } = createRunContext({
+      run: { name: "b.qemu.s", build: "b", source: "s", type: "qemu", runUuid: "u" },
+      ui: { ...bus.ui("b.qemu.s"), say: (t: string) => says.push(t), message: () => {} },
+      baseDir: "/",
       secret: (s: string) => secrets.push(s),
-    } as unknown as RunContext;
-    const rs: Parameters<typeof portStep>[1] = {};
-    await portStep({ ...o, communicator: "none" }, rs).run(ctx);
-    const args = defaultArgs({ ...baseConfig, ...(rs.vnc ? { vnc: rs.vnc } : {}) });
-    return { vnc: get(args, "-vnc"), address: rs.vncAddress, says: says.join("\n"), secrets };
+    });
+    await portStep(withDefaults({ ...o, communicator: "none" })).run(ctx);
+    await dispose();
+    const vnc = ctx.state.get(VNC);
+    const args = defaultArgs({ ...baseConfig, ...(vnc ? { vnc: vnc.arg } : {}) });
+    return { vnc: get(args, "-vnc"), address: vnc?.address, says: says.join("\n"), secrets };
   }
 
   it("opens no VNC server without boot_command_method: vnc or a vnc_* option", async () => {
@@ -212,7 +224,7 @@ describe("the VNC server (-vnc) and its options", () => {
   });
 
   it("prepare() refuses vnc_port_min > vnc_port_max, defaults included", () => {
-    const prepare = (o: QemuOptions) => qemuBuilder.prepare?.(o, {} as never);
+    const prepare = (o: QemuInput) => qemuBuilder.prepare?.(withDefaults(o), {} as never);
     expect(() => prepare({ ...base, vnc_port_min: 5910, vnc_port_max: 5905 })).toThrow(
       /\[qemu\] vnc_port_min \(5910\) is greater than vnc_port_max \(5905\)/,
     );

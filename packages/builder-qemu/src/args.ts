@@ -38,10 +38,12 @@ export interface VmConfig {
     | { kind: "bridge"; bridge: string };
   netDevice: string;
   qmpSocket: string;
+  /** A second QMP socket for the user (qmp_enable / qmp_socket_path); kiln's own stays connected. */
+  userQmpSocket?: string;
   serialLog: string;
   /** -display value; "none" unless the user asked for a window. */
   display: string;
-  /** -vnc value such as 127.0.0.1:5 (display number), only for boot_command_method: vnc. */
+  /** -vnc value such as 127.0.0.1:5 (display number), when a VNC server is wanted. */
   vnc?: string;
   firmware?: string;
   efi?: { code: string; vars: string };
@@ -151,6 +153,7 @@ export function defaultArgs(c: VmConfig): ArgEntry[] {
     out.push(["-drive", driveOpts({ if: "pflash", format: "raw", file: c.efi.vars })]);
   }
   out.push(["-qmp", `unix:${c.qmpSocket},server=on,wait=off`]);
+  if (c.userQmpSocket) out.push(["-qmp", `unix:${c.userQmpSocket},server=on,wait=off`]);
   out.push(["-serial", `file:${c.serialLog}`]);
   out.push(["-display", c.display]);
   if (c.vnc) out.push(["-vnc", c.vnc]);

@@ -7,15 +7,17 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EventBus, type RunContext, StateBag } from "@kiln/core";
+import { applyDefaults, createRunContext, EventBus, type RunContext } from "@kiln/core";
 import { findFloppyTools, makeFloppy, QmpClient } from "@kiln/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultArgs, flattenArgs, type VmConfig } from "./args.js";
 import { qemuBuilder } from "./builder.js";
-import type { QemuOptions } from "./options.js";
 import { startQemu, waitExit } from "./proc.js";
+import { type QemuOptions, qemuSchema } from "./schema.js";
+import { TPM } from "./state.js";
+import { tpmStep } from "./steps/tpm.js";
 import { qemuSkip } from "./test-support.js";
-import { checkTpmOptions, tpmDevice, tpmStep, type VmTpm } from "./tpm.js";
+import { checkTpmOptions, tpmDevice, type VmTpm } from "./tpm.js";
 
 function config(over: Partial<VmConfig> = {}): VmConfig {
   return {
@@ -62,8 +64,10 @@ describe("QEMU arguments for floppy and TPM", () => {
   });
 
   it("prepare() takes floppy and vtpm options and refuses contradictions", () => {
-    const base: QemuOptions = { iso_url: "x.iso" };
-    const prepare = (o: QemuOptions) => qemuBuilder.prepare?.(o, {} as never);
+    type QemuInput = Partial<QemuOptions> & { iso_url: string };
+    const base: QemuInput = { iso_url: "x.iso" };
+    const prepare = (o: QemuInput) =>
+      qemuBuilder.prepare?.(applyDefaults(qemuSchema, o) as QemuOptions, {} as never);
     expect(() => prepare({ ...base, floppy_files: ["a"], floppy_label: "cidata", vtpm: true })).not.toThrow();
     expect(() => prepare({ ...base, floppy_label: "far-too-long-label" })).toThrow(/\[qemu\] floppy_label/);
     expect(() => prepare({ ...base, use_tpm1: true })).toThrow(/use_tpm1 has no effect without vtpm/);
@@ -87,18 +91,14 @@ const skipReal = missing.length > 0 && process.env.CI !== "true";
 
 function context(dir: string): RunContext {
   const bus = new EventBus();
-  return {
+  const { ctx } = createRunContext({
     run: { name: "b.qemu.s", build: "b", source: "s", type: "qemu", runUuid: "u" },
-    state: new StateBag(),
     ui: bus.ui("b.qemu.s"),
-    signal: new AbortController().signal,
-    buildVars: {},
-    secret: () => {},
-    render: (v) => v,
     baseDir: dir,
-    force: false,
-    tempDir: async (prefix = "kiln-") => mkdtemp(join(dir, prefix)),
-  };
+  });
+  // Temporary folders inside `dir` (which the tests remove), so a comma in its path reaches them.
+  ctx.tempDir = async (prefix = "kiln-") => mkdtemp(join(dir, prefix));
+  return ctx;
 }
 
 function pidAlive(pid: number | undefined): boolean {
@@ -131,15 +131,9 @@ describe.skipIf(skipReal)(
           output: join(dir, "floppy.img"),
           baseDir: dir,
         });
-        let tpm: VmTpm | undefined;
-        const step = tpmStep(
-          { vtpm: true },
-          () => machine,
-          (t) => {
-            tpm = t;
-          },
-        );
+        const step = tpmStep({ vtpm: true, machine_type: machine });
         await step.run(ctx);
+        const tpm = ctx.state.get(TPM);
         expect(tpm?.device).toBe(machine === "q35" ? "tpm-crb" : "tpm-tis");
         const swtpmPid = Number(/pid (\d+)/.exec(says.join("\n"))?.[1]);
         expect(pidAlive(swtpmPid)).toBe(true);
@@ -195,16 +189,10 @@ describe.skipIf(skipReal)(
       const dir = await mkdtemp(join(tmpdir(), "kiln,qemu-dev-"));
       dirs.push(dir);
       const ctx = context(dir);
-      let tpm: VmTpm | undefined;
-      const step = tpmStep(
-        { vtpm: true },
-        () => "pc",
-        (t) => {
-          tpm = t;
-        },
-      );
+      const step = tpmStep({ vtpm: true, machine_type: "pc" });
       try {
         await step.run(ctx);
+        const tpm = ctx.state.get(TPM);
         expect(tpm?.socket).toContain("kiln,qemu-dev-");
         // Only the TPM's paths here: -qmp and -serial do not escape commas.
         const plain = await mkdtemp(join(tmpdir(), "kiln-qemu-dev-"));
@@ -238,11 +226,7 @@ describe.skipIf(skipReal)(
       const ctx = context(dir);
       const says: string[] = [];
       ctx.ui = { ...ctx.ui, say: (t: string) => says.push(t) };
-      const step = tpmStep(
-        { vtpm: true, use_tpm1: true },
-        () => "pc",
-        () => {},
-      );
+      const step = tpmStep({ vtpm: true, use_tpm1: true, machine_type: "pc" });
       await step.run(ctx);
       const pid = Number(/pid (\d+)/.exec(says.join("\n"))?.[1]);
       expect(says.join("\n")).toMatch(/emulated TPM 1\.2 as tpm-tis/);
@@ -250,14 +234,9 @@ describe.skipIf(skipReal)(
       await step.cleanup?.(ctx);
       expect(pidAlive(pid)).toBe(false);
       // Nothing to do for a build without vtpm.
-      const none = tpmStep(
-        {},
-        () => "pc",
-        () => {
-          throw new Error("must not attach");
-        },
-      );
+      const none = tpmStep({ machine_type: "pc" });
       await none.run(ctx);
+      expect(ctx.state.get(TPM), "must not attach").toBeUndefined();
       await none.cleanup?.(ctx);
     });
   },
@@ -328,20 +307,14 @@ describe.skipIf(!python3)("swtpm's start (a fake swtpm on PATH)", () => {
     };
     const says: string[] = [];
     ctx.ui = { ...ctx.ui, say: (t: string) => says.push(t) };
-    let tpm: VmTpm | undefined;
-    const step = tpmStep(
-      { vtpm: true },
-      () => "pc",
-      (t) => {
-        tpm = t;
-      },
-    );
+    const step = tpmStep({ vtpm: true, machine_type: "pc" });
     const t0 = Date.now();
     const result = await step.run(ctx).then(
       () => undefined,
       (e: unknown) => e as Error,
     );
-    return { step, ctx, dir, says, tpm: tpm as VmTpm | undefined, error: result, ms: Date.now() - t0 };
+    const tpm: VmTpm | undefined = ctx.state.get(TPM);
+    return { step, ctx, dir, says, tpm, error: result, ms: Date.now() - t0 };
   }
 
   it("waits until the control socket accepts a connection, not just until its file exists", async () => {

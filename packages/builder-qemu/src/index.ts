@@ -1,7 +1,7 @@
 import { defineBuilder, definePlugin } from "@kiln/core";
-import { qemuSchema } from "./schema.js";
+import { type QemuOptions, qemuSchema } from "./schema.js";
 
-export { qemuSchema };
+export { type QemuOptions, qemuSchema };
 
 export const qemu = defineBuilder({
   type: "qemu",

@@ -1,5 +1,5 @@
 /**
- * `vtpm`: an emulated TPM from swtpm, as Packer's qemu builder does it. The step starts
+ * `vtpm`: an emulated TPM from swtpm, as Packer's qemu builder does it. The step (steps/tpm.ts) starts
  * `swtpm socket --tpm2 --tpmstate dir=state --ctrl type=unixio,path=swtpm.sock` (no `--tpm2` with
  * `use_tpm1`) in a temporary folder before QEMU, waits until its control socket accepts a
  * connection, and hands QEMU the socket; its cleanup (which runs after QEMU's, cleanups being in
@@ -14,8 +14,9 @@ import { constants } from "node:fs";
 import { access, mkdir } from "node:fs/promises";
 import { connect } from "node:net";
 import { delimiter, join } from "node:path";
-import { KilnError, type Step } from "@kiln/core";
-import type { QemuOptions } from "./options.js";
+import type { RunContext } from "@kiln/core";
+import { qemuErrors } from "./errors.js";
+import type { QemuOptions } from "./schema.js";
 
 /** The TPM as QEMU sees it: the swtpm control socket and the device model. */
 export interface VmTpm {
@@ -36,7 +37,9 @@ export function tpmDevice(o: Pick<QemuOptions, "tpm_device_type" | "use_tpm1">, 
 }
 
 /** Configuration errors, for prepare(). */
-export function checkTpmOptions(o: QemuOptions): string | undefined {
+export function checkTpmOptions(
+  o: Pick<QemuOptions, "vtpm" | "use_tpm1" | "tpm_device_type">,
+): string | undefined {
   if (!o.vtpm && (o.use_tpm1 || o.tpm_device_type))
     return `${o.use_tpm1 ? "use_tpm1" : "tpm_device_type"} has no effect without vtpm: true`;
   if (o.use_tpm1 && o.tpm_device_type === "tpm-crb")
@@ -105,92 +108,110 @@ function probeSocket(path: string, timeoutMs: number): Promise<string | undefine
   });
 }
 
-/** Start swtpm; `attach` receives what QEMU needs. */
-export function tpmStep(o: QemuOptions, machineType: () => string, attach: (tpm: VmTpm) => void): Step {
-  let child: ChildProcess | undefined;
-  return {
-    name: "vtpm",
-    async run(ctx) {
-      if (!o.vtpm) return;
-      const bin = await findSwtpm();
-      if (!bin)
-        throw new KilnError("KILN_QEMU_VTPM", "[qemu] vtpm: true needs swtpm, which is not installed", {
-          hint: "Install it: apt-get install swtpm swtpm-tools (Debian/Ubuntu), dnf install swtpm swtpm-tools (Fedora).",
-        });
-      const dir = await ctx.tempDir("kiln-qemu-tpm-");
-      await mkdir(join(dir, "state"), { mode: 0o700 });
-      const socket = join(dir, "swtpm.sock");
-      const device = tpmDevice(o, machineType());
-      // Relative to swtpm's working folder `dir`: no comma of the temporary path reaches swtpm.
-      const args = [
-        "socket",
-        ...(o.use_tpm1 ? [] : ["--tpm2"]),
-        "--tpmstate",
-        "dir=state",
-        "--ctrl",
-        "type=unixio,path=swtpm.sock",
-        "--log",
-        "level=1",
-      ];
-      let output = "";
-      const proc = spawn(bin, args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-      child = proc;
-      if (!exitHook) {
-        exitHook = true;
-        process.once("exit", () => {
-          for (const p of live) p.kill("SIGKILL");
-        });
-      }
-      live.add(proc);
-      proc.once("exit", () => live.delete(proc));
-      const keep = (b: Buffer) => {
-        output = (output + b.toString("utf8")).slice(-4000);
-      };
-      proc.stdout?.on("data", keep);
-      proc.stderr?.on("data", keep);
-      // "close" comes after "exit" once swtpm's output is all read.
-      const closed = new Promise<void>((r) => proc.once("close", () => r()));
-      let spawnError: Error | undefined;
-      proc.once("error", (e) => {
-        spawnError = e;
-        live.delete(proc);
-      });
-      // QEMU fails at once if the control socket does not accept its connection yet.
-      const deadline = Date.now() + SWTPM_START_TIMEOUT;
-      let lastError: string | undefined;
-      for (;;) {
-        if (ctx.signal.aborted) throw ctx.signal.reason;
-        if (spawnError || exited(proc) || Date.now() > deadline) {
-          if (exited(proc)) await Promise.race([closed, new Promise((r) => setTimeout(r, 500))]);
-          const why = spawnError
-            ? `did not start: ${spawnError.message}`
-            : exited(proc)
-              ? `exited (${proc.exitCode !== null ? `code ${proc.exitCode}` : proc.signalCode}) before its control socket accepted a connection`
-              : `did not accept a connection on its control socket ${socket} within ${SWTPM_START_TIMEOUT / 1000}s${lastError ? ` (${lastError})` : ""}`;
-          const said = output.trim() ? output.trim().split("\n").slice(-3).join(" / ") : "(nothing)";
-          throw new KilnError("KILN_QEMU_VTPM", `[qemu] swtpm ${why}; swtpm's output (stderr): ${said}`, {
-            hint: `The command was: ${bin} ${args.join(" ")} (in ${dir})`,
-          });
-        }
-        lastError = await probeSocket(socket, Math.max(1, Math.min(1000, deadline - Date.now())));
-        if (lastError === undefined) break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      attach({ socket, device });
-      ctx.ui.say(
-        `Started swtpm: an emulated TPM ${o.use_tpm1 ? "1.2" : "2.0"} as ${device} (pid ${proc.pid})`,
-      );
-    },
-    async cleanup(ctx) {
-      const proc = child;
-      child = undefined;
-      if (!proc || exited(proc)) return;
-      ctx.ui.say("Stopping swtpm...");
-      proc.kill("SIGTERM");
-      if (!(await waitExit(proc, 3000))) {
-        proc.kill("SIGKILL");
-        await waitExit(proc, 5000);
-      }
-    },
+/** A started swtpm. */
+export interface Swtpm {
+  proc: ChildProcess;
+  /** Its control socket (absolute), for QEMU. */
+  socket: string;
+  /** What swtpm printed (the last 4000 characters). */
+  output(): string;
+  /** Resolves once swtpm's output is all read after it exited. */
+  closed: Promise<void>;
+  spawnError(): Error | undefined;
+  /** The command, for messages. */
+  command: string;
+}
+
+/** Start swtpm in a temporary folder of the run (it is not ready yet: see waitSwtpmReady). */
+export async function spawnSwtpm(ctx: RunContext, tpm1: boolean): Promise<Swtpm> {
+  const bin = await findSwtpm();
+  if (!bin)
+    throw qemuErrors.error(
+      "KILN_QEMU_VTPM",
+      "vtpm: true needs swtpm, which is not installed",
+      "Install it: apt-get install swtpm swtpm-tools (Debian/Ubuntu), dnf install swtpm swtpm-tools (Fedora).",
+    );
+  const dir = await ctx.tempDir("kiln-qemu-tpm-");
+  await mkdir(join(dir, "state"), { mode: 0o700 });
+  // Relative to swtpm's working folder `dir`: no comma of the temporary path reaches swtpm.
+  const args = [
+    "socket",
+    ...(tpm1 ? [] : ["--tpm2"]),
+    "--tpmstate",
+    "dir=state",
+    "--ctrl",
+    "type=unixio,path=swtpm.sock",
+    "--log",
+    "level=1",
+  ];
+  let output = "";
+  const proc = spawn(bin, args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  if (!exitHook) {
+    exitHook = true;
+    process.once("exit", () => {
+      for (const p of live) p.kill("SIGKILL");
+    });
+  }
+  live.add(proc);
+  proc.once("exit", () => live.delete(proc));
+  const keep = (b: Buffer) => {
+    output = (output + b.toString("utf8")).slice(-4000);
   };
+  proc.stdout?.on("data", keep);
+  proc.stderr?.on("data", keep);
+  // "close" comes after "exit" once swtpm's output is all read.
+  const closed = new Promise<void>((r) => proc.once("close", () => r()));
+  let spawnError: Error | undefined;
+  proc.once("error", (e) => {
+    spawnError = e;
+    live.delete(proc);
+  });
+  return {
+    proc,
+    socket: join(dir, "swtpm.sock"),
+    output: () => output,
+    closed,
+    spawnError: () => spawnError,
+    command: `${bin} ${args.join(" ")} (in ${dir})`,
+  };
+}
+
+/** Wait until swtpm's control socket accepts a connection (QEMU fails at once before that). */
+export async function waitSwtpmReady(sw: Swtpm, signal: AbortSignal): Promise<void> {
+  const { proc, socket } = sw;
+  const deadline = Date.now() + SWTPM_START_TIMEOUT;
+  let lastError: string | undefined;
+  for (;;) {
+    if (signal.aborted) throw signal.reason;
+    const spawnError = sw.spawnError();
+    if (spawnError || exited(proc) || Date.now() > deadline) {
+      if (exited(proc)) await Promise.race([sw.closed, new Promise((r) => setTimeout(r, 500))]);
+      const why = spawnError
+        ? `did not start: ${spawnError.message}`
+        : exited(proc)
+          ? `exited (${proc.exitCode !== null ? `code ${proc.exitCode}` : proc.signalCode}) before its control socket accepted a connection`
+          : `did not accept a connection on its control socket ${socket} within ${SWTPM_START_TIMEOUT / 1000}s${lastError ? ` (${lastError})` : ""}`;
+      const out = sw.output().trim();
+      const said = out ? out.split("\n").slice(-3).join(" / ") : "(nothing)";
+      throw qemuErrors.error(
+        "KILN_QEMU_VTPM",
+        `swtpm ${why}; swtpm's output (stderr): ${said}`,
+        `The command was: ${sw.command}`,
+      );
+    }
+    lastError = await probeSocket(socket, Math.max(1, Math.min(1000, deadline - Date.now())));
+    if (lastError === undefined) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Stop swtpm: SIGTERM, then SIGKILL. False when it had already exited. */
+export async function stopSwtpm(proc: ChildProcess): Promise<boolean> {
+  if (exited(proc)) return false;
+  proc.kill("SIGTERM");
+  if (!(await waitExit(proc, 3000))) {
+    proc.kill("SIGKILL");
+    await waitExit(proc, 5000);
+  }
+  return true;
 }
