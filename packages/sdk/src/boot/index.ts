@@ -22,10 +22,8 @@ export {
 } from "./parse.js";
 export {
   actionQcodes,
-  createSendkeyDriver,
   type KeyDriver,
   type TypeBootCommandOptions,
   type TypeProgress,
-  toProxmoxSendkey,
   typeBootCommand,
 } from "./type.js";

@@ -8,7 +8,7 @@ import {
   USED_QCODES,
 } from "./keys.js";
 import { parseBootCommand } from "./parse.js";
-import { actionQcodes, toProxmoxSendkey } from "./type.js";
+import { actionQcodes } from "./type.js";
 
 /** QEMU's QKeyCode enum (qapi/ui.json) — the subset a boot command may use, plus a few more. */
 const QEMU_QCODES = new Set(
@@ -125,37 +125,12 @@ describe("qcode mapping", () => {
   });
 });
 
-describe("Proxmox sendkey strings", () => {
+describe("actionQcodes", () => {
   const first = (cmd: string) => {
     const a = parseBootCommand(cmd)[0];
     if (!a) throw new Error(`no action in ${cmd}`);
     return a;
   };
-  const one = (cmd: string, held: string[] = []) => toProxmoxSendkey(first(cmd), held);
-
-  it("renders characters and special keys", () => {
-    expect(one("a")).toBe("a");
-    expect(one("A")).toBe("shift-a");
-    expect(one("!")).toBe("shift-1");
-    expect(one(" ")).toBe("spc");
-    expect(one("/")).toBe("slash");
-    expect(one("<enter>")).toBe("ret");
-    expect(one("<pageDown>")).toBe("pgdn");
-    expect(one("<del>")).toBe("delete");
-    expect(one("<f10>")).toBe("f10");
-  });
-
-  it("prefixes held keys, without repeating one already held", () => {
-    expect(one("<del>", ["ctrl", "alt"])).toBe("ctrl-alt-delete");
-    expect(one("A", ["shift"])).toBe("shift-a");
-    expect(one("c", ["ctrl"])).toBe("ctrl-c");
-    expect(one("C", ["ctrl"])).toBe("ctrl-shift-c");
-  });
-
-  it("renders nothing for waits and holds", () => {
-    expect(one("<wait>")).toBeUndefined();
-    expect(one("<leftAltOn>")).toBeUndefined();
-  });
 
   it("gives the qcodes of hold actions", () => {
     expect(actionQcodes(first("<leftCtrlOn>"))).toEqual(["ctrl"]);

@@ -1,5 +1,5 @@
 /**
- * Playing parsed boot-command actions through a keyboard driver (QMP, Proxmox sendkey, VNC …).
+ * Playing parsed boot-command actions through a keyboard driver (QMP, VNC, a builder's own API …).
  */
 import { abortableSleep } from "@kiln/core";
 import { charQcodes, SPECIAL_KEY_QCODES, type SpecialKey } from "./keys.js";
@@ -64,27 +64,6 @@ function union(held: readonly string[], keys: readonly string[]): string[] {
   const out = [...held];
   for (const k of keys) if (!out.includes(k)) out.push(k);
   return out;
-}
-
-/**
- * The Proxmox VE `sendkey` value (`PUT /nodes/{node}/qemu/{vmid}/sendkey`, `key=`) for a key
- * or character action, with `held` keys (qcodes) pressed along: `shift-a`, `ctrl-alt-delete`.
- * Returns undefined for waits and hold/release actions, which send nothing by themselves.
- */
-export function toProxmoxSendkey(action: BootAction, held: readonly string[] = []): string | undefined {
-  if (action.type !== "char" && action.type !== "key") return undefined;
-  return union(held, actionQcodes(action)).join("-");
-}
-
-/** A {@link KeyDriver} for APIs that take one `a-b-c` key combination per call (Proxmox sendkey). */
-export function createSendkeyDriver(
-  send: (key: string) => Promise<void>,
-  options: { keyInterval?: number } = {},
-): KeyDriver {
-  return {
-    press: (keys) => send(keys.join("-")),
-    keyInterval: options.keyInterval ?? 100,
-  };
 }
 
 /**
