@@ -2,7 +2,7 @@
 import { type Ast, children } from "./ast.js";
 import type { ExprError } from "./errors.js";
 import { arityError, undeclaredMember, unknownFunction, unknownRoot } from "./evaluate.js";
-import { FUNCTIONS } from "./functions.js";
+import { FUNCTIONS } from "./functions/index.js";
 import type { Template } from "./parse.js";
 import { declaredMembers, knownRoots, type Scope } from "./scope.js";
 

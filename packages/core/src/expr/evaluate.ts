@@ -5,7 +5,7 @@
  */
 import type { Ast, BinaryNode, CallNode } from "./ast.js";
 import { closestName, ExprError, type ExprErrorCode, listNames } from "./errors.js";
-import { Args, arityHint, type CallContext, FnError, FUNCTIONS } from "./functions.js";
+import { Args, arityHint, type CallContext, FnError, FUNCTIONS } from "./functions/index.js";
 import { MAX_COLLECTION_SIZE, MAX_DEPTH, MAX_STRING_LENGTH, MAX_TEMPLATEFILE_DEPTH } from "./limits.js";
 import { parseTemplate, type Template } from "./parse.js";
 import { DEFERRED, declaredMembers, knownRoots, type Scope } from "./scope.js";

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FUNCTION_NAMES } from "./functions.js";
+import { FUNCTION_NAMES } from "./functions/index.js";
 import { MAX_FILE_SIZE } from "./limits.js";
 import { caught, ev, ex, scope } from "./test-helpers.js";
 

@@ -8,7 +8,7 @@ import type { Ast, BinaryOp } from "./ast.js";
 import { checkTemplate, references } from "./check.js";
 import { ExprError } from "./errors.js";
 import { evaluateTemplate } from "./evaluate.js";
-import { FUNCTION_NAMES } from "./functions.js";
+import { FUNCTION_NAMES } from "./functions/index.js";
 import { parseTemplate, type Template, type TemplateExpr } from "./parse.js";
 import { DEFERRED } from "./scope.js";
 import { scope } from "./test-helpers.js";

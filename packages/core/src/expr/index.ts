@@ -24,7 +24,7 @@ export type {
 export { checkTemplate, type Reference, references } from "./check.js";
 export { ExprError, type ExprErrorCode, type ExprErrorOptions } from "./errors.js";
 export { evaluateExpression, evaluateTemplate } from "./evaluate.js";
-export { FUNCTION_NAMES } from "./functions.js";
+export { FUNCTION_NAMES } from "./functions/index.js";
 export * as limits from "./limits.js";
 export {
   hasExpressions,
