@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Step } from "@kiln/core";
 import type { FloppyOptions } from "../schemas.js";
 import { FLOPPY_IMAGE } from "../state.js";
-import { DEFAULT_FLOPPY_LABEL, makeFloppy } from "./make.js";
+import { makeFloppy } from "./make.js";
 
 export type { FloppyOptions };
 

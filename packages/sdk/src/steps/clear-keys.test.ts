@@ -11,7 +11,6 @@ import { CLEARED_KEYS, COMMUNICATOR, TEMPORARY_KEY } from "../state.js";
 import { type Sshd, sshdAvailability, startSshd, stopAllSshd } from "../testing/sshd.js";
 import {
   authorizedKeyBlob,
-  type ClearedFile,
   clearAuthorizedKeysStep,
   clearKeysCommand,
   parseClearKeysReport,
