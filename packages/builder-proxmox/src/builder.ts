@@ -69,7 +69,8 @@ function isoSteps(o: CommonOptions, list: BuildIso[]): Step[] {
     const source = isoSource(iso);
     if (source === "cd") steps.push(cdStep(iso), uploadCdStep(o, i, iso, boot));
     else if (source === "url" && iso.iso_download_pve) steps.push(pveDownloadStep(o, i, iso, boot));
-    else if (source === "url") steps.push(downloadStep(iso), uploadIsoStep(o, i, iso, boot));
+    else if (source === "url")
+      steps.push(downloadStep(iso, { extension: iso.iso_target_extension }), uploadIsoStep(o, i, iso, boot));
     // iso_file: on the storage already (the ledger knows its volume).
   }
   return steps;

@@ -5,6 +5,7 @@
  */
 import { stateKey } from "@kiln/core";
 import type { TemporaryKeyPair } from "./communicator/keys.js";
+import type { Checksum } from "./download/checksum.js";
 import type { HttpServerHandle } from "./http/server.js";
 import type { ClearedFile } from "./steps/clear-keys.js";
 
@@ -22,7 +23,9 @@ export const SSH_ADDRESS = stateKey<{ host: string; port: number }>("ssh-address
 /** What clearAuthorizedKeysStep removed. */
 export const CLEARED_KEYS = stateKey<ClearedFile[]>("ssh-cleared-keys");
 /** The downloaded (or local) ISO / disk image (downloadStep). */
-export const SOURCE_FILE = stateKey<{ path: string; fromCache: boolean; url: string }>("source-file");
+export const SOURCE_FILE = stateKey<{ path: string; fromCache: boolean; url: string; checksum: Checksum }>(
+  "source-file",
+);
 /** The CD image made from cd_files / cd_content (cdStep). */
 export const CD_IMAGE = stateKey<{ path: string; files: string[] }>("cd-image");
 /** The floppy image made from floppy_files / floppy_dirs / floppy_content (floppyStep). */

@@ -5,7 +5,7 @@
  */
 import { stat } from "node:fs/promises";
 import type { Step } from "@kiln/core";
-import { resolveChecksum, SOURCE_FILE } from "@kiln/sdk";
+import { SOURCE_FILE } from "@kiln/sdk";
 import { errors } from "../errors.js";
 import { isoFileName } from "../params.js";
 import type { CommonOptions, IsoOptions } from "../schema.js";
@@ -23,11 +23,7 @@ export function uploadIsoStep(o: CommonOptions, index: number, iso: IsoOptions, 
       const storage = iso.iso_storage_pool;
       const path = storagePath(o.node, storage);
       // Named after the URL and the verified checksum (a file: checksum resolved to its value).
-      const sum = await resolveChecksum(iso.iso_checksum ?? "none", {
-        urls: [local.url],
-        baseDir: ctx.baseDir,
-        signal: ctx.signal,
-      });
+      const sum = local.checksum;
       const name = isoFileName(
         local.url,
         sum.type === "none" ? "none" : `${sum.type}:${sum.value}`,

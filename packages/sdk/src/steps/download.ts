@@ -18,7 +18,9 @@ export interface DownloadOptions {
 export interface DownloadStepOptions {
   /** What is fetched, for messages: "the ISO", "the disk image". Default "the ISO". */
   what?: string;
-  /** The file extension in the cache; default: "iso", or the URL's own with `extensionFromUrl`. */
+  /** The file extension in the cache. Default "iso". */
+  extension?: string;
+  /** Take the extension from the URL instead (a disk image: .qcow2, .img …). */
   extensionFromUrl?: boolean;
 }
 
@@ -34,7 +36,7 @@ export function downloadStep(o: DownloadOptions, how: DownloadStepOptions = {}):
       const urls = downloadUrls(o);
       const ext = how.extensionFromUrl
         ? extname(new URL(urls[0] as string, "file:///").pathname).slice(1) || "img"
-        : "iso";
+        : (how.extension ?? "iso");
       ctx.ui.say(`Retrieving ${how.what ?? "the ISO"}: ${urls.join(", ")}`);
       const r = await fetchArtifact({
         urls,
@@ -47,7 +49,7 @@ export function downloadStep(o: DownloadOptions, how: DownloadStepOptions = {}):
         onProgress: (done, total, label) => ctx.ui.progress("download", label, done, total),
         onWarning: (m) => ctx.ui.message(m),
       });
-      ctx.state.put(SOURCE_FILE, { path: r.path, fromCache: r.fromCache, url: r.url });
+      ctx.state.put(SOURCE_FILE, { path: r.path, fromCache: r.fromCache, url: r.url, checksum: r.checksum });
       ctx.ui.message(`Using ${r.path}${r.fromCache ? " (cached)" : ""}`);
     },
   };
