@@ -13,6 +13,7 @@ import {
   EventBus,
   type KilnEvent,
   type Kind,
+  messageOf,
   optionSchema,
   type Plugin,
   type RunContext,
@@ -105,10 +106,6 @@ export function emitRunEnd(r: ConformanceRun, error: unknown): void {
     durationMs: 0,
     ...(error !== undefined ? { error: messageOf(error) } : {}),
   });
-}
-
-export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** No secret (of 4 characters or more) appears in any event. */
