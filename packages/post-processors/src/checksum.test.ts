@@ -4,8 +4,9 @@ import { existsSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type ChecksumOptions, checksum, checksumLine, lineFileName, mergeChecksumText } from "./checksum.js";
-import { makeContext, tempFolder } from "./test-context.js";
+import { checksum, checksumLine, lineFileName, mergeChecksumText } from "./checksum.js";
+import { checksumSchema } from "./schema.js";
+import { makeContext, type RawOptions, tempFolder } from "./test-context.js";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -26,8 +27,12 @@ function hasTool(name: string): boolean {
   }
 }
 
-async function run(options: ChecksumOptions, files: string[], extra: Parameters<typeof makeContext>[3] = {}) {
-  const ctx = makeContext(dir, options, { files }, extra);
+async function run(
+  options: RawOptions<typeof checksumSchema>,
+  files: string[],
+  extra: Parameters<typeof makeContext>[4] = {},
+) {
+  const ctx = makeContext(checksumSchema, dir, options, { files }, extra);
   const result = await checksum.postProcess(ctx);
   return { ctx, result };
 }
@@ -158,7 +163,7 @@ describe("checksum", () => {
   it("stops when interrupted and leaves no checksum file", async () => {
     const file = join(dir, "big.img");
     await writeFile(file, randomBytes(8 * 1024 * 1024));
-    const ctx = makeContext(dir, {}, { files: [file] });
+    const ctx = makeContext(checksumSchema, dir, {}, { files: [file] });
     ctx.controller.abort(new Error("stop"));
     await expect(checksum.postProcess(ctx)).rejects.toThrow("stop");
     expect(await readdir(dir)).toEqual(["big.img"]);

@@ -15,6 +15,7 @@ import { chmod, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { withLock } from "./lock.js";
 import { Progress } from "./progress.js";
+import { CHECKSUM_TYPES, type ChecksumOptions } from "./schema.js";
 import type { Artifact, PostProcessContext, PostProcessorRuntime } from "./types.js";
 import {
   abortError,
@@ -31,14 +32,10 @@ import {
 } from "./util.js";
 
 const TYPE = "checksum";
-export const CHECKSUM_TYPES = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"] as const;
-export type ChecksumType = (typeof CHECKSUM_TYPES)[number];
-export const DEFAULT_CHECKSUM_OUTPUT = "packer_{{.BuildName}}_{{.BuilderType}}_{{.ChecksumType}}.checksum";
 
-export interface ChecksumOptions {
-  checksum_types?: string[];
-  output?: string;
-}
+export type { ChecksumOptions } from "./schema.js";
+export { CHECKSUM_TYPES } from "./schema.js";
+export type ChecksumType = (typeof CHECKSUM_TYPES)[number];
 
 /** Hash one file with several algorithms in one streaming pass. */
 export async function hashFile(
@@ -79,7 +76,6 @@ export function lineFileName(line: string): string | undefined {
 }
 
 function checkTypes(value: unknown): ChecksumType[] {
-  if (value === undefined || value === null) return ["md5"];
   if (!Array.isArray(value))
     throw ppError(TYPE, CODES.options, "checksum_types must be a list, e.g. [sha256]");
   if (value.length === 0) {
@@ -160,9 +156,9 @@ async function writeChecksumFile(
 
 export const checksum: PostProcessorRuntime<ChecksumOptions> = {
   async postProcess(ctx: PostProcessContext<ChecksumOptions>) {
-    const o = ctx.options ?? {};
+    const o = ctx.options;
     const types = checkTypes(o.checksum_types);
-    const template = o.output ?? DEFAULT_CHECKSUM_OUTPUT;
+    const template = o.output;
     if (typeof template !== "string" || template.trim() === "")
       throw ppError(TYPE, CODES.options, "output must be a non-empty file name");
     const fields = templateFields(ctx);

@@ -4,8 +4,9 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type CompressOptions, compress, formatFromName } from "./compress.js";
-import { makeContext, tempFolder } from "./test-context.js";
+import { compress, formatFromName } from "./compress.js";
+import { compressSchema } from "./schema.js";
+import { makeContext, type RawOptions, tempFolder } from "./test-context.js";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -26,8 +27,12 @@ function hasTool(name: string): boolean {
   }
 }
 
-async function run(options: CompressOptions, files: string[], extra: Parameters<typeof makeContext>[3] = {}) {
-  const ctx = makeContext(dir, options, { files }, extra);
+async function run(
+  options: RawOptions<typeof compressSchema>,
+  files: string[],
+  extra: Parameters<typeof makeContext>[4] = {},
+) {
+  const ctx = makeContext(compressSchema, dir, options, { files }, extra);
   const result = await compress.postProcess(ctx);
   return { ctx, result };
 }
@@ -115,7 +120,7 @@ describe("compress", () => {
   ])("writes %s readable by tar", async (format, flag) => {
     if (!hasTool(format === "tar.xz" ? "xz" : "zstd")) return;
     await sample("a.img", 10_000);
-    await run({ format: format as CompressOptions["format"] }, [join(dir, "a.img")]);
+    await run({ format: format as RawOptions<typeof compressSchema>["format"] }, [join(dir, "a.img")]);
     const out = join(dir, `ubuntu.${format}`);
     const args = flag === "J" ? ["-tJf", out] : ["--zstd", "-tf", out];
     expect(execFileSync("tar", args, { encoding: "utf8" })).toBe("a.img\n");
@@ -155,7 +160,12 @@ describe("compress", () => {
       if (!hasTool(format)) return;
     }
     await sample("big.raw", 48 * 1024 * 1024);
-    const ctx = makeContext(dir, { output, compression_level: 9 }, { files: [join(dir, "big.raw")] });
+    const ctx = makeContext(
+      compressSchema,
+      dir,
+      { output, compression_level: 9 },
+      { files: [join(dir, "big.raw")] },
+    );
     const pending = compress.postProcess(ctx);
     const sawTemp = abortOnceWriting(ctx);
     await expect(pending).rejects.toThrow("interrupted by test");

@@ -20,6 +20,7 @@ import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip, constants as zc } from "node:zlib";
 import { Progress } from "./progress.js";
+import { type CompressOptions, FORMATS } from "./schema.js";
 import { contentSize, type TarInput, tarStream } from "./tar.js";
 import type { Artifact, PostProcessContext, PostProcessorRuntime } from "./types.js";
 import {
@@ -40,14 +41,9 @@ import {
 
 const TYPE = "compress";
 
-export const FORMATS = ["gzip", "xz", "zstd", "tar", "tar.gz", "tar.xz", "tar.zst"] as const;
+export type { CompressOptions } from "./schema.js";
+export { FORMATS } from "./schema.js";
 export type Format = (typeof FORMATS)[number];
-
-export interface CompressOptions {
-  output?: string;
-  format?: string;
-  compression_level?: number;
-}
 
 const EXTENSION: Record<Format, string> = {
   gzip: "gz",
@@ -191,7 +187,7 @@ async function* readChunks(
 
 export const compress: PostProcessorRuntime<CompressOptions> = {
   async postProcess(ctx: PostProcessContext<CompressOptions>) {
-    const o = ctx.options ?? {};
+    const o = ctx.options;
     const files = ctx.artifact.files.map((f) => resolvePath(ctx, f));
     if (files.length === 0) {
       throw ppError(

@@ -28,10 +28,7 @@ export const shellLocal = definePostProcessor({
   create: async () => (await import("./shell-local.js")).shellLocal,
 });
 
-export type { ChecksumOptions } from "./checksum.js";
-export type { CompressOptions } from "./compress.js";
-export type { ManifestOptions } from "./manifest.js";
-export type { ShellLocalOptions } from "./shell-local.js";
+export type { ChecksumOptions, CompressOptions, ManifestOptions, ShellLocalOptions } from "./schema.js";
 
 export default definePlugin({
   name: "@kiln/post-processors",

@@ -2,8 +2,9 @@ import { existsSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { decodeManifest, encodeManifest, type ManifestOptions, manifest } from "./manifest.js";
-import { makeContext, tempFolder } from "./test-context.js";
+import { decodeManifest, encodeManifest, manifest } from "./manifest.js";
+import { manifestSchema } from "./schema.js";
+import { makeContext, type RawOptions, tempFolder } from "./test-context.js";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -17,11 +18,11 @@ afterEach(async () => {
 });
 
 async function runManifest(
-  options: ManifestOptions,
+  options: RawOptions<typeof manifestSchema>,
   files: string[],
-  extra: Parameters<typeof makeContext>[3] = {},
+  extra: Parameters<typeof makeContext>[4] = {},
 ) {
-  const ctx = makeContext(dir, options, { files }, extra);
+  const ctx = makeContext(manifestSchema, dir, options, { files }, extra);
   const result = await manifest.postProcess(ctx);
   return { ctx, result };
 }
@@ -196,7 +197,7 @@ describe("manifest", () => {
   it("stops waiting for the lock when the run is interrupted", async () => {
     const lock = join(dir, "packer-manifest.json.lock");
     await writeFile(lock, "other\n");
-    const ctx = makeContext(dir, {}, { files: [] });
+    const ctx = makeContext(manifestSchema, dir, {}, { files: [] });
     const pending = manifest.postProcess(ctx);
     setTimeout(() => ctx.controller.abort(new Error("interrupted by test")), 50);
     await expect(pending).rejects.toThrow("interrupted by test");

@@ -15,6 +15,7 @@
 import { chmod, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { withLock } from "./lock.js";
+import type { ManifestOptions } from "./schema.js";
 import type { PostProcessContext, PostProcessorRuntime } from "./types.js";
 import {
   CODES,
@@ -29,14 +30,8 @@ import {
 } from "./util.js";
 
 const TYPE = "manifest";
-export const DEFAULT_MANIFEST = "packer-manifest.json";
 
-export interface ManifestOptions {
-  output?: string;
-  strip_path?: boolean;
-  strip_time?: boolean;
-  custom_data?: Record<string, unknown>;
-}
+export type { ManifestOptions } from "./schema.js";
 
 export interface ManifestFileEntry {
   name: string;
@@ -227,11 +222,11 @@ async function sizeOf(file: string, baseDir: string): Promise<number> {
 
 export const manifest: PostProcessorRuntime<ManifestOptions> = {
   async postProcess(ctx: PostProcessContext<ManifestOptions>) {
-    const o = ctx.options ?? {};
-    if (o.output !== undefined && (typeof o.output !== "string" || o.output.trim() === "")) {
+    const o = ctx.options;
+    if (typeof o.output !== "string" || o.output.trim() === "") {
       throw ppError(TYPE, CODES.options, "output must be a non-empty file name");
     }
-    const output = resolvePath(ctx, o.output ?? DEFAULT_MANIFEST);
+    const output = resolvePath(ctx, o.output);
     // custom_data's expressions were evaluated by the engine, with the build vars of this run.
     const customData = customDataOf(o.custom_data);
     const files: ManifestFileEntry[] = [];

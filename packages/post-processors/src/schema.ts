@@ -1,34 +1,52 @@
-import { bool, int, oneOf, options, str, strList, strMap, Type } from "@kiln/sdk";
+import {
+  bool,
+  int,
+  LOCAL_SHELL_OPTIONS,
+  type OptionsOf,
+  oneOf,
+  options,
+  str,
+  strMap,
+  Type,
+  withDefault,
+} from "@kiln/sdk";
 
 const anyOfStrings = <const V extends readonly [string, ...string[]]>(values: V) =>
   Type.Unsafe<V[number]>({ enum: [...values] });
 
 export const manifestSchema = options({
-  output: str(
-    "Manifest file. Default: packer-manifest.json (Packer's format, so existing tooling reads it).",
+  output: withDefault(
+    str("Manifest file, in Packer's format (so existing tooling reads it)."),
+    "packer-manifest.json",
   ),
   strip_path: bool("Write artifact file names without their folders."),
   strip_time: bool("Leave out build_time."),
   custom_data: strMap("Extra key/values for each build."),
 });
+export type ManifestOptions = OptionsOf<typeof manifestSchema>;
+
+export const CHECKSUM_TYPES = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"] as const;
 
 export const checksumSchema = options({
-  checksum_types: Type.Optional(
-    Type.Array(anyOfStrings(["md5", "sha1", "sha224", "sha256", "sha384", "sha512"]), {
-      description: "Checksums to compute. Default: [md5].",
-    }),
+  checksum_types: withDefault(
+    Type.Array(anyOfStrings(CHECKSUM_TYPES), { description: "Checksums to compute." }),
+    ["md5"],
   ),
-  output: str(
-    "Checksum file name; may use {{.BuildName}}, {{.BuilderType}}, {{.ChecksumType}}. Default: packer_{{.BuildName}}_{{.BuilderType}}_{{.ChecksumType}}.checksum.",
+  output: withDefault(
+    str("Checksum file name; may use {{.BuildName}}, {{.BuilderType}}, {{.ChecksumType}}."),
+    "packer_{{.BuildName}}_{{.BuilderType}}_{{.ChecksumType}}.checksum",
   ),
 });
+export type ChecksumOptions = OptionsOf<typeof checksumSchema>;
+
+export const FORMATS = ["gzip", "xz", "zstd", "tar", "tar.gz", "tar.xz", "tar.zst"] as const;
 
 export const compressSchema = options({
   output: str(
     "Archive name; may use {{.BuildName}} and {{.BuilderType}}; its extension picks the format (.gz, .xz, .zst, .tar, .tar.gz …). Default: {{.BuildName}}.<format's extension> beside the input.",
   ),
   format: oneOf(
-    ["gzip", "xz", "zstd", "tar", "tar.gz", "tar.xz", "tar.zst"],
+    FORMATS,
     "Format; wins over output's extension. Default: from output's extension, else tar.gz.",
   ),
   compression_level: int("Compression level: gzip and xz 0-9 (default 6), zstd 1-22 (default 3).", {
@@ -36,31 +54,20 @@ export const compressSchema = options({
     maximum: 22,
   }),
 });
+export type CompressOptions = OptionsOf<typeof compressSchema>;
+
+/** The only_on names the shell-local post-processor takes (Packer's). */
+export const SHELL_LOCAL_ONLY_ON = ["darwin", "freebsd", "linux", "openbsd", "solaris", "windows"] as const;
 
 export const shellLocalSchema = options({
-  command: str("One command to run."),
-  inline: strList("Commands to run as one script."),
-  inline_shebang: str("Interpreter line for inline commands. Default: /bin/sh -e."),
-  script: str("Path of a script to run."),
-  scripts: strList("Scripts to run in order."),
-  environment_vars: strList("NAME=value pairs set for the scripts."),
-  env: strMap("Environment variables for the scripts; override environment_vars."),
-  execute_command: Type.Optional(
-    Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })], {
-      description:
-        'How a script is run, as Packer: a list (default ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]) or one string run with sh -c. {{.Vars}} is the environment as KEY=\'value\' pairs; {{.Script}} (or {{.Path}}) the script.',
-    }),
+  ...LOCAL_SHELL_OPTIONS,
+  tempfile_extension: str(
+    "Extension of the temporary script made from inline commands. Default: none (cmd on Windows).",
   ),
-  env_var_format: str(
-    "How each variable is written into {{.Vars}} (Go format with two %s). Default: %s='%s' followed by a space.",
-  ),
-  tempfile_extension: str("Extension of the temporary script made from inline commands."),
   only_on: Type.Optional(
-    Type.Array(anyOfStrings(["darwin", "freebsd", "linux", "openbsd", "solaris", "windows"]), {
+    Type.Array(anyOfStrings(SHELL_LOCAL_ONLY_ON), {
       description: "Run only on these operating systems (Packer's names); skipped elsewhere.",
     }),
   ),
-  valid_exit_codes: Type.Optional(
-    Type.Array(Type.Integer(), { description: "Exit codes that count as success. Default: [0]." }),
-  ),
 });
+export type ShellLocalOptions = OptionsOf<typeof shellLocalSchema>;

@@ -2,8 +2,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { flattenEnv, formatEnvVar, type ShellLocalOptions, shellLocal } from "./shell-local.js";
-import { makeContext, tempFolder } from "./test-context.js";
+import { shellLocalSchema } from "./schema.js";
+import { flattenEnv, formatEnvVar, shellLocal } from "./shell-local.js";
+import { makeContext, type RawOptions, tempFolder } from "./test-context.js";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -16,11 +17,11 @@ afterEach(async () => {
 });
 
 function ctxFor(
-  options: ShellLocalOptions,
+  options: RawOptions<typeof shellLocalSchema>,
   files: string[] = [],
-  extra: Parameters<typeof makeContext>[3] = {},
+  extra: Parameters<typeof makeContext>[4] = {},
 ) {
-  return makeContext(dir, options, { files }, extra);
+  return makeContext(shellLocalSchema, dir, options, { files }, extra);
 }
 
 /** Whether a process still runs (a zombie waiting for a reaper, as in containers without init, does not). */
@@ -100,12 +101,13 @@ describe.skipIf(process.platform === "win32")("shell-local", () => {
       await mkdir(base);
       await writeFile(join(base, "s.sh"), 'echo "ran in $(basename "$PWD")"\n');
       await chmod(join(base, "s.sh"), 0o755);
-      const ctx = makeContext(base, { script: "s.sh" }, { files: [] });
+      const ctx = makeContext(shellLocalSchema, base, { script: "s.sh" }, { files: [] });
       await shellLocal.postProcess(ctx);
       expect(ctx.rec.stdout).toBe(`ran in ${name}\n`);
       expect((await readdir(base)).sort()).toEqual(["s.sh"]);
       // Inside a longer string too; an argument that is only {{.Path}} is the path as it is.
       const inString = makeContext(
+        shellLocalSchema,
         base,
         { script: "s.sh", execute_command: "/bin/sh {{.Path}}" },
         { files: [] },
@@ -113,6 +115,7 @@ describe.skipIf(process.platform === "win32")("shell-local", () => {
       await shellLocal.postProcess(inString);
       expect(inString.rec.stdout).toBe(`ran in ${name}\n`);
       const alone = makeContext(
+        shellLocalSchema,
         base,
         { script: "s.sh", execute_command: ["/bin/sh", "-c", 'echo "$1"', "x", "{{.Path}}"] },
         { files: [] },

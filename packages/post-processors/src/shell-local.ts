@@ -26,12 +26,12 @@ import {
   inlineScriptText,
   isScriptArg,
   type LocalShellErrorFactory,
-  type LocalShellOptions,
   packerHttpEnv,
   runLocalShell,
   shellWord,
   stringList,
 } from "@kiln/sdk";
+import { SHELL_LOCAL_ONLY_ON, type ShellLocalOptions } from "./schema.js";
 import type { PostProcessContext, PostProcessorRuntime } from "./types.js";
 import {
   abortError,
@@ -49,12 +49,7 @@ export { flattenEnv, formatEnvVar, KILL_GRACE_MS } from "@kiln/sdk";
 
 const TYPE = "shell-local";
 
-export interface ShellLocalOptions extends LocalShellOptions {
-  tempfile_extension?: string;
-}
-
-/** The only_on names this post-processor takes (its schema's). */
-const ONLY_ON = ["darwin", "freebsd", "linux", "openbsd", "solaris", "windows"];
+export type { ShellLocalOptions } from "./schema.js";
 
 const isWindows = process.platform === "win32";
 
@@ -101,12 +96,12 @@ function environment(
 
 export const shellLocal: PostProcessorRuntime<ShellLocalOptions> = {
   async postProcess(ctx: PostProcessContext<ShellLocalOptions>) {
-    const o = ctx.options ?? {};
+    const o = ctx.options;
     const ext = (o.tempfile_extension ?? (isWindows ? "cmd" : "")).replace(/^\./, "");
     await runLocalShell(ctx, o, {
       fail,
       aborted: (signal) => abortError(signal, TYPE),
-      onlyOn: ONLY_ON,
+      onlyOn: SHELL_LOCAL_ONLY_ON,
       skipped: (onlyOn) => `Skipping shell-local: only_on is ${onlyOn.join(", ")}`,
       scriptWithScripts: false,
       shell: ["sh", "-c"],
@@ -129,7 +124,7 @@ export const shellLocal: PostProcessorRuntime<ShellLocalOptions> = {
       unreadable: (f, p, err) =>
         ppError(TYPE, CODES.options, `script ${f} cannot be read (${p}): ${messageOf(err)}`),
       tempFile: `script${ext ? `.${ext}` : ""}`,
-      scriptText: (lines) => inlineScriptText(o.inline_shebang ?? (isWindows ? "" : DEFAULT_SHEBANG), lines),
+      scriptText: (lines) => inlineScriptText(o.inline_shebang ?? DEFAULT_SHEBANG, lines),
       exitError: (s, { code, signal }, codes) =>
         code === null
           ? ppError(TYPE, CODES.exitCode, `${s.label} was killed by ${signal ?? "a signal"}`)

@@ -2,7 +2,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Artifact, PostProcessContext, StateBag, Ui } from "./types.js";
+import { applyDefaults, createRunContext } from "@kiln/core";
+import type { OptionsOf, Static, TOptionsObject, TSchema, Type } from "@kiln/sdk";
+import type { Artifact, PostProcessContext, Ui } from "./types.js";
 
 export interface Recorded {
   says: string[];
@@ -26,33 +28,31 @@ export function recordingUi(rec: Recorded): Ui {
   return ui;
 }
 
-function stateBag(): StateBag {
-  const map = new Map<string, unknown>();
-  return {
-    get: <T>(k: string) => map.get(k) as T | undefined,
-    require: <T>(k: string) => map.get(k) as T,
-    put: (k, v) => void map.set(k, v),
-    delete: (k) => void map.delete(k),
-    has: (k) => map.has(k),
-  };
-}
-
 export interface TestContext<O> extends PostProcessContext<O> {
   rec: Recorded;
   controller: AbortController;
 }
 
-/** Folders made through ctx.tempDir(), which the engine would remove when the run ends. */
-const temps: string[] = [];
+/** The contexts' temp folders, which the engine would remove when the run ends. */
+const disposers: (() => Promise<void>)[] = [];
 
 /** Remove what ctx.tempDir() made, as the engine does at the end of a run. */
 export async function removeContextTemps(): Promise<void> {
-  await Promise.all(temps.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+  await Promise.all(disposers.splice(0).map((dispose) => dispose()));
 }
 
-export function makeContext<O>(
+/** The options as a build file may write them: defaulted options may be left out. */
+export type RawOptions<S> =
+  S extends TOptionsObject<infer P> ? Static<ReturnType<typeof Type.Object<P>>> : never;
+
+/**
+ * A PostProcessContext like the engine builds for a run `<build>.<type>.<source>`: made by core's
+ * createRunContext, with the options as the engine gives them (the schema's defaults applied).
+ */
+export function makeContext<S extends TSchema>(
+  schema: S,
   baseDir: string,
-  options: O,
+  options: RawOptions<S>,
   artifact: Partial<Artifact> & { files: string[] },
   extra: {
     force?: boolean;
@@ -62,36 +62,25 @@ export function makeContext<O>(
     build?: string;
     signal?: AbortSignal;
   } = {},
-): TestContext<O> {
+): TestContext<OptionsOf<S>> {
   const rec: Recorded = { says: [], errors: [], stdout: "", stderr: "", progress: [] };
   const controller = new AbortController();
   const source = extra.source ?? "ubuntu";
   const type = extra.type ?? "qemu";
   const build = extra.build ?? "base";
-  return {
-    rec,
-    controller,
+  const { ctx, dispose } = createRunContext({
     run: { name: `${build}.${type}.${source}`, build, source, type, runUuid: extra.runUuid ?? "run-uuid-1" },
-    state: stateBag(),
     ui: recordingUi(rec),
     signal: extra.signal ?? controller.signal,
-    buildVars: {
-      PackerRunUUID: extra.runUuid ?? "run-uuid-1",
-      BuildName: build,
-      SourceName: source,
-      BuilderType: type,
-      ID: "",
-    },
-    secret: () => {},
-    render: <T>(v: T) => v,
     baseDir,
     force: extra.force ?? false,
-    tempDir: async (prefix = "kiln-") => {
-      const d = await mkdtemp(join(tmpdir(), prefix));
-      temps.push(d);
-      return d;
-    },
-    options,
+  });
+  disposers.push(dispose);
+  return {
+    ...ctx,
+    rec,
+    controller,
+    options: applyDefaults(schema, options as unknown as OptionsOf<S>),
     artifact: { builderType: type, id: "artifact-id", description: "test artifact", ...artifact },
   };
 }

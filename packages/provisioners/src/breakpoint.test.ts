@@ -1,6 +1,7 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { type BreakpointInput, type BreakpointOptions, breakpoint, createBreakpoint } from "./breakpoint.js";
+import { type BreakpointInput, breakpoint, createBreakpoint } from "./breakpoint.js";
+import { breakpointSchema } from "./schema.js";
 import { noMachine, provisionContext } from "./test-support.js";
 
 function fakeTty(): PassThrough & BreakpointInput {
@@ -13,7 +14,7 @@ function fakeTty(): PassThrough & BreakpointInput {
 describe("breakpoint provisioner", () => {
   it("says so and continues when standard input is not a terminal (CI)", async () => {
     const notTty = new PassThrough();
-    const ctx = provisionContext<BreakpointOptions>({ note: "look at /etc" }, noMachine());
+    const ctx = provisionContext(breakpointSchema, { note: "look at /etc" }, noMachine());
     await createBreakpoint(() => notTty).provision(ctx);
     expect(ctx.ui.lines()).toEqual([
       'Breakpoint with note "look at /etc"',
@@ -24,7 +25,7 @@ describe("breakpoint provisioner", () => {
   it.skipIf(process.stdin.isTTY === true)(
     "does not wait on this process's own (non-terminal) standard input",
     async () => {
-      const ctx = provisionContext<BreakpointOptions>({}, noMachine());
+      const ctx = provisionContext(breakpointSchema, {}, noMachine());
       await breakpoint.provision(ctx);
       expect(ctx.ui.lines().at(-1)).toMatch(/continuing without pausing/);
     },
@@ -32,7 +33,7 @@ describe("breakpoint provisioner", () => {
 
   it("waits for Enter on a terminal", async () => {
     const tty = fakeTty();
-    const ctx = provisionContext<BreakpointOptions>({ note: "check it" }, noMachine());
+    const ctx = provisionContext(breakpointSchema, { note: "check it" }, noMachine());
     let done = false;
     const p = createBreakpoint(() => tty)
       .provision(ctx)
@@ -53,7 +54,7 @@ describe("breakpoint provisioner", () => {
 
   it("does nothing when disabled", async () => {
     const tty = fakeTty();
-    const ctx = provisionContext<BreakpointOptions>({ disable: true, note: "n" }, noMachine());
+    const ctx = provisionContext(breakpointSchema, { disable: true, note: "n" }, noMachine());
     await createBreakpoint(() => tty).provision(ctx);
     expect(ctx.ui.lines()).toEqual(['Breakpoint with note "n" is disabled; continuing']);
   });
@@ -61,7 +62,7 @@ describe("breakpoint provisioner", () => {
   it("stops waiting when the run is aborted", async () => {
     const tty = fakeTty();
     const ctl = new AbortController();
-    const ctx = provisionContext<BreakpointOptions>({}, noMachine(), { signal: ctl.signal });
+    const ctx = provisionContext(breakpointSchema, {}, noMachine(), { signal: ctl.signal });
     const p = createBreakpoint(() => tty).provision(ctx);
     setTimeout(() => ctl.abort(new Error("interrupted")), 50);
     await expect(p).rejects.toThrow("interrupted");

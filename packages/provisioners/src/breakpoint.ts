@@ -4,14 +4,12 @@
  * standard input is not a terminal (CI), it says so and goes on rather than waiting forever.
  */
 import type { ProvisionerRuntime } from "@kiln/core";
+import type { BreakpointOptions } from "./schema.js";
 import { abortError, throwIfAborted } from "./util.js";
 
 const TYPE = "breakpoint";
 
-export interface BreakpointOptions {
-  disable?: boolean;
-  note?: string;
-}
+export type { BreakpointOptions } from "./schema.js";
 
 /** What the breakpoint reads Enter from. */
 export type BreakpointInput = NodeJS.ReadableStream & { isTTY?: boolean };
@@ -23,7 +21,7 @@ export function createBreakpoint(
     async provision(ctx) {
       // An interrupted build does not go on, not even past a disabled breakpoint.
       throwIfAborted(ctx.signal, TYPE);
-      const o = ctx.options ?? {};
+      const o = ctx.options;
       const note = o.note ? ` with note "${o.note}"` : "";
       if (o.disable) {
         ctx.ui.say(`Breakpoint${note} is disabled; continuing`);

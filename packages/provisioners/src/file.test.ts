@@ -6,8 +6,9 @@ import { isKilnError } from "@kiln/core";
 import { generateTemporaryKeyPair, SSHCommunicator } from "@kiln/sdk";
 import { type Sshd, startSshd, stopAllSshd } from "@kiln/sdk/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type FileOptions, file } from "./file.js";
-import { noMachine, provisionContext, sshdSkip } from "./test-support.js";
+import { file } from "./file.js";
+import { fileSchema } from "./schema.js";
+import { noMachine, provisionContext, type RawOptions, sshdSkip } from "./test-support.js";
 
 async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; hint?: string }> {
   try {
@@ -19,8 +20,8 @@ async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; 
 }
 
 describe("file options", () => {
-  const run = (options: FileOptions, baseDir = "/nonexistent-dir") =>
-    file.provision(provisionContext(options, noMachine(), { baseDir }));
+  const run = (options: RawOptions<typeof fileSchema>, baseDir = "/nonexistent-dir") =>
+    file.provision(provisionContext(fileSchema, options, noMachine(), { baseDir }));
 
   it("needs something to copy, and not both content and sources", async () => {
     expect((await rejection(run({ destination: "/tmp/x" }))).message).toBe(
@@ -89,7 +90,8 @@ describe.skipIf(skip)(
     }
     /** A fresh folder path on the machine (the sshd user's home, on this host). */
     const remote = () => join(sshd.user.home, `t${++n}`);
-    const ctxFor = async (o: FileOptions) => provisionContext(o, await connected(), { baseDir: local });
+    const ctxFor = async (o: RawOptions<typeof fileSchema>) =>
+      provisionContext(fileSchema, o, await connected(), { baseDir: local });
 
     it("uploads a file to a path, creating missing folders, with progress", async () => {
       const dest = join(remote(), "deep", "big.dat");

@@ -17,6 +17,7 @@
 import { lstat, mkdir, readdir, stat } from "node:fs/promises";
 import { basename, dirname, join, posix } from "node:path";
 import type { ProvisionContext, ProvisionerRuntime } from "@kiln/core";
+import type { FileOptions } from "./schema.js";
 import {
   CODES,
   messageOf,
@@ -30,14 +31,7 @@ import {
 
 const TYPE = "file";
 
-export interface FileOptions {
-  source?: string;
-  sources?: string[];
-  content?: string;
-  destination: string;
-  direction?: "upload" | "download";
-  generated?: boolean;
-}
+export type { FileOptions } from "./schema.js";
 
 const endsWithSlash = (p: string) => p.endsWith("/") || (process.platform === "win32" && p.endsWith("\\"));
 const stripSlash = (p: string) => (p.length > 1 ? p.replace(/\/+$/, "") || "/" : p);
@@ -235,10 +229,10 @@ async function download(ctx: ProvisionContext<FileOptions>, list: string[]): Pro
 
 export const file: ProvisionerRuntime<FileOptions> = {
   async provision(ctx) {
-    const o = ctx.options ?? ({} as FileOptions);
+    const o = ctx.options;
     if (typeof o.destination !== "string" || o.destination === "")
       throw provError(TYPE, CODES.options, "destination is required");
-    const direction = o.direction ?? "upload";
+    const direction = o.direction;
     if (direction !== "upload" && direction !== "download") {
       throw provError(TYPE, CODES.options, `direction must be upload or download, not ${String(direction)}`);
     }

@@ -4,8 +4,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { isKilnError } from "@kiln/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createShellLocal, type ShellLocalOptions, shellLocal } from "./shell-local.js";
-import { noMachine, provisionContext } from "./test-support.js";
+import { shellLocalSchema } from "./schema.js";
+import { createShellLocal, shellLocal } from "./shell-local.js";
+import { noMachine, provisionContext, type RawOptions } from "./test-support.js";
 
 async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; hint?: string }> {
   try {
@@ -42,8 +43,10 @@ describe.skipIf(process.platform === "win32")("shell-local provisioner", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const ctxFor = (o: ShellLocalOptions, over: Parameters<typeof provisionContext>[2] = {}) =>
-    provisionContext(o, noMachine(), { baseDir: dir, ...over });
+  const ctxFor = (
+    o: RawOptions<typeof shellLocalSchema>,
+    over: Parameters<typeof provisionContext>[3] = {},
+  ) => provisionContext(shellLocalSchema, o, noMachine(), { baseDir: dir, ...over });
 
   it("runs inline commands under a terminal, with the variables set, and removes its temporary script", async () => {
     const ctx = ctxFor(

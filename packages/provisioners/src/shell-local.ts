@@ -14,6 +14,8 @@
  *   with plain pipes and says so once.
  * - Exit codes outside valid_exit_codes (default [0]) fail; only_on limits it to some operating
  *   systems; an interrupt kills the script's whole process group (TERM, then KILL).
+ * - On Windows, use_linux_pathing makes the scripts POSIX scripts given to execute_command by
+ *   their WSL paths (/mnt/c/...), for an execute_command that runs WSL's bash.
  *
  * The run itself is the SDK's runLocalShell (shared with the shell-local post-processor); here are
  * the pseudo-terminal, Packer's build variables and this provisioner's messages.
@@ -21,23 +23,24 @@
 import type { ProvisionerRuntime } from "@kiln/core";
 import {
   cannotRun,
+  inlineScriptText,
   type LocalShellErrorFactory,
-  type LocalShellOptions,
   launchWithPipes,
+  POSIX_SHEBANG,
+  renderShellArg,
   runLocalShell,
   type ScriptLauncher,
   signalName,
   watchAbort,
 } from "@kiln/sdk";
+import type { ShellLocalOptions } from "./schema.js";
 import { abortError, CODES, messageOf, provError, scriptEnv } from "./util.js";
 
 export { KILL_GRACE_MS } from "@kiln/sdk";
 
 const TYPE = "shell-local";
 
-export interface ShellLocalOptions extends LocalShellOptions {
-  use_linux_pathing?: boolean;
-}
+export type { ShellLocalOptions } from "./schema.js";
 
 const isWindows = process.platform === "win32";
 
@@ -84,6 +87,16 @@ function ptyLauncher(pty: PtyModule): ScriptLauncher {
     });
 }
 
+/**
+ * A Windows path as the Windows Subsystem for Linux sees it (use_linux_pathing):
+ * `C:\Users\me\a.sh` → `/mnt/c/Users/me/a.sh`; other paths only get / for \.
+ */
+export function wslPath(p: string): string {
+  const drive = /^([A-Za-z]):[\\/]*/.exec(p);
+  const rest = p.slice(drive ? drive[0].length : 0).replace(/\\/g, "/");
+  return drive ? `/mnt/${(drive[1] as string).toLowerCase()}/${rest}` : rest;
+}
+
 const fail: LocalShellErrorFactory = (kind, message, extra) =>
   provError(TYPE, kind === "options" ? CODES.options : CODES.failed, message, extra);
 
@@ -96,8 +109,11 @@ export function createShellLocal(deps: ShellLocalDeps = {}): ProvisionerRuntime<
   const load = deps.loadPty ?? loadNodePty;
   return {
     async provision(ctx) {
-      const o = ctx.options ?? {};
+      const o = ctx.options;
       const ui = ctx.ui;
+      // On Windows with use_linux_pathing the scripts are for WSL's shell: POSIX scripts, given
+      // to execute_command by their WSL paths.
+      const linux = isWindows && o.use_linux_pathing === true;
       await runLocalShell(ctx, o, {
         fail,
         aborted: (signal) => abortError(signal, TYPE),
@@ -115,7 +131,16 @@ export function createShellLocal(deps: ShellLocalDeps = {}): ProvisionerRuntime<
             { hint: "Paths are relative to the folder of the build file." },
           );
         },
-        tempFile: isWindows ? "script.cmd" : "script.sh",
+        tempFile: isWindows && !linux ? "script.cmd" : "script.sh",
+        ...(linux
+          ? {
+              scriptText: (lines: string[]) => inlineScriptText(o.inline_shebang ?? POSIX_SHEBANG, lines),
+              render: (arg: string, f: { Vars: string; Script: string }) => {
+                const path = wslPath(f.Script);
+                return renderShellArg(arg, { Vars: f.Vars, Script: path, Path: path, Command: path }, fail);
+              },
+            }
+          : {}),
         launcher: async () => {
           try {
             return ptyLauncher(await load());

@@ -7,8 +7,9 @@ import { generateTemporaryKeyPair, SSHCommunicator } from "@kiln/sdk";
 import { localCommunicator } from "@kiln/sdk/conformance";
 import { type Sshd, startSshd, stopAllSshd } from "@kiln/sdk/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ShellOptions, shell } from "./shell.js";
-import { noMachine, provisionContext, sshdSkip } from "./test-support.js";
+import { shellSchema } from "./schema.js";
+import { shell } from "./shell.js";
+import { noMachine, provisionContext, type RawOptions, sshdSkip } from "./test-support.js";
 
 async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; hint?: string }> {
   try {
@@ -20,7 +21,8 @@ async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; 
 }
 
 describe("shell options", () => {
-  const run = (options: ShellOptions) => shell.provision(provisionContext(options, noMachine()));
+  const run = (options: RawOptions<typeof shellSchema>) =>
+    shell.provision(provisionContext(shellSchema, options, noMachine()));
 
   it("needs something to run, and only one of inline or scripts", async () => {
     expect((await rejection(run({}))).message).toBe(
@@ -45,7 +47,9 @@ describe("shell options", () => {
 
   it("names a missing script file relative to the build file's folder", async () => {
     const e = await rejection(
-      shell.provision(provisionContext({ script: "nope.sh" }, noMachine(), { baseDir: "/nonexistent-dir" })),
+      shell.provision(
+        provisionContext(shellSchema, { script: "nope.sh" }, noMachine(), { baseDir: "/nonexistent-dir" }),
+      ),
     );
     expect(e.message).toBe("[shell] script nope.sh cannot be read (/nonexistent-dir/nope.sh): no such file");
     expect(isKilnError(e, "KILN_PROVISIONER_OPTIONS")).toBe(true);
@@ -70,7 +74,7 @@ describe("shell clean-up when interrupted", () => {
       },
     });
     try {
-      const ctx = provisionContext<ShellOptions>({ inline: ["true"], remote_path: remotePath }, comm, {
+      const ctx = provisionContext(shellSchema, { inline: ["true"], remote_path: remotePath }, comm, {
         signal: ctl.signal,
       });
       // Whether it then reports the interrupt or the finished script, the script must be gone.
@@ -136,7 +140,8 @@ describe.skipIf(skip)(
     const home = () => sshd.user.home;
 
     it("runs inline commands as one script with /bin/sh -e, streaming the output", async () => {
-      const ctx = provisionContext<ShellOptions>(
+      const ctx = provisionContext(
+        shellSchema,
         { inline: ["cd /", "echo in $(pwd)", "echo oops >&2", "echo done"] },
         await connected(),
       );
@@ -145,7 +150,8 @@ describe.skipIf(skip)(
       expect(ctx.ui.out("stderr")).toBe("oops\n");
       expect(ctx.ui.lines()).toContain("Provisioning with shell script: inline script");
 
-      const failing = provisionContext<ShellOptions>(
+      const failing = provisionContext(
+        shellSchema,
         { inline: ["echo first", "false", "echo never"] },
         await connected(),
       );
@@ -156,7 +162,8 @@ describe.skipIf(skip)(
     });
 
     it("honours inline_shebang", async () => {
-      const ctx = provisionContext<ShellOptions>(
+      const ctx = provisionContext(
+        shellSchema,
         { inline_shebang: "/bin/sh", inline: ["false", "echo went on"] },
         await connected(),
       );
@@ -167,7 +174,8 @@ describe.skipIf(skip)(
     it("runs script and scripts in order, relative to the build file's folder, with CRLF made LF", async () => {
       await writeFile(join(local, "one.sh"), "#!/bin/sh\r\necho one\r\n");
       await writeFile(join(local, "two.sh"), "#!/bin/sh\necho two $0\n");
-      const ctx = provisionContext<ShellOptions>(
+      const ctx = provisionContext(
+        shellSchema,
         { script: "one.sh", scripts: ["two.sh"], remote_folder: home(), remote_file: "s.sh" },
         await connected(),
         {
@@ -185,7 +193,8 @@ describe.skipIf(skip)(
 
     it("sets environment_vars, env and Packer's variables, quoted safely", async () => {
       const tricky = `it's "quoted" $HOME \`id\` ; rm -rf / & | * \\ end`;
-      const ctx = provisionContext<ShellOptions>(
+      const ctx = provisionContext(
+        shellSchema,
         {
           environment_vars: [`TRICKY=${tricky}`, "EMPTY=", "EQ=a=b", "OVER=from-list"],
           env: { OVER: "from-map", MAPPED: "m" },
@@ -201,7 +210,8 @@ describe.skipIf(skip)(
     });
 
     it("passes variables through a file with use_env_var_file, and removes it", async () => {
-      const ctx = provisionContext<ShellOptions>(
+      const ctx = provisionContext(
+        shellSchema,
         {
           use_env_var_file: true,
           environment_vars: ["SECRETISH=a'b c"],
@@ -219,13 +229,15 @@ describe.skipIf(skip)(
     });
 
     it("accepts valid_exit_codes and fails clearly on others", async () => {
-      const ok = provisionContext<ShellOptions>(
+      const ok = provisionContext(
+        shellSchema,
         { inline: ["echo x", "exit 3"], valid_exit_codes: [0, 3] },
         await connected(),
       );
       await shell.provision(ok);
       const secret = "s3cr3t-T0ken-value";
-      const bad = provisionContext<ShellOptions>(
+      const bad = provisionContext(
+        shellSchema,
         { inline: ["exit 3"], valid_exit_codes: [0, 2], environment_vars: [`TOKEN=${secret}`] },
         await connected(),
       );
@@ -236,7 +248,8 @@ describe.skipIf(skip)(
     });
 
     it("replaces {{.Vars}} and {{ .Path }} in execute_command", async () => {
-      const ctx = provisionContext<ShellOptions>(
+      const ctx = provisionContext(
+        shellSchema,
         {
           environment_vars: ["WHO=kiln"],
           execute_command: "chmod +x {{ .Path }}; {{ .Vars }} /bin/sh -c '. {{.Path}}' && echo ran {{.Path}}",
@@ -253,12 +266,13 @@ describe.skipIf(skip)(
       const path = `${home()}/cleanme.sh`;
       await rejection(
         shell.provision(
-          provisionContext<ShellOptions>({ inline: ["exit 9"], remote_path: path }, await connected()),
+          provisionContext(shellSchema, { inline: ["exit 9"], remote_path: path }, await connected()),
         ),
       );
       expect(existsSync(path)).toBe(false);
       await shell.provision(
-        provisionContext<ShellOptions>(
+        provisionContext(
+          shellSchema,
           { inline: ["echo kept"], remote_path: path, skip_clean: true },
           await connected(),
         ),
@@ -274,7 +288,8 @@ describe.skipIf(skip)(
         `#!/bin/sh\necho after reboot\ntouch ${home()}/after-reboot\n`,
       );
       const comm = await connected();
-      const ctx = provisionContext<ShellOptions>(
+      const ctx = provisionContext(
+        shellSchema,
         {
           scripts: ["reboot.sh", "after.sh"],
           expect_disconnect: true,
@@ -298,7 +313,7 @@ describe.skipIf(skip)(
 
     it("fails clearly when the connection drops without expect_disconnect", async () => {
       const comm = await connected();
-      const ctx = provisionContext<ShellOptions>({ inline: ["echo going down", "sleep 30"] }, comm);
+      const ctx = provisionContext(shellSchema, { inline: ["echo going down", "sleep 30"] }, comm);
       const running = rejection(shell.provision(ctx));
       await ctx.ui.waitForOutput("going down");
       await sshd.restart({ downMs: 200 });
@@ -312,7 +327,7 @@ describe.skipIf(skip)(
       await sshd.kill();
       const until = Date.now() + 5000;
       while (comm.connected && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-      const ctx = provisionContext<ShellOptions>({ inline: ["echo back"], start_retry_timeout: "30s" }, comm);
+      const ctx = provisionContext(shellSchema, { inline: ["echo back"], start_retry_timeout: "30s" }, comm);
       const running = shell.provision(ctx);
       setTimeout(() => void sshd.start(), 1500);
       await running;
@@ -323,7 +338,8 @@ describe.skipIf(skip)(
     it("stops the script when the run is aborted and leaves nothing behind", async () => {
       const ctl = new AbortController();
       const path = `${home()}/aborted.sh`;
-      const ctx = provisionContext<ShellOptions>(
+      const ctx = provisionContext(
+        shellSchema,
         { inline: ["echo started", "sleep 30", "echo never"], remote_path: path },
         await connected(),
         {
@@ -344,7 +360,8 @@ describe.skipIf(skip)(
     });
 
     it("waits pause_after once the scripts ran", async () => {
-      const ctx = provisionContext<ShellOptions>(
+      const ctx = provisionContext(
+        shellSchema,
         { inline: ["true"], pause_after: "700ms" },
         await connected(),
       );

@@ -22,6 +22,7 @@ import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
 import type { Communicator, ExecResult, ProvisionContext, ProvisionerRuntime } from "@kiln/core";
 import { CommunicatorError } from "@kiln/sdk";
+import type { ShellOptions } from "./schema.js";
 import {
   abortError,
   CODES,
@@ -42,31 +43,12 @@ import {
   wrapError,
 } from "./util.js";
 
+export type { ShellOptions } from "./schema.js";
+
 const TYPE = "shell";
 
 /** Packer's exit status for "the connection went away" (usable in valid_exit_codes). */
 export const DISCONNECTED_EXIT_CODE = 2300218;
-
-export interface ShellOptions {
-  inline?: string[];
-  inline_shebang?: string;
-  script?: string;
-  scripts?: string[];
-  environment_vars?: string[];
-  env?: Record<string, string>;
-  env_var_format?: string;
-  execute_command?: string;
-  valid_exit_codes?: number[];
-  remote_folder?: string;
-  remote_file?: string;
-  remote_path?: string;
-  skip_clean?: boolean;
-  expect_disconnect?: boolean;
-  start_retry_timeout?: string;
-  pause_after?: string;
-  use_env_var_file?: boolean;
-  binary?: boolean;
-}
 
 interface Script {
   /** For messages: the path as written, or "inline script". */
@@ -123,7 +105,7 @@ class ShellRun {
 
   constructor(private readonly ctx: ProvisionContext<ShellOptions>) {
     this.comm = ctx.communicator;
-    this.retryMs = duration(TYPE, "start_retry_timeout", ctx.options.start_retry_timeout, 5 * 60_000);
+    this.retryMs = duration(TYPE, "start_retry_timeout", ctx.options.start_retry_timeout);
   }
 
   /** Wait for the machine to take SSH again, for at most `ms`. */
@@ -244,7 +226,7 @@ async function loadScripts(ctx: ProvisionContext<ShellOptions>): Promise<Script[
 
 export const shell: ProvisionerRuntime<ShellOptions> = {
   async provision(ctx) {
-    const o = ctx.options ?? {};
+    const o = ctx.options;
     const ui = ctx.ui;
     const comm = ctx.communicator;
     const codes = exitCodes(TYPE, o.valid_exit_codes);
@@ -257,10 +239,10 @@ export const shell: ProvisionerRuntime<ShellOptions> = {
       (useEnvFile
         ? "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}"
         : "chmod +x {{.Path}}; {{.Vars}} {{.Path}}");
-    const folder = o.remote_folder || "/tmp";
+    const folder = o.remote_folder;
     const remotePath =
       o.remote_path || posix.join(folder, o.remote_file || `script_${randomInt(1_000_000_000)}.sh`);
-    const pauseAfter = duration(TYPE, "pause_after", o.pause_after, 0);
+    const pauseAfter = duration(TYPE, "pause_after", o.pause_after);
     const expectDisconnect = o.expect_disconnect === true || codes.includes(DISCONNECTED_EXIT_CODE);
     const run = new ShellRun(ctx);
     const scripts = await loadScripts(ctx);

@@ -1,9 +1,15 @@
 /** Test helpers: a Ui that records what it is told, and a ProvisionContext around a communicator. */
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type BuildVars, type Communicator, type ProvisionContext, StateBag, type Ui } from "@kiln/core";
+import { rm } from "node:fs/promises";
+import {
+  applyDefaults,
+  type BuildVars,
+  type Communicator,
+  createRunContext,
+  type ProvisionContext,
+  type Ui,
+} from "@kiln/core";
+import type { OptionsOf, Static, TOptionsObject, TSchema, Type } from "@kiln/sdk";
 import { sshdAvailability } from "@kiln/sdk/testing";
 
 export interface UiEvent {
@@ -80,32 +86,29 @@ export interface TestContext<O> extends ProvisionContext<O> {
   ui: RecordingUi;
 }
 
-/** A ProvisionContext like the engine builds for a run `test.null.host`. */
-export function provisionContext<O>(
-  options: O,
+/** The options as a build file may write them: defaulted options may be left out. */
+export type RawOptions<S> =
+  S extends TOptionsObject<infer P> ? Static<ReturnType<typeof Type.Object<P>>> : never;
+
+/**
+ * A ProvisionContext like the engine builds for a run `test.null.host`: made by core's
+ * createRunContext, with the options as the engine gives them (the schema's defaults applied).
+ */
+export function provisionContext<S extends TSchema>(
+  schema: S,
+  options: RawOptions<S>,
   communicator: Communicator,
   over: { baseDir?: string; signal?: AbortSignal; buildVars?: BuildVars; ui?: RecordingUi } = {},
-): TestContext<O> {
+): TestContext<OptionsOf<S>> {
   const ui = over.ui ?? recordingUi();
-  const temps: string[] = [];
-  return {
+  const { ctx } = createRunContext({
     run: { name: "test.null.host", build: "test", source: "host", type: "null", runUuid: randomUUID() },
-    state: new StateBag(),
     ui,
-    signal: over.signal ?? new AbortController().signal,
-    buildVars: { BuildName: "test", SourceName: "host", BuilderType: "null", ...(over.buildVars ?? {}) },
-    secret: () => {},
-    render: <T>(v: T) => v,
     baseDir: over.baseDir ?? process.cwd(),
-    force: false,
-    tempDir: async (prefix = "kiln-") => {
-      const d = await mkdtemp(join(tmpdir(), prefix));
-      temps.push(d);
-      return d;
-    },
-    options,
-    communicator,
-  };
+    ...(over.signal ? { signal: over.signal } : {}),
+    ...(over.buildVars ? { buildVars: over.buildVars } : {}),
+  });
+  return { ...ctx, ui, options: applyDefaults(schema, options as unknown as OptionsOf<S>), communicator };
 }
 
 export async function removeAll(paths: (string | undefined)[]): Promise<void> {

@@ -1,9 +1,8 @@
 /** Helpers shared by the provisioners. */
 import { isAbsolute, resolve } from "node:path";
-import { abortableSleep, abortError, KilnError, messageOf, type RunContext } from "@kiln/core";
+import { abortableSleep, abortError, KilnError, messageOf, parseDuration, type RunContext } from "@kiln/core";
 import {
   CommunicatorError,
-  durationOr,
   type LocalShellErrorFactory,
   packerHttpEnv,
   type ScriptSource,
@@ -53,9 +52,9 @@ export function wrapError(type: string, what: string, err: unknown): KilnError {
 }
 
 /** A duration option (Go syntax: 30s, 5m, 1h30m) in milliseconds, or a clear options error. */
-export function duration(type: string, option: string, value: unknown, fallback: number): number {
+export function duration(type: string, option: string, value: string | number): number {
   try {
-    return durationOr(value as string | number | undefined, fallback);
+    return parseDuration(value);
   } catch (err) {
     throw provError(type, CODES.options, `${option}: ${messageOf(err)}`);
   }
@@ -167,8 +166,8 @@ export function scriptSources(
 }
 
 /** The text of an inline script: a shebang line, then the commands, one per line. */
-export function inlineScript(shebang: string | undefined, lines: string[]): string {
-  const sb = (shebang ?? "/bin/sh -e").trim();
+export function inlineScript(shebang: string, lines: string[]): string {
+  const sb = shebang.trim();
   return `#!${sb.startsWith("#!") ? sb.slice(2) : sb}\n${lines.join("\n")}\n`;
 }
 

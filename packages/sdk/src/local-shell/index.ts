@@ -16,6 +16,7 @@ export {
   type LocalShellOptions,
   ONLY_ON_PLATFORMS,
   onlyOnPlatforms,
+  POSIX_SHEBANG,
   packerHttpEnv,
   renderShellArg,
   type ScriptFields,
@@ -31,6 +32,7 @@ export {
   type LocalShellSpec,
   runLocalShell,
 } from "./run.js";
+export { LOCAL_SHELL_OPTIONS } from "./schema.js";
 export {
   cannotRun,
   KILL_GRACE_MS,

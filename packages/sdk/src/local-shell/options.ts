@@ -4,21 +4,9 @@
  * prefix; the messages here are those both plugins give.
  */
 import { shellQuote } from "../communicator/sftp.js";
+import { LOCAL_SHELL_OPTIONS } from "./schema.js";
 
-/** The options both shell-local plugins take. */
-export interface LocalShellOptions {
-  command?: string;
-  inline?: string[];
-  inline_shebang?: string;
-  script?: string;
-  scripts?: string[];
-  environment_vars?: string[];
-  env?: Record<string, string>;
-  env_var_format?: string;
-  execute_command?: string | string[];
-  valid_exit_codes?: number[];
-  only_on?: string[];
-}
+export type { LocalShellOptions } from "./schema.js";
 
 /** What went wrong: a bad option, or something that could not be run. */
 export type LocalShellErrorKind = "options" | "failed";
@@ -50,8 +38,11 @@ export const DEFAULT_SHELL: readonly string[] = isWindows ? ["cmd", "/C"] : ["/b
 /** env_var_format when none is set: `NAME='value' ` (`set NAME=value && ` on Windows). */
 export const DEFAULT_ENV_VAR_FORMAT = isWindows ? "set %s=%s && " : "%s='%s' ";
 
-/** inline_shebang when none is set. */
-export const DEFAULT_SHEBANG = "/bin/sh -e";
+/** The interpreter line of an inline script for a POSIX shell. */
+export const POSIX_SHEBANG = "/bin/sh -e";
+
+/** inline_shebang of a local shell when none is set: POSIX_SHEBANG (none on Windows, where scripts are cmd scripts). */
+export const DEFAULT_SHEBANG = isWindows ? "" : POSIX_SHEBANG;
 
 export function stringList(
   value: unknown,
@@ -65,9 +56,9 @@ export function stringList(
   return value as string[];
 }
 
-/** valid_exit_codes, default [0]. */
+/** valid_exit_codes, checked; unset (a direct call, not through the engine) is the schema's default. */
 export function exitCodes(value: unknown, fail: LocalShellErrorFactory): number[] {
-  if (value === undefined || value === null) return [0];
+  if (value === undefined || value === null) return [...LOCAL_SHELL_OPTIONS.valid_exit_codes.default];
   if (!Array.isArray(value) || value.some((c) => !Number.isInteger(c))) {
     throw fail("options", "valid_exit_codes must be a list of integers");
   }
