@@ -102,10 +102,10 @@ async function once(timing) {
     // key appears, in order.
     const echoed = readFileSync(serial, "utf8")
       .slice(before)
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: strip terminal escapes
       .replace(/\x1b\[[0-9;]*[A-Za-z]/g, "")
       .replace(/[\r\n]/g, "");
     const kept = lcs(LINE, echoed);
-    if (process.env.BENCH_DEBUG) console.error(JSON.stringify(echoed));
     return { keysPerSecond: LINE.length / (ms / 1000), lost: LINE.length - kept };
   } finally {
     qmp?.destroy();
