@@ -5,9 +5,9 @@
  *
  * It scans compiled JavaScript (dist/), so it sees the SDK's shared steps as installed too.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 
 export interface UnreadOptionsOptions {
   /** Folders of compiled code to search (recursively, *.js). */
@@ -26,6 +26,18 @@ function jsFiles(dir: string): string[] {
   return out;
 }
 
+/**
+ * The compiled files of `dist` that still have a source beside it (`src/…/x.ts`): a stale
+ * `dist/x.js` left by a deleted module must not count as reading an option. Where there is no
+ * `src` (an installed package), every file counts.
+ */
+function currentFiles(dist: string): string[] {
+  const src = join(dirname(dist), "src");
+  const files = jsFiles(dist);
+  if (!existsSync(src)) return files;
+  return files.filter((f) => existsSync(join(src, relative(dist, f)).replace(/\.js$/, ".ts")));
+}
+
 /** The dist/ folder of the installed @kiln/sdk, whose shared steps read the shared options. */
 export function sdkDistDir(): string {
   const require = createRequire(import.meta.url);
@@ -38,7 +50,7 @@ export function unreadOptions(
 ): string[] {
   const skip = new Set(o.schemaFiles ?? ["schema.js", "schemas.js"]);
   const code = o.dirs
-    .flatMap(jsFiles)
+    .flatMap(currentFiles)
     .filter((f) => !skip.has(basename(f)))
     .map((f) => readFileSync(f, "utf8"))
     .join("\n");
