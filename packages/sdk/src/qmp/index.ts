@@ -9,5 +9,10 @@ export {
   type QmpStatus,
   type ScreendumpOptions,
 } from "./client.js";
-export { createQmpKeyDriver, QMP_KEYBOARD_DEFAULTS, type QmpKeyboardOptions } from "./keyboard.js";
+export {
+  createQmpKeyDriver,
+  QMP_KEYBOARD_DEFAULTS,
+  type QmpKeyboardOptions,
+  USB_KEYBOARD_TIMING,
+} from "./keyboard.js";
 export { decodePpm, encodePng, PNG_SIGNATURE, pngSize, ppmToPng } from "./png.js";

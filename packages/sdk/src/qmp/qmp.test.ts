@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseBootCommand } from "../boot/parse.js";
 import { typeBootCommand } from "../boot/type.js";
 import { QmpClient, QmpError, type QmpEvent } from "./client.js";
-import { createQmpKeyDriver } from "./keyboard.js";
+import { createQmpKeyDriver, QMP_KEYBOARD_DEFAULTS } from "./keyboard.js";
 import { decodePpm, PNG_SIGNATURE, pngSize, ppmToPng } from "./png.js";
 import { killAllTestQemus, QEMU_BINARY, qemuVersion, startTestQemu, type TestQemu } from "./test-qemu.js";
 
@@ -259,7 +259,9 @@ describe.skipIf(skip)(title, () => {
       // "<" starts a tag in boot_command syntax; a lone "<" not closing a known tag is literal.
       const r = await typed(text);
       expect(r.text).toBe(text);
-      await annotate(`typed ${text.length} keys at ${r.rate.toFixed(0)} keys/s (hold 20 ms, gap 5 ms)`);
+      await annotate(
+        `typed ${text.length} keys at ${r.rate.toFixed(0)} keys/s (hold ${QMP_KEYBOARD_DEFAULTS.holdMs} ms, gap ${QMP_KEYBOARD_DEFAULTS.gapMs} ms)`,
+      );
       expect(r.rate).toBeGreaterThan(20);
     });
 
