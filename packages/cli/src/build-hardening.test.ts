@@ -302,14 +302,57 @@ builds:
       }
     };
     const sleeper = await pid();
-    await new Promise((r) => setTimeout(r, 200)); // the exec has happened
+    const until = async (ok: () => boolean) => {
+      while (!ok()) await new Promise((r) => setTimeout(r, 50));
+    };
+    // the script has become `sleep 600`
+    await until(() => {
+      try {
+        return readFileSync(`/proc/${sleeper}/cmdline`, "utf8").startsWith("sleep");
+      } catch {
+        return false;
+      }
+    });
     child.kill("SIGINT");
-    await new Promise((r) => setTimeout(r, 300));
+    await until(() => out.includes("kiln: SIGINT: cleaning up"));
     child.kill("SIGINT");
     expect(await exited).toBe(1);
     expect(out).toContain("running the error-cleanup-provisioner (shell-local)");
     expect(out).toContain("error-cleanup-provisioner failed: error-cleanup-provisioner interrupted");
     expect(out).toContain("kiln: still cleaning up:");
-    expect(() => process.kill(sleeper, 0)).toThrow(/ESRCH/);
+    // gone, or a zombie nobody reaps yet: either way no longer running (TERM was sent)
+    const running = () => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${sleeper}/stat`, "utf8"));
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 50 && running(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(running()).toBe(false);
+  });
+
+  it("http.* in a provisioner of a build whose builder serves no HTTP is an error naming the option", () => {
+    const f = join(here, "http.yaml");
+    const marker = join(here, "ran");
+    writeFileSync(
+      f,
+      `kiln: 1
+sources:
+  here: { type: "null", communicator: none }
+builds:
+  - name: web
+    sources: [here]
+    provisioners:
+      - type: shell-local
+        inline: ["touch ${marker}", "curl http://\${{ http.ip }}:\${{ http.port }}/ks.cfg"]
+`,
+    );
+    const r = kiln(["build", f]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(
+      "the shell-local provisioner's option inline[1] refers to http.*, but no HTTP server runs in this build, so it would be empty",
+    );
+    expect(existsSync(marker)).toBe(false);
   });
 });

@@ -111,6 +111,7 @@ export const ERRORS = {
     title: "Plugin package not named in the build file",
     hint: "Name the package in the build file's plugins: map, or run `kiln init`, which looks it up and says what it installs.",
   },
+  KILN_HTTP_UNAVAILABLE: { title: "http.* referred to where no HTTP server runs" },
   KILN_OUTPUT_CLOSED: { title: "kiln's output was closed while building" },
   KILN_INTERNAL: {
     title: "Internal error",

@@ -13,6 +13,7 @@ import { abortableSleep, messageOf } from "../util/abort.js";
 import { createRunContext } from "./context.js";
 import { withinRun } from "./crash.js";
 import type { EventBus } from "./events.js";
+import { checkHttpAvailable } from "./http-refs.js";
 import { NoneCommunicator } from "./none.js";
 import { GRACE_MS, InterruptedError, type OnError, runSteps, withTimeout } from "./runner.js";
 import { COMMUNICATOR } from "./state.js";
@@ -316,14 +317,20 @@ async function provisionAll(
   try {
     for (const p of list) {
       if (!applies(p, ctx.run)) continue;
-      await runProvisioner(p, ctx, communicator, opts.graceMs);
+      await runProvisioner(p, ctx, communicator, opts.graceMs, opts.loaded.src);
     }
   } catch (err) {
     if (errorCleanup && !ctx.signal.aborted) {
       ctx.ui.say(`Provisioning failed; running the error-cleanup-provisioner (${errorCleanup.type})`);
       const stop = cleanupSignal(ctx.signal, opts.hardSignal, opts.graceMs ?? GRACE_MS);
       try {
-        await runProvisioner(errorCleanup, { ...ctx, signal: stop.signal }, communicator, opts.graceMs);
+        await runProvisioner(
+          errorCleanup,
+          { ...ctx, signal: stop.signal },
+          communicator,
+          opts.graceMs,
+          opts.loaded.src,
+        );
       } catch (cleanupErr) {
         ctx.ui.error(`error-cleanup-provisioner failed: ${messageOf(cleanupErr)}`);
       } finally {
@@ -368,9 +375,11 @@ async function runProvisioner(
   ctx: RunContext,
   communicator: Communicator | undefined,
   graceMs?: number,
+  src?: LoadedBuildFile["src"],
 ): Promise<void> {
   if (!p.plugin) throw new KilnError("KILN_INTERNAL", `provisioner ${p.type} is not resolved`);
   const label = typeof p.options.name === "string" ? p.options.name : p.type;
+  checkHttpAvailable(`the ${p.type} provisioner's`, ownOptions(p, ctx.run), p.path, ctx.buildVars, src);
   const ui = ctx.ui.fork(label);
   const pause = p.options.pause_before as string | undefined;
   if (pause) {
@@ -444,6 +453,7 @@ async function postProcess(
       const options: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(pp.options))
         if (!["type", "name", "only", "except", "keep_input_artifact"].includes(k)) options[k] = v;
+      checkHttpAvailable(`the ${pp.type} post-processor's`, options, pp.path, ctx.buildVars, opts.loaded.src);
       const rendered = applyDefaults(plugin.schema, ctx.render(options));
       const result = await withTimeout(
         `${pp.type} post-processor`,

@@ -8,6 +8,7 @@ import { loadBuildFile } from "../load/index.js";
 import { runBuild } from "./build.js";
 import { failRunOf, withinRun } from "./crash.js";
 import { EventBus } from "./events.js";
+import { checkHttpAvailable, httpReferences } from "./http-refs.js";
 import { StalledError, withTimeout } from "./runner.js";
 
 const fixtures = fileURLToPath(new URL("../../test/fixtures/plugins/", import.meta.url));
@@ -75,5 +76,34 @@ describe("runBuild refuses", () => {
     const err = await runBuild({ loaded: l, bus: new EventBus(), signal }).catch((e) => e);
     expect(isKilnError(err, "KILN_DUPLICATE_NAME")).toBe(true);
     expect(err.diagnostics[0]).toMatchObject({ path: "builds[1].sources[0]", pos: { line: 7, column: 15 } });
+  });
+});
+
+describe("http.* where no HTTP server runs", () => {
+  it("finds the options that refer to http.*, by their parsed references (not their text)", () => {
+    expect(
+      httpReferences(
+        {
+          inline: ["echo ${{ http.ip }}:${{ http.port }}", "echo http.ip", "echo $${{ http.ip }}"],
+          env: { URL: "http://${{ upper(http.addr) }}/x", B: "${{ build.ID }}" },
+        },
+        ["builds", 0, "provisioners", 1],
+      ),
+    ).toEqual([
+      ["builds", 0, "provisioners", 1, "inline", 0],
+      ["builds", 0, "provisioners", 1, "env", "URL"],
+    ]);
+  });
+
+  it("is an error naming the option unless a builder published the HTTP server", () => {
+    const o = { inline: ["curl ${{ http.addr }}"] };
+    expect(() =>
+      checkHttpAvailable("the shell-local provisioner's", o, ["p"], { PackerHTTPAddr: "" }, undefined),
+    ).toThrow(
+      "the shell-local provisioner's option inline[0] refers to http.*, but no HTTP server runs in this build",
+    );
+    expect(() =>
+      checkHttpAvailable("x", o, ["p"], { PackerHTTPAddr: "10.0.2.2:8123" }, undefined),
+    ).not.toThrow();
   });
 });
