@@ -58,6 +58,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       ci: isCI(),
       log: (l) => ctx.stderr.write(`kiln: ${l}\n`),
       searchDirs: [CLI_DIR],
+      allowScripts: ctx.values["allow-scripts"] === true,
     });
     loaded = loadFromArgs(ctx, file, { structure });
   } catch (err) {
