@@ -43,10 +43,10 @@ let env: NodeJS.ProcessEnv;
 const cliVersion = JSON.parse(readFileSync(join(ROOT, "packages/cli/package.json"), "utf8"))
   .version as string;
 
-function project(name: string, buildFile: string): string {
+function project(name: string, buildFile: string, npmrc = "ignore-scripts=true\n"): string {
   const dir = join(tmp, name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, ".npmrc"), `registry=${reg.url}\nignore-scripts=true\n`);
+  writeFileSync(join(dir, ".npmrc"), `registry=${reg.url}\n${npmrc}`);
   writeFileSync(join(dir, "image.kiln.yaml"), buildFile);
   return dir;
 }
@@ -207,7 +207,7 @@ describe("kiln from a registry (Verdaccio)", () => {
     ).toBe(false);
   });
 
-  it("a third-party builder from create-kiln-plugin: published under its own name, found by convention, installed by build; an incompatible version is refused", {
+  it("a third-party builder from create-kiln-plugin: published under its own name; build refuses it unpinned, init finds it by convention and installs it without running its scripts; an incompatible version is refused", {
     timeout: 90_000,
   }, async () => {
     // scaffold with `npm create kiln-plugin`, from the registry
@@ -229,6 +229,14 @@ describe("kiln from a registry (Verdaccio)", () => {
       cwd: pdir,
     });
     await exec(process.execPath, [join(ROOT, "packages/core/scripts/plugin-schema.mjs")], { cwd: pdir });
+    // an install script that would leave a mark where the project is installed
+    const pj0File = join(pdir, "package.json");
+    const pj0 = JSON.parse(readFileSync(pj0File, "utf8"));
+    pj0.scripts = {
+      ...pj0.scripts,
+      postinstall: "node -e \"require('fs').writeFileSync('postinstall-ran','')\"",
+    };
+    writeFileSync(pj0File, JSON.stringify(pj0, null, 2));
     const publish = () =>
       exec(
         "npm",
@@ -257,11 +265,27 @@ sources:
 builds:
   - sources: [one]
 `,
+      "", // no ignore-scripts in the project's .npmrc: kiln itself must turn them off
     );
+    const refused = await kiln(dir, ["build", "image.kiln.yaml"]);
+    expect(refused.code, refused.stderr + refused.stdout).toBe(2);
+    expect(refused.stderr).toContain("KILN_PLUGIN_NOT_PINNED");
+    expect(refused.stderr).toContain("not @kiln/builder-stamp or kiln-builder-stamp");
+    expect(refused.stderr).not.toContain("Installing");
+    expect(existsSync(join(dir, ".kiln", "plugins", "node_modules", "kiln-builder-stamp"))).toBe(false);
+    const found = await kiln(dir, ["init", "image.kiln.yaml"]);
+    expect(found.code, found.stderr + found.stdout).toBe(0);
+    expect(found.stderr).toContain(
+      "The builder \"stamp\" is neither in the build file's plugins: nor in kiln's standard set; by the naming convention the registry has kiln-builder-stamp, which will be installed.",
+    );
+    expect(found.stderr).toMatch(/Installing plugins for builder "stamp": kiln-builder-stamp/);
+    expect(found.stderr).toContain("Installed kiln-builder-stamp@0.1.0");
+    expect(
+      existsSync(join(dir, ".kiln", "plugins", "node_modules", "kiln-builder-stamp", "postinstall-ran")),
+    ).toBe(false);
     const build = await kiln(dir, ["build", "image.kiln.yaml"]);
     expect(build.code, build.stderr + build.stdout).toBe(0);
-    expect(build.stderr).toMatch(/Installing plugins for builder "stamp": kiln-builder-stamp/);
-    expect(build.stderr).toContain("Installed kiln-builder-stamp@0.1.0");
+    expect(build.stderr).not.toContain("Installing");
     expect(readFileSync(join(dir, "out", "artifact.txt"), "utf8")).toBe("stamped by a third-party builder\n");
     const lock = JSON.parse(readFileSync(join(dir, "kiln.lock"), "utf8"));
     expect(Object.keys(lock.plugins)).toEqual(["kiln-builder-stamp"]);
@@ -271,7 +295,7 @@ builds:
     ).toEqual([]);
 
     // version 2.0.0 wants a @kiln/core this kiln does not have
-    const pjFile = join(pdir, "package.json");
+    const pjFile = pj0File;
     const pj = JSON.parse(readFileSync(pjFile, "utf8"));
     writeFileSync(
       pjFile,

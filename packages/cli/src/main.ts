@@ -24,7 +24,7 @@ const COMMANDS: Record<string, CommandSpec> = {
   build: {
     summary: "Run the builds of a build file",
     usage:
-      "kiln build [--no-install] [--only glob,…] [--except glob,…] [--parallel-builds N] [--force] [--on-error cleanup|abort|ask|pause] [--debug] [--timestamp-ui] [--json | --machine-readable] [--var k=v]... [--var-file f]... <file>",
+      "kiln build [--no-install] [--allow-scripts] [--only glob,…] [--except glob,…] [--parallel-builds N] [--force] [--on-error cleanup|abort|ask|pause] [--debug] [--timestamp-ui] [--json | --machine-readable] [--var k=v]... [--var-file f]... <file>",
     options: {
       ...varOptions,
       only: { type: "string", multiple: true },
@@ -37,20 +37,21 @@ const COMMANDS: Record<string, CommandSpec> = {
       json: { type: "boolean" },
       "machine-readable": { type: "boolean" },
       "no-install": { type: "boolean" },
+      "allow-scripts": { type: "boolean" },
     },
     load: () => import("./commands/build.js"),
   },
   init: {
     summary: "Install the plugins a build file needs into .kiln/plugins and write kiln.lock",
-    usage: "kiln init [--upgrade] [file]",
-    options: { upgrade: { type: "boolean" } },
+    usage: "kiln init [--upgrade] [--allow-scripts] [file]",
+    options: { upgrade: { type: "boolean" }, "allow-scripts": { type: "boolean" } },
     load: () => import("./commands/init.js"),
   },
   plugins: {
     summary: "List, install or remove the project's plugins (.kiln/plugins, kiln.lock)",
     usage:
-      "kiln plugins list | install <package[@range]>... | remove <package>...  [--dir <folder>] [--json]",
-    options: { dir: { type: "string" }, json: { type: "boolean" } },
+      "kiln plugins list | install [--allow-scripts] <package[@range]>... | remove <package>...  [--dir <folder>] [--json]",
+    options: { dir: { type: "string" }, json: { type: "boolean" }, "allow-scripts": { type: "boolean" } },
     load: () => import("./commands/plugins.js"),
   },
   validate: {

@@ -103,6 +103,16 @@ export const ERRORS = {
   },
   KILN_DURATION: { title: "Malformed duration", hint: "Write a number with a unit: 30s, 5m, 1h30m, 200ms." },
   KILN_USAGE: { title: "Command-line usage error" },
+  KILN_NO_RUNS: { title: "--only / --except leave no run to build" },
+  KILN_STALLED: { title: "The build stopped making progress (a plugin promise never settles)" },
+  KILN_PLUGIN_CRASH: { title: "Plugin code threw where nothing awaited it" },
+  KILN_PLUGIN_EXIT: { title: "Plugin code tried to end the kiln process" },
+  KILN_PLUGIN_NOT_PINNED: {
+    title: "Plugin package not named in the build file",
+    hint: "Name the package in the build file's plugins: map, or run `kiln init`, which looks it up and says what it installs.",
+  },
+  KILN_HTTP_UNAVAILABLE: { title: "http.* referred to where no HTTP server runs" },
+  KILN_OUTPUT_CLOSED: { title: "kiln's output was closed while building" },
   KILN_INTERNAL: {
     title: "Internal error",
     hint: "This is a bug in kiln; please report it with the command you ran.",

@@ -12,14 +12,17 @@ export {
   type OwnedRunContext,
   type RunContextInit,
 } from "./engine/context.js";
+export { failRunOf, uncaughtInRun, withinRun } from "./engine/crash.js";
 export { EventBus, type KilnEvent, type KilnEventType, type Listener } from "./engine/events.js";
 export { NoneCommunicator } from "./engine/none.js";
 export {
   formatMs,
+  GRACE_MS,
   InterruptedError,
   type OnError,
   runCleanups,
   runSteps,
+  StalledError,
   StepTimeoutError,
   withTimeout,
 } from "./engine/runner.js";

@@ -1,17 +1,17 @@
-import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import {
   EventBus,
-  type KilnEvent,
   type LoadedBuildFile,
   loadStructure,
   type OnError,
   runBuild,
   type Structure,
 } from "@kiln/core";
+import { guardBuild } from "../build/guard.js";
+import { runLogs } from "../build/run-logs.js";
 import { type CommandContext, EXIT } from "../context.js";
-import { jsonRenderer, lineFor, machineReadableRenderer, plainRenderer } from "../render/plain.js";
+import { jsonRenderer, machineReadableRenderer, plainRenderer } from "../render/plain.js";
 import { CLI_DIR, fileArg, loadFromArgs, report } from "../shared.js";
 
 const ON_ERROR: OnError[] = ["cleanup", "abort", "ask", "pause"];
@@ -58,6 +58,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       ci: isCI(),
       log: (l) => ctx.stderr.write(`kiln: ${l}\n`),
       searchDirs: [CLI_DIR],
+      allowScripts: ctx.values["allow-scripts"] === true,
     });
     loaded = loadFromArgs(ctx, file, { structure });
   } catch (err) {
@@ -68,58 +69,63 @@ export async function run(ctx: CommandContext): Promise<number> {
   for (const s of loaded.secrets) bus.secrets.add(s);
   const timestamps = ctx.values["timestamp-ui"] === true;
   const out = ctx.stdout as NodeJS.WriteStream;
-  if (ctx.values.json) bus.subscribe(jsonRenderer(out));
-  else if (ctx.values["machine-readable"]) bus.subscribe(machineReadableRenderer(out));
+
+  // Ctrl-C / SIGTERM / SIGHUP / SIGQUIT: abort the runs; cleanups still run. A second signal
+  // stops the error-cleanup-provisioner, says what is still being cleaned up and keeps waiting
+  // for the cleanups — nothing is abandoned half-cleaned.
+  const ctl = new AbortController();
+  const hard = new AbortController();
+  const active = new Map<string, string>();
+  let signals = 0;
+  let finished = false;
+  const guard = guardBuild({
+    stdout: ctx.stdout,
+    stderr: ctx.stderr,
+    stop: (reason) => {
+      if (!ctl.signal.aborted) ctl.abort(reason);
+    },
+    pending: () => [...active].map(([r, what]) => `${r} (${what})`),
+    onSignal: (sig) => {
+      if (finished) return; // exiting already; keep the exit code of the build
+      signals++;
+      const pending = [...active].map(([r, what]) => `${r} (${what})`);
+      bus.emit({ type: "interrupt", time: Date.now(), signal: sig, pending });
+      if (signals === 1) ctl.abort(new Error(`interrupted by ${sig}`));
+      else {
+        hard.abort(new Error(`interrupted again by ${sig}`));
+        err.write(
+          `kiln: still cleaning up: ${pending.join(", ") || "nearly done"} — waiting so nothing is left behind\n`,
+        );
+      }
+    },
+  });
+  const err = guard.safe(ctx.stderr);
+  const safeOut = guard.safe(out);
+  if (ctx.values.json) bus.subscribe(jsonRenderer(safeOut));
+  else if (ctx.values["machine-readable"]) bus.subscribe(machineReadableRenderer(safeOut));
   else if (out.isTTY && process.env.TERM !== "dumb") {
     const { ttyRenderer } = await import("../render/tty.js");
     bus.subscribe(ttyRenderer(out, { timestamps, color: ctx.color }));
-  } else bus.subscribe(plainRenderer(out, { timestamps, color: false }));
+  } else bus.subscribe(plainRenderer(safeOut, { timestamps, color: false }));
 
-  // A full log per run, without colour, with timestamps: <build file folder>/.kiln/logs/<run>.log
-  const logDir = join(loaded.dir, ".kiln", "logs");
-  const logs = new Map<string, WriteStream>();
-  bus.subscribe((e: KilnEvent) => {
-    if (!e.run) return;
-    let s = logs.get(e.run);
-    if (!s) {
-      mkdirSync(logDir, { recursive: true });
-      s = createWriteStream(join(logDir, `${e.run}.log`));
-      logs.set(e.run, s);
-    }
-    const line = e.type === "progress" ? undefined : lineFor(e, { timestamps: true });
-    if (line !== undefined) s.write(`${line}\n`);
+  // A full log per run, beside the build file (see run-logs.ts); a log that cannot be written is
+  // one warning, never the end of the build.
+  const logs = runLogs({
+    dir: join(loaded.dir, ".kiln", "logs"),
+    warn: (text) => bus.emit({ type: "warning", time: Date.now(), text }),
   });
-
-  // Ctrl-C / SIGTERM: abort the runs; cleanups still run. A second signal says what is still
-  // being cleaned up and keeps waiting — nothing is abandoned half-cleaned.
-  const ctl = new AbortController();
-  const active = new Map<string, string>();
+  bus.subscribe(logs.listener);
   bus.subscribe((e) => {
     if (e.type === "run-start") active.set(e.run, "starting");
     else if (e.type === "step-start") active.set(e.run, e.step);
     else if (e.type === "cleanup-start") active.set(e.run, `cleanup of ${e.step}`);
     else if (e.type === "run-end") active.delete(e.run);
   });
-  let signals = 0;
-  let finished = false;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (finished) return; // exiting already; keep the exit code of the build
-    signals++;
-    const pending = [...active].map(([r, what]) => `${r} (${what})`);
-    bus.emit({ type: "interrupt", time: Date.now(), signal: sig, pending });
-    if (signals === 1) ctl.abort(new Error(`interrupted by ${sig}`));
-    else
-      ctx.stderr.write(
-        `kiln: still cleaning up: ${pending.join(", ") || "nearly done"} — waiting so nothing is left behind\n`,
-      );
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
 
   let rl: ReturnType<typeof createInterface> | undefined;
   const prompt = async (question: string): Promise<string> => {
     if (!process.stdin.isTTY) {
-      ctx.stderr.write(`${question} (no terminal to answer: continuing)\n`);
+      err.write(`${question} (no terminal to answer: continuing)\n`);
       return onError === "ask" ? "c" : "";
     }
     rl ??= createInterface({ input: process.stdin, output: ctx.stderr });
@@ -138,11 +144,15 @@ export async function run(ctx: CommandContext): Promise<number> {
       debug: ctx.values.debug === true,
       prompt,
       signal: ctl.signal,
+      hardSignal: hard.signal,
     });
     return result.ok ? EXIT.OK : EXIT.BUILD_FAILED;
+  } catch (e) {
+    return report(ctx, e, loaded.src);
   } finally {
     finished = true;
     rl?.close();
-    await Promise.all([...logs.values()].map((s) => new Promise((r) => s.end(r))));
+    await logs.close();
+    guard.dispose();
   }
 }

@@ -42,6 +42,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       upgrade: ctx.values.upgrade === true,
       log: (l) => ctx.stderr.write(`${l}\n`),
       searchDirs: [CLI_DIR],
+      allowScripts: ctx.values["allow-scripts"] === true,
     });
     const lockRel = relative(process.cwd(), resolve(dirname(resolve(file)), LOCK_NAME)) || LOCK_NAME;
     const out: string[] = [];

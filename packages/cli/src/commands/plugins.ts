@@ -24,7 +24,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       case "install":
       case "add":
         if (!args.length) break;
-        await installSpecs(dir, args, log);
+        await installSpecs(dir, args, log, { allowScripts: ctx.values["allow-scripts"] === true });
         return list(ctx, dir);
       case "remove":
       case "rm":

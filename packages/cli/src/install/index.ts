@@ -19,6 +19,7 @@ import {
   positionOf,
   type RawFile,
   type Structure,
+  suggest,
   walkComponents,
 } from "@kiln/core";
 import { STANDARD_PLUGINS } from "../standard.js";
@@ -39,7 +40,7 @@ import {
   writeFolderManifest,
   writeLock,
 } from "./lock.js";
-import { NPM_FLAGS, npmErrorCode, npmFailure, runNpm } from "./npm.js";
+import { installFlags, NPM_FLAGS, npmErrorCode, npmFailure, runNpm } from "./npm.js";
 
 export { LOCK_NAME, pluginFolder, readLock } from "./lock.js";
 
@@ -80,6 +81,8 @@ export interface EnsureOptions {
   log: (line: string) => void;
   /** More folders the resolver looks in (the CLI's own install). */
   searchDirs?: string[];
+  /** Let npm run the packages' lifecycle scripts (off by default: --ignore-scripts). */
+  allowScripts?: boolean;
 }
 
 export interface EnsureResult {
@@ -140,7 +143,7 @@ export async function ensurePlugins(opts: EnsureOptions): Promise<EnsureResult> 
   const npm = async (args: string[], what: string, locked?: KilnLock) => {
     prepareFolder(dir, core);
     result.npmRuns++;
-    const r = await runNpm([...args, ...NPM_FLAGS], folder);
+    const r = await runNpm([...args, ...installFlags(opts.allowScripts)], folder);
     if (r.code !== 0) throw npmFailure(what, r, integrities(locked));
     return r;
   };
@@ -229,13 +232,17 @@ export async function ensurePlugins(opts: EnsureOptions): Promise<EnsureResult> 
     const std = STANDARD_PLUGINS[m.t.kind]?.[m.t.type];
     if (plugins[m.t.type]) m.spec = plugins[m.t.type];
     else if (std) m.spec = std;
-    else if (opts.mode === "build" && (opts.ci || opts.noInstall)) {
-      // not asking the registry: the loader reports the unknown type (with "did you mean")
+    else if (opts.mode === "build") {
+      // No stranger's code on a typo: build installs only what the file names or kiln ships.
+      problems.push(notPinned(m.t, src, plugins, initCommand(file)));
     } else {
-      for (const name of [`@kiln/${m.t.kind}-${m.t.type}`, `kiln-${m.t.kind}-${m.t.type}`]) {
+      for (const name of conventionNames(m.t)) {
         result.npmRuns++;
         if (await existsOnRegistry(name, prepareFolder(dir, core))) {
           m.spec = name;
+          opts.log(
+            `The ${describeType(m.t)} is neither in the build file's plugins: nor in kiln's standard set; by the naming convention the registry has ${name}, which will be installed. To choose the package yourself, pin it: plugins: { ${m.t.type}: "${name}@<range>" }`,
+          );
           break;
         }
       }
@@ -252,9 +259,13 @@ export async function ensurePlugins(opts: EnsureOptions): Promise<EnsureResult> 
     }
   }
   if (problems.length)
-    throw new KilnError("KILN_PLUGIN_NOT_FOUND", problems[0]?.message ?? "plugin not found", {
-      diagnostics: problems,
-    });
+    throw new KilnError(
+      problems[0]?.code ?? "KILN_PLUGIN_NOT_FOUND",
+      problems[0]?.message ?? "plugin not found",
+      {
+        diagnostics: problems,
+      },
+    );
   const found = missing.filter((m) => m.spec);
   const specs = [...new Set(found.map((m) => m.spec as string))];
   await install(specs, `plugins for ${found.map((m) => describeType(m.t)).join(", ")}`);
@@ -332,6 +343,29 @@ export async function ensurePlugins(opts: EnsureOptions): Promise<EnsureResult> 
   return result;
 }
 
+/** The packages the naming convention would pick for a type, in the order they are tried. */
+const conventionNames = (t: UsedType) => [`@kiln/${t.kind}-${t.type}`, `kiln-${t.kind}-${t.type}`];
+
+/** `kiln build` met a type that nothing installed serves and the file does not pin. */
+function notPinned(
+  t: UsedType,
+  src: Structure["src"],
+  plugins: Record<string, string>,
+  init: string,
+): Diagnostic {
+  const known = [...Object.keys(STANDARD_PLUGINS[t.kind] ?? {}), ...Object.keys(plugins)];
+  const close = suggest(t.type, known);
+  const [scoped, unscoped] = conventionNames(t);
+  return {
+    code: "KILN_PLUGIN_NOT_PINNED",
+    severity: "error",
+    message: `no installed package provides the ${describeType(t)}, and kiln build installs only packages named in the build file's plugins: or in kiln's standard set — not ${scoped} or ${unscoped}, which the naming convention would pick`,
+    path: [...t.path, "type"].join("."),
+    pos: positionOf(src, [...t.path, "type"]),
+    hint: `${close ? `Did you mean "${close}"? ` : ""}To use a plugin package, pin it: plugins: { ${t.type}: "<package>@<range>" }, or run ${init}, which looks it up by the convention and says what it installs.`,
+  };
+}
+
 function snapshot(folder: string): Map<string, string> {
   const m = readFolderManifest(folder);
   const out = new Map<string, string>();
@@ -388,12 +422,13 @@ export async function installSpecs(
   projectDir: string,
   specs: string[],
   log: (l: string) => void,
+  opts: { allowScripts?: boolean } = {},
 ): Promise<KilnLock | undefined> {
   const core = coreVersion();
   const folder = prepareFolder(projectDir, core);
   const lock = readLock(projectDir);
   log(`Installing ${specs.join(", ")} (npm install in ${relative(process.cwd(), folder) || folder})`);
-  const r = await runNpm(["install", "--save", ...specs, ...NPM_FLAGS], folder);
+  const r = await runNpm(["install", "--save", ...specs, ...installFlags(opts.allowScripts)], folder);
   if (r.code !== 0) throw npmFailure(`npm install ${specs.join(" ")}`, r, integrities(lock));
   // Refuse packages that are not kiln plugins or do not fit this kiln.
   const resolver = new PluginResolver({ fromDir: folder });
@@ -410,7 +445,7 @@ export async function installSpecs(
   }
   if (refused.length) {
     const bad = names.filter((n) => refused.some((e) => e.message.startsWith(`${n}@`)));
-    await runNpm(["uninstall", "--save", ...bad, ...NPM_FLAGS], folder);
+    await runNpm(["uninstall", "--save", ...bad, ...installFlags()], folder);
     refreshLock(projectDir, core);
     throw new KilnError(refused[0]?.code ?? "KILN_PLUGIN_INCOMPATIBLE", refused[0]?.message ?? "refused", {
       diagnostics: refused.map((e) => ({
@@ -446,7 +481,7 @@ export async function removePackages(
     );
   }
   prepareFolder(projectDir, coreVersion());
-  const r = await runNpm(["uninstall", "--save", ...names, ...NPM_FLAGS], folder);
+  const r = await runNpm(["uninstall", "--save", ...names, ...installFlags()], folder);
   if (r.code !== 0) throw npmFailure(`npm uninstall ${names.join(" ")}`, r);
   log(`Removed ${names.join(", ")}`);
   return refreshLock(projectDir);

@@ -3,7 +3,7 @@
  * kiln.lock, the no-op re-run, restoring with integrity checks, refusals. The real npm and a real
  * registry are exercised by e2e-registry.test.ts.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -224,5 +224,113 @@ builds:
     expect(after?.plugins).toEqual({});
     const gone = await refusal(removePackages(dir, ["kiln-builder-steps"], () => {}));
     expect(gone.code).toBe("KILN_PLUGIN_NOT_FOUND");
+  });
+});
+
+describe("no stranger's code on a typo", () => {
+  // A registry where the typo `shel-local` has a package under the naming convention, whose
+  // postinstall script leaves a mark; kiln-builder-steps is there too.
+  const registry = join(tmp, "stranger-registry");
+  const marker = join(tmp, "postinstall-ran");
+  const pkg = join(registry, "kiln-provisioner-shel-local");
+  mkdirSync(pkg, { recursive: true });
+  cpSync(join(fixtures, "kiln-builder-steps"), join(registry, "kiln-builder-steps"), { recursive: true });
+  writeFileSync(
+    join(pkg, "package.json"),
+    JSON.stringify({
+      name: "kiln-provisioner-shel-local",
+      version: "6.6.6",
+      type: "module",
+      kiln: { api: "1", provisioners: ["shel-local"] },
+      peerDependencies: { "@kiln/core": "^0.1.0" },
+      scripts: { postinstall: 'touch "$STRANGER_MARKER"' },
+    }),
+  );
+  writeFileSync(
+    join(pkg, "schema.json"),
+    JSON.stringify({ provisioners: { "shel-local": { type: "object", properties: {} } } }),
+  );
+  const typo = `kiln: 1
+plugins:
+  steps: "kiln-builder-steps@^1"
+sources:
+  a: { type: steps }
+builds:
+  - sources: [a]
+    provisioners:
+      - { type: shel-local }
+`;
+  const withRegistry = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const old = process.env.FAKE_NPM_SOURCE;
+    process.env.FAKE_NPM_SOURCE = registry;
+    process.env.STRANGER_MARKER = marker;
+    try {
+      return await fn();
+    } finally {
+      process.env.FAKE_NPM_SOURCE = old;
+    }
+  };
+  const installArgs = () =>
+    readFileSync(npmLog, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as string[])
+      .filter((a) => a[0] === "install" || a[0] === "ci");
+  beforeEach(() => rmSync(marker, { force: true }));
+
+  it("build refuses a type that neither plugins: nor the standard set names, asks no registry, suggests the fix", async () => {
+    const file = project(typo);
+    const first = await withRegistry(() => refusal(ensurePlugins({ file, mode: "build", ...quiet })));
+    // the pinned package is installed (without its scripts); the typo is looked up nowhere
+    expect(npmCalls()).toEqual(["install kiln-builder-steps@^1"]);
+    expect(first.code).toBe("KILN_PLUGIN_NOT_PINNED");
+    writeFileSync(npmLog, "");
+    const e = await withRegistry(() => refusal(ensurePlugins({ file, mode: "build", ...quiet })));
+    expect(npmCalls()).toEqual([]);
+    expect(e.code).toBe("KILN_PLUGIN_NOT_PINNED");
+    expect(e.text).toContain('no installed package provides the provisioner "shel-local"');
+    expect(e.text).toContain("not @kiln/provisioner-shel-local or kiln-provisioner-shel-local");
+    expect(e.text).toContain('Did you mean "shell-local"?');
+    expect(e.text).toContain('plugins: { shel-local: "<package>@<range>" }');
+    expect(e.text).toMatch(/run npx @kiln\/cli init \S*image\.kiln\.yaml/);
+    expect(existsSync(join(file, "..", ".kiln/plugins/node_modules/kiln-provisioner-shel-local"))).toBe(
+      false,
+    );
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it("init finds it by convention and says so before installing; install scripts run only when allowed", async () => {
+    const file = project(typo);
+    const lines: string[] = [];
+    const r = await withRegistry(() => ensurePlugins({ file, mode: "init", log: (l) => lines.push(l) }));
+    expect(r.served.map((s) => `${s.type}=${s.name}`)).toContain("shel-local=kiln-provisioner-shel-local");
+    const said = lines.findIndex((l) =>
+      l.includes(
+        "The provisioner \"shel-local\" is neither in the build file's plugins: nor in kiln's standard set; by the naming convention the registry has kiln-provisioner-shel-local, which will be installed.",
+      ),
+    );
+    const installed = lines.findIndex((l) => l.startsWith("Installing plugins for provisioner"));
+    expect(said).toBeGreaterThanOrEqual(0);
+    expect(said).toBeLessThan(installed);
+    expect(installArgs().length).toBeGreaterThan(0);
+    for (const args of installArgs()) expect(args).toContain("--ignore-scripts");
+    expect(existsSync(marker)).toBe(false);
+
+    const allowed = project(typo);
+    writeFileSync(npmLog, "");
+    await withRegistry(() => ensurePlugins({ file: allowed, mode: "init", allowScripts: true, ...quiet }));
+    for (const args of installArgs()) expect(args).not.toContain("--ignore-scripts");
+    expect(existsSync(marker)).toBe(true);
+  });
+
+  it("plugins install runs no install scripts unless allowed", async () => {
+    const dir = join(tmp, "manage-scripts");
+    mkdirSync(dir);
+    await withRegistry(() => installSpecs(dir, ["kiln-provisioner-shel-local"], () => {}));
+    expect(existsSync(marker)).toBe(false);
+    await withRegistry(() =>
+      installSpecs(dir, ["kiln-provisioner-shel-local"], () => {}, { allowScripts: true }),
+    );
+    expect(existsSync(marker)).toBe(true);
   });
 });

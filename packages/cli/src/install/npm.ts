@@ -15,6 +15,15 @@ export interface NpmResult {
 /** npm flags kiln always passes: no audit/fund noise; peers are not auto-installed (kiln pins @kiln/core itself). */
 export const NPM_FLAGS = ["--no-audit", "--no-fund", "--no-update-notifier", "--legacy-peer-deps"];
 
+/**
+ * Flags for npm commands that install: the packages' lifecycle scripts (preinstall, install,
+ * postinstall of every package in the tree) do not run unless the user allows them
+ * (`--allow-scripts`); then npm's own configuration decides.
+ */
+export function installFlags(allowScripts = false): string[] {
+  return allowScripts ? NPM_FLAGS : [...NPM_FLAGS, "--ignore-scripts"];
+}
+
 /** The npm command: $KILN_NPM (a command, or a path to npm-cli.js), else `npm` on PATH. */
 function npmCommand(): { cmd: string; pre: string[]; shell: boolean } {
   const custom = process.env.KILN_NPM;

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // A stand-in for npm in unit tests (KILN_NPM=this file): installs packages by copying them from
 // $FAKE_NPM_SOURCE/<name>, writes a package-lock.json with made-up integrity hashes, records each
-// call in $FAKE_NPM_LOG, and fails `ci` with EINTEGRITY for $FAKE_NPM_TAMPER.
+// call in $FAKE_NPM_LOG, fails `ci` with EINTEGRITY for $FAKE_NPM_TAMPER, and runs a package's
+// `postinstall` script (with /bin/sh, in the package's folder) unless --ignore-scripts is given.
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -23,9 +25,13 @@ function versionOf(name) {
   if (!fs.existsSync(f)) fail("E404", `404 Not Found - GET https://registry.example/${name} - Not found`);
   return readJ(f).version;
 }
+const ignoreScripts = process.argv.includes("--ignore-scripts");
 function installPkg(name) {
   const v = versionOf(name);
-  fs.cpSync(path.join(src, name), path.join(cwd, "node_modules", name), { recursive: true });
+  const dest = path.join(cwd, "node_modules", name);
+  fs.cpSync(path.join(src, name), dest, { recursive: true });
+  const script = readJ(path.join(dest, "package.json")).scripts?.postinstall;
+  if (script && !ignoreScripts) execFileSync("/bin/sh", ["-c", script], { cwd: dest, stdio: "ignore" });
   return v;
 }
 function writeLock(pj) {

@@ -48,6 +48,9 @@ export function lineFor(e: KilnEvent, opts: LineOptions = {}): string | undefine
         ? `${who}${paint(c, "32", `finished in ${formatMs(e.durationMs)}`)}`
         : `${who}${paint(c, "31", `failed after ${formatMs(e.durationMs)}: ${e.error ?? "unknown error"}`)}`;
       break;
+    case "warning":
+      text = `${e.run ? who : "kiln: "}${paint(c, "33", `warning: ${e.text}`)}`;
+      break;
     case "interrupt":
       text = `kiln: ${e.signal}: ${e.pending.length ? `cleaning up ${e.pending.join(", ")}; please wait` : "stopping"}`;
       break;
@@ -106,6 +109,9 @@ export function machineReadableRenderer(out: NodeJS.WritableStream) {
         break;
       case "error-line":
         row(e.time, target, "ui", "error", e.text);
+        break;
+      case "warning":
+        row(e.time, target, "ui", "error", `Warning: ${e.text}`);
         break;
       case "artifact": {
         const i = artifactIndex.get(target) ?? 0;

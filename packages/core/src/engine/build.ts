@@ -4,15 +4,18 @@
  */
 import { randomUUID } from "node:crypto";
 import { parseDuration } from "../duration.js";
-import { isKilnError, KilnError } from "../errors.js";
+import { type Diagnostic, isKilnError, KilnError } from "../errors.js";
 import type { LoadedBuildFile, LoadedComponent } from "../load/index.js";
+import { formatPath, positionOf } from "../load/parse.js";
 import { createRuntime } from "../plugins/runtime.js";
 import { applyDefaults } from "../schema/defaults.js";
 import { abortableSleep, messageOf } from "../util/abort.js";
 import { createRunContext } from "./context.js";
+import { withinRun } from "./crash.js";
 import type { EventBus } from "./events.js";
+import { checkHttpAvailable } from "./http-refs.js";
 import { NoneCommunicator } from "./none.js";
-import { InterruptedError, type OnError, runSteps, withTimeout } from "./runner.js";
+import { GRACE_MS, InterruptedError, type OnError, runSteps, withTimeout } from "./runner.js";
 import { COMMUNICATOR } from "./state.js";
 import type {
   Artifact,
@@ -39,6 +42,13 @@ export interface BuildOptions {
   prompt?: (question: string) => Promise<string>;
   /** Aborted on Ctrl-C / SIGTERM. */
   signal: AbortSignal;
+  /**
+   * Aborted on a second Ctrl-C: stops cleanup work that can be stopped (the
+   * error-cleanup-provisioner). Cleanups of steps still run to the end.
+   */
+  hardSignal?: AbortSignal;
+  /** How long work that ignores its abort signal is waited for; default GRACE_MS. */
+  graceMs?: number;
   env?: Record<string, string | undefined>;
   cwd?: string;
 }
@@ -77,24 +87,63 @@ function matches(run: RunInfo, globs: string[]): boolean {
   });
 }
 
-/** Every run of the file, in order, after --only/--except. */
+/**
+ * Every run of the file, in order, after --only/--except. Two runs with one name (a source
+ * listed twice, or two unnamed builds of one source) are refused with their positions: they
+ * would share a log, a state and an output.
+ */
 export function planRuns(
   loaded: LoadedBuildFile,
   opts: { only?: string[]; except?: string[]; runUuid?: string } = {},
 ): PlannedRun[] {
   const runUuid = opts.runUuid ?? randomUUID();
   const out: PlannedRun[] = [];
+  const seen = new Map<string, string>();
+  const dupes: Diagnostic[] = [];
   loaded.builds.forEach((b, buildIndex) => {
-    for (const s of b.sources) {
+    b.sources.forEach((s, j) => {
       const type = loaded.sources[s]?.type ?? "unknown";
       const name = b.name ? `${b.name}.${type}.${s}` : `${type}.${s}`;
+      const path = ["builds", b.index, "sources", j];
+      const prev = seen.get(name);
+      if (prev !== undefined) {
+        dupes.push({
+          code: "KILN_DUPLICATE_NAME",
+          severity: "error",
+          message: `the run "${name}" is planned twice (also by ${prev})`,
+          path: formatPath(path),
+          pos: positionOf(loaded.src, path),
+          hint: "List each source once per build, and give builds that share a source a name each.",
+        });
+        return;
+      }
+      seen.set(name, formatPath(path));
       const info: RunInfo = { name, build: b.name, source: s, type, runUuid };
-      if (opts.only?.length && !matches(info, opts.only)) continue;
-      if (opts.except?.length && matches(info, opts.except)) continue;
+      if (opts.only?.length && !matches(info, opts.only)) return;
+      if (opts.except?.length && matches(info, opts.except)) return;
       out.push({ info, buildIndex });
-    }
+    });
   });
+  if (dupes.length)
+    throw new KilnError("KILN_DUPLICATE_NAME", dupes[0]?.message ?? "run planned twice", {
+      diagnostics: dupes,
+    });
   return out;
+}
+
+/** --only / --except that leave nothing to run are a mistake, not a successful build. */
+function checkSelection(loaded: LoadedBuildFile, plan: PlannedRun[], opts: BuildOptions): void {
+  const only = opts.only ?? [];
+  const except = opts.except ?? [];
+  if (plan.length > 0 || (only.length === 0 && except.length === 0)) return;
+  const all = planRuns(loaded).map((p) => p.info.name);
+  const flags = [
+    ...(only.length ? [`--only ${only.join(",")}`] : []),
+    ...(except.length ? [`--except ${except.join(",")}`] : []),
+  ].join(" ");
+  throw new KilnError("KILN_NO_RUNS", `${flags} leaves no run to build`, {
+    hint: `The runs of this file: ${all.join(", ") || "(none)"}. --only and --except match run names (build.type.source), type.source or source names; * and ? are wildcards.`,
+  });
 }
 
 /** Run every planned run; never throws for a failed run (see the result), only for misuse. */
@@ -106,6 +155,7 @@ export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
     ...(opts.except ? { except: opts.except } : {}),
     runUuid,
   });
+  checkSelection(loaded, plan, opts);
   for (const s of loaded.secrets) bus.secrets.add(s);
   const t0 = Date.now();
   bus.emit({ type: "build-start", time: t0, runs: plan.map((p) => p.info.name), runUuid });
@@ -131,7 +181,18 @@ export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
   return { ok: failed.length === 0, runUuid, runs: results };
 }
 
-async function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
+function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
+  const ctl = new AbortController();
+  const ui = opts.bus.ui(p.info.name);
+  // An error plugin code throws where nothing awaits it fails this run (see crash.ts).
+  const fail = (err: KilnError) => {
+    ui.error(err.message);
+    if (!ctl.signal.aborted) ctl.abort(err);
+  };
+  return withinRun(fail, () => runInContext(p, opts, ctl));
+}
+
+async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortController): Promise<RunResult> {
   const { loaded, bus } = opts;
   const { info } = p;
   const build = loaded.builds[p.buildIndex];
@@ -139,7 +200,6 @@ async function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
   const t0 = Date.now();
   bus.emit({ type: "run-start", time: t0, run: info.name });
   const ui = bus.ui(info.name);
-  const ctl = new AbortController();
   const onAbort = () => ctl.abort(opts.signal.reason);
   if (opts.signal.aborted) ctl.abort(opts.signal.reason);
   opts.signal.addEventListener("abort", onAbort, { once: true });
@@ -156,12 +216,17 @@ async function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });
   const artifacts: Artifact[] = [];
+  // Plugin code outside the steps (loading, prepare, artifact, post-processors) is abandoned like
+  // a step's when the run is stopped and it does not settle.
+  const guarded = <T>(what: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> =>
+    withTimeout(what, ctl.signal, undefined, async (signal) => fn(signal), opts.graceMs);
   try {
     if (!build || !source?.plugin)
       throw new KilnError("KILN_INTERNAL", `run ${info.name} has no resolved builder`);
-    const builder = await createRuntime<BuilderRuntime>(source.plugin);
+    const plugin = source.plugin;
+    const builder = await guarded(`loading ${plugin.pkg.name}`, () => createRuntime<BuilderRuntime>(plugin));
     const options = applyDefaults(source.plugin.schema, source.options);
-    await builder.prepare?.(options, ctx);
+    await guarded("prepare", (signal) => builder.prepare?.(options, { ...ctx, signal }));
     const provisionStep: Step = {
       name: "provision",
       run: (c) => provisionAll(build.provisioners, build.errorCleanupProvisioner, c, opts),
@@ -172,8 +237,9 @@ async function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
       onError: opts.onError ?? "cleanup",
       ...(opts.debug ? { debug: true } : {}),
       ...(opts.prompt ? { prompt: opts.prompt } : {}),
+      ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
     });
-    const artifact = await builder.artifact(options, ctx);
+    const artifact = await guarded("artifact", (signal) => builder.artifact(options, { ...ctx, signal }));
     if (artifact) {
       artifacts.push(artifact);
       emitArtifact(bus, info.name, artifact);
@@ -184,7 +250,15 @@ async function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
   } catch (err) {
     bus.flush(info.name);
     const interrupted = ctl.signal.aborted;
-    const e = interrupted && !isKilnError(err) ? new InterruptedError() : err;
+    // What stopped the run is its error: a crash or stall (a KilnError reason), else an interrupt.
+    const reason: unknown = ctl.signal.reason;
+    const e = !interrupted
+      ? err
+      : isKilnError(reason)
+        ? reason
+        : isKilnError(err)
+          ? err
+          : new InterruptedError();
     bus.emit({
       type: "run-end",
       time: Date.now(),
@@ -243,36 +317,83 @@ async function provisionAll(
   try {
     for (const p of list) {
       if (!applies(p, ctx.run)) continue;
-      await runProvisioner(p, ctx, communicator);
+      await runProvisioner(p, ctx, communicator, opts.graceMs, opts.loaded.src);
     }
   } catch (err) {
     if (errorCleanup && !ctx.signal.aborted) {
       ctx.ui.say(`Provisioning failed; running the error-cleanup-provisioner (${errorCleanup.type})`);
+      const stop = cleanupSignal(ctx.signal, opts.hardSignal, opts.graceMs ?? GRACE_MS);
       try {
-        await runProvisioner(errorCleanup, { ...ctx, signal: new AbortController().signal }, communicator);
+        await runProvisioner(
+          errorCleanup,
+          { ...ctx, signal: stop.signal },
+          communicator,
+          opts.graceMs,
+          opts.loaded.src,
+        );
       } catch (cleanupErr) {
         ctx.ui.error(`error-cleanup-provisioner failed: ${messageOf(cleanupErr)}`);
+      } finally {
+        stop.dispose();
       }
     }
     throw err;
   }
-  void opts;
+}
+
+/**
+ * The signal of cleanup work that runs provisioner code (the error-cleanup-provisioner): an
+ * interrupt lets it go on for `graceMs`, a second interrupt (`hard`) stops it at once.
+ */
+function cleanupSignal(
+  interrupt: AbortSignal,
+  hard: AbortSignal | undefined,
+  graceMs: number,
+): { signal: AbortSignal; dispose(): void } {
+  const ctl = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const now = () => ctl.abort(new InterruptedError("error-cleanup-provisioner"));
+  const soon = () => {
+    timer ??= setTimeout(now, graceMs);
+  };
+  if (interrupt.aborted) soon();
+  else interrupt.addEventListener("abort", soon, { once: true });
+  if (hard?.aborted) now();
+  else hard?.addEventListener("abort", now, { once: true });
+  return {
+    signal: ctl.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      interrupt.removeEventListener("abort", soon);
+      hard?.removeEventListener("abort", now);
+    },
+  };
 }
 
 async function runProvisioner(
   p: LoadedComponent,
   ctx: RunContext,
   communicator: Communicator | undefined,
+  graceMs?: number,
+  src?: LoadedBuildFile["src"],
 ): Promise<void> {
   if (!p.plugin) throw new KilnError("KILN_INTERNAL", `provisioner ${p.type} is not resolved`);
   const label = typeof p.options.name === "string" ? p.options.name : p.type;
+  checkHttpAvailable(`the ${p.type} provisioner's`, ownOptions(p, ctx.run), p.path, ctx.buildVars, src);
   const ui = ctx.ui.fork(label);
   const pause = p.options.pause_before as string | undefined;
   if (pause) {
     ui.say(`Pausing ${pause} before the next provisioner...`);
     await abortableSleep(parseDuration(pause), ctx.signal, () => new InterruptedError());
   }
-  const runtime = await createRuntime<ProvisionerRuntime>(p.plugin);
+  const plugin = p.plugin;
+  const runtime = await withTimeout(
+    `loading ${plugin.pkg.name}`,
+    ctx.signal,
+    undefined,
+    () => createRuntime<ProvisionerRuntime>(plugin),
+    graceMs,
+  );
   const retries = (p.options.max_retries as number | undefined) ?? 0;
   const timeout = p.options.timeout ? parseDuration(p.options.timeout as string) : undefined;
   for (let attempt = 0; ; attempt++) {
@@ -283,14 +404,19 @@ async function runProvisioner(
     );
     try {
       const options = applyDefaults(p.plugin.schema, ctx.render(ownOptions(p, ctx.run)));
-      await withTimeout(`${p.type} provisioner`, ctx.signal, timeout, (signal) =>
-        runtime.provision({
-          ...ctx,
-          ui,
-          signal,
-          options,
-          communicator: communicator ?? new NoneCommunicator(),
-        }),
+      await withTimeout(
+        `${p.type} provisioner`,
+        ctx.signal,
+        timeout,
+        (signal) =>
+          runtime.provision({
+            ...ctx,
+            ui,
+            signal,
+            options,
+            communicator: communicator ?? new NoneCommunicator(),
+          }),
+        graceMs,
       );
       return;
     } catch (err) {
@@ -314,18 +440,28 @@ async function postProcess(
     for (const pp of chain) {
       if (!applies(pp, ctx.run)) continue;
       if (!pp.plugin) throw new KilnError("KILN_INTERNAL", `post-processor ${pp.type} is not resolved`);
-      const runtime = await createRuntime<PostProcessorRuntime>(pp.plugin);
+      const plugin = pp.plugin;
+      const runtime = await withTimeout(
+        `loading ${plugin.pkg.name}`,
+        ctx.signal,
+        undefined,
+        () => createRuntime<PostProcessorRuntime>(plugin),
+        opts.graceMs,
+      );
       const ui = ctx.ui.fork(pp.type);
       ui.say(`Running post-processor ${pp.type}...`);
       const options: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(pp.options))
         if (!["type", "name", "only", "except", "keep_input_artifact"].includes(k)) options[k] = v;
-      const result = await runtime.postProcess({
-        ...ctx,
-        ui,
-        options: applyDefaults(pp.plugin.schema, ctx.render(options)),
-        artifact: input,
-      });
+      checkHttpAvailable(`the ${pp.type} post-processor's`, options, pp.path, ctx.buildVars, opts.loaded.src);
+      const rendered = applyDefaults(plugin.schema, ctx.render(options));
+      const result = await withTimeout(
+        `${pp.type} post-processor`,
+        ctx.signal,
+        undefined,
+        (signal) => runtime.postProcess({ ...ctx, ui, signal, options: rendered, artifact: input }),
+        opts.graceMs,
+      );
       const keep = pp.options.keep_input_artifact === true || result.keepInput === true;
       if (first) {
         if (keep) keepBuilderArtifact = true;

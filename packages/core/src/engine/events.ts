@@ -28,6 +28,8 @@ export type KilnEvent =
   | (Base & { type: "cleanup"; run: string; step: string; ok: boolean; error?: string })
   | (Base & { type: "run-end"; run: string; ok: boolean; durationMs: number; error?: string; code?: string })
   | (Base & { type: "interrupt"; signal: string; pending: string[] })
+  /** Something is wrong that does not stop the build (e.g. its log cannot be written). */
+  | (Base & { type: "warning"; text: string })
   | (Base & { type: "build-end"; ok: boolean; durationMs: number; failed: string[] });
 
 export type KilnEventType = KilnEvent["type"];

@@ -36,6 +36,25 @@ export class InterruptedError extends KilnError {
   }
 }
 
+/** How long work that ignores its abort signal is waited for before it is abandoned. */
+export const GRACE_MS = 10_000;
+
+/**
+ * Nothing is left running that could ever finish the build (the event loop is empty, yet a
+ * plugin's promise is still pending): a plugin bug. Work stalled like this is abandoned at once.
+ */
+export class StalledError extends KilnError {
+  constructor(pending: string) {
+    super(
+      "KILN_STALLED",
+      `the build stopped making progress: ${pending} never finished, and nothing was left running that could finish it`,
+      {
+        hint: "A plugin returned a promise that never settles (or its module never finished loading). Report it to the plugin's author.",
+      },
+    );
+  }
+}
+
 export function formatMs(ms: number): string {
   if (ms < 1000) return `${ms}ms`;
   const s = Math.round(ms / 100) / 10;
@@ -54,7 +73,7 @@ export async function withTimeout<T>(
   parent: AbortSignal,
   timeoutMs: number | undefined,
   fn: (signal: AbortSignal) => Promise<T>,
-  graceMs = 10_000,
+  graceMs = GRACE_MS,
 ): Promise<T> {
   const ctl = new AbortController();
   let timer: NodeJS.Timeout | undefined;
@@ -66,11 +85,12 @@ export async function withTimeout<T>(
   const stop = (reason: unknown) => {
     if (ctl.signal.aborted) return;
     ctl.abort(reason);
-    grace = setTimeout(
-      () => giveUp(reason instanceof StepTimeoutError ? reason : new InterruptedError()),
-      graceMs,
-    );
-    grace.unref();
+    const why = isKilnError(reason) ? reason : new InterruptedError();
+    // Stalled work can never settle: waiting for it would only end with the process.
+    if (isKilnError(reason, "KILN_STALLED")) giveUp(why);
+    // Not unref'd: work that ignores its signal and holds nothing open must still be given up on
+    // (then cleanups run), rather than the process ending with the build half-done.
+    else grace = setTimeout(() => giveUp(why), graceMs);
   };
   const onParent = () => stop(parent.reason);
   if (parent.aborted) stop(parent.reason);

@@ -187,7 +187,8 @@ export function baseSchema(): JsonSchema {
           sources: {
             type: "array",
             minItems: 1,
-            description: "Names of sources under `sources:` to build.",
+            uniqueItems: true,
+            description: "Names of sources under `sources:` to build, each once.",
             items: { type: "string", pattern: NAME_PATTERN },
           },
           provisioners: { type: "array", items: provisionerRef },

@@ -348,6 +348,18 @@ export function ajvToDiagnostics(
         hint = desc ?? duration ?? `It must match ${String(params.pattern ?? params.format)}.`;
         break;
       }
+      case "uniqueItems": {
+        // ajv: item i repeats the earlier item j; point at the repeat
+        const i = Number(params.i);
+        const j = Number(params.j);
+        const [later, earlier] = i > j ? [i, j] : [j, i];
+        path = [...path, later];
+        code = "KILN_DUPLICATE_NAME";
+        const item = Array.isArray(here) ? here[later] : undefined;
+        message = `${typeof item === "string" ? `"${item}"` : `item ${later}`} is listed twice (also at [${earlier}])`;
+        hint = "List each entry once.";
+        break;
+      }
       case "propertyNames":
         continue; // reported by its inner pattern error
       case "minimum":

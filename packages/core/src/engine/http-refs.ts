@@ -1,0 +1,56 @@
+/**
+ * `${{ http.* }}` means the address of the HTTP server a builder runs for the guest (from
+ * http_directory / http_content). In a run where no such server is running — the null builder,
+ * or a builder given nothing to serve — those values would silently be empty strings, so a
+ * provisioner or post-processor option that refers to them is an error naming the option.
+ */
+import { KilnError } from "../errors.js";
+import { hasExpressions, parseTemplate, references } from "../expr/index.js";
+import { formatPath, type PathSegment, positionOf, type SourceFile } from "../load/parse.js";
+import type { BuildVars } from "./types.js";
+
+/** Paths (below `base`) of the strings in `value` that refer to `http.*`. */
+export function httpReferences(value: unknown, base: PathSegment[] = []): PathSegment[][] {
+  const out: PathSegment[][] = [];
+  const walk = (v: unknown, path: PathSegment[]) => {
+    if (typeof v === "string") {
+      if (!hasExpressions(v)) return;
+      try {
+        if (references(parseTemplate(v)).some((r) => r.root === "http")) out.push(path);
+      } catch {
+        // malformed expressions are reported where they are evaluated
+      }
+    } else if (Array.isArray(v)) {
+      v.forEach((x, i) => {
+        walk(x, [...path, i]);
+      });
+    } else if (v && typeof v === "object")
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) walk(x, [...path, k]);
+  };
+  walk(value, base);
+  return out;
+}
+
+/** Throw when `options` (of the component at `path`) refer to http.* and no HTTP server runs. */
+export function checkHttpAvailable(
+  what: string,
+  options: Record<string, unknown>,
+  path: PathSegment[],
+  buildVars: BuildVars,
+  src: SourceFile | undefined,
+): void {
+  if (buildVars.PackerHTTPAddr) return;
+  const refs = httpReferences(options, path);
+  if (refs.length === 0) return;
+  const diagnostics = refs.map((p) => ({
+    code: "KILN_HTTP_UNAVAILABLE",
+    severity: "error" as const,
+    message: `${what} option ${formatPath(p.slice(path.length))} refers to http.*, but no HTTP server runs in this build, so it would be empty`,
+    path: formatPath(p),
+    ...(src ? { pos: positionOf(src, p) } : {}),
+    hint: "http.ip, http.port and http.addr exist while a builder serves http_directory or http_content (qemu, proxmox-iso); the null builder serves nothing. Remove the reference, or give such a builder something to serve.",
+  }));
+  throw new KilnError("KILN_HTTP_UNAVAILABLE", diagnostics[0]?.message ?? "http.* unavailable", {
+    diagnostics,
+  });
+}
