@@ -4,8 +4,8 @@
 set -eu
 R="$1" UUID="$2" OUT="$3" HERE="$(dirname "$0")"
 
-# cloud-init: NoCloud only, few modules (99-kiln.cfg); networkd does DHCP.
-install -m 0644 "$HERE/99-kiln.cfg" "$R/etc/cloud/cloud.cfg.d/99-kiln.cfg"
+# cloud-init: NoCloud only, few modules (95-kiln.cfg); networkd does DHCP.
+install -m 0644 "$HERE/95-kiln.cfg" "$R/etc/cloud/cloud.cfg.d/95-kiln.cfg"
 install -m 0644 "$HERE/50-dhcp.network" "$R/etc/systemd/network/50-dhcp.network"
 chroot "$R" systemctl enable -q systemd-networkd.service systemd-resolved.service
 ln -sf ../run/systemd/resolve/stub-resolv.conf "$R/etc/resolv.conf"
