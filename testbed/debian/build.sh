@@ -66,6 +66,7 @@ fi
 START=$(date +%s)
 WORK="$(mktemp -d "$CACHE_ROOT/.build.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM # so the EXIT trap runs on Ctrl-C and kill too
 UUID="$(cat /proc/sys/kernel/random/uuid)"
 
 # ---------------------------------------------------------------- root file system
