@@ -1,0 +1,42 @@
+/** examples/exoscale/debian.yaml passes `kiln validate`, with its defaults and with a key of one's own. */
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { EXAMPLE, KILN_BIN, REPO } from "./repo.js";
+
+function kiln(args: string[]) {
+  const r = spawnSync(process.execPath, [KILN_BIN, ...args], {
+    encoding: "utf8",
+    cwd: REPO,
+    env: { ...process.env, NO_COLOR: "1" },
+    timeout: 20_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("examples/exoscale/debian.yaml", () => {
+  it("is valid as it stands", () => {
+    const r = kiln(["validate", EXAMPLE]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toMatch(/valid \(1 source, 1 build, 1 run\)/);
+    expect(r.code).toBe(0);
+  });
+  it("is valid with an image and key of one's own, and refuses a bad accelerator", () => {
+    const own = kiln([
+      "validate",
+      EXAMPLE,
+      "--var",
+      "image_url=/srv/debian.qcow2",
+      "--var",
+      "image_checksum=none",
+      "--var",
+      "ssh_private_key_file=/home/me/.ssh/id_ed25519",
+      "--var",
+      "ssh_public_key=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample me@host",
+    ]);
+    expect(own.stderr).toBe("");
+    expect(own.code).toBe(0);
+    const bad = kiln(["validate", EXAMPLE, "--var", "accelerator=hvf"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("accelerator must be auto, kvm or tcg.");
+  });
+});
