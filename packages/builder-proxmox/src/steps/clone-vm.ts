@@ -5,10 +5,7 @@
  * Its cleanup destroys the clone (if it is this build's) and the volumes, unless the build finished.
  */
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
 import type { RunContext, Step } from "@kiln/core";
-import { publicKeyOf, TEMPORARY_KEY } from "@kiln/sdk";
 import type { Params } from "../client.js";
 import { errors } from "../errors.js";
 import { type BuildIso, cdromsOf } from "../isos.js";
@@ -134,10 +131,8 @@ export function cloneVmStep(o: ProxmoxCloneOptions, list: BuildIso[]): Step {
 async function cloudInitParams(o: ProxmoxCloneOptions, ctx: RunContext): Promise<Params> {
   const conf: Params = {};
   const user = o.ssh_username;
-  let publicKey = ctx.state.get(TEMPORARY_KEY)?.publicKey;
-  if (!publicKey && o.ssh_private_key_file && o.communicator === "ssh") {
-    publicKey = publicKeyOf(await readFile(resolve(ctx.baseDir, o.ssh_private_key_file)));
-  }
+  // The temporary key's, or the public half of ssh_private_key_file (temporaryKeyStep sets both).
+  const publicKey = o.communicator === "ssh" ? String(ctx.buildVars.SSHPublicKey ?? "") : "";
   if (publicKey && user) {
     conf.ciuser = user;
     // PVE wants sshkeys URL-encoded (then form-encoded again by the request).

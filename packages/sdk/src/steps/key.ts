@@ -3,8 +3,11 @@
  * agent: the private key is registered as a secret, the public key is `${{ build.SSHPublicKey }}`
  * (for cloud-init seeds, kickstart files, Proxmox sshkeys …).
  */
-import type { Step } from "@kiln/core";
-import { generateTemporaryKeyPair } from "../communicator/keys.js";
+
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { messageOf, type Step } from "@kiln/core";
+import { generateTemporaryKeyPair, publicKeyOf } from "../communicator/keys.js";
 import type { CommunicatorOptions } from "../schemas.js";
 import { TEMPORARY_KEY } from "../state.js";
 
@@ -20,6 +23,16 @@ export function temporaryKeyStep(o: TemporaryKeyOptions): Step {
     name: "ssh key",
     async run(ctx) {
       if (!needsTemporaryKey(o)) {
+        // As Packer: with ssh_private_key_file, build.SSHPublicKey is its public half (for seeds).
+        if (o.communicator === "ssh" && o.ssh_private_key_file && !ctx.buildVars.SSHPublicKey) {
+          try {
+            ctx.buildVars.SSHPublicKey = publicKeyOf(
+              await readFile(resolve(ctx.baseDir, o.ssh_private_key_file)),
+            );
+          } catch (e) {
+            ctx.ui.message(`build.SSHPublicKey stays empty: ssh_private_key_file: ${messageOf(e)}`);
+          }
+        }
         ctx.buildVars.SSHPublicKey = ctx.buildVars.SSHPublicKey ?? "";
         return;
       }
