@@ -1,9 +1,15 @@
 /**
  * The one secrets registry. Every value registered here (sensitive variables, API secrets,
  * passwords, private keys, generated credentials) is replaced by `<sensitive>` in every event,
- * renderer and log — also in the forms it takes when a program prints it: each line of a
- * multi-line secret, JSON/shell/URL escaping, and base64 at any alignment.
+ * renderer and log — also in the forms it takes when a program prints it (the README's
+ * secrets paragraph lists them): each line of a multi-line secret; any escaping of it
+ * (secret-pattern.ts: JSON, shell, `printf %q`, `$'…'`, any percent-encoding); its base64 at
+ * any alignment; its hex; and pieces of those two encodings that a line break cut
+ * (secret-fragments.ts).
  */
+
+import { FragmentMatcher } from "./secret-fragments.js";
+import { secretPattern } from "./secret-pattern.js";
 
 export const REDACTED = "<sensitive>";
 /** Shorter fragments are too likely to occur by chance to be redacted on their own. */
@@ -29,7 +35,10 @@ function base64Forms(secret: string): string[] {
   return out;
 }
 
-/** Every form of `secret` that should be redacted. */
+/**
+ * The literal forms of `secret` that are redacted (its escaped forms are one pattern each,
+ * see `secretPattern`; pieces of wrapped base64/hex are found by `FragmentMatcher`).
+ */
 export function secretForms(secret: string): string[] {
   const forms = new Set<string>();
   const add = (s: string) => {
@@ -50,14 +59,18 @@ export function secretForms(secret: string): string[] {
   add(secret.replace(/'/g, "'\\''"));
   add(secret.replace(/(["\\$`])/g, "\\$1"));
   for (const b of base64Forms(secret)) add(b);
-  add(Buffer.from(secret, "utf8").toString("hex"));
+  const hex = Buffer.from(secret, "utf8").toString("hex");
+  add(hex);
+  add(hex.toUpperCase());
   forms.delete("");
   return [...forms];
 }
 
 export class SecretRegistry {
   private readonly values = new Set<string>();
-  private forms: string[] = [];
+  /** Regex sources with the length of what they match, longest first. */
+  private alternatives: Array<{ source: string; weight: number }> = [];
+  private readonly fragments = new FragmentMatcher();
   private pattern: RegExp | undefined;
 
   /** Register a secret; empty strings and very short values are ignored (with a minimum of 1 char kept exact). */
@@ -66,9 +79,16 @@ export class SecretRegistry {
     const s = String(value);
     if (s.length === 0 || this.values.has(s)) return;
     this.values.add(s);
-    for (const f of secretForms(s)) this.forms.push(f);
-    this.forms = [...new Set(this.forms)].sort((a, b) => b.length - a.length);
-    this.pattern = new RegExp(this.forms.map(escapeRegExp).join("|"), "g");
+    const seen = new Set(this.alternatives.map((a) => a.source));
+    const push = (source: string, weight: number) => {
+      if (!seen.has(source)) this.alternatives.push({ source, weight });
+      seen.add(source);
+    };
+    push(secretPattern(s), s.length);
+    for (const f of secretForms(s)) push(escapeRegExp(f), f.length);
+    this.alternatives.sort((a, b) => b.weight - a.weight);
+    this.pattern = new RegExp(this.alternatives.map((a) => a.source).join("|"), "g");
+    this.fragments.add(s);
   }
 
   /** Register every string in a value (lists and maps included). */
@@ -84,7 +104,7 @@ export class SecretRegistry {
 
   redact(text: string): string {
     if (!this.pattern || text.length === 0) return text;
-    return text.replace(this.pattern, REDACTED);
+    return this.fragments.redact(text.replace(this.pattern, REDACTED), REDACTED);
   }
 
   /** Redact every string inside a JSON-like value (a new value; the input is not changed). */
