@@ -8,12 +8,13 @@
  * PVE::Tools::validate_ssh_public_keys (for `sshkeys`), PVE::INotify::read_etc_resolv_conf (the
  * node's DNS settings, the default for `nameserver` / `searchdomain`).
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { hasTool, run } from "./exec.js";
 import { splitPropertyString } from "./spec.js";
 
 /** 4 MiB, PVE's CLOUDINIT_DISK_SIZE: the size every cloud-init volume is allocated with. */
@@ -259,27 +260,13 @@ export function dumpCloudinit(
   return nocloudMetaData(nocloudUserData(conf, vmid), nocloudNetwork(conf, host));
 }
 
-const has = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status === 0;
-
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    p.stderr.on("data", (d) => {
-      err += d;
-    });
-    p.on("error", reject);
-    p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} failed: ${err.trim()}`))));
-  });
-}
-
 /**
  * Writes files into an ISO 9660 image with Rock Ridge + Joliet and the given volume label, with
  * PVE's options (`genisoimage -quiet -iso-level 3 -J -R -V LABEL`); xorriso's mkisofs emulation
  * where genisoimage is missing.
  */
 export async function writeIso(files: Record<string, string>, label: string, out: string): Promise<void> {
-  const tool = has("genisoimage") ? "genisoimage" : has("xorriso") ? "xorriso" : undefined;
+  const tool = hasTool("genisoimage") ? "genisoimage" : hasTool("xorriso") ? "xorriso" : undefined;
   if (!tool)
     throw new Error(
       "generating cloud-init ISO needs genisoimage or xorriso on the host (apt-get install genisoimage xorriso)",
@@ -346,10 +333,10 @@ export async function readCloudinitVolume(volume: string): Promise<Record<string
     }
     const out = path.join(dir, "files");
     const files: Record<string, string> = {};
-    if (has("xorriso")) {
+    if (hasTool("xorriso")) {
       await run("xorriso", ["-osirrox", "on", "-indev", iso, "-extract", "/", out]);
       for (const f of fs.readdirSync(out)) files[f] = fs.readFileSync(path.join(out, f), "utf8");
-    } else if (has("isoinfo")) {
+    } else if (hasTool("isoinfo")) {
       const ls = spawnSync("isoinfo", ["-R", "-f", "-i", iso], { encoding: "utf8" });
       for (const p of ls.stdout.split("\n").filter(Boolean))
         files[p.replace(/^\//, "")] = spawnSync("isoinfo", ["-R", "-i", iso, "-x", p], {

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 export const CI = process.env.CI === "true";
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 
-export const hasTool = (t: string): boolean => spawnSync("sh", ["-c", `command -v ${t}`]).status === 0;
+export { hasTool } from "./exec.js";
 
 /** The appliance's disk.qcow2: $KILN_PVE_APPLIANCE_DISK, the newest cached one, or (CI) a fresh build. */
 export async function findApplianceDisk(): Promise<string | undefined> {
