@@ -183,6 +183,30 @@ describe("manifest", () => {
     await expect(runManifest({}, [])).rejects.toThrow(/builds\[0\]\.build_time is not an integer/);
   });
 
+  it("writes sensitive values in custom_data as <sensitive> and says which keys held one", async () => {
+    const secret = "Sup3r secret/pass+word";
+    const { ctx } = await runManifest(
+      {
+        custom_data: {
+          password: secret,
+          url: `https://admin:${encodeURIComponent(secret)}@example.com/`,
+          region: "ch-gva-2",
+        },
+      },
+      [],
+      { secrets: [secret] },
+    );
+    const text = await readFile(join(dir, "packer-manifest.json"), "utf8");
+    expect(text).not.toContain("Sup3r");
+    expect(decodeManifest(text).builds?.[0]?.custom_data).toEqual({
+      password: "<sensitive>",
+      url: "https://admin:<sensitive>@example.com/",
+      region: "ch-gva-2",
+    });
+    expect(ctx.rec.says.join("\n")).toMatch(/custom_data "password", "url" hold a sensitive value/);
+    expect(ctx.rec.says.join("\n")).not.toContain("Sup3r");
+  });
+
   it("waits for a lock held by someone else", async () => {
     const lock = join(dir, "packer-manifest.json.lock");
     await writeFile(lock, "other\n");

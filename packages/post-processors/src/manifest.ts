@@ -212,6 +212,36 @@ function customDataOf(value: unknown): Record<string, string> | null {
   return out;
 }
 
+/**
+ * The entry with every secret replaced by `<sensitive>` (the manifest is a file, which the
+ * event bus never sees), and the custom_data keys whose values held one.
+ */
+function redactEntry(
+  entry: ManifestBuild,
+  redact: (text: string) => string,
+): { entry: ManifestBuild; keys: string[] } {
+  const keys: string[] = [];
+  let customData: Record<string, string> | null = null;
+  if (entry.custom_data) {
+    customData = {};
+    for (const [k, v] of Object.entries(entry.custom_data)) {
+      const safe = redact(v);
+      if (safe !== v || redact(k) !== k) keys.push(redact(k));
+      customData[redact(k)] = safe;
+    }
+  }
+  return {
+    keys,
+    entry: {
+      ...entry,
+      name: redact(entry.name),
+      files: entry.files?.map((f) => ({ ...f, name: redact(f.name) })) ?? null,
+      artifact_id: redact(entry.artifact_id),
+      custom_data: customData,
+    },
+  };
+}
+
 async function sizeOf(file: string, baseDir: string): Promise<number> {
   try {
     return (await stat(resolvePath({ baseDir }, file))).size;
@@ -233,7 +263,7 @@ export const manifest: PostProcessorRuntime<ManifestOptions> = {
     for (const f of ctx.artifact.files) {
       files.push({ name: o.strip_path ? basename(f) : f, size: await sizeOf(f, ctx.baseDir) });
     }
-    const entry: ManifestBuild = {
+    const full: ManifestBuild = {
       name: packerBuildName(ctx),
       builder_type: packerBuilderType(ctx),
       build_time: o.strip_time ? 0 : Math.floor(Date.now() / 1000),
@@ -242,6 +272,12 @@ export const manifest: PostProcessorRuntime<ManifestOptions> = {
       packer_run_uuid: ctx.run.runUuid,
       custom_data: customData,
     };
+    const { entry, keys } = redactEntry(full, (t) => ctx.redact(t));
+    if (keys.length) {
+      ctx.ui.message(
+        `custom_data ${keys.map((k) => `"${k}"`).join(", ")} ${keys.length === 1 ? "holds" : "hold"} a sensitive value: written to ${o.output} as <sensitive>`,
+      );
+    }
 
     const removeMadeDirs = await makeDirs(TYPE, dirname(output));
     await withLock(`${output}.lock`, { type: TYPE, signal: ctx.signal }, async () => {

@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { applyDefaults, createRunContext } from "@kiln/core";
+import { applyDefaults, createRunContext, SecretRegistry } from "@kiln/core";
 import type { OptionsOf, Static, TOptionsObject, TSchema, Type } from "@kiln/sdk";
 import type { Artifact, PostProcessContext, Ui } from "./types.js";
 
@@ -61,6 +61,8 @@ export function makeContext<S extends TSchema>(
     type?: string;
     build?: string;
     signal?: AbortSignal;
+    /** Registered as the engine registers sensitive variables: ctx.redact() hides them. */
+    secrets?: string[];
   } = {},
 ): TestContext<OptionsOf<S>> {
   const rec: Recorded = { says: [], errors: [], stdout: "", stderr: "", progress: [] };
@@ -68,12 +70,16 @@ export function makeContext<S extends TSchema>(
   const source = extra.source ?? "ubuntu";
   const type = extra.type ?? "qemu";
   const build = extra.build ?? "base";
+  const secrets = new SecretRegistry();
+  for (const s of extra.secrets ?? []) secrets.add(s);
   const { ctx, dispose } = createRunContext({
     run: { name: `${build}.${type}.${source}`, build, source, type, runUuid: extra.runUuid ?? "run-uuid-1" },
     ui: recordingUi(rec),
     signal: extra.signal ?? controller.signal,
     baseDir,
     force: extra.force ?? false,
+    secret: (v) => secrets.add(v),
+    redact: (t) => secrets.redact(t),
   });
   disposers.push(dispose);
   return {

@@ -210,6 +210,7 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
     baseDir: loaded.dir,
     force: opts.force === true,
     secret: (v) => bus.secrets.add(v),
+    redact: (t) => bus.secrets.redact(t),
     variables: Object.fromEntries(Object.entries(loaded.variables).map(([k, v]) => [k, v.value])),
     locals: loaded.locals,
     env: opts.env ?? process.env,

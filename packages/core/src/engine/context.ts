@@ -21,6 +21,8 @@ export interface RunContextInit {
   force?: boolean;
   /** Where ctx.secret() registers a value (the event bus's secret registry). */
   secret?: (value: string) => void;
+  /** What ctx.redact() does (the event bus's secret registry); default: nothing is redacted. */
+  redact?: (text: string) => string;
   /** build.* values to start from; PackerRunUUID, BuildName, SourceName, BuilderType and ID are filled in. */
   buildVars?: BuildVars;
   /** What `var.*`, `local.*` and `env.*` mean in build-time expressions. */
@@ -90,6 +92,7 @@ export function createRunContext(init: RunContextInit): OwnedRunContext {
     signal: init.signal ?? new AbortController().signal,
     buildVars,
     secret: init.secret ?? (() => {}),
+    redact: init.redact ?? ((text) => text),
     render: <T>(value: T): T => walk(value) as T,
     baseDir: init.baseDir,
     force: init.force === true,

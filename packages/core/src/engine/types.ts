@@ -97,6 +97,11 @@ export interface RunContext {
   /** Register a value (a password, a generated key) to be redacted from all output from now on. */
   secret(value: string): void;
   /**
+   * `text` with every registered secret (in every form the README lists) replaced by
+   * `<sensitive>`: for what a component writes to files, which the event bus does not see.
+   */
+  redact(text: string): string;
+  /**
    * Evaluate the expressions kept for build time (`${{ build.* }}`, `${{ http.* }}`) in a value
    * from the options, with the build vars as they are now.
    */

@@ -79,6 +79,7 @@ export async function createConformanceRun(o: ConformanceRunOptions): Promise<Co
       secrets.push(v);
       bus.secrets.add(v);
     },
+    redact: (t) => bus.secrets.redact(t),
   });
   const ctx = owned.ctx;
   return {
