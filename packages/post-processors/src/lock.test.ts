@@ -1,5 +1,7 @@
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { utimes, writeFile } from "node:fs/promises";
+import { readFile, utimes, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { withLock } from "./lock.js";
@@ -61,5 +63,56 @@ describe("withLock", () => {
       withLock(lock, { type: "t", signal }, async () => Promise.reject(new Error("boom"))),
     ).rejects.toThrow("boom");
     expect(existsSync(lock)).toBe(false);
+  });
+
+  describe("a lock left by a run that is gone is taken over at once", () => {
+    // timeoutMs 0: the lock is taken on the first try or not at all, no waiting
+    const once = (lock: string) =>
+      withLock(lock, { type: "manifest", signal, timeoutMs: 0 }, async () => "ran");
+    const owner = (pid: number, started = Date.now()) =>
+      `${JSON.stringify({ pid, host: hostname(), started, token: "0123456789abcdef" })}\n`;
+    const ago = async (file: string, ms: number) => {
+      const t = new Date(Date.now() - ms);
+      await utimes(file, t, t);
+    };
+
+    it("an empty lock (a full disk while it was written) older than a few seconds", async () => {
+      const lock = join(dir, "f.lock");
+      await writeFile(lock, "");
+      await ago(lock, 10_000);
+      expect(await once(lock)).toBe("ran");
+      expect(existsSync(lock)).toBe(false);
+    });
+
+    it("a lock naming a process of this host that has ended", async () => {
+      const lock = join(dir, "f.lock");
+      const dead = spawnSync(process.execPath, ["-e", ""]).pid as number;
+      await writeFile(lock, owner(dead));
+      expect(await once(lock)).toBe("ran");
+      expect(existsSync(lock)).toBe(false);
+    });
+
+    it("but not a lock whose process runs, nor an empty one just made, nor one from another host", async () => {
+      const lock = join(dir, "f.lock");
+      await writeFile(lock, owner(process.pid));
+      await ago(lock, 60_000);
+      await expect(once(lock)).rejects.toMatchObject({ code: "KILN_LOCK_TIMEOUT" });
+      await writeFile(lock, "");
+      await expect(once(lock)).rejects.toMatchObject({ code: "KILN_LOCK_TIMEOUT" });
+      const dead = spawnSync(process.execPath, ["-e", ""]).pid as number;
+      await writeFile(lock, owner(dead).replace(hostname(), "elsewhere.example"));
+      await expect(once(lock)).rejects.toMatchObject({ code: "KILN_LOCK_TIMEOUT" });
+      expect(existsSync(lock)).toBe(true);
+    });
+
+    it("records its owner while held", async () => {
+      const lock = join(dir, "f.lock");
+      const seen = await withLock(lock, { type: "manifest", signal }, async () => readFile(lock, "utf8"));
+      expect(JSON.parse(seen)).toMatchObject({
+        pid: process.pid,
+        host: hostname(),
+        token: expect.any(String),
+      });
+    });
   });
 });

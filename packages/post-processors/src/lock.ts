@@ -1,12 +1,14 @@
 /**
  * An exclusive lock file (`<file>.lock`, the name Packer's manifest post-processor uses), so
  * that runs appending to the same file at the same time — in this process, in another kiln,
- * or in Packer — do not lose each other's entries.
+ * or in Packer — do not lose each other's entries. The lock names its owner (lock-owner.ts), so
+ * one left by a run that died (a crash, a full disk) is taken over at once, not after staleMs.
  */
 import { randomBytes } from "node:crypto";
-import { open, readFile, stat, unlink } from "node:fs/promises";
+import { type FileHandle, link, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { abortableSleep } from "@kiln/sdk";
-import { abortError, CODES, ppError } from "./util.js";
+import { encodeOwner, newOwner, staleReason } from "./lock-owner.js";
+import { abortError, CODES, messageOf, ppError } from "./util.js";
 
 export interface LockOptions {
   /** The post-processor type, for messages. */
@@ -14,7 +16,10 @@ export interface LockOptions {
   signal: AbortSignal;
   /** Give up after this long. Default 60 s. */
   timeoutMs?: number;
-  /** A lock file older than this is left over from a crashed run and is removed. Default 10 min. */
+  /**
+   * A lock file older than this is left over and removed, whoever it names (a lock of another
+   * host cannot be checked). Default 10 min.
+   */
   staleMs?: number;
 }
 
@@ -25,37 +30,63 @@ function sleep(ms: number, signal: AbortSignal, type: string): Promise<void> {
   });
 }
 
+/** Create the lock file holding `content`; false when it exists. A failed write leaves no file. */
+async function create(lockPath: string, content: string, type: string): Promise<boolean> {
+  let fh: FileHandle;
+  try {
+    fh = await open(lockPath, "wx", 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw ppError(type, CODES.failed, `cannot create the lock file ${lockPath}: ${messageOf(err)}`, {
+      cause: err,
+    });
+  }
+  try {
+    await fh.writeFile(content);
+    await fh.close();
+    return true;
+  } catch (err) {
+    // ENOSPC, EIO …: an empty lock left here would block every later run
+    await fh.close().catch(() => {});
+    await unlink(lockPath).catch(() => {});
+    throw ppError(type, CODES.failed, `cannot write the lock file ${lockPath}: ${messageOf(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Remove a stale lock — only the one judged stale: it is first renamed to a name of our own, so
+ * of two runs taking over the same lock, one removes it and the other finds it gone; a live
+ * lock renamed by mistake (replaced meanwhile) is put back.
+ */
+async function removeStale(lockPath: string, judged: string): Promise<void> {
+  const aside = `${lockPath}.stale-${randomBytes(4).toString("hex")}`;
+  try {
+    await rename(lockPath, aside);
+  } catch {
+    return; // gone meanwhile
+  }
+  const content = await readFile(aside, "utf8").catch(() => judged);
+  if (content !== judged) await link(aside, lockPath).catch(() => {});
+  await unlink(aside).catch(() => {});
+}
+
 /** Run `fn` while holding `lockPath` exclusively; the lock is removed however `fn` ends. */
 export async function withLock<T>(lockPath: string, opts: LockOptions, fn: () => Promise<T>): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const staleMs = opts.staleMs ?? 10 * 60_000;
-  const token = `${process.pid} ${randomBytes(8).toString("hex")}\n`;
+  const token = encodeOwner(newOwner());
   const deadline = Date.now() + timeoutMs;
   let delay = 5;
   for (;;) {
     if (opts.signal.aborted) throw abortError(opts.signal, opts.type);
-    try {
-      const fh = await open(lockPath, "wx", 0o600);
-      try {
-        await fh.writeFile(token);
-      } finally {
-        await fh.close();
-      }
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
-        throw ppError(
-          opts.type,
-          CODES.failed,
-          `cannot create the lock file ${lockPath}: ${(err as Error).message}`,
-          { cause: err },
-        );
-      }
-    }
+    if (await create(lockPath, token, opts.type)) break;
     try {
       const s = await stat(lockPath);
-      if (Date.now() - s.mtimeMs > staleMs) {
-        await unlink(lockPath).catch(() => {});
+      const content = await readFile(lockPath, "utf8");
+      if (await staleReason(content, Date.now() - s.mtimeMs, staleMs)) {
+        await removeStale(lockPath, content);
         continue;
       }
     } catch {
