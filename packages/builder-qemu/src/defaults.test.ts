@@ -7,7 +7,6 @@ import {
   forwardsSshPort,
   httpGuestIp,
   machineType,
-  usbKeyboard,
   userSerialFile,
   vmName,
   vncRange,
@@ -157,22 +156,5 @@ describe("qemu-img progress", () => {
     expect(lastPercent("    (0.00/100%)\r    (12.50/100%)\r")).toBe(12.5);
     expect(lastPercent("    (100/100%)")).toBe(100);
     expect(lastPercent("no progress here")).toBeUndefined();
-  });
-});
-
-describe("usbKeyboard", () => {
-  it("sees a USB keyboard in qemuargs, in either spelling, and nothing else", () => {
-    expect(usbKeyboard({ qemuargs: [["-device", "usb-kbd"]] })).toBe(true);
-    expect(usbKeyboard({ qemuargs: [["-device", "usb-kbd,bus=usb-bus.0"]] })).toBe(true);
-    expect(usbKeyboard({ qemuargs: [["-usbdevice", "keyboard"]] })).toBe(true);
-    expect(
-      usbKeyboard({
-        qemuargs: [
-          ["-device", "usb-tablet"],
-          ["-usbdevice", "tablet"],
-        ],
-      }),
-    ).toBe(false);
-    expect(usbKeyboard({})).toBe(false);
   });
 });

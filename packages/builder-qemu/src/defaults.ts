@@ -73,14 +73,3 @@ export function userSerialFile(o: Pick<QemuOptions, "qemuargs">): string | undef
     .map((a) => /^file:(.+)$/.exec(a[1] ?? "")?.[1])
     .find((f) => f !== undefined);
 }
-
-/**
- * Whether qemuargs give the guest a USB keyboard (`-device usb-kbd`, `-usbdevice keyboard`): its
- * guest polls it every 8–10 ms, so the QMP keyboard holds each key longer than for PS/2.
- */
-export function usbKeyboard(o: Pick<QemuOptions, "qemuargs">): boolean {
-  const args = (o.qemuargs ?? []).flat();
-  return args.some(
-    (a, i) => /(^|,)usb-kbd(,|$)/.test(a) || (args[i - 1] === "-usbdevice" && a === "keyboard"),
-  );
-}

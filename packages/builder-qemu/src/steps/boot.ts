@@ -4,14 +4,7 @@
  * exits; a failure comes with a screenshot and the serial console's tail.
  */
 import { isKilnError, type Step } from "@kiln/core";
-import {
-  bootCommandStep,
-  createQmpKeyDriver,
-  createVncKeyDriver,
-  USB_KEYBOARD_TIMING,
-  VncClient,
-} from "@kiln/sdk";
-import { usbKeyboard } from "../defaults.js";
+import { bootCommandStep, createQmpKeyDriver, createVncKeyDriver, VncClient } from "@kiln/sdk";
 import { bootCommandHint, diagnosisHint, stderrTail } from "../diagnose.js";
 import { qemuErrors } from "../errors.js";
 import type { QemuOptions } from "../schema.js";
@@ -23,10 +16,7 @@ export function bootStep(o: QemuOptions): Step {
     async keyboard(ctx, signal) {
       const vm = ctx.state.require(VM);
       const vnc = ctx.state.get(VNC)?.address;
-      if (o.boot_command_method !== "vnc" || !vnc)
-        return {
-          driver: createQmpKeyDriver(vm.qmp, { signal, ...(usbKeyboard(o) ? USB_KEYBOARD_TIMING : {}) }),
-        };
+      if (o.boot_command_method !== "vnc" || !vnc) return { driver: createQmpKeyDriver(vm.qmp, { signal }) };
       const { host, port, password } = vnc;
       const client = await VncClient.connect({
         host,

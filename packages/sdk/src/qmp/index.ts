@@ -13,6 +13,5 @@ export {
   createQmpKeyDriver,
   QMP_KEYBOARD_DEFAULTS,
   type QmpKeyboardOptions,
-  USB_KEYBOARD_TIMING,
 } from "./keyboard.js";
 export { decodePpm, encodePng, PNG_SIGNATURE, pngSize, ppmToPng } from "./png.js";

@@ -9,20 +9,21 @@
  * press events, `holdMs`, release events, `gapMs`. Nothing queues inside QEMU, the order is
  * exact, and modifiers can be held across keys (`<leftAltOn>`).
  *
- * Default: press and release in one command (`holdMs: 0`) and 5 ms after each key — about 110–130
- * keys/s under TCG. bench/boot-typing measured the limit at the appliance's syslinux prompt (PS/2,
- * 200 keys, 3 runs each, also with 2 busy processes beside): 0/2 ms still lost nothing (≈210
- * keys/s), 0/0 lost keys (≈320 keys/s); the default stays well below the limit, since a guest
- * descheduled for longer than QEMU's 16-byte PS/2 queue lasts drops what arrives meanwhile. A USB
- * keyboard (`usb-kbd`) is polled by its guest every 8–10 ms and misses shorter presses: give it
- * `USB_KEYBOARD_TIMING` (hold 20 ms).
+ * Default: hold 20 ms, 5 ms after each key — about 33 keys/s under TCG. bench/boot-typing found
+ * the limit at the appliance's syslinux prompt (PS/2, 200 keys, 3 runs, also beside 2 busy
+ * processes) at 0/2 ms (≈210 keys/s lossless; 0/0 ≈320 keys/s lost keys), but that limit is the
+ * guest's when it gets the CPU: QEMU's PS/2 queue holds 16 bytes (2–6 per key), and whatever
+ * arrives while the guest is descheduled beyond that is dropped — a lost shift release turns the
+ * rest of the line into symbols. At 0/5 (≈115 keys/s) a full test run (many TCG guests on 2
+ * cores) lost keys; the 20/5 default rides out stalls about 3× longer. The same holds for a USB
+ * keyboard (`usb-kbd`), whose guest polls every 8–10 ms and misses shorter presses.
  */
 import { abortableSleep } from "@kiln/core";
 import type { KeyDriver } from "../boot/type.js";
 import type { QmpClient } from "./client.js";
 
 export interface QmpKeyboardOptions {
-  /** How long each key is held down, ms (default 0: press and release in one command). */
+  /** How long each key is held down, ms (default 20). 0 sends press and release in one command. */
   holdMs?: number;
   /** Pause after each release, ms (default 5). */
   gapMs?: number;
@@ -38,10 +39,7 @@ export interface QmpKeyboardOptions {
 const SEND_KEY_SLACK_MS = 15;
 
 /** The driver's timing when none is given; bench/boot-typing measures where keys start to get lost. */
-export const QMP_KEYBOARD_DEFAULTS = { holdMs: 0, gapMs: 5 } as const;
-
-/** The timing for a guest with a USB keyboard, which misses presses shorter than its poll interval. */
-export const USB_KEYBOARD_TIMING = { holdMs: 20, gapMs: 5 } as const;
+export const QMP_KEYBOARD_DEFAULTS = { holdMs: 20, gapMs: 5 } as const;
 
 /** A {@link KeyDriver} typing through QMP. Its own pacing replaces the key interval (0). */
 export function createQmpKeyDriver(qmp: QmpClient, options: QmpKeyboardOptions = {}): KeyDriver {
