@@ -2,7 +2,7 @@
  * The TTY view: log lines scroll above, and below them a live line per run with its current
  * step, elapsed time and, while something is downloading or copying, a progress bar.
  */
-import { formatMs, type KilnEvent } from "@kiln/core";
+import { formatBytes, formatMs, type KilnEvent } from "@kiln/core";
 import cliProgress from "cli-progress";
 import { type LineOptions, lineFor } from "./plain.js";
 
@@ -11,17 +11,6 @@ interface RunLine {
   started: number;
   step: string;
   state: "running" | "ok" | "failed";
-}
-
-function human(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 export function ttyRenderer(out: NodeJS.WriteStream, opts: LineOptions = {}) {
@@ -87,8 +76,8 @@ export function ttyRenderer(out: NodeJS.WriteStream, opts: LineOptions = {}) {
     }
     if (r && e.type === "progress") {
       const pct = e.total
-        ? `${Math.floor((e.done / e.total) * 100)}% ${human(e.done)}/${human(e.total)}`
-        : human(e.done);
+        ? `${Math.floor((e.done / e.total) * 100)}% ${formatBytes(e.done)}/${formatBytes(e.total)}`
+        : formatBytes(e.done);
       update(
         e.run as string,
         r,
