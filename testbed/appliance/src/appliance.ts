@@ -3,9 +3,10 @@
  * (see README.md). `ensureAppliance()` builds it once into the cache and returns
  * the paths; later calls (and later runs, while the inputs are unchanged) reuse it.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { type BuildScriptOptions, resultOf, runBuildScript } from "./build-script.js";
 
 export interface Appliance {
   /** ISOLINUX installer: type `install url=http://HOST:PORT/config` at `boot:`. */
@@ -20,12 +21,7 @@ export interface Appliance {
   installerInitrd: string;
 }
 
-export interface EnsureOptions {
-  /** Rebuild even if a cached result exists. */
-  force?: boolean;
-  /** Receives build.sh's progress output (stderr), line by line. */
-  log?: (line: string) => void;
-}
+export type EnsureOptions = BuildScriptOptions;
 
 export const APPLIANCE_DIR: string = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 export const BUILD_SCRIPT: string = path.join(APPLIANCE_DIR, "build.sh");
@@ -58,69 +54,20 @@ export function missingHostTools(): string[] {
   );
 }
 
-const pending = new Map<string, Promise<Appliance>>();
-
 /** Builds the appliance if needed (serialised per process and, via flock, across processes). */
-export function ensureAppliance(options: EnsureOptions = {}): Promise<Appliance> {
-  const key = `${process.env.KILN_APPLIANCE_CACHE ?? ""}|${options.force ? "force" : ""}`;
-  let p = pending.get(key);
-  if (!p) {
-    p = runBuild(options);
-    pending.set(key, p);
-    p.catch(() => pending.delete(key));
-  }
-  return p;
-}
-
-function runBuild(options: EnsureOptions): Promise<Appliance> {
-  return new Promise((resolve, reject) => {
-    const args = [BUILD_SCRIPT];
-    if (options.force) args.push("--force");
-    const child = spawn("bash", args, { cwd: APPLIANCE_DIR, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    let partial = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      out += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      err += d;
-      if (err.length > 200_000) err = err.slice(-100_000);
-      if (options.log) {
-        partial += d;
-        const lines = partial.split("\n");
-        partial = lines.pop() ?? "";
-        for (const l of lines) options.log(l);
-      }
-    });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      if (code !== 0) {
-        reject(new Error(`appliance build.sh exited with ${code}:\n${err.slice(-4000)}`));
-        return;
-      }
-      const kv = new Map<string, string>();
-      for (const line of out.split("\n")) {
-        const m = /^([a-z_]+)=(.+)$/.exec(line.trim());
-        if (m?.[1] && m[2]) kv.set(m[1], m[2]);
-      }
-      const get = (k: string): string => {
-        const v = kv.get(k);
-        if (!v) throw new Error(`appliance build.sh did not print ${k}=…; stdout:\n${out}`);
-        return v;
-      };
-      try {
-        resolve({
-          installerIso: get("installer_iso"),
-          disk: get("disk"),
-          cacheDir: get("cache_dir"),
-          kernel: get("kernel"),
-          initrd: get("initrd"),
-          installerInitrd: get("installer_initrd"),
-        });
-      } catch (e) {
-        reject(e);
-      }
-    });
-  });
+export async function ensureAppliance(options: EnsureOptions = {}): Promise<Appliance> {
+  const label = "appliance build.sh";
+  const kv = await runBuildScript(
+    { script: BUILD_SCRIPT, cwd: APPLIANCE_DIR, label, cacheKey: process.env.KILN_APPLIANCE_CACHE ?? "" },
+    options,
+  );
+  const get = (k: string) => resultOf(kv, k, label);
+  return {
+    installerIso: get("installer_iso"),
+    disk: get("disk"),
+    cacheDir: get("cache_dir"),
+    kernel: get("kernel"),
+    initrd: get("initrd"),
+    installerInitrd: get("installer_initrd"),
+  };
 }
