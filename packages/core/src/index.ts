@@ -27,6 +27,7 @@ export { REDACTED, SecretRegistry, secretForms } from "./engine/secrets.js";
 export { COMMUNICATOR, StateBag, type StateKey, stateKey } from "./engine/state.js";
 export * from "./engine/types.js";
 export * from "./errors.js";
+export { Deferred, isDeferred } from "./expr/deferred.js";
 export { formatDocument, unifiedDiff } from "./fmt/index.js";
 export {
   type ComponentRef,

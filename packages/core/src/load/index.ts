@@ -50,7 +50,7 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
     const type = rawOpts.type;
     const plugin = plugins.resolveAt(kind, type, path);
     const r = opts.syntaxOnly
-      ? { value: rawOpts, deferred: [] as PathSegment[][] }
+      ? { value: rawOpts, deferred: [] as PathSegment[][], sensitive: [] }
       : evaluateTree(
           rawOpts,
           path,
@@ -60,6 +60,7 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
           false,
           values.hold,
         );
+    values.derivedSecrets.push(...r.sensitive);
     const options = r.value as Record<string, unknown>;
     if (plugin) checkOptions(kind, type, plugin, options, r.deferred, path, src, diags);
     return { kind, type: String(type), path, options, deferred: r.deferred, ...(plugin ? { plugin } : {}) };
@@ -132,6 +133,7 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
     src,
     variables: values.variables,
     locals: values.locals,
+    sensitiveLocals: [...values.sensitiveLocals],
     sources,
     data,
     builds,

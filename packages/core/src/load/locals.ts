@@ -6,7 +6,9 @@ import { type PathSegment, positionOf, type SourceFile } from "./parse.js";
 
 /**
  * Evaluate every local into `locals`, in dependency order. A local held back by `hold` (it uses
- * a value that is missing) is added to `missingLocals` so what uses it is held back too.
+ * a value that is missing) is added to `missingLocals` so what uses it is held back too. A local
+ * computed from a sensitive value is added to `sensitiveLocals` (before the locals that use it
+ * are evaluated, so the mark carries on), and its values to `secrets`.
  */
 export function evaluateLocals(
   localsRaw: Record<string, unknown>,
@@ -16,6 +18,8 @@ export function evaluateLocals(
   diags: Diagnostic[],
   hold: (t: Template) => boolean,
   missingLocals: Set<string>,
+  sensitiveLocals: Set<string>,
+  secrets: unknown[],
 ): void {
   const { order, cyclic } = orderLocals(localsRaw, src, diags);
   for (const name of order) {
@@ -26,6 +30,10 @@ export function evaluateLocals(
     }
     const r = evaluateTree(localsRaw[name], ["locals", name], scope(), src, diags, false, hold);
     if (r.deferred.length > 0 && hasMissing(localsRaw[name], hold)) missingLocals.add(name);
+    if (r.sensitive.length > 0) {
+      sensitiveLocals.add(name);
+      secrets.push(...r.sensitive);
+    }
     locals[name] = r.value;
   }
 }

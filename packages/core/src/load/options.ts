@@ -1,10 +1,16 @@
 /** Checking a component's options against its plugin's schema plus the keys every component has. */
-import type { Diagnostic } from "../errors.js";
+import { type Diagnostic, diagnostic } from "../errors.js";
 import type { ResolvedComponent } from "../plugins/resolve.js";
 import { type JsonSchema, type Kind, POST_PROCESSOR_COMMON, PROVISIONER_COMMON } from "../schema/base.js";
 import { validateValue } from "../schema/validate.js";
 import { isUnder } from "./expand.js";
-import type { PathSegment, SourceFile } from "./parse.js";
+import { formatPath, type PathSegment, positionOf, type SourceFile } from "./parse.js";
+
+/** Keys the engine reads before a run renders anything: they cannot wait for build-time values. */
+const READ_BEFORE_RUN: Partial<Record<Kind, readonly string[]>> = {
+  provisioner: ["type", "name", "only", "except", "pause_before", "max_retries", "timeout"],
+  "post-processor": ["type", "name", "only", "except", "keep_input_artifact"],
+};
 
 const isMap = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
@@ -28,13 +34,30 @@ export function checkOptions(
       deferred: (p) => isUnder(p, deferred),
     }),
   );
+  for (const d of deferred) {
+    const key = d[0];
+    if (typeof key !== "string" || !READ_BEFORE_RUN[kind]?.includes(key)) continue;
+    diags.push(
+      diagnostic(
+        "KILN_EXPR_EVAL",
+        `${key} is needed before the build starts; it cannot use build-time values`,
+        {
+          path: formatPath([...path, ...d]),
+          pos: positionOf(src, [...path, ...d]),
+          hint: "Use var.*, local.* or env.* here; build.*, http.* and source.* are known only while a build runs.",
+        },
+      ),
+    );
+  }
   if (kind === "provisioner" && isMap(options.override)) {
     const partial = optionSchema(kind, withoutRequired(plugin.schema));
     for (const [srcName, o] of Object.entries(options.override)) {
+      const below = deferred.filter((d) => d[0] === "override" && d[1] === srcName).map((d) => d.slice(2));
       diags.push(
         ...validateValue(partial, { type, ...(o as object) }, src, {
           basePath: [...path, "override", srcName],
           what: `${type} option`,
+          deferred: (p) => isUnder(p, below),
         }),
       );
     }
