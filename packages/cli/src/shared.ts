@@ -9,6 +9,7 @@ import {
   type LoadedBuildFile,
   type LoadOptions,
   loadBuildFile,
+  SecretRegistry,
   type SourceFile,
 } from "@kiln/core";
 import { type CommandContext, EXIT } from "./context.js";
@@ -87,12 +88,12 @@ export function report(ctx: CommandContext, err: unknown, known?: SourceFile): n
   return err.code === "KILN_INTERNAL" ? EXIT.INTERNAL : EXIT.INVALID;
 }
 
-/** Replace each secret with <sensitive>, longest first. */
+/**
+ * Replace each secret with <sensitive>, in every form the secrets registry knows (quoted,
+ * JSON- and shell-escaped, URL-encoded, base64, each line of a multi-line secret …).
+ */
 export function redactor(secrets: readonly string[]): (s: string) => string {
-  const list = [...new Set(secrets)].filter((s) => s.length >= 1).sort((a, b) => b.length - a.length);
-  return (s) => {
-    let out = s;
-    for (const secret of list) out = out.split(secret).join("<sensitive>");
-    return out;
-  };
+  const registry = new SecretRegistry();
+  for (const secret of secrets) registry.add(secret);
+  return (s) => registry.redact(s);
 }

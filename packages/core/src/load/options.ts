@@ -25,6 +25,7 @@ export function checkOptions(
   path: PathSegment[],
   src: SourceFile,
   diags: Diagnostic[],
+  redact?: (text: string) => string,
 ): void {
   const schema = optionSchema(kind, plugin.schema);
   diags.push(
@@ -32,6 +33,7 @@ export function checkOptions(
       basePath: path,
       what: `${type} option`,
       deferred: (p) => isUnder(p, deferred),
+      ...(redact ? { redact } : {}),
     }),
   );
   for (const d of deferred) {
@@ -58,6 +60,7 @@ export function checkOptions(
           basePath: [...path, "override", srcName],
           what: `${type} option`,
           deferred: (p) => isUnder(p, below),
+          ...(redact ? { redact } : {}),
         }),
       );
     }

@@ -20,6 +20,7 @@ import {
   type YAMLError,
 } from "yaml";
 import { type Diagnostic, diagnostic, KilnError, type SourcePosition } from "../errors.js";
+import { maskedNear, sensitiveLines } from "./sensitive-lines.js";
 
 /** Largest build or variables file kiln reads. */
 export const MAX_FILE_BYTES = 2 * 1024 * 1024;
@@ -40,9 +41,14 @@ export interface SourceFile {
   lines: LineCounter;
 }
 
+export interface ParseOptions {
+  /** Top-level keys whose values are secret (a variables file's sensitive variables). */
+  sensitiveKeys?: ReadonlySet<string>;
+}
+
 /** Read and parse `file`. Throws a KilnError with every diagnostic when it cannot. */
-export function loadYamlFile(file: string): SourceFile {
-  return parseYaml(readYamlBytes(file), file);
+export function loadYamlFile(file: string, opts: ParseOptions = {}): SourceFile {
+  return parseYaml(readYamlBytes(file), file, opts);
 }
 
 /** Read `file`'s bytes, refusing what is missing, a directory or too large (a KilnError). */
@@ -108,7 +114,29 @@ const YAML_CODE_MAP: Record<string, string> = {
 };
 
 /** Parse YAML text (or bytes) into a SourceFile, or throw a KilnError carrying all diagnostics. */
-export function parseYaml(input: string | Uint8Array, file: string): SourceFile {
+export function parseYaml(input: string | Uint8Array, file: string, opts: ParseOptions = {}): SourceFile {
+  try {
+    return parseYamlText(input, file);
+  } catch (err) {
+    // A file that does not parse: its code frames must not show lines holding secrets.
+    if (
+      !(err instanceof KilnError) ||
+      err.diagnostics.length === 0 ||
+      (typeof input !== "string" && input.length > MAX_FILE_BYTES)
+    )
+      throw err;
+    const text = typeof input === "string" ? input : new TextDecoder().decode(input);
+    const masked = sensitiveLines(text, opts.sensitiveKeys);
+    if (masked.size === 0) throw err;
+    for (const d of err.diagnostics) {
+      const near = d.pos?.file === file ? maskedNear(masked, d.pos.line) : [];
+      if (near.length > 0) d.masked = near;
+    }
+    throw err;
+  }
+}
+
+function parseYamlText(input: string | Uint8Array, file: string): SourceFile {
   let text = typeof input === "string" ? input : decodeUtf8(input, file);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.length > MAX_FILE_BYTES) {

@@ -8,6 +8,7 @@ import { references, type Scope, type Template } from "../expr/index.js";
 import { MIN_DERIVED_SECRET, secretStrings } from "../util/secret-strings.js";
 import { evaluateLocals } from "./locals.js";
 import type { SourceFile } from "./parse.js";
+import { sensitiveLines } from "./sensitive-lines.js";
 import type { RawFile } from "./structure.js";
 import type { LoadOptions } from "./types.js";
 import { resolveVariables, type VariableDecl, type VariableValue, validateVariables } from "./variables.js";
@@ -21,6 +22,8 @@ export interface Values {
   locals: Record<string, unknown>;
   /** Locals computed from a sensitive value: shown masked, their values redacted. */
   sensitiveLocals: ReadonlySet<string>;
+  /** Lines holding sensitive values, by file (the build file and the variables files read). */
+  masks: Map<string, Set<number>>;
   /** Values computed from sensitive ones while loading (locals and options add theirs). */
   derivedSecrets: unknown[];
   /** The scope for a part of the file: the values plus `extra`; `deferredRoots` wait for the build. */
@@ -42,6 +45,7 @@ export function bindValues(
 ): Values {
   // Variables
   const decls = isMap(raw.variables) ? (raw.variables as Record<string, VariableDecl>) : {};
+  const masks = new Map<string, Set<number>>([[src.file, sensitiveLines(src.text)]]);
   const variables = opts.syntaxOnly
     ? {}
     : resolveVariables(
@@ -50,6 +54,7 @@ export function bindValues(
         opts,
         diags,
         opts.requireValues ?? true,
+        masks,
       );
   const localsRaw = isMap(raw.locals) ? raw.locals : {};
   const env = opts.env ?? process.env;
@@ -120,7 +125,16 @@ export function bindValues(
       derivedSecrets,
     );
   }
-  return { decls, variables, locals, sensitiveLocals: sensitive.local, derivedSecrets, scopeFor, hold };
+  return {
+    decls,
+    variables,
+    locals,
+    sensitiveLocals: sensitive.local,
+    derivedSecrets,
+    masks,
+    scopeFor,
+    hold,
+  };
 }
 
 /**

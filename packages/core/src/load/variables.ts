@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
 import { type Diagnostic, diagnostic, KilnError } from "../errors.js";
-import { checkTemplate, evaluateTemplate, hasExpressions, type Scope } from "../expr/index.js";
+import { checkTemplate, evaluateTracked, hasExpressions, type Scope } from "../expr/index.js";
 import { suggest } from "../schema/validate.js";
 import { exprDiagnostic, parseAt } from "./expand.js";
 import {
@@ -16,6 +16,7 @@ import {
   positionOf,
   type SourceFile,
 } from "./parse.js";
+import { sensitiveLines } from "./sensitive-lines.js";
 
 export type VariableType = "string" | "number" | "bool" | "list" | "map";
 const VARIABLE_TYPES: readonly string[] = ["string", "number", "bool", "list", "map"];
@@ -113,6 +114,8 @@ export function resolveVariables(
   inputs: VariableInputs,
   diags: Diagnostic[],
   requireValues: boolean,
+  /** Filled with the lines of each file read that hold sensitive values. */
+  masks: Map<string, Set<number>> = new Map(),
 ): Record<string, VariableValue> {
   const env = inputs.env ?? process.env;
   const names = Object.keys(decls);
@@ -153,9 +156,15 @@ export function resolveVariables(
     if (k !== undefined)
       setValue(out, name, k, "KILN_VAR", `$KILN_VAR_${name}`, true, undefined, undefined, diags);
   }
+  const sensitiveNames = new Set(
+    Object.entries(decls)
+      .filter(([, d]) => d.sensitive === true)
+      .map(([n]) => n),
+  );
   for (const file of inputs.varFiles ?? []) {
-    const vf = loadVarFile(file, diags);
+    const vf = loadVarFile(file, diags, sensitiveNames);
     if (!vf) continue;
+    masks.set(vf.file, sensitiveLines(vf.text, sensitiveNames));
     const map = vf.value;
     if (map === null || typeof map !== "object" || Array.isArray(map)) {
       diags.push(
@@ -224,7 +233,11 @@ function redactArg(arg: string): string {
   return arg.length > 40 ? `${arg.slice(0, 37)}...` : arg;
 }
 
-function loadVarFile(file: string, diags: Diagnostic[]): SourceFile | undefined {
+function loadVarFile(
+  file: string,
+  diags: Diagnostic[],
+  sensitiveKeys: ReadonlySet<string>,
+): SourceFile | undefined {
   if (!existsSync(file)) {
     diags.push(diagnostic("KILN_FILE_NOT_FOUND", `--var-file ${file}: no such file`, { path: "--var-file" }));
     return undefined;
@@ -240,7 +253,7 @@ function loadVarFile(file: string, diags: Diagnostic[]): SourceFile | undefined 
     return undefined;
   }
   try {
-    return loadYamlFile(file);
+    return loadYamlFile(file, { sensitiveKeys });
   } catch (err) {
     if (err instanceof KilnError) {
       diags.push(...(err.diagnostics.length ? err.diagnostics : [diagnostic(err.code, err.message)]));
@@ -314,17 +327,19 @@ export function validateVariables(
         return;
       }
       let result: unknown;
+      let sensitive: boolean;
       try {
-        result = evaluateTemplate(t, scope);
+        ({ value: result, sensitive } = evaluateTracked(t, scope));
       } catch (err) {
         diags.push(exprDiagnostic(err, src, path));
         return;
       }
       if (typeof result !== "boolean") {
+        const got = sensitive || v.sensitive ? "a sensitive value" : describe(result);
         diags.push(
           diagnostic(
             "KILN_EXPR_TYPE",
-            `the validation condition of "${v.name}" must be true or false, got ${describe(result)}`,
+            `the validation condition of "${v.name}" must be true or false, got ${got}`,
             {
               path: formatPath(path),
               pos: positionOf(src, path),
