@@ -1,5 +1,4 @@
 /** What the commands share: loading a file with the CLI's plugin search path, and reporting problems. */
-import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -9,6 +8,7 @@ import {
   type LoadedBuildFile,
   type LoadOptions,
   loadBuildFile,
+  readYamlBytes,
   SecretRegistry,
   type SourceFile,
 } from "@kiln/core";
@@ -60,7 +60,8 @@ function readSources(diags: Diagnostic[], known?: SourceFile): Record<string, st
     const f = d.pos?.file;
     if (!f || f in out) continue;
     try {
-      out[f] = readFileSync(f, "utf8");
+      // Regular files only, size-limited: never a FIFO that would hang or a device that never ends.
+      out[f] = new TextDecoder().decode(readYamlBytes(f));
     } catch {
       // no code frame for this file
     }

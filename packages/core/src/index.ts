@@ -86,3 +86,4 @@ export { applyDefaults } from "./schema/defaults.js";
 export { compileSchema, suggest, validateValue } from "./schema/validate.js";
 export { abortableSleep, abortError, messageOf, throwIfAborted } from "./util/abort.js";
 export { formatBytes } from "./util/bytes.js";
+export { type LongTimer, MAX_TIMER_MS, setLongTimeout } from "./util/timer.js";

@@ -441,9 +441,21 @@ function getMember(
   );
 }
 
+/** A chain of binary operators (its left spine) is folded in a loop, so a long flat sum needs no deep recursion. */
 function binary(node: BinaryNode, ctx: Ctx): unknown {
+  const spine: BinaryNode[] = [];
+  let n: Ast = node;
+  while (n.type === "binary") {
+    spine.push(n);
+    n = n.left;
+  }
+  let acc = evalNode(n, ctx);
+  for (let i = spine.length - 1; i >= 0; i--) acc = applyBinary(spine[i] as BinaryNode, acc, ctx);
+  return acc;
+}
+
+function applyBinary(node: BinaryNode, left: unknown, ctx: Ctx): unknown {
   const op = node.op;
-  const left = evalNode(node.left, ctx);
   if (op === "&&" || op === "||") {
     if (typeof left !== "boolean")
       throw err("KILN_EXPR_TYPE", node.left, `Operator "${op}" needs bools, got ${describeType(left)}.`);

@@ -12,6 +12,7 @@ import {
   type Scope,
   type Template,
 } from "../expr/index.js";
+import { setOwn } from "../util/own.js";
 import { formatPath, type PathSegment, positionInScalar, type SourceFile } from "./parse.js";
 
 export interface TreeResult {
@@ -101,7 +102,8 @@ export function evaluateTree(
     if (Array.isArray(v)) return v.map((item, i) => visit(item, [...rel, i]));
     if (v !== null && typeof v === "object") {
       const out: Record<string, unknown> = {};
-      for (const [k, item] of Object.entries(v)) out[k] = visit(item, [...rel, k]);
+      // As own keys: `out["__proto__"] = …` would set the prototype (a hidden merge).
+      for (const [k, item] of Object.entries(v)) setOwn(out, k, visit(item, [...rel, k]));
       return out;
     }
     return v;

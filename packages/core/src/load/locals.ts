@@ -1,6 +1,7 @@
 /** Locals: evaluated in dependency order, cycles reported once. */
 import { type Diagnostic, diagnostic } from "../errors.js";
 import { parseTemplate, references, type Scope, type Template } from "../expr/index.js";
+import { setOwn } from "../util/own.js";
 import { evaluateTree, parseAt } from "./expand.js";
 import { type PathSegment, positionOf, type SourceFile } from "./parse.js";
 
@@ -25,7 +26,7 @@ export function evaluateLocals(
   for (const name of order) {
     if (cyclic.has(name)) {
       // Already reported as a cycle: keep the text as written rather than report it again.
-      locals[name] = localsRaw[name];
+      setOwn(locals, name, localsRaw[name]);
       continue;
     }
     const r = evaluateTree(localsRaw[name], ["locals", name], scope(), src, diags, false, hold);
@@ -34,7 +35,7 @@ export function evaluateLocals(
       sensitiveLocals.add(name);
       secrets.push(...r.sensitive);
     }
-    locals[name] = r.value;
+    setOwn(locals, name, r.value);
   }
 }
 

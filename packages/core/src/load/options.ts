@@ -28,14 +28,32 @@ export function checkOptions(
   redact?: (text: string) => string,
 ): void {
   const schema = optionSchema(kind, plugin.schema);
-  diags.push(
-    ...validateValue(schema, options, src, {
-      basePath: path,
-      what: `${type} option`,
-      deferred: (p) => isUnder(p, deferred),
-      ...(redact ? { redact } : {}),
-    }),
-  );
+  try {
+    diags.push(
+      ...validateValue(schema, options, src, {
+        basePath: path,
+        what: `${type} option`,
+        deferred: (p) => isUnder(p, deferred),
+        ...(redact ? { redact } : {}),
+      }),
+    );
+  } catch (err) {
+    // The plugin's schema.json itself is broken (a bad regex, an unresolvable or endless $ref):
+    // the plugin's fault, reported where the file uses it.
+    const why = (err instanceof Error ? err.message : String(err)).split("\n")[0]?.slice(0, 200);
+    diags.push(
+      diagnostic(
+        "KILN_PLUGIN_MALFORMED",
+        `${plugin.pkg.name}@${plugin.pkg.version}: the schema.json of ${kind} "${String(type)}" cannot be used: ${why}`,
+        {
+          path: formatPath([...path, "type"]),
+          pos: positionOf(src, [...path, "type"]),
+          hint: `This is a fault of the plugin package; report it to its authors, or use another version (${plugin.pkg.dir}).`,
+        },
+      ),
+    );
+    return;
+  }
   for (const d of deferred) {
     const key = d[0];
     if (typeof key !== "string" || !READ_BEFORE_RUN[kind]?.includes(key)) continue;
@@ -56,7 +74,7 @@ export function checkOptions(
     for (const [srcName, o] of Object.entries(options.override)) {
       const below = deferred.filter((d) => d[0] === "override" && d[1] === srcName).map((d) => d.slice(2));
       diags.push(
-        ...validateValue(partial, { type, ...(o as object) }, src, {
+        ...safeValidate(partial, { type, ...(o as object) }, src, {
           basePath: [...path, "override", srcName],
           what: `${type} option`,
           deferred: (p) => isUnder(p, below),
@@ -64,6 +82,15 @@ export function checkOptions(
         }),
       );
     }
+  }
+}
+
+/** validateValue, for a schema already known to compile: any other failure yields no diagnostics. */
+function safeValidate(...args: Parameters<typeof validateValue>): Diagnostic[] {
+  try {
+    return validateValue(...args);
+  } catch {
+    return [];
   }
 }
 

@@ -119,7 +119,8 @@ export function resolveVariables(
 ): Record<string, VariableValue> {
   const env = inputs.env ?? process.env;
   const names = Object.keys(decls);
-  const out: Record<string, VariableValue> = {};
+  // No prototype: a variable may be called `toString` or `__proto__`.
+  const out: Record<string, VariableValue> = Object.create(null);
   for (const [name, decl] of Object.entries(decls)) {
     out[name] = { name, decl, value: undefined, sensitive: decl.sensitive === true };
     if ("default" in decl) {
@@ -175,7 +176,7 @@ export function resolveVariables(
       continue;
     }
     for (const [name, v] of Object.entries(map)) {
-      if (!(name in decls)) {
+      if (!Object.hasOwn(decls, name)) {
         const close = suggest(name, names);
         diags.push(
           diagnostic("KILN_VAR_UNDEFINED", `variable "${name}" is not declared in ${src.file}`, {
@@ -198,7 +199,7 @@ export function resolveVariables(
       continue;
     }
     const name = arg.slice(0, eq);
-    if (!(name in decls)) {
+    if (!Object.hasOwn(decls, name)) {
       const close = suggest(name, names);
       diags.push(
         diagnostic("KILN_VAR_UNDEFINED", `--var ${name}: no variable "${name}" is declared in ${src.file}`, {
@@ -274,7 +275,7 @@ function setValue(
   path: PathSegment[] | undefined,
   diags: Diagnostic[],
 ): void {
-  const v = out[name];
+  const v = Object.hasOwn(out, name) ? out[name] : undefined;
   if (!v) return;
   const type = v.decl.type ?? "string";
   // An unknown type is reported by the schema check; take the value as it is.

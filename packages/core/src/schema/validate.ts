@@ -317,6 +317,8 @@ export function ajvToDiagnostics(
           }
         } else if (wanted.includes("string") && (typeof here === "number" || typeof here === "boolean")) {
           hint = "Put the value in quotes to keep it as text.";
+        } else if (wanted.includes("string") && here === null) {
+          hint = 'YAML reads null, ~ and an empty value as "no value": write "null" in quotes for the text.';
         }
         break;
       }
@@ -328,9 +330,16 @@ export function ajvToDiagnostics(
         ).map((v) => JSON.stringify(v));
         message = `${typeName(here, opts.redact)} is not allowed here`;
         const close = typeof here === "string" ? suggest(JSON.stringify(here), allowed) : undefined;
+        // `type: null`, `on`, `1`: YAML read the bare word as another type; quoting keeps it text.
+        const asText = here === null || typeof here !== "object" ? JSON.stringify(String(here)) : undefined;
+        const quote = typeof here !== "string" && asText !== undefined && allowed.includes(asText);
         hint = close
           ? `Did you mean ${close}? Allowed: ${listWords(allowed)}`
-          : `Allowed: ${listWords(allowed)}.`;
+          : quote
+            ? `Write ${asText} in quotes: YAML reads the bare word as ${here === null ? "no value" : `the ${typeof here} ${String(here)}`}.`
+            : here === null
+              ? `Allowed: ${listWords(allowed)}. (YAML reads a bare null, ~ or empty value as "no value".)`
+              : `Allowed: ${listWords(allowed)}.`;
         break;
       }
       case "pattern":
