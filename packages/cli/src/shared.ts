@@ -1,5 +1,4 @@
 /** What the commands share: loading a file with the CLI's plugin search path, and reporting problems. */
-import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -9,6 +8,8 @@ import {
   type LoadedBuildFile,
   type LoadOptions,
   loadBuildFile,
+  readYamlBytes,
+  SecretRegistry,
   type SourceFile,
 } from "@kiln/core";
 import { type CommandContext, EXIT } from "./context.js";
@@ -59,7 +60,8 @@ function readSources(diags: Diagnostic[], known?: SourceFile): Record<string, st
     const f = d.pos?.file;
     if (!f || f in out) continue;
     try {
-      out[f] = readFileSync(f, "utf8");
+      // Regular files only, size-limited: never a FIFO that would hang or a device that never ends.
+      out[f] = new TextDecoder().decode(readYamlBytes(f));
     } catch {
       // no code frame for this file
     }
@@ -87,12 +89,12 @@ export function report(ctx: CommandContext, err: unknown, known?: SourceFile): n
   return err.code === "KILN_INTERNAL" ? EXIT.INTERNAL : EXIT.INVALID;
 }
 
-/** Replace each secret with <sensitive>, longest first. */
+/**
+ * Replace each secret with <sensitive>, in every form the secrets registry knows (quoted,
+ * JSON- and shell-escaped, URL-encoded, base64, each line of a multi-line secret …).
+ */
 export function redactor(secrets: readonly string[]): (s: string) => string {
-  const list = [...new Set(secrets)].filter((s) => s.length >= 1).sort((a, b) => b.length - a.length);
-  return (s) => {
-    let out = s;
-    for (const secret of list) out = out.split(secret).join("<sensitive>");
-    return out;
-  };
+  const registry = new SecretRegistry();
+  for (const secret of secrets) registry.add(secret);
+  return (s) => registry.redact(s);
 }

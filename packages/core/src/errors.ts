@@ -26,6 +26,8 @@ export interface Diagnostic {
   path?: string;
   /** Where in the file; absent only for problems that have no place (a missing file). */
   pos?: SourcePosition;
+  /** Lines of `pos.file` near `pos` that hold sensitive values: a code frame shows them as `***`. */
+  masked?: number[];
 }
 
 export interface CatalogueEntry {

@@ -30,6 +30,7 @@ export { REDACTED, SecretRegistry, secretForms } from "./engine/secrets.js";
 export { COMMUNICATOR, StateBag, type StateKey, stateKey } from "./engine/state.js";
 export * from "./engine/types.js";
 export * from "./errors.js";
+export { Deferred, isDeferred } from "./expr/deferred.js";
 export { formatDocument, unifiedDiff } from "./fmt/index.js";
 export {
   type ComponentRef,
@@ -58,6 +59,7 @@ export {
   readYamlBytes,
   type SourceFile,
 } from "./load/parse.js";
+export { maskDiagnostics, sensitiveLines } from "./load/sensitive-lines.js";
 export type { ValueOrigin, VariableDecl, VariableType, VariableValue } from "./load/variables.js";
 export * from "./plugin.js";
 export {
@@ -87,3 +89,4 @@ export { applyDefaults } from "./schema/defaults.js";
 export { compileSchema, suggest, validateValue } from "./schema/validate.js";
 export { abortableSleep, abortError, messageOf, throwIfAborted } from "./util/abort.js";
 export { formatBytes } from "./util/bytes.js";
+export { type LongTimer, MAX_TIMER_MS, setLongTimeout } from "./util/timer.js";

@@ -2,6 +2,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { isKilnError, type KilnError } from "./errors.js";
+import { isDeferred } from "./expr/deferred.js";
 import { type LoadOptions, loadBuildFile } from "./load/index.js";
 
 const fixtures = fileURLToPath(new URL("../test/fixtures/plugins/", import.meta.url));
@@ -39,12 +40,15 @@ describe("loadBuildFile on a valid file", () => {
   });
   it("keeps build-time expressions as written", () => {
     const o = loaded.sources.ubuntu?.options ?? {};
-    expect((o.boot_command as string[])[0]).toContain("${{ http.ip }}");
+    const boot = (o.boot_command as unknown[])[0];
+    expect(isDeferred(boot)).toBe(true);
+    expect(String(boot)).toContain("${{ http.ip }}");
     expect(loaded.sources.ubuntu?.deferred).toEqual([["boot_command", 0]]);
     const shell = loaded.builds[0]?.provisioners[0];
-    const inline = shell?.options.inline as string[] | undefined;
+    const inline = shell?.options.inline as unknown[] | undefined;
     expect(inline?.[0]).toBe("apt-get install -y curl vim");
-    expect(inline?.[1]).toBe("echo ${{ build.ID }}");
+    expect(isDeferred(inline?.[1])).toBe(true);
+    expect(String(inline?.[1])).toBe("echo ${{ build.ID }}");
   });
   it("resolves each type through plugins:, the standard set and conventions", () => {
     const via = Object.fromEntries(

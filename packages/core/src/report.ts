@@ -26,8 +26,10 @@ export function formatDiagnostic(d: Diagnostic, opts: FormatOptions = {}): strin
     const all = text.split(/\r?\n/);
     const ln = d.pos.line;
     const width = String(Math.min(all.length, ln + 1)).length;
+    const masked = new Set(d.masked ?? []);
     for (let i = Math.max(1, ln - 1); i <= Math.min(all.length, ln); i++) {
-      const body = (all[i - 1] ?? "").replace(/\t/g, " ");
+      // A line holding a sensitive value is never shown.
+      const body = masked.has(i) ? "***" : (all[i - 1] ?? "").replace(/\t/g, " ");
       lines.push(`  ${String(i).padStart(width)} | ${body.length > 160 ? `${body.slice(0, 157)}...` : body}`);
     }
     lines.push(`  ${" ".repeat(width)} | ${" ".repeat(Math.max(0, d.pos.column - 1))}${paint(c, "31", "^")}`);

@@ -2,8 +2,17 @@ import { type LoadedBuildFile, type LoadedComponent, loadStructure, type Structu
 import { type CommandContext, EXIT } from "../context.js";
 import { fileArg, loadFromArgs, redactor, report } from "../shared.js";
 
+/** A value as JSON; a build-time value (a `Deferred` marker) shows as the string as written. */
 function show(v: unknown): string {
   return v === undefined ? "(no value)" : JSON.stringify(v);
+}
+
+/** Locals, with those computed from a sensitive value masked (by that mark, not by their text). */
+function maskedLocals(loaded: LoadedBuildFile): Record<string, unknown> {
+  const sensitive = new Set(loaded.sensitiveLocals);
+  return Object.fromEntries(
+    Object.entries(loaded.locals).map(([k, v]) => [k, sensitive.has(k) ? "<sensitive>" : v]),
+  );
 }
 
 function describe(loaded: LoadedBuildFile) {
@@ -19,7 +28,8 @@ function describe(loaded: LoadedBuildFile) {
   return {
     file: loaded.file,
     variables,
-    locals: loaded.locals,
+    locals: maskedLocals(loaded),
+    sensitiveLocals: loaded.sensitiveLocals,
     plugins: loaded.plugins.map((p) => ({
       kind: p.kind,
       type: p.type,
@@ -71,7 +81,8 @@ export async function run(ctx: CommandContext): Promise<number> {
   out.push("", "locals:");
   const locals = Object.entries(info.locals);
   if (locals.length === 0) out.push("  (none)");
-  for (const [k, v] of locals) out.push(`  ${k} = ${show(v)}`);
+  const hidden = new Set(info.sensitiveLocals);
+  for (const [k, v] of locals) out.push(`  ${k} = ${hidden.has(k) ? "<sensitive>" : show(v)}`);
   out.push("", "plugins:");
   if (info.plugins.length === 0) out.push("  (none)");
   for (const p of info.plugins)

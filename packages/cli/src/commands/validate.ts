@@ -12,9 +12,10 @@ export async function run(ctx: CommandContext): Promise<number> {
       const { diags } = structure;
       const errors = diags.filter((d) => d.severity === "error");
       if (errors.length) {
-        const { KilnError, sortDiagnostics } = await import("@kiln/core");
+        const { KilnError, maskDiagnostics, sortDiagnostics } = await import("@kiln/core");
         throw new KilnError(errors[0]?.code ?? "KILN_SCHEMA", "invalid", {
-          diagnostics: sortDiagnostics(errors),
+          // Code frames never show a line holding a sensitive default.
+          diagnostics: maskDiagnostics(sortDiagnostics(errors), structure.src.file, structure.src.text),
         });
       }
       ctx.stdout.write(`${file}: syntax is valid\n`);

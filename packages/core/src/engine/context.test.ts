@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { Deferred } from "../expr/deferred.js";
 import { createRunContext } from "./context.js";
 import { EventBus } from "./events.js";
 import { COMMUNICATOR, stateKey } from "./state.js";
@@ -18,10 +19,13 @@ describe("createRunContext", () => {
     });
     ctx.buildVars.PackerHTTPIP = "10.0.2.2";
     ctx.buildVars.PackerHTTPPort = 8123;
-    expect(ctx.render(["http://${{ http.ip }}:${{ http.port }}/", { k: "${{ build.SourceName }}" }])).toEqual(
-      ["http://10.0.2.2:8123/", { k: "s" }],
-    );
-    expect(ctx.render("${{ path.root }}/${{ source.type }}")).toBe("/srv/qemu");
+    expect(
+      ctx.render([
+        Deferred.parse("http://${{ http.ip }}:${{ http.port }}/"),
+        { k: Deferred.parse("${{ build.SourceName }}") },
+      ]),
+    ).toEqual(["http://10.0.2.2:8123/", { k: "s" }]);
+    expect(ctx.render(Deferred.parse("${{ path.root }}/${{ source.type }}"))).toBe("/srv/qemu");
   });
 
   it("knows var, local and env for build-time expressions", () => {
@@ -33,8 +37,37 @@ describe("createRunContext", () => {
       locals: { l: 2 },
       env: { HOME_X: "/home/x", UNSET: undefined },
     });
-    expect(ctx.render("${{ var.v }}-${{ local.l }}-${{ env.HOME_X }}")).toBe("x-2-/home/x");
-    expect(() => ctx.render("${{ var.nope }}")).toThrow();
+    expect(ctx.render(Deferred.parse("${{ var.v }}-${{ local.l }}-${{ env.HOME_X }}"))).toBe("x-2-/home/x");
+    expect(() => ctx.render(Deferred.parse("${{ var.nope }}"))).toThrow();
+  });
+
+  it("evaluates only the loader's markers: a plain string is data, never parsed again", () => {
+    const { ctx } = createRunContext({ run, ui: new EventBus().ui(run.name), baseDir: "/srv" });
+    const plain = ["${{ 1 + 1 }}", { k: "${{ sha256(env.HOME) }}" }, "$${{ x }}"];
+    expect(ctx.render(plain)).toEqual(plain);
+    // A local that needs build values is a marker too, evaluated where it is read.
+    const { ctx: c2 } = createRunContext({
+      run,
+      ui: new EventBus().ui(run.name),
+      baseDir: "/srv",
+      locals: { id: Deferred.parse("${{ build.BuildName }}-${{ source.name }}") },
+    });
+    expect(c2.render(Deferred.parse("[${{ local.id }}]"))).toBe("[b-s]");
+  });
+
+  it("registers what a sensitive marker gives as a secret", () => {
+    const seen: string[] = [];
+    const { ctx } = createRunContext({
+      run,
+      ui: new EventBus().ui(run.name),
+      baseDir: "/",
+      variables: { pw: "hunter2-secret" },
+      secret: (v) => seen.push(v),
+    });
+    expect(ctx.render(Deferred.parse("${{ upper(var.pw) }}:${{ build.ID }}", true))).toBe("HUNTER2-SECRET:");
+    expect(seen).toEqual(["HUNTER2-SECRET:"]);
+    expect(ctx.render(Deferred.parse("${{ build.BuildName }}"))).toBe("b");
+    expect(seen).toHaveLength(1);
   });
 
   it("routes secrets, and removes its temp folders on dispose", async () => {

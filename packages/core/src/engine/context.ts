@@ -1,13 +1,15 @@
 /**
  * The one way a RunContext is made: by the engine for each run, by the conformance kit and by
  * tests. It owns the run's state bag, build vars, temp folders and its expression scope, so
- * every context renders `${{ build.* }}` / `${{ http.* }}` the same way.
+ * every context renders `${{ build.* }}` / `${{ http.* }}` the same way: `ctx.render` evaluates
+ * the loader's `Deferred` markers (once, in the run's scope) and leaves every other value as it is.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KilnError } from "../errors.js";
-import { DEFERRED, evaluateTemplate, hasExpressions, parseTemplate, type Scope } from "../expr/index.js";
+import { DEFERRED, evaluateTracked, isDeferred, type Scope } from "../expr/index.js";
+import { MIN_DERIVED_SECRET, secretStrings } from "../util/secret-strings.js";
 import { StateBag } from "./state.js";
 import type { BuildVars, RunContext, RunInfo, Ui } from "./types.js";
 
@@ -70,14 +72,22 @@ export function createRunContext(init: RunContextInit): OwnedRunContext {
     },
     deferred: new Set(["data"]),
     members: { var: new Set(Object.keys(variables)), local: new Set(Object.keys(locals)) },
+    resolveDeferred: true,
     baseDir: init.baseDir,
   });
+  const secret = init.secret ?? (() => {});
+  // Only the loader's build-time markers are evaluated; a plain string is data, whatever it holds.
   const walk = (v: unknown): unknown => {
-    if (typeof v === "string" && hasExpressions(v)) {
-      const out = evaluateTemplate(parseTemplate(v), scope());
-      if (out === DEFERRED)
-        throw new KilnError("KILN_EXPR_EVAL", `"${v}" needs values that are not available while building`);
-      return out;
+    if (isDeferred(v)) {
+      const out = evaluateTracked(v.template, scope());
+      if (out.value === DEFERRED)
+        throw new KilnError(
+          "KILN_EXPR_EVAL",
+          `"${v.source}" needs values that are not available while building`,
+        );
+      if (v.sensitive || out.sensitive)
+        for (const s of secretStrings(out.value, MIN_DERIVED_SECRET)) secret(s);
+      return out.value;
     }
     if (Array.isArray(v)) return v.map(walk);
     if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
@@ -91,7 +101,7 @@ export function createRunContext(init: RunContextInit): OwnedRunContext {
     ui: init.ui,
     signal: init.signal ?? new AbortController().signal,
     buildVars,
-    secret: init.secret ?? (() => {}),
+    secret,
     redact: init.redact ?? ((text) => text),
     render: <T>(value: T): T => walk(value) as T,
     baseDir: init.baseDir,

@@ -4,6 +4,7 @@
  * and calls go to the fixed function table.
  */
 import type { Ast, BinaryNode, CallNode } from "./ast.js";
+import { type Deferred, holdsDeferred, isDeferred } from "./deferred.js";
 import { closestName, ExprError, type ExprErrorCode, listNames } from "./errors.js";
 import { Args, arityHint, type CallContext, FnError, FUNCTIONS } from "./functions/index.js";
 import { MAX_COLLECTION_SIZE, MAX_DEPTH, MAX_STRING_LENGTH, MAX_TEMPLATEFILE_DEPTH } from "./limits.js";
@@ -31,6 +32,22 @@ interface Ctx {
   templateDepth: number;
   /** Shared by nested templatefile renders: how deep the walk is right now. */
   walk: { depth: number };
+  /** Set once a sensitive value has been read: the result is sensitive. */
+  taint: { hit: boolean };
+}
+
+const newCtx = (scope: Scope): Ctx => ({
+  scope,
+  extra: undefined,
+  templateDepth: 0,
+  walk: { depth: 0 },
+  taint: { hit: false },
+});
+
+/** A result and whether it was computed from a sensitive value. */
+export interface Tracked {
+  value: unknown;
+  sensitive: boolean;
 }
 
 /**
@@ -45,10 +62,20 @@ const MAX_WALK_DEPTH = MAX_DEPTH * (MAX_TEMPLATEFILE_DEPTH + 2);
  * Throws ExprError.
  */
 export function evaluateTemplate(t: Template, scope: Scope): unknown {
+  return evaluateTracked(t, scope).value;
+}
+
+/**
+ * `evaluateTemplate`, also telling whether the result was computed from a sensitive value (one
+ * listed in `scope.sensitive`). Conservative, as Terraform: any read of a sensitive value marks
+ * the whole result, whatever function, operator or condition it went through.
+ */
+export function evaluateTracked(t: Template, scope: Scope): Tracked {
+  const ctx = newCtx(scope);
   try {
-    return render(t, { scope, extra: undefined, templateDepth: 0, walk: { depth: 0 } });
+    return { value: render(t, ctx), sensitive: ctx.taint.hit };
   } catch (e) {
-    if (e instanceof DeferredSignal) return DEFERRED;
+    if (e instanceof DeferredSignal) return { value: DEFERRED, sensitive: ctx.taint.hit };
     throw e;
   }
 }
@@ -56,7 +83,7 @@ export function evaluateTemplate(t: Template, scope: Scope): unknown {
 /** Evaluate one parsed expression (e.g. from parseExpression) to its raw value, or DEFERRED. */
 export function evaluateExpression(ast: Ast, scope: Scope): unknown {
   try {
-    return rawResult(ast, evalNode(ast, { scope, extra: undefined, templateDepth: 0, walk: { depth: 0 } }));
+    return rawResult(ast, evalNode(ast, newCtx(scope)));
   } catch (e) {
     if (e instanceof DeferredSignal) return DEFERRED;
     throw e;
@@ -178,15 +205,23 @@ function evalInner(node: Ast, ctx: Ctx): unknown {
       }
       return out;
     }
-    case "name":
-      return lookupRoot(node.name, node, ctx);
+    case "name": {
+      // A whole root used as a value: sensitive when any of its members is.
+      const v = lookupRoot(node.name, node, ctx);
+      if (!ownsName(ctx.extra, node.name) && (ctx.scope.sensitive?.[node.name]?.size ?? 0) > 0)
+        ctx.taint.hit = true;
+      return settle(v, node, ctx);
+    }
     case "member": {
-      const obj = evalNode(node.object, ctx);
-      return getMember(obj, node.name, node.object, { start: node.nameStart, end: node.end }, ctx);
+      const obj = objectOf(node.object, ctx);
+      const v = getMember(obj, node.name, node.object, { start: node.nameStart, end: node.end }, ctx);
+      markMember(node.object, node.name, ctx);
+      return settle(v, node, ctx);
     }
     case "index": {
-      const obj = evalNode(node.object, ctx);
+      const obj = objectOf(node.object, ctx);
       const key = evalNode(node.index, ctx);
+      if (typeof key === "string") markMember(node.object, key, ctx);
       if (Array.isArray(obj)) {
         if (typeof key !== "number" || !Number.isInteger(key)) {
           throw err(
@@ -203,7 +238,7 @@ function evalInner(node: Ast, ctx: Ctx): unknown {
           );
         }
         const v = ownValue(obj, String(key));
-        return v.value === undefined ? null : v.value;
+        return settle(v.value === undefined ? null : v.value, node, ctx);
       }
       if (typeOf(obj) !== "map") {
         throw err(
@@ -216,7 +251,7 @@ function evalInner(node: Ast, ctx: Ctx): unknown {
       if (typeof key !== "string") {
         throw err("KILN_EXPR_TYPE", node.index, `A map key must be a string, got ${describeType(key)}.`);
       }
-      return getMember(obj, key, node.object, node.index, ctx);
+      return settle(getMember(obj, key, node.object, node.index, ctx), node, ctx);
     }
     case "call":
       return call(node, ctx);
@@ -244,6 +279,54 @@ function evalInner(node: Ast, ctx: Ctx): unknown {
       }
       return evalNode(test ? node.consequent : node.alternate, ctx);
     }
+  }
+}
+
+const ownsName = (extra: Record<string, unknown> | undefined, name: string): boolean =>
+  extra !== undefined && Object.hasOwn(extra, name);
+
+/** The object of `x.m` / `x[k]`: a bare root is looked up without counting as a read of all of it. */
+function objectOf(node: Ast, ctx: Ctx): unknown {
+  if (node.type !== "name") return evalNode(node, ctx);
+  return lookupRoot(node.name, node, ctx);
+}
+
+/** `root.member` read: mark the result sensitive when that member is. */
+function markMember(objNode: Ast, member: string, ctx: Ctx): void {
+  if (objNode.type !== "name" || ownsName(ctx.extra, objNode.name)) return;
+  if (ctx.scope.sensitive?.[objNode.name]?.has(member)) ctx.taint.hit = true;
+}
+
+/**
+ * A value read from the scope that is (or holds) a build-time marker: at load, the expression
+ * waits for the build too; at build time (`scope.resolveDeferred`), the marker is evaluated.
+ */
+function settle(v: unknown, node: Ast, ctx: Ctx): unknown {
+  if (!holdsDeferred(v)) return v;
+  if (!ctx.scope.resolveDeferred) throw DEFERRED_SIGNAL;
+  const resolve = (x: unknown, depth: number): unknown => {
+    if (depth > MAX_DEPTH)
+      throw err("KILN_EXPR_EVAL", node, `Value is nested more than ${MAX_DEPTH} levels deep.`);
+    if (isDeferred(x)) return resolveMarker(x, node, ctx);
+    if (!holdsDeferred(x)) return x;
+    if (Array.isArray(x)) return x.map((y) => resolve(y, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const k of mapKeys(x as Record<string, unknown>))
+      out[k] = resolve(ownValue(x as object, k).value, depth + 1);
+    return out;
+  };
+  return resolve(v, 0);
+}
+
+function resolveMarker(d: Deferred, node: Ast, ctx: Ctx): unknown {
+  if (d.sensitive) ctx.taint.hit = true;
+  try {
+    return render(d.template, { ...ctx, extra: undefined });
+  } catch (e) {
+    if (e instanceof ExprError) {
+      throw err(e.code as ExprErrorCode, node, `In ${JSON.stringify(d.source)}: ${e.message}`, e.hint);
+    }
+    throw e;
   }
 }
 
@@ -358,9 +441,21 @@ function getMember(
   );
 }
 
+/** A chain of binary operators (its left spine) is folded in a loop, so a long flat sum needs no deep recursion. */
 function binary(node: BinaryNode, ctx: Ctx): unknown {
+  const spine: BinaryNode[] = [];
+  let n: Ast = node;
+  while (n.type === "binary") {
+    spine.push(n);
+    n = n.left;
+  }
+  let acc = evalNode(n, ctx);
+  for (let i = spine.length - 1; i >= 0; i--) acc = applyBinary(spine[i] as BinaryNode, acc, ctx);
+  return acc;
+}
+
+function applyBinary(node: BinaryNode, left: unknown, ctx: Ctx): unknown {
   const op = node.op;
-  const left = evalNode(node.left, ctx);
   if (op === "&&" || op === "||") {
     if (typeof left !== "boolean")
       throw err("KILN_EXPR_TYPE", node.left, `Operator "${op}" needs bools, got ${describeType(left)}.`);
@@ -525,6 +620,7 @@ function renderFile(
       extra,
       templateDepth: ctx.templateDepth + 1,
       walk: ctx.walk,
+      taint: ctx.taint,
     });
   } catch (e) {
     if (e instanceof ExprError) {

@@ -22,8 +22,9 @@ export type {
   UnaryOp,
 } from "./ast.js";
 export { checkTemplate, type Reference, references } from "./check.js";
+export { Deferred, holdsDeferred, isDeferred } from "./deferred.js";
 export { ExprError, type ExprErrorCode, type ExprErrorOptions } from "./errors.js";
-export { evaluateExpression, evaluateTemplate } from "./evaluate.js";
+export { evaluateExpression, evaluateTemplate, evaluateTracked, type Tracked } from "./evaluate.js";
 export { FUNCTION_NAMES } from "./functions/index.js";
 export * as limits from "./limits.js";
 export {
@@ -34,4 +35,4 @@ export {
   type TemplateExpr,
   type TemplateText,
 } from "./parse.js";
-export { DEFERRED, type Deferred, type Scope } from "./scope.js";
+export { DEFERRED, type DeferredSymbol, type Scope } from "./scope.js";

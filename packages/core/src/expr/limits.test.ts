@@ -30,8 +30,7 @@ describe("nesting depth", () => {
     `${"{a = ".repeat(n)}1${"}".repeat(n)}`,
     `${"!".repeat(n)}true`,
     `${"-".repeat(n)}1`,
-    `${"1 + ".repeat(n)}1`,
-    `${"true || ".repeat(n)}true`,
+    `${"(1 + ".repeat(n)}1${")".repeat(n)}`,
     `var${".a".repeat(n)}`,
     `var${"[0]".repeat(n)}`,
     `${"lower(".repeat(n)}'a'${")".repeat(n)}`,
@@ -54,6 +53,16 @@ describe("nesting depth", () => {
         expect(e.code, src.slice(0, 20)).toBe("KILN_EXPR_SYNTAX");
         expect(e.message).toMatch(/nested/);
       }
+    }
+  });
+
+  it("evaluates a flat chain of operators of any length as a loop: it is not nesting", () => {
+    for (const n of [MAX_DEPTH + 2, 1000, 6000]) {
+      expect(evaluateTemplate(parseTemplate(`\${{ ${"1 + ".repeat(n)}1 }}`), scope())).toBe(n + 1);
+      expect(evaluateTemplate(parseTemplate(`\${{ ${"false || ".repeat(n)}true }}`), scope())).toBe(true);
+      expect(evaluateTemplate(parseTemplate(`\${{ ${"10 - 1 * ".repeat(n)}0 }}`), scope())).toBe(
+        10 - 10 * (n - 1),
+      );
     }
   });
 

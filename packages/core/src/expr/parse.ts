@@ -345,6 +345,11 @@ class Parser {
     let d = 0;
     for (const k of kids) d = Math.max(d, this.depths.get(k) ?? 1);
     d += 1;
+    // A flat chain `a + b + c + …` is evaluated as a loop (see evaluate.ts): its left spine
+    // adds no depth, only what its operands nest does.
+    if (node.type === "binary" && node.left.type === "binary") {
+      d = Math.max(this.depths.get(node.left) ?? 1, (this.depths.get(node.right) ?? 1) + 1);
+    }
     if (d > MAX_DEPTH) {
       throw this.error(
         `Expression is nested more than ${MAX_DEPTH} levels deep.`,

@@ -2,7 +2,7 @@
 
 /** Marks a value that is only known at build time; `evaluateTemplate` returns it. */
 export const DEFERRED: unique symbol = Symbol.for("kiln.expr.deferred");
-export type Deferred = typeof DEFERRED;
+export type DeferredSymbol = typeof DEFERRED;
 
 export interface Scope {
   /** Roots bound now, e.g. `{ var: {...}, local: {...}, env: {...}, path: { root, cwd } }`. */
@@ -13,6 +13,17 @@ export interface Scope {
   members?: Record<string, ReadonlySet<string>>;
   /** `file()` and `templatefile()` resolve relative paths here. */
   baseDir: string;
+  /**
+   * Members whose values are sensitive, by root (e.g. `{ var: {"password"}, local: {"auth"} }`):
+   * a result computed from one is sensitive too (see `evaluateTracked`). Reading a whole root
+   * that holds a sensitive member (`jsonencode(var)`) counts as reading it.
+   */
+  sensitive?: Record<string, ReadonlySet<string>>;
+  /**
+   * At build time: a `Deferred` marker read from the scope (a local that needs build values) is
+   * evaluated in place. Otherwise reading one defers the whole expression.
+   */
+  resolveDeferred?: boolean;
   /** The clock for `timestamp()`; injectable in tests. */
   now?: () => Date;
 }

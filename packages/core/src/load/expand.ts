@@ -3,19 +3,28 @@ import { type Diagnostic, diagnostic } from "../errors.js";
 import {
   checkTemplate,
   DEFERRED,
+  Deferred,
   type ExprError,
-  evaluateTemplate,
+  evaluateTracked,
   hasExpressions,
   parseTemplate,
+  references,
   type Scope,
   type Template,
 } from "../expr/index.js";
+import { setOwn } from "../util/own.js";
 import { formatPath, type PathSegment, positionInScalar, type SourceFile } from "./parse.js";
 
 export interface TreeResult {
+  /**
+   * The tree with every expression evaluated: plain data, except `Deferred` markers where a
+   * string needs build-time values. Nothing in it is ever parsed as an expression again.
+   */
   value: unknown;
-  /** Paths (relative to the tree) of strings kept as they are because they need build-time values. */
+  /** Paths (relative to the tree) of the `Deferred` markers (and strings held back). */
   deferred: PathSegment[][];
+  /** Results computed from a sensitive value (markers that will give one included). */
+  sensitive: unknown[];
 }
 
 /** Parse a template, turning a syntax error into a diagnostic at its place in the file. */
@@ -59,6 +68,7 @@ export function evaluateTree(
   hold?: (t: Template) => boolean,
 ): TreeResult {
   const deferred: PathSegment[][] = [];
+  const sensitive: unknown[] = [];
   const visit = (v: unknown, rel: PathSegment[]): unknown => {
     if (typeof v === "string") {
       if (!hasExpressions(v)) return v;
@@ -75,12 +85,15 @@ export function evaluateTree(
         return v;
       }
       try {
-        const out = evaluateTemplate(t, scope);
-        if (out === DEFERRED) {
+        const out = evaluateTracked(t, scope);
+        if (out.value === DEFERRED) {
           deferred.push(rel);
-          return v;
+          const marker = new Deferred(v, t, out.sensitive || readsSensitive(t, scope));
+          if (marker.sensitive) sensitive.push(marker);
+          return marker;
         }
-        return out;
+        if (out.sensitive) sensitive.push(out.value);
+        return out.value;
       } catch (err) {
         diags.push(exprDiagnostic(err, src, path));
         return v;
@@ -89,12 +102,22 @@ export function evaluateTree(
     if (Array.isArray(v)) return v.map((item, i) => visit(item, [...rel, i]));
     if (v !== null && typeof v === "object") {
       const out: Record<string, unknown> = {};
-      for (const [k, item] of Object.entries(v)) out[k] = visit(item, [...rel, k]);
+      // As own keys: `out["__proto__"] = …` would set the prototype (a hidden merge).
+      for (const [k, item] of Object.entries(v)) setOwn(out, k, visit(item, [...rel, k]));
       return out;
     }
     return v;
   };
-  return { value: visit(value, []), deferred };
+  return { value: visit(value, []), deferred, sensitive };
+}
+
+/** True when the template names a sensitive value (or reads a root holding one by a computed key). */
+export function readsSensitive(t: Template, scope: Scope): boolean {
+  const s = scope.sensitive;
+  if (!s) return false;
+  return references(t).some((r) =>
+    r.member !== undefined ? s[r.root]?.has(r.member) === true : (s[r.root]?.size ?? 0) > 0,
+  );
 }
 
 /** True when `path` is one of `deferred` or lies below one. */

@@ -12,6 +12,7 @@ import { checkOptions } from "./options.js";
 import type { PathSegment } from "./parse.js";
 import { pluginLookup } from "./plugins.js";
 import { throwIfErrors } from "./problems.js";
+import { redactorFor } from "./redact.js";
 import { buildSources, checkBuildName, checkBuildSources, checkOnlyExcept } from "./references.js";
 import { loadStructure } from "./structure.js";
 import type { LoadedBuild, LoadedBuildFile, LoadedComponent, LoadedSource, LoadOptions } from "./types.js";
@@ -50,7 +51,7 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
     const type = rawOpts.type;
     const plugin = plugins.resolveAt(kind, type, path);
     const r = opts.syntaxOnly
-      ? { value: rawOpts, deferred: [] as PathSegment[][] }
+      ? { value: rawOpts, deferred: [] as PathSegment[][], sensitive: [] }
       : evaluateTree(
           rawOpts,
           path,
@@ -60,8 +61,12 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
           false,
           values.hold,
         );
+    values.derivedSecrets.push(...r.sensitive);
     const options = r.value as Record<string, unknown>;
-    if (plugin) checkOptions(kind, type, plugin, options, r.deferred, path, src, diags);
+    if (plugin)
+      checkOptions(kind, type, plugin, options, r.deferred, path, src, diags, (t) =>
+        redactorFor(secretsOf(values))(t),
+      );
     return { kind, type: String(type), path, options, deferred: r.deferred, ...(plugin ? { plugin } : {}) };
   };
 
@@ -125,13 +130,14 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
   }
 
   const secrets = secretsOf(values);
-  throwIfErrors(diags, opts.file, secrets);
+  throwIfErrors(diags, opts.file, secrets, values.masks);
   return {
     file,
     dir,
     src,
     variables: values.variables,
     locals: values.locals,
+    sensitiveLocals: [...values.sensitiveLocals],
     sources,
     data,
     builds,

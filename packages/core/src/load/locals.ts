@@ -1,12 +1,15 @@
 /** Locals: evaluated in dependency order, cycles reported once. */
 import { type Diagnostic, diagnostic } from "../errors.js";
 import { parseTemplate, references, type Scope, type Template } from "../expr/index.js";
+import { setOwn } from "../util/own.js";
 import { evaluateTree, parseAt } from "./expand.js";
 import { type PathSegment, positionOf, type SourceFile } from "./parse.js";
 
 /**
  * Evaluate every local into `locals`, in dependency order. A local held back by `hold` (it uses
- * a value that is missing) is added to `missingLocals` so what uses it is held back too.
+ * a value that is missing) is added to `missingLocals` so what uses it is held back too. A local
+ * computed from a sensitive value is added to `sensitiveLocals` (before the locals that use it
+ * are evaluated, so the mark carries on), and its values to `secrets`.
  */
 export function evaluateLocals(
   localsRaw: Record<string, unknown>,
@@ -16,17 +19,23 @@ export function evaluateLocals(
   diags: Diagnostic[],
   hold: (t: Template) => boolean,
   missingLocals: Set<string>,
+  sensitiveLocals: Set<string>,
+  secrets: unknown[],
 ): void {
   const { order, cyclic } = orderLocals(localsRaw, src, diags);
   for (const name of order) {
     if (cyclic.has(name)) {
       // Already reported as a cycle: keep the text as written rather than report it again.
-      locals[name] = localsRaw[name];
+      setOwn(locals, name, localsRaw[name]);
       continue;
     }
     const r = evaluateTree(localsRaw[name], ["locals", name], scope(), src, diags, false, hold);
     if (r.deferred.length > 0 && hasMissing(localsRaw[name], hold)) missingLocals.add(name);
-    locals[name] = r.value;
+    if (r.sensitive.length > 0) {
+      sensitiveLocals.add(name);
+      secrets.push(...r.sensitive);
+    }
+    setOwn(locals, name, r.value);
   }
 }
 

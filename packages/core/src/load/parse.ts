@@ -3,7 +3,7 @@
  * case (size, encoding, tabs, duplicate keys, alias bombs, several documents, tags) turned into a
  * diagnostic instead of a hang or a stack trace.
  */
-import { readFileSync, statSync } from "node:fs";
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync } from "node:fs";
 import {
   type Alias,
   type Document,
@@ -20,6 +20,7 @@ import {
   type YAMLError,
 } from "yaml";
 import { type Diagnostic, diagnostic, KilnError, type SourcePosition } from "../errors.js";
+import { maskedNear, sensitiveLines } from "./sensitive-lines.js";
 
 /** Largest build or variables file kiln reads. */
 export const MAX_FILE_BYTES = 2 * 1024 * 1024;
@@ -40,34 +41,66 @@ export interface SourceFile {
   lines: LineCounter;
 }
 
-/** Read and parse `file`. Throws a KilnError with every diagnostic when it cannot. */
-export function loadYamlFile(file: string): SourceFile {
-  return parseYaml(readYamlBytes(file), file);
+export interface ParseOptions {
+  /** Top-level keys whose values are secret (a variables file's sensitive variables). */
+  sensitiveKeys?: ReadonlySet<string>;
 }
 
-/** Read `file`'s bytes, refusing what is missing, a directory or too large (a KilnError). */
+/** Read and parse `file`. Throws a KilnError with every diagnostic when it cannot. */
+export function loadYamlFile(file: string, opts: ParseOptions = {}): SourceFile {
+  return parseYaml(readYamlBytes(file), file, opts);
+}
+
+/**
+ * Read `file`'s bytes, refusing (a KilnError) what is missing, unreadable, not a regular file (a
+ * directory, a FIFO that would wait for a writer, `/dev/zero` that never ends) or too large.
+ * Never reads more than MAX_FILE_BYTES + 1 bytes, whatever the file claims.
+ */
 export function readYamlBytes(file: string): Uint8Array {
-  let size: number;
+  const refuse = (message: string, cause?: unknown): KilnError =>
+    new KilnError("KILN_FILE_NOT_FOUND", message, cause !== undefined ? { cause } : {});
+  let fd: number;
   try {
-    size = statSync(file).size;
+    // stat first: opening a FIFO would block until something writes to it.
+    const st = statSync(file);
+    if (st.isDirectory()) throw refuse(`${file} is a directory, not a file`);
+    if (!st.isFile())
+      throw refuse(`${file} is not a regular file (a device, FIFO or socket); kiln reads regular files only`);
+    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (cause) {
+    if (cause instanceof KilnError) throw cause;
     const code = (cause as NodeJS.ErrnoException).code;
-    throw new KilnError(
-      "KILN_FILE_NOT_FOUND",
-      code === "EISDIR"
-        ? `${file} is a directory, not a build file`
-        : `cannot read ${file}: ${code === "ENOENT" ? "no such file" : String(code)}`,
-      { cause },
-    );
+    const why =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EACCES" || code === "EPERM"
+          ? "permission denied"
+          : String(code);
+    throw refuse(`cannot read ${file}: ${why}`, cause);
   }
-  if (size > MAX_FILE_BYTES) {
-    throw fileError(
-      "KILN_FILE_TOO_LARGE",
-      file,
-      `${file} is ${size} bytes; kiln reads files of at most ${MAX_FILE_BYTES} bytes`,
-    );
+  try {
+    if (!fstatSync(fd).isFile()) throw refuse(`${file} is not a regular file; kiln reads regular files only`);
+    const buf = Buffer.alloc(MAX_FILE_BYTES + 1);
+    let size = 0;
+    for (;;) {
+      const n = readSync(fd, buf, size, buf.length - size, null);
+      if (n === 0) break;
+      size += n;
+      if (size > MAX_FILE_BYTES) {
+        throw fileError(
+          "KILN_FILE_TOO_LARGE",
+          file,
+          `${file} is larger than ${MAX_FILE_BYTES} bytes; kiln reads files of at most ${MAX_FILE_BYTES} bytes`,
+        );
+      }
+    }
+    return buf.subarray(0, size);
+  } catch (cause) {
+    if (cause instanceof KilnError) throw cause;
+    throw refuse(`cannot read ${file}: ${String((cause as NodeJS.ErrnoException).code ?? cause)}`, cause);
+  } finally {
+    closeSync(fd);
   }
-  return readFileSync(file);
 }
 
 function fileError(code: string, file: string, message: string, pos?: SourcePosition): KilnError {
@@ -108,7 +141,29 @@ const YAML_CODE_MAP: Record<string, string> = {
 };
 
 /** Parse YAML text (or bytes) into a SourceFile, or throw a KilnError carrying all diagnostics. */
-export function parseYaml(input: string | Uint8Array, file: string): SourceFile {
+export function parseYaml(input: string | Uint8Array, file: string, opts: ParseOptions = {}): SourceFile {
+  try {
+    return parseYamlText(input, file);
+  } catch (err) {
+    // A file that does not parse: its code frames must not show lines holding secrets.
+    if (
+      !(err instanceof KilnError) ||
+      err.diagnostics.length === 0 ||
+      (typeof input !== "string" && input.length > MAX_FILE_BYTES)
+    )
+      throw err;
+    const text = typeof input === "string" ? input : new TextDecoder().decode(input);
+    const masked = sensitiveLines(text, opts.sensitiveKeys);
+    if (masked.size === 0) throw err;
+    for (const d of err.diagnostics) {
+      const near = d.pos?.file === file ? maskedNear(masked, d.pos.line) : [];
+      if (near.length > 0) d.masked = near;
+    }
+    throw err;
+  }
+}
+
+function parseYamlText(input: string | Uint8Array, file: string): SourceFile {
   let text = typeof input === "string" ? input : decodeUtf8(input, file);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.length > MAX_FILE_BYTES) {
@@ -211,6 +266,17 @@ export function parseYaml(input: string | Uint8Array, file: string): SourceFile 
   }
   const doc = list[0] as Document.Parsed;
   if (diags.length === 0) {
+    const unknown = firstUndefinedAlias(doc);
+    if (unknown) {
+      diags.push(
+        diagnostic("KILN_YAML_SYNTAX", `alias *${unknown.source} refers to no anchor &${unknown.source}`, {
+          pos: posAt(unknown.range?.[0] ?? 0),
+          hint: `Put &${unknown.source} on a value before using *${unknown.source}, or quote the text if * is meant literally.`,
+        }),
+      );
+    }
+  }
+  if (diags.length === 0) {
     const aliasCount = countAliases(doc.contents);
     if (aliasCount > MAX_ALIAS_COUNT) {
       diags.push(
@@ -262,14 +328,91 @@ export function parseYaml(input: string | Uint8Array, file: string): SourceFile 
   return { file, text, doc, value, lines };
 }
 
-/** Offset of the bracket that opens the (MAX_NESTING + 1)th level of flow nesting, if any. */
-function tooDeep(text: string): number | undefined {
+/**
+ * Offset of the bracket that opens the (MAX_NESTING + 1)th level of flow nesting, if any. Only
+ * brackets that open or close flow collections count: not those inside quoted strings, comments,
+ * block scalars (`|`, `>`) or plain words (`a[1]`). Linear, and it never runs the YAML parser.
+ */
+export function tooDeep(text: string): number | undefined {
   let depth = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x5b || c === 0x7b) {
+  let i = 0;
+  const n = text.length;
+  /** Indentation of the line that ended with a block scalar indicator; its deeper lines are text. */
+  let blockIndent = -1;
+  let lineStart = true;
+  let indent = 0;
+  let prev = "\n"; // the last character that is not a space
+  while (i < n) {
+    const c = text[i] as string;
+    if (lineStart) {
+      indent = 0;
+      while (text[i + indent] === " ") indent++;
+      const rest = text[i + indent];
+      if (blockIndent >= 0 && (indent > blockIndent || rest === "\n" || rest === "\r")) {
+        const nl = text.indexOf("\n", i);
+        i = nl < 0 ? n : nl + 1;
+        continue;
+      }
+      blockIndent = -1;
+      lineStart = false;
+      i += indent;
+      prev = "\n";
+      continue;
+    }
+    if (c === "\n") {
+      lineStart = true;
+      i++;
+      continue;
+    }
+    if (c === " " || c === "\t" || c === "\r") {
+      i++;
+      continue;
+    }
+    const atToken = " \t\n[{,:-?".includes(prev);
+    if (c === "#" && (text[i - 1] === " " || text[i - 1] === "\t" || prev === "\n")) {
+      const nl = text.indexOf("\n", i);
+      i = nl < 0 ? n : nl;
+      continue;
+    }
+    if ((c === '"' || c === "'") && atToken) {
+      // Skip the quoted scalar: `\"` escapes in double quotes, `''` in single quotes.
+      let j = i + 1;
+      while (j < n) {
+        const d = text[j];
+        if (c === '"' && d === "\\") j += 2;
+        else if (d === c) {
+          if (c === "'" && text[j + 1] === "'") j += 2;
+          else break;
+        } else j++;
+      }
+      i = j + 1;
+      prev = c;
+      continue;
+    }
+    if (depth === 0 && (c === "|" || c === ">") && atToken) {
+      // A block scalar: the rest of this line is its header, the deeper lines below its text.
+      const nl = text.indexOf("\n", i);
+      const header = text.slice(i + 1, nl < 0 ? n : nl);
+      if (/^[-+0-9]*\s*(#.*)?\r?$/.test(header)) {
+        blockIndent = indent;
+        i = nl < 0 ? n : nl;
+        continue;
+      }
+    }
+    if ((c === "[" || c === "{") && (atToken || depth > 0)) {
       if (++depth > MAX_NESTING) return i;
-    } else if ((c === 0x5d || c === 0x7d) && depth > 0) depth--;
+    } else if ((c === "]" || c === "}") && depth > 0) {
+      depth--;
+    } else if (depth === 0 && !atToken) {
+      // Inside a plain word in block context: skip to the next space.
+      let j = i;
+      while (j < n && text[j] !== " " && text[j] !== "\n" && text[j] !== "\t") j++;
+      prev = text[j - 1] as string;
+      i = j;
+      continue;
+    }
+    prev = c;
+    i++;
   }
   return undefined;
 }
@@ -390,6 +533,26 @@ function countAliases(node: unknown): number {
     return undefined;
   });
   return count;
+}
+
+/** An alias whose anchor is not defined before it, if any. */
+function firstUndefinedAlias(doc: Document.Parsed): Alias | undefined {
+  let found: Alias | undefined;
+  walk(doc.contents, (n) => {
+    if (!isAlias(n)) return undefined;
+    let target: unknown;
+    try {
+      target = n.resolve(doc);
+    } catch {
+      target = undefined;
+    }
+    if (target === undefined) {
+      found = n;
+      return false;
+    }
+    return undefined;
+  });
+  return found;
 }
 
 /** An alias inside the very node its anchor names (a structure that contains itself), if any. */

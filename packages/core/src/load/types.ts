@@ -29,7 +29,10 @@ export interface LoadedComponent {
   type: string;
   /** Where it is in the file, e.g. ["builds", 0, "provisioners", 1]. */
   path: PathSegment[];
-  /** Options with expressions evaluated; strings that need build-time values are kept as written. */
+  /**
+   * Options with expressions evaluated: plain data, with a `Deferred` marker (printed as the
+   * string as written) in place of each string that needs build-time values.
+   */
   options: Record<string, unknown>;
   deferred: PathSegment[][];
   plugin?: ResolvedComponent;
@@ -55,13 +58,16 @@ export interface LoadedBuildFile {
   dir: string;
   src: SourceFile;
   variables: Record<string, VariableValue>;
+  /** Locals, evaluated; a local needing build-time values is a `Deferred` marker. */
   locals: Record<string, unknown>;
+  /** Names of the locals computed from a sensitive value: `inspect` shows them masked. */
+  sensitiveLocals: string[];
   sources: Record<string, LoadedSource>;
   data: Record<string, LoadedComponent>;
   builds: LoadedBuild[];
   /** Every distinct plugin component the file uses. */
   plugins: ResolvedComponent[];
-  /** Values to redact from all output: sensitive variables' values. */
+  /** Values to redact from all output: sensitive variables' values and the values computed from them. */
   secrets: string[];
   warnings: Diagnostic[];
 }

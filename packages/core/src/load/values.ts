@@ -5,8 +5,10 @@
  */
 import type { Diagnostic } from "../errors.js";
 import { references, type Scope, type Template } from "../expr/index.js";
+import { MIN_DERIVED_SECRET, secretStrings } from "../util/secret-strings.js";
 import { evaluateLocals } from "./locals.js";
 import type { SourceFile } from "./parse.js";
+import { sensitiveLines } from "./sensitive-lines.js";
 import type { RawFile } from "./structure.js";
 import type { LoadOptions } from "./types.js";
 import { resolveVariables, type VariableDecl, type VariableValue, validateVariables } from "./variables.js";
@@ -18,6 +20,12 @@ export interface Values {
   decls: Record<string, VariableDecl>;
   variables: Record<string, VariableValue>;
   locals: Record<string, unknown>;
+  /** Locals computed from a sensitive value: shown masked, their values redacted. */
+  sensitiveLocals: ReadonlySet<string>;
+  /** Lines holding sensitive values, by file (the build file and the variables files read). */
+  masks: Map<string, Set<number>>;
+  /** Values computed from sensitive ones while loading (locals and options add theirs). */
+  derivedSecrets: unknown[];
   /** The scope for a part of the file: the values plus `extra`; `deferredRoots` wait for the build. */
   scopeFor(extra: Record<string, unknown>, deferredRoots: string[]): Scope;
   /** True for an expression that uses a variable or local without a value (already reported). */
@@ -37,6 +45,7 @@ export function bindValues(
 ): Values {
   // Variables
   const decls = isMap(raw.variables) ? (raw.variables as Record<string, VariableDecl>) : {};
+  const masks = new Map<string, Set<number>>([[src.file, sensitiveLines(src.text)]]);
   const variables = opts.syntaxOnly
     ? {}
     : resolveVariables(
@@ -45,6 +54,7 @@ export function bindValues(
         opts,
         diags,
         opts.requireValues ?? true,
+        masks,
       );
   const localsRaw = isMap(raw.locals) ? raw.locals : {};
   const env = opts.env ?? process.env;
@@ -56,10 +66,26 @@ export function bindValues(
     env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)),
     path: { root: dir, cwd: opts.cwd ?? process.cwd() },
   };
+  // Sensitive values: the sensitive variables, the environment variables that set them, and
+  // (filled in as they are evaluated) the locals computed from any of these.
+  const sensitiveVars = Object.entries(decls)
+    .filter(([, d]) => isMap(d) && d.sensitive === true)
+    .map(([name]) => name);
+  const sensitive = {
+    var: new Set(sensitiveVars),
+    local: new Set<string>(),
+    env: new Set(
+      sensitiveVars.flatMap((n) => {
+        const e = decls[n]?.env;
+        return [`KILN_VAR_${n}`, ...(typeof e === "string" ? [e] : [])];
+      }),
+    ),
+  };
   const scopeFor = (extra: Record<string, unknown>, deferredRoots: string[]): Scope => ({
     values: { ...values, ...extra },
     deferred: new Set(deferredRoots),
     members: { var: varNames, local: localNames },
+    sensitive,
     baseDir: dir,
   });
 
@@ -85,6 +111,7 @@ export function bindValues(
 
   // Locals, in dependency order
   const locals: Record<string, unknown> = values.local as Record<string, unknown>;
+  const derivedSecrets: unknown[] = [];
   if (!opts.syntaxOnly) {
     evaluateLocals(
       localsRaw,
@@ -94,24 +121,32 @@ export function bindValues(
       diags,
       hold,
       missing.local,
+      sensitive.local,
+      derivedSecrets,
     );
   }
-  return { decls, variables, locals, scopeFor, hold };
+  return {
+    decls,
+    variables,
+    locals,
+    sensitiveLocals: sensitive.local,
+    derivedSecrets,
+    masks,
+    scopeFor,
+    hold,
+  };
 }
 
-/** Values to redact from all output: the values and defaults of sensitive variables. */
+/**
+ * Values to redact from all output: the values and defaults of sensitive variables (every
+ * string and number in them), and the values computed from them (of MIN_DERIVED_SECRET
+ * characters or more).
+ */
 export function secretsOf(values: Values): string[] {
   const secrets: string[] = [];
-  for (const v of Object.values(values.variables)) if (v.sensitive) collectStrings(v.value, secrets);
+  for (const v of Object.values(values.variables)) if (v.sensitive) secrets.push(...secretStrings(v.value));
   for (const d of Object.values(values.decls))
-    if (isMap(d) && d.sensitive === true) collectStrings(d.default, secrets);
-  return secrets;
-}
-
-function collectStrings(v: unknown, out: string[]): void {
-  if (typeof v === "string") {
-    if (v.length > 0) out.push(v);
-  } else if (typeof v === "number") out.push(String(v));
-  else if (Array.isArray(v)) for (const x of v) collectStrings(x, out);
-  else if (v && typeof v === "object") for (const x of Object.values(v)) collectStrings(x, out);
+    if (isMap(d) && d.sensitive === true) secrets.push(...secretStrings(d.default));
+  for (const v of values.derivedSecrets) secrets.push(...secretStrings(v, MIN_DERIVED_SECRET));
+  return [...new Set(secrets)];
 }

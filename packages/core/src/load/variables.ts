@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
 import { type Diagnostic, diagnostic, KilnError } from "../errors.js";
-import { checkTemplate, evaluateTemplate, hasExpressions, type Scope } from "../expr/index.js";
+import { checkTemplate, evaluateTracked, hasExpressions, type Scope } from "../expr/index.js";
 import { suggest } from "../schema/validate.js";
 import { exprDiagnostic, parseAt } from "./expand.js";
 import {
@@ -16,6 +16,7 @@ import {
   positionOf,
   type SourceFile,
 } from "./parse.js";
+import { sensitiveLines } from "./sensitive-lines.js";
 
 export type VariableType = "string" | "number" | "bool" | "list" | "map";
 const VARIABLE_TYPES: readonly string[] = ["string", "number", "bool", "list", "map"];
@@ -113,10 +114,13 @@ export function resolveVariables(
   inputs: VariableInputs,
   diags: Diagnostic[],
   requireValues: boolean,
+  /** Filled with the lines of each file read that hold sensitive values. */
+  masks: Map<string, Set<number>> = new Map(),
 ): Record<string, VariableValue> {
   const env = inputs.env ?? process.env;
   const names = Object.keys(decls);
-  const out: Record<string, VariableValue> = {};
+  // No prototype: a variable may be called `toString` or `__proto__`.
+  const out: Record<string, VariableValue> = Object.create(null);
   for (const [name, decl] of Object.entries(decls)) {
     out[name] = { name, decl, value: undefined, sensitive: decl.sensitive === true };
     if ("default" in decl) {
@@ -153,9 +157,15 @@ export function resolveVariables(
     if (k !== undefined)
       setValue(out, name, k, "KILN_VAR", `$KILN_VAR_${name}`, true, undefined, undefined, diags);
   }
+  const sensitiveNames = new Set(
+    Object.entries(decls)
+      .filter(([, d]) => d.sensitive === true)
+      .map(([n]) => n),
+  );
   for (const file of inputs.varFiles ?? []) {
-    const vf = loadVarFile(file, diags);
+    const vf = loadVarFile(file, diags, sensitiveNames);
     if (!vf) continue;
+    masks.set(vf.file, sensitiveLines(vf.text, sensitiveNames));
     const map = vf.value;
     if (map === null || typeof map !== "object" || Array.isArray(map)) {
       diags.push(
@@ -166,7 +176,7 @@ export function resolveVariables(
       continue;
     }
     for (const [name, v] of Object.entries(map)) {
-      if (!(name in decls)) {
+      if (!Object.hasOwn(decls, name)) {
         const close = suggest(name, names);
         diags.push(
           diagnostic("KILN_VAR_UNDEFINED", `variable "${name}" is not declared in ${src.file}`, {
@@ -189,7 +199,7 @@ export function resolveVariables(
       continue;
     }
     const name = arg.slice(0, eq);
-    if (!(name in decls)) {
+    if (!Object.hasOwn(decls, name)) {
       const close = suggest(name, names);
       diags.push(
         diagnostic("KILN_VAR_UNDEFINED", `--var ${name}: no variable "${name}" is declared in ${src.file}`, {
@@ -224,7 +234,11 @@ function redactArg(arg: string): string {
   return arg.length > 40 ? `${arg.slice(0, 37)}...` : arg;
 }
 
-function loadVarFile(file: string, diags: Diagnostic[]): SourceFile | undefined {
+function loadVarFile(
+  file: string,
+  diags: Diagnostic[],
+  sensitiveKeys: ReadonlySet<string>,
+): SourceFile | undefined {
   if (!existsSync(file)) {
     diags.push(diagnostic("KILN_FILE_NOT_FOUND", `--var-file ${file}: no such file`, { path: "--var-file" }));
     return undefined;
@@ -240,7 +254,7 @@ function loadVarFile(file: string, diags: Diagnostic[]): SourceFile | undefined 
     return undefined;
   }
   try {
-    return loadYamlFile(file);
+    return loadYamlFile(file, { sensitiveKeys });
   } catch (err) {
     if (err instanceof KilnError) {
       diags.push(...(err.diagnostics.length ? err.diagnostics : [diagnostic(err.code, err.message)]));
@@ -261,7 +275,7 @@ function setValue(
   path: PathSegment[] | undefined,
   diags: Diagnostic[],
 ): void {
-  const v = out[name];
+  const v = Object.hasOwn(out, name) ? out[name] : undefined;
   if (!v) return;
   const type = v.decl.type ?? "string";
   // An unknown type is reported by the schema check; take the value as it is.
@@ -314,17 +328,19 @@ export function validateVariables(
         return;
       }
       let result: unknown;
+      let sensitive: boolean;
       try {
-        result = evaluateTemplate(t, scope);
+        ({ value: result, sensitive } = evaluateTracked(t, scope));
       } catch (err) {
         diags.push(exprDiagnostic(err, src, path));
         return;
       }
       if (typeof result !== "boolean") {
+        const got = sensitive || v.sensitive ? "a sensitive value" : describe(result);
         diags.push(
           diagnostic(
             "KILN_EXPR_TYPE",
-            `the validation condition of "${v.name}" must be true or false, got ${describe(result)}`,
+            `the validation condition of "${v.name}" must be true or false, got ${got}`,
             {
               path: formatPath(path),
               pos: positionOf(src, path),

@@ -128,6 +128,16 @@ export class PluginResolver {
         },
       );
     }
+    for (const k of Object.values(KIND_KEY)) {
+      const list = (manifest as unknown as Record<string, unknown>)[k];
+      if (list !== undefined && !(Array.isArray(list) && list.every((t) => typeof t === "string"))) {
+        throw new KilnError(
+          "KILN_PLUGIN_MALFORMED",
+          `${name}@${version}: "kiln.${k}" in its package.json must be a list of type names, not ${JSON.stringify(list)?.slice(0, 40)}`,
+          { hint: `Write e.g. "${k}": ["my-type"] — or report it to the plugin's authors.` },
+        );
+      }
+    }
     const pkg: PluginPackage = { name, version, dir, manifest, ...(coreRange ? { coreRange } : {}) };
     this.pkgCache.set(key, pkg);
     return pkg;
@@ -152,7 +162,7 @@ export class PluginResolver {
       }
       this.schemaCache.set(pkg.dir, doc);
     }
-    const schema = doc[KIND_KEY[kind]]?.[type];
+    const schema = ownEntry(ownEntry(doc, KIND_KEY[kind]), type) as JsonSchema | undefined;
     if (!schema || typeof schema !== "object") {
       throw new KilnError(
         "KILN_PLUGIN_MALFORMED",
@@ -205,7 +215,7 @@ export class PluginResolver {
       if (key === type) throw typeMissing(pkg, kind, type);
     }
     // 2. the standard set
-    const std = this.opts.standard?.[kind]?.[type];
+    const std = ownEntry(ownEntry(this.opts.standard, kind), type) as string | undefined;
     if (std) {
       const pkg = this.loadPackage(std);
       if (pkg && this.provides(pkg, kind, type))
@@ -241,6 +251,12 @@ export class PluginResolver {
     }
     return [...out];
   }
+}
+
+/** `o[key]` when `o` is a map holding its own `key`: never an inherited `toString` or `__proto__`. */
+function ownEntry(o: unknown, key: string): unknown {
+  if (o === null || typeof o !== "object" || !Object.hasOwn(o, key)) return undefined;
+  return (o as Record<string, unknown>)[key];
 }
 
 function notFound(kind: Kind, type: string, tried: string[], install: string): KilnError {

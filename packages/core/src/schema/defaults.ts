@@ -6,6 +6,7 @@
  * `anyOf`/`oneOf` would be ambiguous, as in ajv's useDefaults. Values the user wrote are never
  * touched, and the input is not modified.
  */
+import { isDeferred } from "../expr/deferred.js";
 import type { JsonSchema } from "./base.js";
 
 export function applyDefaults<T>(schema: JsonSchema, value: T): T {
@@ -13,7 +14,8 @@ export function applyDefaults<T>(schema: JsonSchema, value: T): T {
 }
 
 function fill(schema: JsonSchema | undefined, value: unknown): unknown {
-  if (!schema || typeof schema !== "object") return value;
+  // A build-time marker stands for a value not known yet: it is kept as it is.
+  if (!schema || typeof schema !== "object" || isDeferred(value)) return value;
   if (Array.isArray(value)) {
     const items = schema.items as JsonSchema | undefined;
     return items && typeof items === "object" && !Array.isArray(items)

@@ -16,6 +16,8 @@ export interface ValidateOptions {
   deferred?: (path: readonly PathSegment[]) => boolean;
   /** A label for unknown-key messages, e.g. "qemu option". */
   what?: string;
+  /** Applied to a value before it is quoted (and cut to fit) in a message: secrets out first. */
+  redact?: (text: string) => string;
 }
 
 /** Validate `value` against `schema`, returning diagnostics positioned in `src`. */
@@ -47,12 +49,15 @@ function splitPointer(pointer: string, value: unknown): PathSegment[] {
   return out;
 }
 
-function typeName(v: unknown): string {
+function typeName(v: unknown, redact: (text: string) => string = (t) => t): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "a map";
-  if (typeof v === "string")
-    return `a string (${JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v)})`;
+  if (typeof v === "string") {
+    // Redact, then cut: a secret cut short would no longer be found.
+    const shown = redact(v);
+    return `a string (${JSON.stringify(shown.length > 40 ? `${shown.slice(0, 37)}...` : shown)})`;
+  }
   if (typeof v === "number") return Number.isInteger(v) ? `a number (${v})` : `a number (${v})`;
   if (typeof v === "boolean") return `a boolean (${v})`;
   return typeof v;
@@ -296,7 +301,7 @@ export function ajvToDiagnostics(
         const want = String(params.type)
           .split(",")
           .map((t) => YAML_TYPE[t] ?? t);
-        message = `expected ${want.join(" or ")}, got ${typeName(here)}`;
+        message = `expected ${want.join(" or ")}, got ${typeName(here, opts.redact)}`;
         const wanted = String(params.type).split(",");
         if (typeof here === "string") {
           const num = here.trim() !== "" && Number.isFinite(Number(here));
@@ -312,6 +317,8 @@ export function ajvToDiagnostics(
           }
         } else if (wanted.includes("string") && (typeof here === "number" || typeof here === "boolean")) {
           hint = "Put the value in quotes to keep it as text.";
+        } else if (wanted.includes("string") && here === null) {
+          hint = 'YAML reads null, ~ and an empty value as "no value": write "null" in quotes for the text.';
         }
         break;
       }
@@ -321,11 +328,18 @@ export function ajvToDiagnostics(
         const allowed = (
           e.keyword === "enum" ? (params.allowedValues as unknown[]) : [params.allowedValue]
         ).map((v) => JSON.stringify(v));
-        message = `${typeName(here)} is not allowed here`;
+        message = `${typeName(here, opts.redact)} is not allowed here`;
         const close = typeof here === "string" ? suggest(JSON.stringify(here), allowed) : undefined;
+        // `type: null`, `on`, `1`: YAML read the bare word as another type; quoting keeps it text.
+        const asText = here === null || typeof here !== "object" ? JSON.stringify(String(here)) : undefined;
+        const quote = typeof here !== "string" && asText !== undefined && allowed.includes(asText);
         hint = close
           ? `Did you mean ${close}? Allowed: ${listWords(allowed)}`
-          : `Allowed: ${listWords(allowed)}.`;
+          : quote
+            ? `Write ${asText} in quotes: YAML reads the bare word as ${here === null ? "no value" : `the ${typeof here} ${String(here)}`}.`
+            : here === null
+              ? `Allowed: ${listWords(allowed)}. (YAML reads a bare null, ~ or empty value as "no value".)`
+              : `Allowed: ${listWords(allowed)}.`;
         break;
       }
       case "pattern":
@@ -340,7 +354,7 @@ export function ajvToDiagnostics(
         } else if (params.pattern === NAME_PATTERN && typeof here === "string") {
           message = `name "${here}" is not allowed: names start with a letter or _ and hold letters, digits, _ and -`;
         } else {
-          message = `${typeName(here)} does not have the expected form`;
+          message = `${typeName(here, opts.redact)} does not have the expected form`;
         }
         const duration = /\(ns\|us\|/.test(String(params.pattern ?? ""))
           ? "A duration such as 30s, 5m or 1h30m."
@@ -373,7 +387,7 @@ export function ajvToDiagnostics(
       case "minProperties":
       case "maxProperties":
         code = "KILN_SCHEMA_RANGE";
-        message = `${typeName(here)} ${e.message ?? "is out of range"}`;
+        message = `${typeName(here, opts.redact)} ${e.message ?? "is out of range"}`;
         hint = descriptionOf(root, e, rel);
         break;
       default:

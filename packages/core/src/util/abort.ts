@@ -1,5 +1,6 @@
 /** Small helpers every package needs once: an error's message, abort reasons, an abortable sleep. */
 import { setTimeout as delay } from "node:timers/promises";
+import { MAX_TIMER_MS } from "./timer.js";
 
 /** The message of an error, or the thrown value as text. */
 export function messageOf(err: unknown): string {
@@ -32,7 +33,10 @@ export async function abortableSleep(
   if (signal?.aborted) throw onAbort ? onAbort(signal) : signal.reason;
   if (ms <= 0) return;
   try {
-    await delay(ms, undefined, signal ? { signal } : undefined);
+    // One timer takes at most MAX_TIMER_MS (~24.8 days); a longer wait is several in a row.
+    const end = Date.now() + ms;
+    for (let left = ms; left > 0; left = end - Date.now())
+      await delay(Math.min(left, MAX_TIMER_MS), undefined, signal ? { signal } : undefined);
   } catch (e) {
     if (signal?.aborted) throw onAbort ? onAbort(signal) : signal.reason;
     throw e;

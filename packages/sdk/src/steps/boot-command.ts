@@ -4,7 +4,15 @@
  * each with its description) with `${{ http.* }}` rendered, show throttled progress, and say how
  * fast it typed. The typing statistics are left in the state (BOOT_TYPING) for benchmarks.
  */
-import { abortableSleep, messageOf, parseDuration, type RunContext, type Step, stateKey } from "@kiln/core";
+import {
+  abortableSleep,
+  isDeferred,
+  messageOf,
+  parseDuration,
+  type RunContext,
+  type Step,
+  stateKey,
+} from "@kiln/core";
 import { type BootAction, parseBootCommand } from "../boot/parse.js";
 import { type KeyDriver, typeBootCommand } from "../boot/type.js";
 import type { BootOptions } from "../schemas.js";
@@ -57,7 +65,8 @@ export function countKeys(actions: BootAction[]): { keys: number; waitMs: number
 
 /** Check the boot command's syntax (for prepare): expressions are rendered later and never add `<…>`. */
 export function checkBootCommand(o: BootCommandOptions): void {
-  for (const g of bootGroups(o)) parseBootCommand(g.command);
+  // A string with build-time values is the loader's marker until the step renders it: check its text.
+  for (const g of bootGroups(o)) parseBootCommand(g.command.map((c) => (isDeferred(c) ? String(c) : c)));
 }
 
 export function bootCommandStep(o: BootCommandOptions, how: BootCommandStepOptions): Step {

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Deferred } from "@kiln/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { findIsoTool } from "../iso/make.js";
 import { CD_IMAGE } from "../state.js";
@@ -30,7 +31,10 @@ describe("cdStep", () => {
     ctx.buildVars.SSHPublicKey = "ssh-ed25519 AAAA test";
     await cdStep({
       cd_label: "cidata",
-      cd_content: { "meta-data": "instance-id: x\n", "user-data": "key: ${{ build.SSHPublicKey }}\n" },
+      cd_content: {
+        "meta-data": "instance-id: x\n",
+        "user-data": Deferred.parse("key: ${{ build.SSHPublicKey }}\n") as unknown as string,
+      },
     }).run(ctx);
     const cd = ctx.state.require(CD_IMAGE);
     expect(cd.files.sort()).toEqual(["meta-data", "user-data"]);
