@@ -76,6 +76,7 @@ export function createRunContext(init: RunContextInit): OwnedRunContext {
     baseDir: init.baseDir,
   });
   const secret = init.secret ?? (() => {});
+  const redact = init.redact ?? ((text: string) => text);
   // Only the loader's build-time markers are evaluated; a plain string is data, whatever it holds.
   const walk = (v: unknown): unknown => {
     if (isDeferred(v)) {
@@ -85,8 +86,10 @@ export function createRunContext(init: RunContextInit): OwnedRunContext {
           "KILN_EXPR_EVAL",
           `"${v.source}" needs values that are not available while building`,
         );
+      // A value holding a registered secret verbatim is redacted where it stands; one computed
+      // from a secret (upper, base64 …) is registered whole.
       if (v.sensitive || out.sensitive)
-        for (const s of secretStrings(out.value, MIN_DERIVED_SECRET)) secret(s);
+        for (const s of secretStrings(out.value, MIN_DERIVED_SECRET)) if (redact(s) === s) secret(s);
       return out.value;
     }
     if (Array.isArray(v)) return v.map(walk);
@@ -102,7 +105,7 @@ export function createRunContext(init: RunContextInit): OwnedRunContext {
     signal: init.signal ?? new AbortController().signal,
     buildVars,
     secret,
-    redact: init.redact ?? ((text) => text),
+    redact,
     render: <T>(value: T): T => walk(value) as T,
     baseDir: init.baseDir,
     force: init.force === true,

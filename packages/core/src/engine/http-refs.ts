@@ -5,6 +5,7 @@
  * provisioner or post-processor option that refers to them is an error naming the option.
  */
 import { KilnError } from "../errors.js";
+import { isDeferred } from "../expr/deferred.js";
 import { hasExpressions, parseTemplate, references } from "../expr/index.js";
 import { formatPath, type PathSegment, positionOf, type SourceFile } from "../load/parse.js";
 import type { BuildVars } from "./types.js";
@@ -13,7 +14,10 @@ import type { BuildVars } from "./types.js";
 export function httpReferences(value: unknown, base: PathSegment[] = []): PathSegment[][] {
   const out: PathSegment[][] = [];
   const walk = (v: unknown, path: PathSegment[]) => {
-    if (typeof v === "string") {
+    // Build-time values arrive as the loader's Deferred markers (a plain string is data).
+    if (isDeferred(v)) {
+      if (references(v.template).some((r) => r.root === "http")) out.push(path);
+    } else if (typeof v === "string") {
       if (!hasExpressions(v)) return;
       try {
         if (references(parseTemplate(v)).some((r) => r.root === "http")) out.push(path);

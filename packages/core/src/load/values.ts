@@ -3,6 +3,8 @@
  * a part of the file is evaluated in; and which expressions are held back because a value they
  * use is missing.
  */
+
+import { SecretRegistry } from "../engine/secrets.js";
 import type { Diagnostic } from "../errors.js";
 import { references, type Scope, type Template } from "../expr/index.js";
 import { MIN_DERIVED_SECRET, secretStrings } from "../util/secret-strings.js";
@@ -140,13 +142,19 @@ export function bindValues(
 /**
  * Values to redact from all output: the values and defaults of sensitive variables (every
  * string and number in them), and the values computed from them (of MIN_DERIVED_SECRET
- * characters or more).
+ * characters or more) that do not already hold one of those verbatim: `upper(secret)` or
+ * `base64encode(secret)` is redacted whole, `"user ${secret}"` only where the secret stands.
  */
 export function secretsOf(values: Values): string[] {
   const secrets: string[] = [];
   for (const v of Object.values(values.variables)) if (v.sensitive) secrets.push(...secretStrings(v.value));
   for (const d of Object.values(values.decls))
     if (isMap(d) && d.sensitive === true) secrets.push(...secretStrings(d.default));
-  for (const v of values.derivedSecrets) secrets.push(...secretStrings(v, MIN_DERIVED_SECRET));
+  // A derived value in which the registry already finds a secret (verbatim, base64, URL-encoded …)
+  // is redacted where that stands; one it does not recognise (upper, sha256 …) is registered whole.
+  const known = new SecretRegistry();
+  for (const r of secrets) known.add(r);
+  for (const v of values.derivedSecrets)
+    for (const s of secretStrings(v, MIN_DERIVED_SECRET)) if (known.redact(s) === s) secrets.push(s);
   return [...new Set(secrets)];
 }
