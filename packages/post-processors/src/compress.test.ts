@@ -210,13 +210,35 @@ describe("compress", () => {
     await expect(run({}, [])).rejects.toThrow(/has no files to compress/);
     await expect(run({}, [join(dir, "missing")])).rejects.toThrow(/^\[compress\] cannot read .*missing/);
     await expect(run({ format: "gzip" }, [dir])).rejects.toThrow(/is not a regular file/);
-    await expect(run({ output: "a" }, [a])).rejects.toThrow(/is one of the files to compress/);
+    await expect(run({ output: "a", format: "gzip" }, [a])).rejects.toThrow(
+      /is one of the files to compress/,
+    );
     await mkdir(join(dir, "sub"));
     await writeFile(join(dir, "sub", "a"), "x");
     await expect(run({ format: "tar" }, [a, join(dir, "sub", "a")])).rejects.toThrow(
       /would have the same name/,
     );
     expect((await readdir(dir)).sort()).toEqual(["a", "b", "sub"]);
+  });
+
+  it("refuses an output extension that names no supported format, unless format says what to write", async () => {
+    await sample("a.img", 1000);
+    const a = join(dir, "a.img");
+    for (const output of ["image.rar", "image", "disk.qcow2"]) {
+      await expect(run({ output }, [a])).rejects.toMatchObject({
+        code: "KILN_POST_PROCESSOR_OPTIONS",
+        message: `[compress] output ${output}: its extension names no supported format`,
+        hint: expect.stringContaining(".tar.gz, .tar.xz"),
+      });
+    }
+    expect(await readdir(dir)).toEqual(["a.img"]);
+    const { ctx } = await run({ output: "image.rar", format: "tar.gz" }, [a]);
+    expect(ctx.rec.says.join("\n")).toMatch(
+      /warning: output .*image\.rar has no extension of a supported format; it is written as tar\.gz/,
+    );
+    execFileSync("tar", ["-tzf", join(dir, "image.rar")]);
+    const gz = await run({ output: "x.xz", format: "gzip" }, [a]);
+    expect(gz.ctx.rec.says.join("\n")).toMatch(/ends in \.xz, which is xz; it is written as gzip/);
   });
 
   it("destroy removes the archive", async () => {

@@ -20,7 +20,7 @@ import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip, constants as zc } from "node:zlib";
 import { Progress } from "./progress.js";
-import { type CompressOptions, FORMATS } from "./schema.js";
+import { BY_SUFFIX, type CompressOptions, FORMATS, type Format } from "./schema.js";
 import { contentSize, type TarInput, tarStream } from "./tar.js";
 import type { Artifact, PostProcessContext, PostProcessorRuntime } from "./types.js";
 import {
@@ -42,8 +42,7 @@ import {
 const TYPE = "compress";
 
 export type { CompressOptions } from "./schema.js";
-export { FORMATS } from "./schema.js";
-export type Format = (typeof FORMATS)[number];
+export { FORMATS, type Format } from "./schema.js";
 
 const EXTENSION: Record<Format, string> = {
   gzip: "gz",
@@ -54,22 +53,6 @@ const EXTENSION: Record<Format, string> = {
   "tar.xz": "tar.xz",
   "tar.zst": "tar.zst",
 };
-
-/** Formats by file-name ending, longest first. */
-const BY_SUFFIX: [string, Format][] = [
-  [".tar.gz", "tar.gz"],
-  [".tar.xz", "tar.xz"],
-  [".tar.zst", "tar.zst"],
-  [".tar.zstd", "tar.zst"],
-  [".tgz", "tar.gz"],
-  [".txz", "tar.xz"],
-  [".tzst", "tar.zst"],
-  [".tar", "tar"],
-  [".gz", "gzip"],
-  [".xz", "xz"],
-  [".zst", "zstd"],
-  [".zstd", "zstd"],
-];
 
 /** Endings of formats Packer knows but kiln does not (yet): an error rather than a surprise. */
 const UNSUPPORTED = [".zip", ".lz4", ".bz2", ".bzip2", ".bgzf", ".tbz2", ".tbz"];
@@ -96,6 +79,37 @@ function parseFormat(value: unknown): Format | undefined {
   if (typeof v === "string" && ALIASES[v]) return ALIASES[v];
   throw ppError(TYPE, CODES.options, `unknown format ${JSON.stringify(value)}`, {
     hint: `Use one of ${FORMATS.join(", ")}.`,
+  });
+}
+
+const SUPPORTED = BY_SUFFIX.map(([ext]) => ext).join(", ");
+
+/**
+ * The format: `format` when set (an output ending that says otherwise is the user's choice, with
+ * a warning), else output's ending — one that names no supported format is an error rather
+ * than a tar.gz under a misleading name — else tar.gz.
+ */
+function formatOf(
+  ctx: PostProcessContext<CompressOptions>,
+  value: unknown,
+  output: string | undefined,
+): Format {
+  const explicit = parseFormat(value);
+  if (explicit) {
+    const named =
+      output === undefined ? undefined : BY_SUFFIX.find(([ext]) => output.toLowerCase().endsWith(ext));
+    if (output !== undefined && named?.[1] !== explicit) {
+      ctx.ui.message(
+        `warning: output ${output} ${named ? `ends in ${named[0]}, which is ${named[1]}` : "has no extension of a supported format"}; it is written as ${explicit}, as format says`,
+      );
+    }
+    return explicit;
+  }
+  if (output === undefined) return "tar.gz";
+  const named = formatFromName(output);
+  if (named) return named;
+  throw ppError(TYPE, CODES.options, `output ${output}: its extension names no supported format`, {
+    hint: `End output with one of ${SUPPORTED}, or set format (${FORMATS.join(", ")}) to keep this name.`,
   });
 }
 
@@ -201,8 +215,7 @@ export const compress: PostProcessorRuntime<CompressOptions> = {
     }
     const fields = templateFields(ctx);
     const rendered = o.output === undefined ? undefined : renderFields(TYPE, "output", o.output, fields);
-    const format =
-      parseFormat(o.format) ?? (rendered !== undefined ? formatFromName(rendered) : undefined) ?? "tar.gz";
+    const format = formatOf(ctx, o.format, rendered);
     const { tar, algorithm } = split(format);
     const level = levelFor(algorithm, o.compression_level);
     const output =

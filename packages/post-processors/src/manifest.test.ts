@@ -207,6 +207,15 @@ describe("manifest", () => {
     expect(ctx.rec.says.join("\n")).not.toContain("Sup3r");
   });
 
+  it("refuses a {{.Field}} template in output (the manifest's name takes none), and leaves no file", async () => {
+    await expect(runManifest({ output: "{{.BuildName}}.json" }, [])).rejects.toThrow(
+      /^\[manifest\] output \{\{\.BuildName\}\}\.json: the manifest's name takes no \{\{\.Field\}\} templates/,
+    );
+    expect(await readdir(dir)).toEqual([]);
+    await runManifest({ output: "lit-${{x}}.json" }, []); // a kiln expression left as text is a name
+    expect(existsSync(join(dir, "lit-${{x}}.json"))).toBe(true);
+  });
+
   it("waits for a lock held by someone else", async () => {
     const lock = join(dir, "packer-manifest.json.lock");
     await writeFile(lock, "other\n");

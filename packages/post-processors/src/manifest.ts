@@ -256,6 +256,16 @@ export const manifest: PostProcessorRuntime<ManifestOptions> = {
     if (typeof o.output !== "string" || o.output.trim() === "") {
       throw ppError(TYPE, CODES.options, "output must be a non-empty file name");
     }
+    if (/(?<!\$)\{\{/.test(o.output)) {
+      throw ppError(
+        TYPE,
+        CODES.options,
+        `output ${o.output}: the manifest's name takes no {{.Field}} templates`,
+        {
+          hint: "Use an expression instead, e.g. output: manifest-${{ build.BuildName }}.json.",
+        },
+      );
+    }
     const output = resolvePath(ctx, o.output);
     // custom_data's expressions were evaluated by the engine, with the build vars of this run.
     const customData = customDataOf(o.custom_data);

@@ -243,7 +243,17 @@ export function ajvToDiagnostics(
     const deeper = [...byBranch.values()].filter(
       (list) => !list.every((e) => e.instancePath === u.instancePath && e.keyword === "type"),
     );
-    if (deeper.length > 0) {
+    const allRequired = [...byBranch.values()].every(
+      (list) =>
+        list.length > 0 && list.every((e) => e.keyword === "required" && e.instancePath === u.instancePath),
+    );
+    if (byBranch.size > 1 && allRequired) {
+      // anyOf: [{required: [a]}, {required: [b]} …] — "set one of a, b …"
+      const keys = [...byBranch.values()]
+        .flat()
+        .map((e) => String((e.params as { missingProperty?: string }).missingProperty));
+      extra.push({ ...u, keyword: "requiredOneOf", params: { keys: [...new Set(keys)] } });
+    } else if (deeper.length > 0) {
       const best = deeper.sort((a, b) => a.length - b.length)[0] ?? [];
       extra.push(...best);
     } else {
@@ -374,6 +384,23 @@ export function ajvToDiagnostics(
         hint = "List each entry once.";
         break;
       }
+      case "requiredOneOf": {
+        const keys = (params.keys as string[]).map((k) => `"${k}"`);
+        code = "KILN_SCHEMA_REQUIRED";
+        message = `missing one of ${keys.join(", ")}`;
+        hint = `Add one of ${keys.join(", ")} to ${formatPath(path) || "the top level"}.`;
+        break;
+      }
+      case "not": {
+        // a property that must not be set here; its schema's description says why
+        at = "key";
+        code = "KILN_SCHEMA_CONFLICT";
+        const why = (parentSchemaOf(root, e) as { description?: string } | undefined)?.description;
+        message = why ?? "this key is not allowed together with the others set here";
+        break;
+      }
+      case "if":
+        continue; // reported by the errors of its "then"
       case "propertyNames":
         continue; // reported by its inner pattern error
       case "minimum":

@@ -32,7 +32,7 @@ export {
   type LocalShellSpec,
   runLocalShell,
 } from "./run.js";
-export { LOCAL_SHELL_OPTIONS } from "./schema.js";
+export { LOCAL_SHELL_OPTIONS, withScriptSources } from "./schema.js";
 export {
   cannotRun,
   KILL_GRACE_MS,

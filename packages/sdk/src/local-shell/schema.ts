@@ -32,3 +32,37 @@ export const LOCAL_SHELL_OPTIONS = {
 
 /** The options runLocalShell reads (what both shell-local plugins take). */
 export type LocalShellOptions = OptionsOf<typeof LOCAL_SHELL_OPTIONS>;
+
+/**
+ * The JSON Schema form of scriptSources' rule — exactly one of command / inline / script /
+ * scripts (script and scripts together when `scriptWithScripts`) — so `kiln validate` reports
+ * "nothing to run" and "both inline and script" with their position. Spread it into the
+ * component's schema: `withScriptSources(options({...}), rules)`.
+ */
+export function withScriptSources<S extends object>(
+  schema: S,
+  rules: { command: boolean; scriptWithScripts: boolean },
+): S {
+  const names = [...(rules.command ? ["command"] : []), "inline", "script", "scripts"];
+  const list = names.map((n) => `"${n}"`).join(", ");
+  const pairs: [string, string][] = [];
+  for (const [i, a] of names.entries()) {
+    for (const b of names.slice(i + 1)) {
+      if (!(rules.scriptWithScripts && a === "script" && b === "scripts")) pairs.push([a, b]);
+    }
+  }
+  return Object.assign(schema, {
+    anyOf: names.map((n) => ({ required: [n] })),
+    allOf: pairs.map(([a, b]) => ({
+      if: { required: [a] },
+      then: {
+        properties: {
+          [b]: {
+            not: {},
+            description: `"${b}" cannot be used together with "${a}": set only one of ${list}.`,
+          },
+        },
+      },
+    })),
+  });
+}
