@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -113,7 +114,7 @@ describe.skipIf(skip)(
       // Nothing left behind in /tmp by this suite's user (the tests that use the default remote_folder).
       const left = sshd
         ? readdirSync("/tmp").filter((f) => {
-            if (!/^(script|varfile)_\d+\.sh$/.test(f)) return false;
+            if (!/^(script|varfile)_\d+\.sh(\.pid)?$/.test(f)) return false;
             const st = statSync(join("/tmp", f), { throwIfNoEntry: false });
             return st !== undefined && st.uid === sshd.user.uid && st.mtimeMs >= started;
           })
@@ -357,6 +358,38 @@ describe.skipIf(skip)(
       const until = Date.now() + 5000;
       while (existsSync(path) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
       expect(existsSync(path)).toBe(false);
+    });
+
+    it("ends the remote script and what it started when the run is aborted, also what the session's signal does not reach", async () => {
+      // Unique command lines to look for: sleeps with a fraction no other process uses. The
+      // second runs in a process group of its own, which the SSH "signal" request (a killpg of
+      // the session's group, and nothing at all for root logins) does not reach.
+      const tag = `${String(process.pid).padStart(6, "0")}${Date.now() % 1000}`;
+      const same = `sleep 600.${tag}1`;
+      const own = `sleep 600.${tag}2`;
+      const running = (cmd: string) =>
+        spawnSync("pgrep", ["-f", `^${cmd.replace(".", "\\.")}$`]).status === 0;
+      const ctl = new AbortController();
+      const path = `${home()}/group.sh`;
+      const ownGroup = `python3 -c 'import os; os.setpgid(0, 0); os.execvp("sleep", "${own}".split())' &`;
+      const ctx = provisionContext(
+        shellSchema,
+        { inline: [ownGroup, `${same} &`, "echo started", same, "echo never"], remote_path: path },
+        await connected(),
+        { signal: ctl.signal },
+      );
+      const pending = rejection(shell.provision(ctx));
+      await ctx.ui.waitForOutput("started");
+      const until = Date.now() + 10_000;
+      while (!(running(same) && running(own)) && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 50));
+      expect([running(same), running(own)]).toEqual([true, true]);
+      ctl.abort(new Error("interrupted by test"));
+      expect((await pending).message).toBe("interrupted by test");
+      // ended before provision() returned: no waiting here
+      expect([running(same), running(own)]).toEqual([false, false]);
+      expect(existsSync(path)).toBe(false);
+      expect(existsSync(`${path}.pid`)).toBe(false);
     });
 
     it("waits pause_after once the scripts ran", async () => {

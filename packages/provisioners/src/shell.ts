@@ -22,6 +22,7 @@ import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
 import type { Communicator, ExecResult, ProvisionContext, ProvisionerRuntime } from "@kiln/core";
 import { CommunicatorError } from "@kiln/sdk";
+import { endGroup, groupedCommand } from "./remote-group.js";
 import type { ShellOptions } from "./schema.js";
 import {
   abortError,
@@ -172,10 +173,12 @@ class ShellRun {
     }
   }
 
-  /** Remove a remote file; failures are reported, and fail the provisioner only when `strict`. */
-  async remove(path: string, strict: boolean): Promise<void> {
+  /** Remove remote files; failures are reported, and fail the provisioner only when `strict`. */
+  async remove(paths: string | string[], strict: boolean): Promise<void> {
     const { ctx, comm } = this;
-    const cmd = `rm -f ${shellQuote(path)}`;
+    const list = [paths].flat();
+    const path = list.join(", ");
+    const cmd = `rm -f ${list.map((p) => shellQuote(p)).join(" ")}`;
     // Interrupted (before or during the removal): one quick best-effort attempt on a fresh
     // signal, so nothing is left behind.
     const lastTry = async () => {
@@ -242,6 +245,8 @@ export const shell: ProvisionerRuntime<ShellOptions> = {
     const folder = o.remote_folder;
     const remotePath =
       o.remote_path || posix.join(folder, o.remote_file || `script_${randomInt(1_000_000_000)}.sh`);
+    // where the running script's process group is recorded, so an interrupt can end it
+    const pidFile = `${remotePath}.pid`;
     const pauseAfter = duration(TYPE, "pause_after", o.pause_after);
     const expectDisconnect = o.expect_disconnect === true || codes.includes(DISCONNECTED_EXIT_CODE);
     const run = new ShellRun(ctx);
@@ -268,12 +273,20 @@ export const shell: ProvisionerRuntime<ShellOptions> = {
         ui.say(`Provisioning with shell script: ${script.label}`);
         let result: ExecResult;
         let uploaded = false;
+        // Interrupted: the remote script would go on running without its channel, so its
+        // process group is ended at once, over a command of its own.
+        let ending: Promise<void> | undefined;
+        const endScript = () => {
+          if (uploaded && alive(comm)) ending ??= endGroup(comm, pidFile);
+          return ending;
+        };
+        ctx.signal.addEventListener("abort", endScript, { once: true });
         try {
           result = await run.retrying(`starting ${script.label}`, async () => {
             await comm.upload(script.body, remotePath, { mode: 0o755 });
             uploaded = true;
             try {
-              return await comm.exec(command, {
+              return await comm.exec(groupedCommand(command, pidFile), {
                 signal: ctx.signal,
                 expectDisconnect,
                 onStdout: (c) => ui.output("stdout", c),
@@ -298,8 +311,11 @@ export const shell: ProvisionerRuntime<ShellOptions> = {
             }
           });
         } catch (err) {
-          if (uploaded && !o.skip_clean) await run.remove(remotePath, false);
+          if (ctx.signal.aborted) await endScript();
+          if (uploaded) await run.remove(o.skip_clean ? pidFile : [remotePath, pidFile], false);
           throw err;
+        } finally {
+          ctx.signal.removeEventListener("abort", endScript);
         }
 
         const dropped = result.disconnected === true || (expectDisconnect && result.exitCode === null);
@@ -326,7 +342,7 @@ export const shell: ProvisionerRuntime<ShellOptions> = {
             hint: `valid_exit_codes is [${codes.join(", ")}]; see the script's output above.`,
           });
         }
-        if (!o.skip_clean) await run.remove(remotePath, !error);
+        await run.remove(o.skip_clean ? pidFile : [remotePath, pidFile], !error && !o.skip_clean);
         if (error) throw error;
       }
     } catch (err) {
