@@ -60,7 +60,7 @@ describe("kiln validate checks what the components' prepare would", () => {
       "post-processors",
       "      - type: compress\n        output: image.rar\n",
       "10:17",
-      /output: a string \("image\.rar"\)[^]*supported: \.tar\.gz/,
+      /output: a string \("image\.rar"\)[\s\S]*supported: \.tar\.gz/,
     ],
     [
       "an unknown field in compress' output",
