@@ -102,7 +102,7 @@ export function planRuns(
   const dupes: Diagnostic[] = [];
   loaded.builds.forEach((b, buildIndex) => {
     b.sources.forEach((s, j) => {
-      const type = loaded.sources[s]?.type ?? "unknown";
+      const type = (b.variants?.[s] ?? loaded.sources[s])?.type ?? "unknown";
       const name = b.name ? `${b.name}.${type}.${s}` : `${type}.${s}`;
       const path = ["builds", b.index, "sources", j];
       const prev = seen.get(name);
@@ -196,7 +196,7 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
   const { loaded, bus } = opts;
   const { info } = p;
   const build = loaded.builds[p.buildIndex];
-  const source = loaded.sources[info.source];
+  const source = build?.variants?.[info.source] ?? loaded.sources[info.source];
   const t0 = Date.now();
   bus.emit({ type: "run-start", time: t0, run: info.name });
   const ui = bus.ui(info.name);

@@ -46,7 +46,10 @@ export interface LoadedBuild {
   name: string;
   index: number;
   description?: string;
+  /** The runs' source names, in order (a per-build variant's `name:`, or its source's). */
   sources: string[];
+  /** Per-build variants of sources (a map in `sources:`), by run source name. */
+  variants?: Record<string, LoadedSource>;
   provisioners: LoadedComponent[];
   errorCleanupProvisioner?: LoadedComponent;
   /** Each entry is a chain; a single post-processor is a chain of one. */
