@@ -9,6 +9,7 @@ import {
   type LoadOptions,
   loadBuildFile,
   readYamlBytes,
+  redactWords,
   SecretRegistry,
   type SourceFile,
 } from "@kiln/core";
@@ -76,13 +77,14 @@ function readSources(diags: Diagnostic[], known?: SourceFile): Record<string, st
 export function report(ctx: CommandContext, err: unknown, known?: SourceFile): number {
   if (!isKilnError(err)) throw err;
   const redact = err.secrets.length ? redactor(err.secrets) : undefined;
+  const words = redact ? (t: string) => redactWords(t, redact, err.secrets) : undefined;
   const diags: Diagnostic[] = err.diagnostics.length
     ? err.diagnostics
     : [{ code: err.code, severity: "error", message: err.message, ...(err.hint ? { hint: err.hint } : {}) }];
   const text = formatDiagnostics(diags, {
     sources: readSources(diags, known),
     color: ctx.color,
-    ...(redact ? { redact } : {}),
+    ...(redact && words ? { redact, redactWords: words } : {}),
   });
   const n = diags.filter((d) => d.severity === "error").length;
   ctx.stderr.write(`${text}\n\n${n} problem${n === 1 ? "" : "s"} found.\n`);

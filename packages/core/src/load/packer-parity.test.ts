@@ -185,3 +185,23 @@ describe("source reuse", () => {
     expect(where(e)).toEqual(["KILN_SCHEMA_TYPE 8:17"]);
   });
 });
+
+describe("a sensitive value that is also a word kiln writes", () => {
+  it('"password" is redacted where it is the value, not inside ssh_password in hints and paths', async () => {
+    const { formatDiagnostics } = await import("../report.js");
+    const { redactorFor, redactWords } = await import("./redact.js");
+    const e = fail(
+      `kiln: 1\nvariables:\n  pw: { sensitive: true, default: password }\n${SRC("    ssh_pasword: ${{ var.pw }}\n    memory: ${{ var.pw }}\n").slice(8)}`,
+    );
+    const hints = e.diagnostics.map((d) => `${d.path} | ${d.hint}`);
+    expect(hints).toContain('sources.a.ssh_pasword | Did you mean "ssh_password"?');
+    expect(e.diagnostics.map((d) => d.message).join("\n")).not.toMatch(/"password"/);
+    const r = redactorFor(e.secrets);
+    const text = formatDiagnostics(e.diagnostics, {
+      redact: r,
+      redactWords: (t) => redactWords(t, r, e.secrets),
+    });
+    expect(text).toContain('Did you mean "ssh_password"?');
+    expect(text).not.toMatch(/[^_]password/);
+  });
+});
