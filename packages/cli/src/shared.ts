@@ -45,13 +45,32 @@ export function loadFromArgs(
   file: string,
   extra: Partial<LoadOptions> = {},
 ): LoadedBuildFile {
-  return loadBuildFile({
+  const loaded = loadBuildFile({
     file,
     vars: (ctx.values.var as string[] | undefined) ?? [],
     varFiles: (ctx.values["var-file"] as string[] | undefined) ?? [],
     resolver: resolverOptions(dirname(resolve(file))),
     ...extra,
   });
+  printWarnings(ctx, loaded.warnings, loaded.secrets, extra.structure?.src ?? loaded.src);
+  return loaded;
+}
+
+/** Warnings (a variables file setting an undeclared variable …) on stderr, with their places. */
+export function printWarnings(
+  ctx: CommandContext,
+  warnings: readonly Diagnostic[],
+  secrets: readonly string[],
+  known?: SourceFile,
+): void {
+  if (warnings.length === 0) return;
+  const redact = secrets.length ? redactor(secrets) : undefined;
+  const text = formatDiagnostics([...warnings], {
+    sources: readSources([...warnings], known),
+    color: ctx.color,
+    ...(redact ? { redact, redactWords: (t: string) => redactWords(t, redact, secrets) } : {}),
+  });
+  ctx.stderr.write(`${text}\n`);
 }
 
 function readSources(diags: Diagnostic[], known?: SourceFile): Record<string, string> {

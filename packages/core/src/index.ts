@@ -7,6 +7,7 @@ export {
   type RunResult,
   runBuild,
 } from "./engine/build.js";
+export { type CheckOptions, checkComponents } from "./engine/check.js";
 export {
   createRunContext,
   type OwnedRunContext,

@@ -179,7 +179,7 @@ export function loadBuildFile(opts: LoadOptions): LoadedBuildFile {
         ),
       );
       const map = variantsOf.get(i) ?? {};
-      map[v.name] = { ...merged, name: v.name };
+      map[v.name] = { ...merged, name: v.name, base: v.base };
       variantsOf.set(i, map);
     }
   }

@@ -40,6 +40,8 @@ export interface LoadedComponent {
 
 export interface LoadedSource extends LoadedComponent {
   name: string;
+  /** For a per-build variant: the source it starts from. */
+  base?: string;
 }
 
 export interface LoadedBuild {
