@@ -68,9 +68,9 @@ describe("HCL interpolation in double-quoted strings", () => {
     expect(x('"${var.n + 1}-${upper("x${var.name}")}"')).toBe("4-XUBUNTU");
     expect(x('"$${literal}"')).toBe("${literal}");
     expect(x("'${var.name}'")).toBe("${var.name}");
-    expect(references(parseTemplate('${{ "a-${var.version}" }}')).map((r) => `${r.root}.${r.member}`)).toEqual([
-      "var.version",
-    ]);
+    expect(
+      references(parseTemplate('${{ "a-${var.version}" }}')).map((r) => `${r.root}.${r.member}`),
+    ).toEqual(["var.version"]);
     expect(checkTemplate(parseTemplate('${{ "a-${var.nope}" }}'), scope()).map((e) => e.message)).toEqual([
       '"var.nope" is not declared.',
     ]);

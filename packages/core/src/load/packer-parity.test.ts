@@ -146,9 +146,12 @@ describe("variables files, env() and kiln.version", () => {
 
 describe("variable defaults from the environment, as Packer's", () => {
   it('default: ${{ env("X") }} reads the environment; a default over var.* is still an error', () => {
-    const l = load('kiln: 1\nvariables:\n  proxy: { default: "${{ env(\\"HTTP_PROXY\\") }}" }\n  none: { default: "${{ env(\\"NOPE\\") }}" }\n', {
-      env: { HTTP_PROXY: "http://p:3128" },
-    });
+    const l = load(
+      'kiln: 1\nvariables:\n  proxy: { default: "${{ env(\\"HTTP_PROXY\\") }}" }\n  none: { default: "${{ env(\\"NOPE\\") }}" }\n',
+      {
+        env: { HTTP_PROXY: "http://p:3128" },
+      },
+    );
     expect(l.variables.proxy?.value).toBe("http://p:3128");
     expect(l.variables.none?.value).toBe("");
     const e = fail('kiln: 1\nvariables:\n  a: { default: x }\n  b: { default: "${{ var.a }}" }\n');

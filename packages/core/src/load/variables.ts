@@ -72,13 +72,14 @@ export function coerce(
       return { ok: false, why: `expected a string, got ${describe(value)}` };
     case "number":
       if (typeof value === "number" && Number.isFinite(value)) return { ok: true, value };
-      if (fromText && typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) {
+      // As HCL: a string that is a number converts (a default or a variables file may quote it).
+      if (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) {
         return { ok: true, value: Number(value) };
       }
       return { ok: false, why: `expected a number, got ${describe(value)}` };
     case "bool":
       if (typeof value === "boolean") return { ok: true, value };
-      if (fromText && (value === "true" || value === "false")) return { ok: true, value: value === "true" };
+      if (value === "true" || value === "false") return { ok: true, value: value === "true" };
       return { ok: false, why: `expected true or false, got ${describe(value)}` };
     case "list":
     case "map": {
