@@ -16,7 +16,6 @@ import {
   oneOf,
   options,
   port,
-  required,
   SHUTDOWN_OPTIONS,
   SSH_OPTIONS,
   size,
