@@ -327,7 +327,7 @@ export class Guest {
       if (bus === "scsi" && !this.i.disks.some((x) => x.bus === "scsi") && !this.hasScsiController) {
         await this.i.qmp.execute("device_add", {
           driver: this.spec.scsiController ?? "virtio-scsi-pci",
-          id: "scsi0",
+          id: "scsihw0",
           ...this.hotplugBus(),
         });
         this.hasScsiController = true;
@@ -335,7 +335,7 @@ export class Guest {
       await this.i.qmp.execute("device_add", {
         ...(bus === "virtio"
           ? { driver: "virtio-blk-pci", ...this.hotplugBus() }
-          : { driver: "scsi-hd", bus: "scsi0.0", "scsi-id": disk.unit }),
+          : { driver: "scsi-hd", bus: "scsihw0.0", "scsi-id": disk.unit }),
         drive: node,
         id: disk.id,
         ...(d.serial ? { serial: d.serial } : {}),

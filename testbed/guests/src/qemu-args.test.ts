@@ -83,7 +83,7 @@ describe("devices", () => {
       "virtio-blk-pci,drive=drive-d,id=d,serial=s1,bootindex=1",
     );
     expect(diskDevice(disk({ bus: "scsi", unit: 3 }))).toBe(
-      "scsi-hd,bus=scsi0.0,scsi-id=3,drive=drive-d,id=d",
+      "scsi-hd,bus=scsihw0.0,scsi-id=3,drive=drive-d,id=d",
     );
     expect(diskDevice(disk({ bus: "sata", unit: 2, media: "cdrom" }))).toBe(
       "ide-cd,bus=ahci0.2,drive=drive-d,id=d",
@@ -119,7 +119,7 @@ describe("qemuArgs", () => {
   });
   test("disks with their controller, the agent channel", () => {
     const dev = opt("-device");
-    expect(dev).toContain("virtio-scsi-pci,id=scsi0");
+    expect(dev).toContain("virtio-scsi-pci,id=scsihw0");
     expect(dev).toContain("virtio-blk-pci,drive=drive-disk0,id=disk0,bootindex=1");
     expect(dev).toContain("virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0");
     expect(opt("-chardev")).toEqual(["socket,id=qga0,path=/r/g.qga,server=on,wait=off"]);

@@ -88,7 +88,7 @@ export function diskDevice(d: ResolvedDisk): string {
     case "virtio":
       return `virtio-blk-pci,${drive}${serial}${bi}`;
     case "scsi":
-      return `${cd ? "scsi-cd" : "scsi-hd"},bus=scsi0.0,scsi-id=${d.unit},${drive}${cd ? "" : serial}${bi}`;
+      return `${cd ? "scsi-cd" : "scsi-hd"},bus=scsihw0.0,scsi-id=${d.unit},${drive}${cd ? "" : serial}${bi}`;
     case "sata":
       return `${cd ? "ide-cd" : "ide-hd"},bus=ahci0.${d.unit},${drive}${cd ? "" : serial}${bi}`;
     default:
@@ -140,7 +140,7 @@ export function qemuArgs(
     for (let n = 0; n < HOTPLUG_ROOT_PORTS; n++)
       args.push("-device", `pcie-root-port,id=hp${n},chassis=${n + 1}`);
   const needScsi = disks.some((d) => d.bus === "scsi");
-  if (needScsi) args.push("-device", `${spec.scsiController ?? "virtio-scsi-pci"},id=scsi0`);
+  if (needScsi) args.push("-device", `${spec.scsiController ?? "virtio-scsi-pci"},id=scsihw0`);
   if (disks.some((d) => d.bus === "sata")) args.push("-device", "ahci,id=ahci0");
   for (const d of disks) args.push("-drive", driveArg(d), "-device", diskDevice(d));
   (spec.nics ?? [{}]).forEach((nic, i) => {
