@@ -73,6 +73,7 @@ describe("choosePorts", () => {
     } finally {
       srv.close();
     }
-    await expect(choosePorts(addr, [0])).rejects.toThrow(/not a TCP port/);
+    await expect(choosePorts(addr, [0])).rejects.toThrow(/guest port 0 is not a TCP port/);
+    expect(await choosePorts(addr, [{ guest: 22, host: 40022 }, 22])).toEqual([{ guest: 22, host: 40022 }]);
   });
 });

@@ -3,8 +3,13 @@
  * packages (testbed/appliance: busybox + dropbear, seconds to boot; testbed/debian: Debian 12
  * with cloud-init and qemu-guest-agent, ~60 s to SSH under TCG).
  */
-import { ensureAppliance } from "@kiln-testbed/appliance";
-import { DEFAULT_USER, ensureDebianImage } from "@kiln-testbed/debian";
+import { missingHostTools as applianceMissing, ensureAppliance } from "@kiln-testbed/appliance";
+import {
+  DEFAULT_USER,
+  missingHostTools as debianMissing,
+  ensureDebianImage,
+  installHint,
+} from "@kiln-testbed/debian";
 
 export type ImageKind = "appliance" | "debian";
 
@@ -46,4 +51,14 @@ export async function ensureImage(kind: ImageKind): Promise<BaseImage> {
     memoryMiB: 768,
     ready: /login: |Cloud-init .* finished/,
   };
+}
+
+/** Why the image cannot be built or booted here ("" when it can): the host tools its build needs. */
+export function imageUnavailable(kind: ImageKind): string {
+  if (kind === "appliance") {
+    const m = applianceMissing();
+    return m.length ? `missing ${m.join(", ")} (apt-get install qemu-system-x86 qemu-utils xorriso)` : "";
+  }
+  const m = debianMissing();
+  return m.length ? `missing ${m.join(", ")} (${installHint(m)})` : "";
 }

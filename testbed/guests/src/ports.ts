@@ -31,13 +31,24 @@ export interface Forward {
 
 /**
  * For each guest port: the same port on `address` when it is free there (22 → 22, so a client
- * that only knows the address uses the default port), else one the kernel picks.
+ * that only knows the address uses the default port), else one the kernel picks. A Forward
+ * (`{ guest, host }`) keeps the host port it names.
  */
-export async function choosePorts(address: string, guestPorts: number[]): Promise<Forward[]> {
+export async function choosePorts(address: string, wanted: (number | Forward)[]): Promise<Forward[]> {
   const out: Forward[] = [];
-  for (const guest of [...new Set(guestPorts)]) {
-    if (!Number.isInteger(guest) || guest < 1 || guest > 65535)
-      throw new Error(`forward: ${guest} is not a TCP port (1-65535)`);
+  const check = (p: number, what: string) => {
+    if (!Number.isInteger(p) || p < 1 || p > 65535)
+      throw new Error(`forward: ${what} ${p} is not a TCP port (1-65535)`);
+  };
+  for (const w of wanted) {
+    const guest = typeof w === "number" ? w : w.guest;
+    check(guest, "guest port");
+    if (out.some((f) => f.guest === guest)) continue;
+    if (typeof w !== "number") {
+      check(w.host, "host port");
+      out.push({ guest, host: w.host });
+      continue;
+    }
     const taken = out.some((f) => f.host === guest);
     out.push({ guest, host: !taken && (await portFree(address, guest)) ? guest : await freePort(address) });
   }

@@ -5,18 +5,16 @@
  * guest's loopback address by hostView), get-osinfo, fsfreeze, and guest-shutdown → poweroff.
  * Run under `flock /tmp/kiln-qemu.lock`. Skips without QEMU or the image's build tools, except under CI=true.
  */
-import { installHint, missingHostTools } from "@kiln-testbed/debian";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { AgentCommandError } from "./agent.js";
 import { type AgentInterface, hostView } from "./host-view.js";
-import { type BaseImage, ensureImage } from "./images.js";
+import { type BaseImage, ensureImage, imageUnavailable } from "./images.js";
 import { macFor } from "./qemu-args.js";
 import { GuestRunner } from "./runner.js";
 import { cloudConfig } from "./seed.js";
 import { CI, missingQemu, sshRun, testKey } from "./testing.js";
 
-const tools = missingHostTools();
-const missing = missingQemu() || (tools.length ? `missing ${tools.join(", ")} (${installHint(tools)})` : "");
+const missing = missingQemu() || imageUnavailable("debian");
 if (missing && CI) throw new Error(`guests Debian test: ${missing}`);
 if (missing) console.warn(`SKIP guests Debian test: ${missing}`);
 

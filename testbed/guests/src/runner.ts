@@ -14,7 +14,7 @@ import { GuestAgent } from "./agent.js";
 import { followFile } from "./console.js";
 import { createOverlay, diskInfo } from "./disks.js";
 import { Guest, type GuestExit, type GuestInfo } from "./guest.js";
-import { choosePorts } from "./ports.js";
+import { choosePorts, type Forward } from "./ports.js";
 import { placeDisks, qemuArgs, type ResolvedDisk } from "./qemu-args.js";
 import { writeSeedIso } from "./seed.js";
 import type { GuestSpec } from "./spec.js";
@@ -29,7 +29,7 @@ export interface GuestRunnerOptions {
   /** Receives every guest's console output, line by line. */
   console?: (guest: string, line: string) => void;
   /** Guest ports forwarded when a spec has no `forward` (default [22]). */
-  forward?: number[];
+  forward?: (number | Forward)[];
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

@@ -1,4 +1,5 @@
 /** What a guest is made of: the caller's description, before the runner starts QEMU. */
+import type { Forward } from "./ports.js";
 import type { NoCloudSeed } from "./seed.js";
 
 export type DiskBus = "virtio" | "scsi" | "sata" | "ide";
@@ -49,8 +50,11 @@ export interface GuestSpec {
   scsiController?: "virtio-scsi-pci" | "lsi53c895a" | "megasas";
   /** Default one virtio NIC. The first NIC carries the forwards; [] for no network. */
   nics?: NicSpec[];
-  /** Guest TCP ports reachable on the guest's address (default [22]); same port when free there. */
-  forward?: number[];
+  /**
+   * Guest TCP ports reachable on the guest's address (default [22]): the same port there when
+   * free, else another; `{ guest, host }` names the host port.
+   */
+  forward?: (number | Forward)[];
   /** A 127.x.y.z the caller owns (e.g. kept across a server's stop/start); default: one from the runner's pool. */
   address?: string;
   /** A NoCloud seed, written to an ISO in the run dir and attached read-only. */
