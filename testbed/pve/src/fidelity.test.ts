@@ -2,7 +2,7 @@
  * What other PVE clients rely on besides kiln: the node's storages (local and local-lvm), disk
  * allocation through POST …/storage/{storage}/content, LVM-thin volumes through create,
  * template and clone, config values as PVE prints and types them, the default boot order, and
- * the guest agent routes (FakeRunner's simulated agent; the real one in qemu.debian.test.ts).
+ * the guest agent routes (FakeRunner's simulated agent; the real one in packages/builder-proxmox/src/cloud-init.e2e.test.ts).
  */
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
