@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildFile, ensureDist, makeScratch } from "@kiln/sdk/testing";
 import { ensureImage, imageUnavailable } from "@kiln/testbed-guests/images";
-import { missingQemu } from "@kiln/testbed-guests/testing";
+import { missingQemu, samePortForwards } from "@kiln/testbed-guests/testing";
 import { login, type PveDouble, QemuRunner, request, startPveDouble, waitTask } from "@kiln-testbed/pve";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -34,12 +34,15 @@ const RESOLVER = {
 const reason =
   missingQemu() ||
   imageUnavailable("debian") ||
-  (process.getuid?.() !== 0 ? "needs root (the Debian image build; port 22 on the VM's address)" : "");
+  (process.getuid?.() !== 0 ? "needs root (the Debian image build)" : "");
 const skip = reason !== "" && process.env.CI !== "true";
 // biome-ignore lint/suspicious/noConsole: say why it skips
 if (skip) console.warn(`SKIP proxmox cloud-init e2e: ${reason}`);
 
 const PASSWORD = "pve-root-pw";
+// port 22 on the VM's own address where it can be bound; else a port chosen up front, as ssh_port
+const port22 = await samePortForwards(22);
+const SSH_PORT = 30_000 + Math.floor(Math.random() * 20_000);
 
 describe.skipIf(skip)("proxmox-clone of a Debian cloud image: wait for cloud-init, then configure", () => {
   let pve: PveDouble;
@@ -51,7 +54,10 @@ describe.skipIf(skip)("proxmox-clone of a Debian cloud image: wait for cloud-ini
     ensureDist(PKG_DIR);
     const img = await ensureImage("debian");
     pve = await startPveDouble({
-      runner: new QemuRunner({ serial: (vmid, line) => serial.push(`${vmid}| ${line}`) }),
+      runner: new QemuRunner({
+        ...(port22 ? {} : { sshPort: () => SSH_PORT }),
+        serial: (vmid, line) => serial.push(`${vmid}| ${line}`),
+      }),
       users: { "root@pam": { password: PASSWORD, privileges: "all" } },
       hostDns: { search: "kiln.test", nameservers: ["10.0.2.3"] },
       taskDurationMs: 0,
@@ -127,6 +133,7 @@ sources:
     template_name: debian-12-configured
     ssh_username: debian
     ssh_timeout: 5m
+    ${port22 ? "" : `ssh_port: ${SSH_PORT}`}
 builds:
   - sources: [debian]
     provisioners:
@@ -147,7 +154,7 @@ builds:
     // biome-ignore lint/suspicious/noConsole: the timing, for the test log
     console.info(`proxmox cloud-init e2e: kiln build ${took} ms`);
     expect(build.result.ok, `${build.log}\n--- serial ---\n${serial.slice(-60).join("\n")}`).toBe(true);
-    // address from the real agent: the VM's own loopback address, port 22 (no ssh_port set)
+    // address from the real agent: the VM's own loopback address (port 22 there: no ssh_port set)
     const ip = /The guest agent reports (127\.0\.0\.\d+)\./.exec(build.log)?.[1];
     expect(ip).toBeDefined();
     expect(ip).not.toBe("127.0.0.1");

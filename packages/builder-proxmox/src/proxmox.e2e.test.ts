@@ -14,7 +14,7 @@
  * The double's guests sit behind QEMU user networking; each VM has its own loopback address
  * (127.0.0.N), which the guest agent reports, with the guest's port 22 forwarded from port 22
  * there: the builds connect to the reported address with the default port, as on real PVE.
- * Not as root (no port 22), the forward is a port chosen up front (QemuRunner's sshPort),
+ * Where port 22 cannot be bound (not root, a host sshd on 0.0.0.0:22), the forward is a port chosen up front (QemuRunner's sshPort),
  * given to the builds as ssh_port.
  */
 import { spawnSync } from "node:child_process";
@@ -22,6 +22,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildFile, ensureDist, makeScratch } from "@kiln/sdk/testing";
+import { samePortForwards } from "@kiln/testbed-guests/testing";
 import { type Appliance, ensureAppliance } from "@kiln-testbed/appliance";
 import { type PveDouble, QemuRunner, startPveDouble } from "@kiln-testbed/pve";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -42,7 +43,8 @@ const skip = missing.length > 0 && process.env.CI !== "true";
 const PASSWORD = "pve-root-pw";
 const GUEST_PASSWORD = "kiln-pve-demo";
 const BASE_PORT = 30_000 + Math.floor(Math.random() * 20_000);
-const asRoot = process.getuid?.() === 0;
+// port 22 on each VM's own address, where this process may bind it (root, no sshd on 0.0.0.0:22)
+const asRoot = await samePortForwards(22);
 const sshPort = (vmid: number) => BASE_PORT + (vmid - 200);
 const sshPortLine = (vmid: number) => (asRoot ? "" : `ssh_port: ${sshPort(vmid)}`);
 

@@ -1,6 +1,7 @@
 /** For tests that boot guests: whether QEMU is here, and commands over SSH (the SDK's SSH communicator). */
 import { generateTemporaryKeyPair, SSHCommunicator, type TemporaryKeyPair } from "@kiln/sdk";
 import { hasTool } from "./exec.js";
+import { portFree } from "./ports.js";
 
 export const CI = process.env.CI === "true";
 
@@ -55,4 +56,13 @@ export async function sshRun(
   } finally {
     await c.close();
   }
+}
+
+/**
+ * Whether guests here get `port` itself on their loopback address (22 → 22): this process may
+ * bind it (root, for ports below 1024) and nothing holds it on all addresses (a host sshd on
+ * 0.0.0.0:22). Probed on 127.255.255.254 (outside the pool); when false, the runner forwards another port.
+ */
+export async function samePortForwards(port = 22): Promise<boolean> {
+  return portFree("127.255.255.254", port);
 }
