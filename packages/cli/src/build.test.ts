@@ -59,9 +59,15 @@ describe("kiln build", () => {
     expect(r.stdout).toContain("img.steps.beta: ==> beta says <sensitive>");
     expect(r.stdout).not.toContain("tok-Very-Secret-77");
     expect(r.stdout).not.toContain(Buffer.from("tok-Very-Secret-77").toString("base64"));
-    // whole lines only, each with its run prefix, even with two runs at once
-    for (const line of r.stdout.trim().split("\n"))
+    // whole lines only, each with its run prefix, even with two runs at once; then the summary
+    const [progress, summary = ""] = r.stdout.split(/^kiln: build finished in .*\n/m);
+    for (const line of (progress ?? "").trim().split("\n"))
       expect(line).toMatch(/^(kiln: |img\.steps\.(alpha|beta): )/);
+    // each run, how it ended, its time, its artifacts and its log file
+    expect(summary).toMatch(
+      /^ {2}img\.steps\.alpha {2}ok +\d+(\.\d+)?(ms|s)\n {6}artifact: steps artifact of img\.steps\.alpha\n {6}log: .*\.kiln\/logs\/img\.steps\.alpha\.\d{8}T\d+Z-[0-9a-f]{8}\.log$/m,
+    );
+    expect(summary).toMatch(/^ {2}img\.steps\.beta {3}ok +\d/m);
     expect(lines().filter((l) => l.startsWith("provision"))).toHaveLength(2);
     const logFile = join(scratch, ".kiln/logs/img.steps.alpha.log");
     const log = readFileSync(logFile, "utf8");
@@ -94,6 +100,9 @@ describe("kiln build", () => {
     expect(r.stdout).toContain("img.steps.alpha: failed after");
     expect(r.stdout).toContain("step boot failed on purpose");
     expect(r.stdout).toContain("kiln: 1 run failed: img.steps.alpha");
+    expect(r.stdout).toMatch(
+      /^ {2}img\.steps\.alpha {2}failed +\d.*\n {6}error: step boot failed on purpose\n {6}log: /m,
+    );
     expect(lines()).toContain("cleanup create img.steps.alpha");
     expect(lines()).toContain("cleanup create img.steps.beta");
   });
