@@ -169,3 +169,80 @@ describe("kiln build on a terminal", () => {
     expect(plain).not.toContain("tok-Very-Secret-77");
   });
 });
+
+describe("what programs and logs get", () => {
+  const coloured = () =>
+    file(
+      () => `kiln: 1
+plugins: { term: kiln-builder-terminal }
+variables:
+  token: { type: string, sensitive: true, default: "tok-Very-Secret-77" }
+sources:
+  a:
+    type: term
+    steps: [prepare]
+    say: ["\\u001b[1mbold\\u001b[0m say \${{ var.token }}"]
+    output: ["\\u001b[32mgreen\\u001b[0m tool \\u001b]0;title\\u0007\\u001b[2Kline"]
+builds:
+  - sources: [a]
+`,
+    );
+  it("--json, --machine-readable and .kiln/logs carry no escape codes from tools", () => {
+    const { f } = coloured();
+    const json = kiln(["build", "--json", f]);
+    expect(json.code).toBe(0);
+    expect(json.stdout).not.toMatch(/\\u001b|\u001b|\\u0007|\u0007/);
+    const events = json.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(events.find((e) => e.type === "output")?.line).toBe("green tool line");
+    expect(events.find((e) => e.type === "say")?.text).toBe("bold say <sensitive>");
+    const mr = kiln(["build", "-machine-readable", f]);
+    expect(mr.code).toBe(0);
+    expect(mr.stdout).not.toMatch(/\u001b|\u0007/);
+    expect(mr.stdout).toMatch(/^\d+,term\.a,ui,message, {4}term\.a: green tool line$/m);
+    const log = readFileSync(join(scratch, ".kiln/logs/term.a.log"), "utf8");
+    expect(log).not.toMatch(/\u001b|\u0007/);
+    expect(log).toMatch(/term\.a: green tool line$/m);
+    // plain output without a terminal: no escape codes either
+    const plain = kiln(["build", f]);
+    expect(plain.stdout).not.toMatch(/\u001b|\u0007/);
+    expect(plain.stdout).toContain("term.a: green tool line");
+  });
+
+  it("KILN_LOG=1 with KILN_LOG_PATH writes a debug log there: the command, plugins, every event, no secret", () => {
+    const { f } = coloured();
+    const path = join(scratch, "debug.log");
+    const r = spawnSync(process.execPath, [bin, "build", "-var", "token=tok-Other-Secret-88", f], {
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "1", KILN_LOG: "1", KILN_LOG_PATH: path, HTTPS_PROXY: "http://me:pw-Proxy-99@proxy.example:3128" },
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("");
+    const log = readFileSync(path, "utf8");
+    const lines = log.trim().split("\n");
+    for (const l of lines) expect(l).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z \[DEBUG\] /);
+    expect(log).toContain("[DEBUG] kiln build -var token=… ");
+    expect(log).toContain("[DEBUG] HTTPS_PROXY=http://me:***@proxy.example:3128/");
+    expect(log).toMatch(/\[DEBUG\] plugin builder term: kiln-builder-terminal@1\.0\.0 \(plugins: /);
+    expect(log).toMatch(/\[DEBUG\] event \{"type":"step-start",.*"step":"prepare"\}/);
+    expect(log).toMatch(/\[DEBUG\] event \{"type":"build-end",.*"ok":true/);
+    expect(log).toMatch(/\[DEBUG\] kiln build exited 0 after \d+ ms$/m);
+    expect(log).toContain("<sensitive>");
+    expect(log).not.toMatch(/tok-Other-Secret-88|tok-Very-Secret-77|pw-Proxy-99|\u001b/);
+  });
+
+  it("KILN_LOG=1 alone writes the debug log to stderr, and the output stays plain lines", () => {
+    const { f } = coloured();
+    const r = spawnSync(process.execPath, [bin, "build", f], {
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "1", KILN_LOG: "1" },
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/\[DEBUG\] event \{"type":"run-start"/);
+    expect(r.stdout).toContain("term.a: finished in");
+  });
+});

@@ -156,7 +156,7 @@ export class LiveTerminal {
     if (this.paused || this.closed || this.live.length === 0) return { text: "", rows: 0 };
     const width = Math.max(10, (this.out.columns || 80) - 1);
     const maxRows = Math.max(1, (this.out.rows || 24) - 2);
-    let rows = this.live.flatMap((l) => wrapAnsi(l, width, { hard: true, trim: false }).split("\n"));
+    let rows = this.live.flatMap((l) => wrapAnsi(l, width, { hard: true }).split("\n"));
     if (rows.length > maxRows) {
       const hidden = rows.length - (maxRows - 1);
       rows = [...rows.slice(0, maxRows - 1), `… ${hidden} more line${hidden === 1 ? "" : "s"}`];
