@@ -6,7 +6,6 @@
  * what to write, never the parser's own message.
  */
 import { COMMON_FLAGS, type CommandSpec, type Flag } from "./commands.js";
-import { suggestion } from "./suggest.js";
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -21,7 +20,8 @@ const PACKER_SPELLINGS: Record<string, string> = {
 
 const BOOL_WORDS: Record<string, boolean> = { true: true, false: false, "1": true, "0": false };
 
-export function parseCommandArgs(spec: CommandSpec, argv: readonly string[]): Parsed {
+/** Async only so that the "did you mean" code is loaded when there is a mistake, not at every start. */
+export async function parseCommandArgs(spec: CommandSpec, argv: readonly string[]): Promise<Parsed> {
   const flags = new Map<string, Flag>([...spec.flags, ...COMMON_FLAGS].map((f) => [f.name, f]));
   const values: Values = {};
   const positionals: string[] = [];
@@ -50,6 +50,7 @@ export function parseCommandArgs(spec: CommandSpec, argv: readonly string[]): Pa
     if (!flag) {
       const other = PACKER_SPELLINGS[name];
       if (other) return fail(`kiln ${spec.name} has no flag ${tok}; write ${other}`);
+      const { suggestion } = await import("./suggest.js");
       const close = suggestion(
         name,
         [...flags.keys()].filter((n) => n !== "help"),

@@ -247,13 +247,17 @@ describe("Packer habits", () => {
     expect(r.stderr).toContain("accelerator must be auto, kvm or tcg.");
     expect(kiln(["validate", "-var=accelerator=kvm", example]).code).toBe(0);
     const vf = write("packer-vars.yaml", "accelerator: hvf\n");
-    expect(kiln(["-var-file", vf, "validate", example]).stderr).toContain("accelerator must be auto, kvm or tcg.");
+    expect(kiln(["-var-file", vf, "validate", example]).stderr).toContain(
+      "accelerator must be auto, kvm or tcg.",
+    );
   });
   it("PKR_VAR_<name> sets a variable, KILN_VAR_<name> wins over it", () => {
     const r = kiln(["validate", example], { PKR_VAR_accelerator: "hvf" });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("accelerator must be auto, kvm or tcg.");
-    expect(kiln(["validate", example], { PKR_VAR_accelerator: "hvf", KILN_VAR_accelerator: "kvm" }).code).toBe(0);
+    expect(
+      kiln(["validate", example], { PKR_VAR_accelerator: "hvf", KILN_VAR_accelerator: "kvm" }).code,
+    ).toBe(0);
     expect(kiln(["inspect", example], { PKR_VAR_accelerator: "kvm" }).stdout).toMatch(
       /accelerator +string = "kvm" {2}\(PKR_VAR\)/,
     );

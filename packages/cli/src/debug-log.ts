@@ -8,29 +8,10 @@
  */
 import { closeSync, openSync, writeSync } from "node:fs";
 import stripAnsi from "strip-ansi";
-
-export interface DebugLog {
-  readonly enabled: boolean;
-  /** Where it goes: a file path, "stderr", or undefined when off. */
-  readonly target: string | undefined;
-  write(text: string): void;
-  /** From now on, lines pass through this (the build's secrets registry). */
-  setRedactor(redact: (s: string) => string): void;
-  close(): void;
-}
-
-const OFF: DebugLog = {
-  enabled: false,
-  target: undefined,
-  write: () => undefined,
-  setRedactor: () => undefined,
-  close: () => undefined,
-};
-
-const on = (v: string | undefined) => v !== undefined && v !== "" && v !== "0" && v.toLowerCase() !== "false";
+import { type DebugLog, NO_DEBUG_LOG, wantsDebugLog } from "./context.js";
 
 export function openDebugLog(env: NodeJS.ProcessEnv, stderr: NodeJS.WritableStream): DebugLog {
-  if (!on(env.KILN_LOG)) return OFF;
+  if (!wantsDebugLog(env)) return NO_DEBUG_LOG;
   const path = env.KILN_LOG_PATH || undefined;
   let fd: number | undefined;
   let warned = false;

@@ -4,10 +4,8 @@
  */
 import { parseCommandArgs } from "./args.js";
 import { COMMANDS, commandNamed } from "./commands.js";
-import { EXIT } from "./context.js";
-import { loggableArgs, loggableUrl, openDebugLog } from "./debug-log.js";
+import { type DebugLog, EXIT, NO_DEBUG_LOG, wantsDebugLog } from "./context.js";
 import { commandHelp, globalHelp, usageLine } from "./help.js";
-import { suggestion } from "./suggest.js";
 
 export { type CommandContext, EXIT } from "./context.js";
 
@@ -21,7 +19,8 @@ function commandFirst(argv: string[]): string[] {
   return [argv[i] as string, ...argv.slice(0, i), ...argv.slice(i + 1)];
 }
 
-function unknownCommand(name: string, stderr: NodeJS.WritableStream): number {
+async function unknownCommand(name: string, stderr: NodeJS.WritableStream): Promise<number> {
+  const { suggestion } = await import("./suggest.js");
   const close = suggestion(
     name,
     COMMANDS.map((c) => c.name),
@@ -58,7 +57,7 @@ export async function main(
   if (name === "--version" || name === "-v") return main(["version"], io);
   const spec = commandNamed(name);
   if (!spec) return unknownCommand(name, stderr);
-  const parsed = parseCommandArgs(spec, rest);
+  const parsed = await parseCommandArgs(spec, rest);
   if (!parsed.ok) {
     stderr.write(
       `kiln ${name}: ${parsed.error}\nUsage: ${usageLine(spec)}\nRun \`kiln ${name} --help\` for every flag.\n`,
@@ -71,9 +70,11 @@ export async function main(
   }
   const noColor = parsed.values["no-color"] === true || "NO_COLOR" in env;
   const color = !noColor && (stderr as NodeJS.WriteStream).isTTY === true;
-  const debug = openDebugLog(env, stderr);
-  const t0 = Date.now();
-  if (debug.enabled) {
+  // The debug log's code is loaded only when it is asked for.
+  let debug: DebugLog = NO_DEBUG_LOG;
+  if (wantsDebugLog(env)) {
+    const { loggableArgs, loggableUrl, openDebugLog } = await import("./debug-log.js");
+    debug = openDebugLog(env, stderr);
     debug.write(
       `kiln ${name} ${loggableArgs(rest).join(" ")} (node ${process.version}, ${process.platform}-${process.arch}, cwd ${process.cwd()})`,
     );
@@ -84,6 +85,7 @@ export async function main(
     const named = Object.keys(env).filter((k) => /^(KILN_VAR|PKR_VAR)_/.test(k));
     if (named.length) debug.write(`variables from the environment: ${named.join(", ")} (values not logged)`);
   }
+  const t0 = Date.now();
   try {
     const mod = await spec.load();
     const code = await mod.run({
@@ -93,6 +95,7 @@ export async function main(
       stderr,
       color,
       debug,
+      usage: usageLine(spec),
     });
     debug.write(`kiln ${name} exited ${code} after ${Date.now() - t0} ms`);
     return code;

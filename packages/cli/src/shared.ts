@@ -13,9 +13,7 @@ import {
   type SourceFile,
 } from "@kiln/core";
 import { buildFileOf } from "./build-file.js";
-import { commandNamed } from "./commands.js";
 import { type CommandContext, EXIT } from "./context.js";
-import { usageLine } from "./help.js";
 import { pluginFolder } from "./install/lock.js";
 import { STANDARD_PLUGINS } from "./standard.js";
 
@@ -35,8 +33,7 @@ export function resolverOptions(projectDir: string = process.cwd()) {
  * only *.kiln.yaml). Prints a usage error and returns undefined when there is none.
  */
 export function fileArg(ctx: CommandContext, command: string): string | undefined {
-  const spec = commandNamed(command);
-  const usage = spec ? usageLine(spec) : `kiln ${command}`;
+  const usage = ctx.usage;
   const [given, ...extra] = ctx.positionals;
   if (!given || extra.length > 0) {
     ctx.stderr.write(

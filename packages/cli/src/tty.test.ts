@@ -160,6 +160,24 @@ builds:
     expect(lines.some((l) => /^ {2}term\.chatty +ok/.test(l))).toBe(true);
   });
 
+  it("Ctrl-C while a question is open interrupts the build: cleanups run, exit 1, no hang", async () => {
+    const { f } = project(`sources:
+  bad:
+    type: term
+    steps: [prepare, boot]
+    fail_at: boot
+builds:
+  - sources: [bad]
+`);
+    const s = kiln(["build", "--on-error=ask", f]);
+    await s.waitFor(/\[c\] Clean up and exit/);
+    s.type("\u0003"); // the terminal turns it into SIGINT: kiln left it in its normal mode
+    expect(await s.exit).toBe(1);
+    const lines = await s.lines();
+    expect(lines).toContain("kiln: SIGINT: cleaning up term.bad (boot); please wait");
+    expect(lines.some((l) => /^term\.bad: failed after/.test(l))).toBe(true);
+  });
+
   it("--debug: each pause is a question on its own line, answered with Enter", async () => {
     const { f } = project(`sources:
   a:

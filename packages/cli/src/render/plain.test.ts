@@ -52,7 +52,15 @@ describe("plain output (CI)", () => {
     const r = plainRenderer(out, { progressEveryMs: 5_000 });
     r.listener({ type: "run-start", time: 0, run: "b.q.s" });
     for (let t = 0; t <= 12_000; t += 500) r.listener(progress(t, (t / 1000) * 10 * MiB, 120 * MiB));
-    r.listener({ type: "progress", time: 13_000, run: "b.q.s", id: "small", label: "uploading x", done: 10, total: 10 });
+    r.listener({
+      type: "progress",
+      time: 13_000,
+      run: "b.q.s",
+      id: "small",
+      label: "uploading x",
+      done: 10,
+      total: 10,
+    });
     r.close();
     expect(lines).toEqual([
       "b.q.s: downloading debian.iso: 41% 50 MiB/120 MiB, 10 MiB/s, ETA 7s",
