@@ -34,6 +34,9 @@ describe("progress as people read it", () => {
     // older samples fall out of the window: the speed follows a slowdown
     for (let t = 3000; t <= 10_000; t += 1000) r.add(t, 20 * MiB + ((t - 2000) / 1000) * MiB);
     expect(r.perSecond()).toBeCloseTo(MiB, -3);
+    // a stalled transfer slows down as time passes, and stands still after the window
+    expect(r.perSecond(12_000)).toBeCloseTo((3 * MiB) / 5, -3); // 25 → 28 MiB from 7 s to 12 s
+    expect(r.perSecond(16_000)).toBe(0);
     // a restart (retry) starts a new measurement
     r.add(11_000, 0);
     expect(r.perSecond()).toBeUndefined();

@@ -19,12 +19,18 @@ export class Rate {
       this.samples.shift();
   }
 
-  /** Bytes per second, once at least half a second has been seen. */
-  perSecond(): number | undefined {
+  /**
+   * Bytes per second, once at least half a second has been seen. Given the time now, a transfer
+   * that stalled slows down as the seconds pass instead of keeping its last speed.
+   */
+  perSecond(now?: number): number | undefined {
     const first = this.samples[0];
-    const last = this.samples.at(-1);
-    if (!first || !last || last[0] - first[0] < 500) return undefined;
-    return ((last[1] - first[1]) * 1000) / (last[0] - first[0]);
+    const seen = this.samples.at(-1);
+    if (!first || !seen) return undefined;
+    const last: [number, number] = now !== undefined && now > seen[0] ? [now, seen[1]] : seen;
+    const from = now !== undefined ? (this.samples.find((s) => last[0] - s[0] <= WINDOW_MS) ?? seen) : first;
+    if (last[0] - from[0] < 500) return undefined;
+    return ((last[1] - from[1]) * 1000) / (last[0] - from[0]);
   }
 }
 

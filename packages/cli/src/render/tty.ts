@@ -40,7 +40,7 @@ export function ttyView(
       const head = `${bold(name.padEnd(width))}  ${formatMs(now - r.started).padStart(6)}  `;
       const p = r.progress;
       if (!p) return `${head}${r.step}`;
-      const view = describeProgress(p.done, p.total, p.rate.perSecond());
+      const view = describeProgress(p.done, p.total, p.rate.perSecond(now));
       const cells = (out.columns ?? 80) >= 100 ? 20 : 10;
       const shown = view.fraction !== undefined ? `${bar(view.fraction, cells)} ${view.text}` : view.text;
       return `${head}${p.label}  ${shown}`;
