@@ -15,8 +15,12 @@ const c = loadContract();
 const HEADERS = { accept: "application/json", "content-type": "application/json" };
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5uPjG8tb2n3S6vQe1bA1V2QWd1n5qkXo1Hc3JvZm9vYmFy kiln";
 
-const req = (method: string, path: string, body?: Record<string, unknown>, query: Record<string, string> = {}) =>
-  ({ method, path, headers: HEADERS, query, body }) as IncomingRequest;
+const req = (
+  method: string,
+  path: string,
+  body?: Record<string, unknown>,
+  query: Record<string, string> = {},
+) => ({ method, path, headers: HEADERS, query, body }) as IncomingRequest;
 
 const CREATE = {
   name: "kiln-test-1",
@@ -114,7 +118,11 @@ describe("create-request rules", () => {
     [{ password: "" }, 400, "missing required flag (password)"],
     [{ disk: "size=10 id=4,size=5" }, 400, "invalid item id: 4 (disk=size=10 id=4,size=5)"],
     [{ disk: "id=0,size=10 id=0,size=5" }, 400, "duplicate item id: 0 (disk=id=0,size=10 id=0,size=5)"],
-    [{ disk: "size=1 size=2 size=3 size=4 size=5" }, 400, "invalid item ids (disk=size=1 size=2 size=3 size=4 size=5)"],
+    [
+      { disk: "size=1 size=2 size=3 size=4 size=5" },
+      400,
+      "invalid item ids (disk=size=1 size=2 size=3 size=4 size=5)",
+    ],
     [{ disk: "size10" }, 400, "invalid flag value (disk=size10)"],
     [{ disk: "id=1" }, 400, "invalid flag value (disk=id=1)"],
     [{ billingcycle: "weekly" }, 500, "Failed to run command method (createServer)"],
@@ -130,16 +138,25 @@ describe("create-request rules", () => {
   });
 
   it("a password is needed unless an ssh-key is given, and follows the 10–20 character rule without being echoed", () => {
-    const { flags } = checkRequest(c, req("POST", "/service/server", { ...CREATE, password: "", "ssh-key": KEY }));
+    const { flags } = checkRequest(
+      c,
+      req("POST", "/service/server", { ...CREATE, password: "", "ssh-key": KEY }),
+    );
     expect(flags["ssh-key"]).toBe(KEY);
-    for (const pw of ["short1A", "alllowercase123", "NoDigitsHereAtAll", "Has space 123", "Way2LongPassword12345"]) {
+    for (const pw of [
+      "short1A",
+      "alllowercase123",
+      "NoDigitsHereAtAll",
+      "Has space 123",
+      "Way2LongPassword12345",
+    ]) {
       const r = refusal(req("POST", "/service/server", { ...CREATE, password: pw }));
       expect(r).toEqual({ status: 400, message: "invalid flag value (password)" });
       expect(r.message).not.toContain(pw);
     }
-    expect(checkRequest(c, req("POST", "/service/server", { ...CREATE, password: "Abcdef123!" })).flags.password).toBe(
-      "Abcdef123!",
-    );
+    expect(
+      checkRequest(c, req("POST", "/service/server", { ...CREATE, password: "Abcdef123!" })).flags.password,
+    ).toBe("Abcdef123!");
   });
 });
 
@@ -155,7 +172,7 @@ describe("server selection, booleans, queries and headers", () => {
     });
   });
 
-  it("force is true for JSON true and \"true\", false for \"1\" (PHP's loose == \"true\")", () => {
+  it('force is true for JSON true and "true", false for "1" (PHP\'s loose == "true")', () => {
     const force = (v: unknown) =>
       checkRequest(c, req("POST", "/service/server/terminate", { name: "kiln-x", force: v })).flags.force;
     expect(force(true)).toBe(true);
@@ -172,7 +189,8 @@ describe("server selection, booleans, queries and headers", () => {
   });
 
   it("GET /service/server is four calls told apart by the query", () => {
-    const id = (q: Record<string, string>) => checkRequest(c, req("GET", "/service/server", undefined, q)).endpoint.id;
+    const id = (q: Record<string, string>) =>
+      checkRequest(c, req("GET", "/service/server", undefined, q)).endpoint.id;
     expect(id({})).toBe("catalog.options");
     expect(id({ datacenter: "1" })).toBe("catalog.datacenters");
     expect(id({ images: "1", datacenter: "EU" })).toBe("catalog.images");
@@ -195,9 +213,14 @@ describe("server selection, booleans, queries and headers", () => {
   it("wrong method, unknown path, missing Accept or a body that is not JSON", () => {
     expect(refusal(req("POST", "/service/servers", {})).status).toBe(405);
     expect(refusal(req("GET", "/service/nothing")).status).toBe(404);
-    expect(refusal({ ...req("GET", "/service/servers"), headers: {} }).message).toMatch(/Accept: application\/json/);
+    expect(refusal({ ...req("GET", "/service/servers"), headers: {} }).message).toMatch(
+      /Accept: application\/json/,
+    );
     expect(
-      refusal({ ...req("POST", "/service/server/info", { name: "x" }), headers: { accept: "application/json" } }).message,
+      refusal({
+        ...req("POST", "/service/server/info", { name: "x" }),
+        headers: { accept: "application/json" },
+      }).message,
     ).toMatch(/Content-Type: application\/json/);
   });
 });
@@ -212,12 +235,23 @@ describe("item lists and answer shapes", () => {
 
   it("checks answers: a queue item, command ids in every shape, a wrong type", () => {
     const s = (ref: string): Shape => ({ ref });
-    const ok = { id: "7", status: "complete", server: "kiln-x", description: "Create", added: null, executed: null, completed: null, log: "Name: kiln-x" };
+    const ok = {
+      id: "7",
+      status: "complete",
+      server: "kiln-x",
+      description: "Create",
+      added: null,
+      executed: null,
+      completed: null,
+      log: "Name: kiln-x",
+    };
     expect(shapeProblems([ok], { array: s("queueItem") }, c as Contract)).toEqual([]);
     for (const v of [["1"], [1, "2"], 5, { commandIds: ["3"], password: "x" }, { cmdId: 9 }])
       expect(shapeProblems(v, s("commandIds"), c)).toEqual([]);
     expect(shapeProblems({ ids: [] }, s("commandIds"), c)).not.toEqual([]);
     expect(shapeProblems([{ ...ok, status: 3 }], { array: s("queueItem") }, c)[0]).toMatch(/matches none/);
-    expect(shapeProblems([{ ...ok, extra: 1 }], { array: s("queueItem") }, c)[0]).toMatch(/extra: not in the contract/);
+    expect(shapeProblems([{ ...ok, extra: 1 }], { array: s("queueItem") }, c)[0]).toMatch(
+      /extra: not in the contract/,
+    );
   });
 });

@@ -145,7 +145,8 @@ export function parseItems(name: string, value: string): Array<Record<string, st
   return [...byId.entries()].sort(([a], [b]) => Number(a) - Number(b)).map(([, v]) => v);
 }
 
-const SSH_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+=*( .*)?$/;
+const SSH_KEY =
+  /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+=*( .*)?$/;
 
 function passwordOk(pw: string, rule: NonNullable<FieldSpec["password"]>): boolean {
   if (pw.length < rule.minLength || pw.length > rule.maxLength) return false;
@@ -253,10 +254,14 @@ export function shapeProblems(value: unknown, shape: Shape, c: Contract, at = "$
   }
   if ("oneOf" in shape) {
     const all = shape.oneOf.map((s) => shapeProblems(value, s, c, at));
-    return all.some((p) => p.length === 0) ? [] : [`${at}: matches none of ${shape.oneOf.length} shapes (${all.map((p) => p[0]).join("; ")})`];
+    return all.some((p) => p.length === 0)
+      ? []
+      : [`${at}: matches none of ${shape.oneOf.length} shapes (${all.map((p) => p[0]).join("; ")})`];
   }
   if ("enum" in shape)
-    return shape.enum.includes(value) ? [] : [`${at}: ${JSON.stringify(value)} is not one of ${JSON.stringify(shape.enum)}`];
+    return shape.enum.includes(value)
+      ? []
+      : [`${at}: ${JSON.stringify(value)} is not one of ${JSON.stringify(shape.enum)}`];
   if ("array" in shape) {
     if (!Array.isArray(value)) return [`${at}: expected an array`];
     return value.flatMap((v, i) => shapeProblems(v, shape.array, c, `${at}[${i}]`));
