@@ -12,13 +12,15 @@
  * runs on success, failure and Ctrl-C, also during the create wait — finds it by name and
  * terminates it, so no server is left behind.
  */
-import type { Artifact, BuilderRuntime, RunContext, Step } from "@kiln/core";
+
+import { randomBytes } from "node:crypto";
+import type { Artifact, BuilderRuntime, BuildStepsContext, RunContext, Step } from "@kiln/core";
 import { type CommunicatorOptions, clearAuthorizedKeysStep, connectStep, temporaryKeyStep } from "@kiln/sdk";
 import { credentials } from "./credentials.js";
 import { errors } from "./errors.js";
-import { diskPlan, serverPasswordProblem, waitsForPowerOff } from "./params.js";
+import { defaultImageName, diskPlan, serverPasswordProblem, waitsForPowerOff } from "./params.js";
 import type { KamateraOptions } from "./schema.js";
-import { RESULT } from "./state.js";
+import { RESULT, SERVER } from "./state.js";
 import { addressStep } from "./steps/address.js";
 import { connectApiStep } from "./steps/connect-api.js";
 import { createServerStep } from "./steps/create-server.js";
@@ -66,9 +68,11 @@ function prepare(o: KamateraOptions, ctx: RunContext): void {
     );
 }
 
-function steps(o: KamateraOptions, provision: Step): Step[] {
+function steps(o: KamateraOptions, ctx: BuildStepsContext): Step[] {
+  const provision = ctx.provisionStep();
   const comm = communicatorOf(o);
-  const disks = diskPlan(o); // once: the default image name holds the time of the build
+  // Once: the default image name holds the time of the build.
+  const disks = diskPlan(o, defaultImageName(ctx.run.source, Date.now(), randomBytes(2).toString("hex")));
   const list: Step[] = [
     connectApiStep(o),
     preflightStep(o, disks),
@@ -93,12 +97,15 @@ export const kamateraBuilder: BuilderRuntime<KamateraOptions> = {
         run: async () => prepare(o, ctx),
       })
       .run(ctx),
-  steps: (o, ctx) => steps(o, ctx.provisionStep()),
+  steps,
   artifact: (_o, ctx) => artifactOf(ctx),
 };
 
 /** The library images the build made, one per disk; Kamatera's API cannot delete them. */
 function artifactOf(ctx: RunContext): Artifact | undefined {
+  // Every step succeeded, but a server left running is billed: the build must not pass.
+  const server = ctx.state.get(SERVER);
+  if (server?.terminateError) throw server.terminateError;
   const r = ctx.state.get(RESULT);
   if (!r) return undefined;
   const names = r.images.map((i) => `${i.name}${i.id ? ` (${i.id})` : ""}`).join(", ");

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   createBody,
+  defaultImageName,
   diskPlan,
   GENERATE,
   NAME_RE,
@@ -22,8 +23,10 @@ describe("serverName", () => {
 });
 
 describe("diskPlan", () => {
-  it("one disk of 10 GiB by default, named kiln-<Unix time>", () => {
-    expect(diskPlan({}, 1_764_590_400_123)).toEqual([{ index: 0, sizeGB: 10, imageName: "kiln-1764590400" }]);
+  it("one disk of 10 GiB by default, named kiln-<source>-<UTC time>-<nonce>", () => {
+    const name = defaultImageName("web server", 1_764_590_400_123, "3f9a");
+    expect(name).toBe("kiln-web-server-20251201T120000Z-3f9a");
+    expect(diskPlan({}, name)).toEqual([{ index: 0, sizeGB: 10, imageName: name }]);
   });
   it("disk as a string (Packer templates) and image_name", () => {
     expect(diskPlan({ disk: "20", image_name: "web" })).toEqual([{ index: 0, sizeGB: 20, imageName: "web" }]);

@@ -27,22 +27,39 @@ export interface DiskPlan {
   imageName: string;
 }
 
-/** The disks of the server and the library image each one becomes. */
+/**
+ * The default image name: `kiln-<source>-<UTC time>-<4 hex>`, e.g.
+ * kiln-ubuntu-20261201T120000Z-3f9a — readable and sortable like Packer's packer-{{timestamp}},
+ * and unique also for builds of one source in the same second (a library name cannot be reused).
+ */
+export function defaultImageName(source: string, nowMs: number, nonce: string): string {
+  const slug = source
+    .replace(/[^a-zA-Z0-9_-]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 40);
+  const time = new Date(nowMs)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+  return `kiln-${slug ? `${slug}-` : ""}${time}-${nonce}`;
+}
+
+/** The disks of the server and the library image each one becomes (`base`: the default image name). */
 export function diskPlan(
   o: Pick<KamateraOptions, "disk" | "disks" | "image_name">,
-  nowMs: number = Date.now(),
+  base = "kiln-image",
 ): DiskPlan[] {
   if (o.disk !== undefined && o.disks !== undefined)
     throw errors.config(
       "set disk or disks, not both",
       "disk is one disk's size in GiB; disks: [{ size: 20 }, { size: 50 }] is a list.",
     );
-  const base = o.image_name ?? `kiln-${Math.floor(nowMs / 1000)}`;
+  const first = o.image_name ?? base;
   const list = o.disks ?? [{ size: o.disk ?? DEFAULT_DISK_GB }];
   const plan = list.map((d, index) => ({
     index,
     sizeGB: Number((d as { size: number | string }).size),
-    imageName: (d as { image_name?: string }).image_name ?? (index === 0 ? base : `${base}-disk${index}`),
+    imageName: (d as { image_name?: string }).image_name ?? (index === 0 ? first : `${first}-disk${index}`),
   }));
   for (const d of plan)
     if (!Number.isInteger(d.sizeGB) || d.sizeGB < 1)

@@ -75,7 +75,7 @@ export const kamateraSchema = options(
     ),
     // No schema default: the time of the build goes in (params.ts imageNames).
     image_name: str(
-      "Name of the image in the hard-disk library. Default: kiln-<Unix time>, e.g. kiln-1764590400.",
+      "Name of the image in the hard-disk library. Default: kiln-<source>-<UTC time>-<4 hex>, e.g. kiln-ubuntu-20261201T120000Z-3f9a.",
       {
         pattern: "^\\S+$",
       },

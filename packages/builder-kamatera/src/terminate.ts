@@ -69,7 +69,12 @@ export async function terminateServer(o: KamateraOptions, ctx: RunContext): Prom
     rec.terminated = true;
     return;
   }
-  for (const name of names) await terminateOne(client, name, rec, { ...w, timeoutMs }, ctx);
+  try {
+    for (const name of names) await terminateOne(client, name, rec, { ...w, timeoutMs }, ctx);
+  } catch (e) {
+    rec.terminateError = e as Error;
+    throw e;
+  }
   rec.terminated = true;
 }
 
