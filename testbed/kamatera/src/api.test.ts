@@ -62,8 +62,9 @@ beforeAll(async () => {
 });
 afterEach(() => d.faults.clear());
 afterAll(async () => {
-  expect(d.account.contractViolations).toEqual([]);
+  const violations = [...d.account.contractViolations];
   await d.close();
+  expect(violations).toEqual([]);
 });
 
 describe("auth", () => {

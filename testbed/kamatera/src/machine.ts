@@ -58,20 +58,3 @@ export interface MachineHost {
   alive(): string[];
   close(): Promise<void>;
 }
-
-/** One loopback address per machine, 127.0.0.2 … 127.0.0.254, reused after release. */
-export class LoopbackPool {
-  private readonly used = new Set<number>();
-  constructor(private readonly first = 2) {}
-  take(): string {
-    for (let n = this.first; n <= 254; n++)
-      if (!this.used.has(n)) {
-        this.used.add(n);
-        return `127.0.0.${n}`;
-      }
-    throw new Error("no free loopback address (127.0.0.2–254 are all taken)");
-  }
-  release(ip: string): void {
-    this.used.delete(Number(ip.split(".")[3]));
-  }
-}

@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { LoopbackPool, type Machine, type MachineHost, type MachineSpec } from "./machine.js";
+import type { Machine, MachineHost, MachineSpec } from "./machine.js";
 
 export interface MemoryHostOptions {
   /** How long an ACPI shutdown takes. Default 20 ms. */
@@ -102,7 +102,8 @@ export class MemoryMachine implements Machine {
 export class MemoryHost implements MachineHost {
   readonly machines = new Map<string, MemoryMachine>();
   private readonly root = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-kamatera-mem-"));
-  private readonly pool = new LoopbackPool();
+  /** Distinct addresses 127.0.0.2…254 (nothing binds them: these machines do not boot). */
+  private readonly used = new Set<number>();
   private readonly o: Required<MemoryHostOptions>;
 
   constructor(o: MemoryHostOptions = {}) {
@@ -110,10 +111,14 @@ export class MemoryHost implements MachineHost {
   }
 
   async create(spec: MachineSpec): Promise<MemoryMachine> {
-    const ip = this.pool.take();
+    let n = 2;
+    while (this.used.has(n)) n++;
+    if (n > 254) throw new Error("no free loopback address for another machine");
+    this.used.add(n);
+    const ip = `127.0.0.${n}`;
     const dir = fs.mkdtempSync(path.join(this.root, `${spec.name}-`));
     const m = new MemoryMachine(spec, ip, this.o.sshPort, dir, this.o, () => {
-      this.pool.release(ip);
+      this.used.delete(n);
       this.machines.delete(spec.id);
     });
     this.machines.set(spec.id, m);
