@@ -421,3 +421,44 @@ describe("faults: each ends in a clear error, or is ridden out, with nothing lef
     expect(run.log).toMatch(/Server kiln-box-\S+ is terminated/);
   });
 });
+
+describe("the examples", () => {
+  const EXAMPLES = fileURLToPath(new URL("../../../examples/kamatera/", import.meta.url));
+  const KILN = fileURLToPath(new URL("../../cli/bin.js", import.meta.url));
+
+  it.each(["ubuntu.yaml", "windows.yaml"])("examples/kamatera/%s passes kiln validate", async (file) => {
+    const { spawnSync } = await import("node:child_process");
+    const r = spawnSync(process.execPath, [KILN, "validate", `${EXAMPLES}${file}`], {
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "1" },
+      timeout: 30_000,
+    });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toMatch(/valid \(1 source, 1 build, 1 run\)/);
+    expect(r.status).toBe(0);
+  });
+
+  it("examples/kamatera/windows.yaml (Kamatera's Windows example) runs as it stands, the API key from KAMATERA_*", async () => {
+    const { readFileSync } = await import("node:fs");
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      KAMATERA_API_URL: d.url,
+      KAMATERA_API_CLIENT_ID: d.clientId,
+      KAMATERA_API_SECRET: d.secret,
+    });
+    try {
+      const run = await build(readFileSync(`${EXAMPLES}windows.yaml`, "utf8"));
+      expect(run.result.ok, run.log).toBe(true);
+      const flags = calls("server.create").at(-1)?.flags;
+      expect(flags).toMatchObject({ image: "windows_server_2022_datacenter_64-bit", cpu: "2B", ram: "4096" });
+      expect(String(flags?.["script-file"])).toMatch(/Stop-Computer -Force\n$/);
+      expect(run.log).toMatch(/is off: the script has finished/);
+      expect(run.result.runs[0]?.artifacts[0]?.id).toMatch(/^windows-2022-\d{4}-\d\d-\d\dT\d{6}Z$/);
+      expect(JSON.stringify(run.events)).not.toContain(d.secret);
+    } finally {
+      for (const k of ["KAMATERA_API_URL", "KAMATERA_API_CLIENT_ID", "KAMATERA_API_SECRET"])
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+    }
+  });
+});
