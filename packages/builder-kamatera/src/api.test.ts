@@ -304,6 +304,20 @@ describe("faults: each ends in a clear error, or is ridden out, with nothing lef
     expect(run.log).toMatch(/No server kiln-box-\S+ exists \(any more\): nothing to terminate/);
   });
 
+  it("a create the proxy refuses (4xx): the error as the API says it, and cleanup does not look for a server", async () => {
+    d.faults.inject({
+      path: "/service/server",
+      method: "POST",
+      status: 400,
+      message: "missing required flag (name)",
+      times: 1,
+    });
+    const lists = calls("server.list").length;
+    const run = await build(source());
+    expect(errorText(run)).toMatch(/\[kamatera\] POST \/service\/server: 400 missing required flag \(name\)/);
+    expect(calls("server.list").length).toBe(lists);
+  });
+
   it("5xx that do not pass: the retries are bounded, the error says what failed", async () => {
     d.faults.inject({ path: "/server/hdlib", status: 502 });
     const run = await build(source());

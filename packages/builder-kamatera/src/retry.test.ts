@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { retryDelay } from "./retry.js";
+import { refusedRequest, retryDelay } from "./retry.js";
 
 describe("retryDelay", () => {
   it("backs off exponentially, bounded by the attempts", () => {
@@ -32,5 +32,15 @@ describe("retryDelay", () => {
       retryDelay({ status: 400, message: "missing required flag (name)" }, 1, 5, "idempotent"),
     ).toBeUndefined();
     expect(retryDelay({ status: 401 }, 1, 5, "idempotent")).toBeUndefined();
+  });
+});
+
+describe("refusedRequest", () => {
+  it("4xx and the proxy's 500s about the request: nothing was done; other 5xx: maybe something was", () => {
+    expect(refusedRequest(400, "missing required flag (name)")).toBe(true);
+    expect(refusedRequest(429, "Too Many Requests")).toBe(true);
+    expect(refusedRequest(500, "Failed to run command method (createServer)")).toBe(true);
+    expect(refusedRequest(500, "upstream timeout")).toBe(false);
+    expect(refusedRequest(502, "Bad Gateway")).toBe(false);
   });
 });

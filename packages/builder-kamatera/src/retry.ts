@@ -21,6 +21,11 @@ export interface Failure {
 const PERMANENT_500 =
   /^(missing required flag|invalid flag value|invalid item|duplicate item|No servers found|Too many matching servers|No external IP|Please specify|Missing server|Failed to run command method)/;
 
+/** An answer that refuses the request itself (4xx, or one of the proxy's 500s about it): nothing was done. */
+export function refusedRequest(status: number, message: string): boolean {
+  return (status >= 400 && status < 500) || (status === 500 && PERMANENT_500.test(message));
+}
+
 /** The delay before attempt `attempt + 1`, or undefined when the failure is final. */
 export function retryDelay(
   f: Failure,

@@ -8,9 +8,11 @@
 import { randomBytes } from "node:crypto";
 import type { Step } from "@kiln/core";
 import type { CommunicatorOptions } from "@kiln/sdk";
+import { KamateraApiError } from "../client.js";
 import { nameFromLog, parseCommandIds, waitCommand } from "../commands.js";
 import { errors } from "../errors.js";
 import { createBody, type DiskPlan, serverName } from "../params.js";
+import { refusedRequest } from "../retry.js";
 import type { KamateraOptions } from "../schema.js";
 import { API, SERVER, type ServerRecord } from "../state.js";
 import { findOwnServers, terminateServer } from "../terminate.js";
@@ -33,10 +35,13 @@ export function createServerStep(o: KamateraOptions, comm: CommunicatorOptions, 
         `Creating server ${rec.requested} in ${o.datacenter} from ${o.image} (${o.cpu}, ${o.ram} MiB, ${disks.map((d) => `${d.sizeGB} GiB`).join(" + ")})${o.script ? " with a first-boot script" : ""}...`,
       );
       rec.sent = true;
-      const answer = await client.post<unknown>("/service/server", body, {
-        signal: ctx.signal,
-        retry: "once",
-      });
+      const answer = await client
+        .post<unknown>("/service/server", body, { signal: ctx.signal, retry: "once" })
+        .catch((e: unknown) => {
+          // The proxy refused the request itself (a flag, the image …): no server was made.
+          if (e instanceof KamateraApiError && refusedRequest(e.status, e.apiMessage)) rec.sent = false;
+          throw e;
+        });
       const generated = (answer as { password?: unknown } | null)?.password;
       if (typeof generated === "string" && generated) {
         ctx.secret(generated);
