@@ -20,7 +20,7 @@ import { credentials } from "./credentials.js";
 import { errors } from "./errors.js";
 import { defaultImageName, diskPlan, serverPasswordProblem, waitsForPowerOff } from "./params.js";
 import type { KamateraOptions } from "./schema.js";
-import { RESULT, SERVER } from "./state.js";
+import { RESULT } from "./state.js";
 import { addressStep } from "./steps/address.js";
 import { connectApiStep } from "./steps/connect-api.js";
 import { createServerStep } from "./steps/create-server.js";
@@ -103,9 +103,6 @@ export const kamateraBuilder: BuilderRuntime<KamateraOptions> = {
 
 /** The library images the build made, one per disk; Kamatera's API cannot delete them. */
 function artifactOf(ctx: RunContext): Artifact | undefined {
-  // Every step succeeded, but a server left running is billed: the build must not pass.
-  const server = ctx.state.get(SERVER);
-  if (server?.terminateError) throw server.terminateError;
   const r = ctx.state.get(RESULT);
   if (!r) return undefined;
   const names = r.images.map((i) => `${i.name}${i.id ? ` (${i.id})` : ""}`).join(", ");

@@ -20,8 +20,6 @@ export interface ServerRecord {
   name?: string;
   /** The server was found and terminated (cleanup). */
   terminated?: boolean;
-  /** Why the cleanup could not terminate it (the build then fails, even if every step succeeded). */
-  terminateError?: Error;
 }
 export const SERVER = stateKey<ServerRecord>("kamatera-server");
 

@@ -69,12 +69,8 @@ export async function terminateServer(o: KamateraOptions, ctx: RunContext): Prom
     rec.terminated = true;
     return;
   }
-  try {
-    for (const name of names) await terminateOne(client, name, rec, { ...w, timeoutMs }, ctx);
-  } catch (e) {
-    rec.terminateError = e as Error;
-    throw e;
-  }
+  // A throw here fails the run even when every step succeeded (core: KILN_CLEANUP_FAILED).
+  for (const name of names) await terminateOne(client, name, rec, { ...w, timeoutMs }, ctx);
   rec.terminated = true;
 }
 

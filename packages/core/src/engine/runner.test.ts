@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { KilnError } from "../errors.js";
 import { createRunContext } from "./context.js";
 import { EventBus } from "./events.js";
 import { InterruptedError, runSteps, StepTimeoutError, withTimeout } from "./runner.js";
@@ -97,6 +98,13 @@ describe("runSteps", () => {
     await expect(run).rejects.toThrow(/"volume" \(detach refused\).*left behind/);
     expect(order).toEqual(["run vm", "run volume", "cleanup vm"]);
     expect(events).toContainEqual(expect.objectContaining({ type: "cleanup", step: "volume", ok: false }));
+  });
+  it("passes a plugin's own error (a KilnError) from a single failed cleanup through as it is", async () => {
+    const own = new KilnError("KILN_FOO_TERMINATE", "could not terminate server x: it is still billed");
+    const steps: Step[] = [{ name: "vm", run: async () => {}, cleanup: async () => Promise.reject(own) }];
+    await expect(
+      runSteps(steps, ctx(new AbortController().signal), { bus: new EventBus(), onError: "cleanup" }),
+    ).rejects.toBe(own);
   });
   it("keeps the step's own error when both the step and a cleanup failed", async () => {
     const steps: Step[] = [

@@ -202,6 +202,9 @@ export async function runSteps(steps: Step[], ctx: RunContext, opts: StepRunOpti
   if (failure !== undefined) throw failure;
   // A build whose cleanup failed may have left a machine, a volume or a mount behind: that is
   // not a success, even when every step succeeded.
+  // A plugin's own error (a KilnError) says best what is left and what to do; others are wrapped.
+  const only = failedCleanups.length === 1 ? failedCleanups[0] : undefined;
+  if (only && isKilnError(only.cause)) throw only.cause;
   if (failedCleanups.length > 0) throw new CleanupFailedError(failedCleanups);
 }
 
@@ -232,8 +235,8 @@ export async function runCleanups(
   started: Step[],
   ctx: RunContext,
   bus: EventBus,
-): Promise<{ step: string; error: string }[]> {
-  const failed: { step: string; error: string }[] = [];
+): Promise<{ step: string; error: string; cause: unknown }[]> {
+  const failed: { step: string; error: string; cause: unknown }[] = [];
   // Cleanups must run even after an interrupt: they get a signal that is never aborted.
   const cleanupCtx: RunContext = { ...ctx, signal: new AbortController().signal };
   for (const step of [...started].reverse()) {
@@ -243,7 +246,7 @@ export async function runCleanups(
       await step.cleanup(cleanupCtx);
       bus.emit({ type: "cleanup", time: Date.now(), run: ctx.run.name, step: step.name, ok: true });
     } catch (err) {
-      failed.push({ step: step.name, error: messageOf(err) });
+      failed.push({ step: step.name, error: messageOf(err), cause: err });
       bus.emit({
         type: "cleanup",
         time: Date.now(),
