@@ -23,7 +23,11 @@ function stepsOf(v: (typeof vectors)[number]) {
   if (v.context.sign_body)
     headers["X-Amz-Content-Sha256"] = (v.canonicalRequest.split("\n").pop() as string).trim();
   const token = v.context.credentials.token;
-  if (token && !(v.context as { omit_session_token?: boolean }).omit_session_token && !Object.keys(headers).some((h) => h.toLowerCase() === "x-amz-security-token"))
+  if (
+    token &&
+    !(v.context as { omit_session_token?: boolean }).omit_session_token &&
+    !Object.keys(headers).some((h) => h.toLowerCase() === "x-amz-security-token")
+  )
     headers["X-Amz-Security-Token"] = token;
   const host = headers.Host ?? headers.host ?? "example.amazonaws.com";
   return signingSteps({

@@ -36,7 +36,10 @@ export interface SignInput {
 export const amzDate = (d: Date): string => d.toISOString().replace(/[:-]|\.\d{3}/g, "");
 
 /** aws4's signer for the request, its time taken from the X-Amz-Date header given. */
-function signerOf(i: SignInput & { sessionToken?: string }, headers: Record<string, string>): aws4.RequestSigner {
+function signerOf(
+  i: SignInput & { sessionToken?: string },
+  headers: Record<string, string>,
+): aws4.RequestSigner {
   const signer = new aws4.RequestSigner(
     {
       method: i.method,

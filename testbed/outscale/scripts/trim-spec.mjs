@@ -126,10 +126,16 @@ const subset = {
 
 const out = path.join(pkg, "spec");
 fs.mkdirSync(path.join(out, "sigv4"), { recursive: true });
-const lines = ["{", `"source": ${JSON.stringify(subset.source)},`, `"servers": ${JSON.stringify(subset.servers)},`];
+const lines = [
+  "{",
+  `"source": ${JSON.stringify(subset.source)},`,
+  `"servers": ${JSON.stringify(subset.servers)},`,
+];
 lines.push('"actions": {');
 const an = Object.keys(actions);
-an.forEach((a, i) => lines.push(`${JSON.stringify(a)}: ${JSON.stringify(actions[a])}${i < an.length - 1 ? "," : ""}`));
+an.forEach((a, i) =>
+  lines.push(`${JSON.stringify(a)}: ${JSON.stringify(actions[a])}${i < an.length - 1 ? "," : ""}`),
+);
 lines.push("},", '"schemas": {');
 const sn = Object.keys(subset.schemas);
 sn.forEach((n, i) =>
