@@ -42,6 +42,7 @@ export const SERVED = [
   "CreateSecurityGroup",
   "CreateSecurityGroupRule",
   "DeleteSecurityGroup",
+  "DeleteSecurityGroupRule",
   "ReadPublicIps",
   "CreatePublicIp",
   "LinkPublicIp",
