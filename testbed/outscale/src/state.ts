@@ -113,6 +113,8 @@ export interface Vm {
   /** Internal: decoded user data (for the seed), when it was deleted (terminated VMs fade). */
   _userData?: string;
   _terminatedAt?: number;
+  /** Internal: the guest was lost (a fault): its exit terminates the VM. */
+  _lost?: boolean;
   _accountId: string;
 }
 

@@ -59,7 +59,10 @@ export function vmRoutes(w: World): Handlers {
   w.machines.onExit((id) => {
     const vm = r.vms.get(id);
     if (!vm) return;
-    if (vm.State === "stopping" || (vm.State === "running" && vm.VmInitiatedShutdownBehavior === "stop")) {
+    if (
+      !vm._lost &&
+      (vm.State === "stopping" || (vm.State === "running" && vm.VmInitiatedShutdownBehavior === "stop"))
+    ) {
       vm.State = "stopped";
     } else if (vm.State === "running" || vm.State === "pending") {
       terminate(vm);
