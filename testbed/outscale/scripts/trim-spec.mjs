@@ -134,14 +134,12 @@ const lines = [
 ];
 lines.push('"actions": {');
 const an = Object.keys(actions);
-an.forEach((a, i) =>
-  lines.push(`${JSON.stringify(a)}: ${JSON.stringify(actions[a])}${i < an.length - 1 ? "," : ""}`),
-);
+for (const [i, a] of an.entries())
+  lines.push(`${JSON.stringify(a)}: ${JSON.stringify(actions[a])}${i < an.length - 1 ? "," : ""}`);
 lines.push("},", '"schemas": {');
 const sn = Object.keys(subset.schemas);
-sn.forEach((n, i) =>
-  lines.push(`${JSON.stringify(n)}: ${JSON.stringify(subset.schemas[n])}${i < sn.length - 1 ? "," : ""}`),
-);
+for (const [i, n] of sn.entries())
+  lines.push(`${JSON.stringify(n)}: ${JSON.stringify(subset.schemas[n])}${i < sn.length - 1 ? "," : ""}`);
 lines.push("}", "}");
 const text = `${lines.join("\n")}\n`;
 JSON.parse(text);

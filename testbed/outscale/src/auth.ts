@@ -79,7 +79,8 @@ const header = (r: SignedRequest, name: string): string | undefined => {
 function parseAmzDate(s: string | undefined): Date | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s ?? "");
   if (!m) return undefined;
-  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
+  const [y, mo, d, h, mi, sec] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  return new Date(Date.UTC(y, mo - 1, d, h, mi, sec));
 }
 
 async function smithySignature(r: SignedRequest, p: Parsed, secret: string, when: Date): Promise<string> {

@@ -15,7 +15,8 @@ const osc = await startOutscaleDouble({
 });
 afterAll(() => osc.close());
 const o = { accessKey: osc.accessKey, secretKey: osc.secretKey, region: osc.region, ca: osc.caCert };
-type Any = Record<string, any>; // biome-ignore lint/suspicious/noExplicitAny: test answers
+// biome-ignore lint/suspicious/noExplicitAny: the tests read answers freely
+type Any = Record<string, any>;
 const api = async (action: string, body: Any = {}): Promise<Any> => {
   const r = await rawCall(osc.endpoint, action, body, o);
   if (r.status !== 200)

@@ -207,11 +207,10 @@ export async function startOutscaleDouble(o: OutscaleDoubleOptions = {}): Promis
   const baseSnap = "snap-kiln0001";
   const baseSize = o.baseImage?.sizeGiB ?? 1;
   if (o.baseImage) disks.importSnapshot(baseSnap, o.baseImage.file);
-  else
-    fs.truncateSync(
-      (fs.writeFileSync(disks.snapshotPath(baseSnap), ""), disks.snapshotPath(baseSnap)),
-      baseSize * GiB,
-    );
+  else {
+    fs.writeFileSync(disks.snapshotPath(baseSnap), "");
+    fs.truncateSync(disks.snapshotPath(baseSnap), baseSize * GiB);
+  }
   if (fs.statSync(disks.snapshotPath(baseSnap)).size > baseSize * GiB)
     throw new Error(`baseImage ${o.baseImage?.file} is larger than sizeGiB ${baseSize}`);
   region.snapshots.set(baseSnap, {
@@ -484,11 +483,8 @@ export async function startOutscaleDouble(o: OutscaleDoubleOptions = {}): Promis
           disks.removeVolume(mp.Bsu.VolumeId);
         }
       }
-      vm.State = "running"; // the exit handler then terminates it (not "stopping": a crash, not a stop)
-      vm.VmInitiatedShutdownBehavior = "terminate";
+      vm._lost = true; // its exit terminates the VM (a crash, not a stop)
       await machines.kill(vmId);
-      if (!machines.isRunning(vmId) && region.vms.get(vmId)?.State === "running")
-        region.vms.get(vmId)!.State = "terminated";
     },
     clockOffset: (ms) => {
       faults.offsetMs = ms;

@@ -274,7 +274,10 @@ export function networkRoutes(w: World): Handlers {
       if (p.VmId && p.VmId !== vmId && body.AllowRelink !== true)
         throw fault.conflict(`The public IP is linked to ${p.VmId}.`, "9029");
       for (const other of r.publicIps.values())
-        if (other.VmId === vmId) delete other.VmId, delete other.LinkPublicIpId;
+        if (other.VmId === vmId) {
+          delete other.VmId;
+          delete other.LinkPublicIpId;
+        }
       p.VmId = vmId;
       p.LinkPublicIpId = newId("eipassoc");
       vm.PublicIp = p.PublicIp;

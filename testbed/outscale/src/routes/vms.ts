@@ -50,7 +50,10 @@ export function vmRoutes(w: World): Handlers {
       }
       vm.BlockDeviceMappings = [];
       for (const ip of r.publicIps.values())
-        if (ip.VmId === vm.VmId) delete ip.VmId, delete ip.LinkPublicIpId;
+        if (ip.VmId === vm.VmId) {
+          delete ip.VmId;
+          delete ip.LinkPublicIpId;
+        }
       vm.PublicIp = undefined;
     });
   };
