@@ -1,0 +1,58 @@
+/** For tests that boot guests: whether QEMU is here, and commands over SSH (the SDK's SSH communicator). */
+import { generateTemporaryKeyPair, SSHCommunicator, type TemporaryKeyPair } from "@kiln/sdk";
+import { hasTool } from "./exec.js";
+
+export const CI = process.env.CI === "true";
+
+/** Why guests cannot boot here ("" when they can): QEMU, qemu-img and an ISO tool are needed. */
+export function missingQemu(): string {
+  const missing = ["qemu-system-x86_64", "qemu-img"].filter((t) => !hasTool(t));
+  if (!["xorriso", "genisoimage", "mkisofs"].some(hasTool)) missing.push("xorriso|genisoimage");
+  return missing.length
+    ? `missing ${missing.join(", ")} (apt-get install qemu-system-x86 qemu-utils xorriso)`
+    : "";
+}
+
+/** A fresh ed25519 key pair for a guest's seed. */
+export const testKey = (): TemporaryKeyPair =>
+  generateTemporaryKeyPair("ed25519", undefined, "kiln-guests-test");
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  user: string;
+  privateKey?: string;
+  password?: string;
+}
+
+/** Runs `command` over SSH (waiting up to `timeout` for the server); resolves with exit code and output. */
+export async function sshRun(
+  t: SshTarget,
+  command: string,
+  timeout = "120s",
+): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+  const c = new SSHCommunicator({
+    ssh_host: t.host,
+    ssh_port: t.port,
+    ssh_username: t.user,
+    ...(t.privateKey ? { ssh_private_key: t.privateKey } : {}),
+    ...(t.password ? { ssh_password: t.password } : {}),
+    ssh_timeout: timeout,
+  });
+  let stdout = "";
+  let stderr = "";
+  try {
+    await c.connect();
+    const r = await c.exec(command, {
+      onStdout: (s) => {
+        stdout += s;
+      },
+      onStderr: (s) => {
+        stderr += s;
+      },
+    });
+    return { exitCode: r.exitCode, stdout, stderr };
+  } finally {
+    await c.close();
+  }
+}
