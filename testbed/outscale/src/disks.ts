@@ -29,10 +29,14 @@ export class DiskStore {
     copySparse(this.volumePath(volumeId), file);
     return file;
   }
-  /** A snapshot made from a file (the seeded public image's root). */
-  importSnapshot(snapshotId: string, from: string): string {
+  /** A snapshot made from a file (the seeded public image's root; a qcow2 is converted to raw). */
+  importSnapshot(snapshotId: string, from: string, format = "raw"): string {
     const file = this.snapshotPath(snapshotId);
-    copySparse(from, file);
+    if (format === "raw") copySparse(from, file);
+    else {
+      const r = spawnSync("qemu-img", ["convert", "-f", format, "-O", "raw", from, file], { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`qemu-img convert ${from}: ${r.stderr || r.error?.message}`);
+    }
     return file;
   }
   removeVolume(id: string): void {

@@ -45,8 +45,8 @@ export interface OutscaleDoubleOptions {
   accounts?: AccountDef[];
   machines?: Machines;
   durations?: Partial<Durations>;
-  /** The disk file of the public image ami-kiln0001 (raw); default: an empty 1 GiB disk. */
-  baseImage?: { file: string; sizeGiB?: number; name?: string };
+  /** The disk file of the public image ami-kiln0001 (raw, or qcow2 converted); default: an empty 1 GiB disk. */
+  baseImage?: { file: string; format?: "raw" | "qcow2"; name?: string };
   /** Refuse a signature scoped to another region (default true). */
   strictRegion?: boolean;
   /** Check every answer against the contract too (default true). */
@@ -103,10 +103,14 @@ const DEFAULT_DURATIONS: Durations = {
 
 export async function startOutscaleDouble(o: OutscaleDoubleOptions = {}): Promise<OutscaleDouble> {
   const regionName = o.region ?? "eu-west-2";
-  const region = new Region(regionName, [`${regionName}a`, `${regionName}b`]);
+  const machines = o.machines ?? new InMemoryMachines();
+  const region = new Region(
+    regionName,
+    [`${regionName}a`, `${regionName}b`],
+    machines.allocateAddress ? () => (machines.allocateAddress as () => string).call(machines) : undefined,
+  );
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-osc-double-"));
   const disks = new DiskStore(dir);
-  const machines = o.machines ?? new InMemoryMachines();
   const faults = new FaultState();
   const durations = { ...DEFAULT_DURATIONS, ...o.durations };
   const log = o.log ?? (() => {});
@@ -205,14 +209,12 @@ export async function startOutscaleDouble(o: OutscaleDoubleOptions = {}): Promis
   const owner = "000000000000";
   region.accounts.set(owner, { AccountId: owner, Email: "images@outscale.test" });
   const baseSnap = "snap-kiln0001";
-  const baseSize = o.baseImage?.sizeGiB ?? 1;
-  if (o.baseImage) disks.importSnapshot(baseSnap, o.baseImage.file);
+  if (o.baseImage) disks.importSnapshot(baseSnap, o.baseImage.file, o.baseImage.format ?? "raw");
   else {
     fs.writeFileSync(disks.snapshotPath(baseSnap), "");
-    fs.truncateSync(disks.snapshotPath(baseSnap), baseSize * GiB);
+    fs.truncateSync(disks.snapshotPath(baseSnap), GiB);
   }
-  if (fs.statSync(disks.snapshotPath(baseSnap)).size > baseSize * GiB)
-    throw new Error(`baseImage ${o.baseImage?.file} is larger than sizeGiB ${baseSize}`);
+  const baseSize = Math.ceil(fs.statSync(disks.snapshotPath(baseSnap)).size / GiB);
   region.snapshots.set(baseSnap, {
     SnapshotId: baseSnap,
     VolumeSize: baseSize,

@@ -203,9 +203,11 @@ export class Region {
   constructor(
     readonly name: string,
     readonly subregions: string[],
+    private readonly allocator?: () => string,
   ) {}
 
   allocateAddress(): string {
+    if (this.allocator) return this.allocator();
     if (this.nextAddress > 250) throw new Error("no public IP left in 127.0.0.0/24");
     return `127.0.0.${this.nextAddress++}`;
   }
