@@ -62,7 +62,12 @@ export function clockSkewSeconds(serverDate: string | undefined, local: Date): n
 }
 
 /** What to do about an error answer, from its code (docs.outscale.com "Errors"). */
-export function hintFor(code: string | undefined, status: number, skew: number | undefined, c: Credentials): string {
+export function hintFor(
+  code: string | undefined,
+  status: number,
+  skew: number | undefined,
+  c: Credentials,
+): string {
   if ((code === "1" || status === 401) && skew !== undefined && Math.abs(skew) > 300) {
     const min = Math.round(Math.abs(skew) / 60);
     return `This machine's clock is ${min} minute(s) ${skew > 0 ? "behind" : "ahead of"} the API's: OUTSCALE refuses signatures more than 5 minutes off its time, so even good keys fail. Set the clock right (NTP, e.g. systemctl start systemd-timesyncd) and build again.`;
@@ -134,8 +139,11 @@ export class OapiClient {
         answer = await this.send(action, JSON.stringify(body), signal);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? "";
-        if (signal?.aborted || attempt >= attempts || !NET_CODES.has(code)) throw this.transportError(action, e);
-        this.o.log?.(`${action}: ${code}, retrying in ${Math.round(delay)} ms (attempt ${attempt + 1} of ${attempts})`);
+        if (signal?.aborted || attempt >= attempts || !NET_CODES.has(code))
+          throw this.transportError(action, e);
+        this.o.log?.(
+          `${action}: ${code}, retrying in ${Math.round(delay)} ms (attempt ${attempt + 1} of ${attempts})`,
+        );
         await abortableSleep(delay, signal);
         delay = Math.min(20_000, delay * 2);
         continue;
@@ -144,7 +152,8 @@ export class OapiClient {
       if (answer.status === 200) return (parsed ?? {}) as T;
       const errs = Array.isArray(parsed?.Errors) ? (parsed?.Errors as OapiErrorEntry[]) : [];
       const code = errs[0]?.Code;
-      const retryable = answer.status === 429 || answer.status >= 500 || (code !== undefined && RETRY_CODES.has(code));
+      const retryable =
+        answer.status === 429 || answer.status >= 500 || (code !== undefined && RETRY_CODES.has(code));
       if (retryable && attempt < attempts) {
         const after = Number(answer.headers["retry-after"]);
         const wait = Number.isFinite(after) && after > 0 ? after * 1000 : delay * (0.75 + Math.random() / 2);
@@ -208,11 +217,17 @@ export class OapiClient {
           res.on("error", reject);
           res.on("end", () => {
             this.o.log?.(`POST ${action} → ${res.statusCode} (${Date.now() - t0} ms)`);
-            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), headers: res.headers });
+            resolve({
+              status: res.statusCode ?? 0,
+              body: Buffer.concat(chunks).toString("utf8"),
+              headers: res.headers,
+            });
           });
         },
       );
-      req.on("timeout", () => req.destroy(Object.assign(new Error("request timed out"), { code: "ETIMEDOUT" })));
+      req.on("timeout", () =>
+        req.destroy(Object.assign(new Error("request timed out"), { code: "ETIMEDOUT" })),
+      );
       req.on("error", reject);
       req.end(body);
     });

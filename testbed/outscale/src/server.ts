@@ -103,7 +103,7 @@ const DEFAULT_DURATIONS: Durations = {
 
 export async function startOutscaleDouble(o: OutscaleDoubleOptions = {}): Promise<OutscaleDouble> {
   const regionName = o.region ?? "eu-west-2";
-  const machines = o.machines ?? new InMemoryMachines();
+  const machines: Machines = o.machines ?? new InMemoryMachines();
   const region = new Region(
     regionName,
     [`${regionName}a`, `${regionName}b`],
