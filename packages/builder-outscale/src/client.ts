@@ -54,6 +54,11 @@ export class OapiError extends KilnError {
   }
 }
 
+/** An error answer that says the resource does not exist (it is gone already). */
+export function isNotFound(e: unknown): boolean {
+  return e instanceof OapiError && e.errors[0]?.Type === "InvalidResource";
+}
+
 /** How many seconds the API's clock (its Date header) is ahead of ours. */
 export function clockSkewSeconds(serverDate: string | undefined, local: Date): number | undefined {
   if (!serverDate) return undefined;

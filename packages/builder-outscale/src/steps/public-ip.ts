@@ -1,0 +1,38 @@
+/** A public IP for the VM (associate_public_ip_address): made here, linked by run-vm, deleted in cleanup. */
+import type { Step } from "@kiln/core";
+import { isNotFound } from "../client.js";
+import type { BsuOptions } from "../schema.js";
+import { API, PUBLIC_IP } from "../state.js";
+
+export function publicIpStep(o: BsuOptions): Step {
+  return {
+    name: "public ip",
+    async run(ctx) {
+      if (!o.associate_public_ip_address) return;
+      const { client } = ctx.state.require(API);
+      const r = await client.call<{ PublicIp: { PublicIpId: string; PublicIp: string } }>(
+        "CreatePublicIp",
+        {},
+        ctx.signal,
+      );
+      ctx.state.put(PUBLIC_IP, { id: r.PublicIp.PublicIpId, address: r.PublicIp.PublicIp });
+      ctx.ui.say(`Allocated the public IP ${r.PublicIp.PublicIp}.`);
+    },
+    async cleanup(ctx) {
+      const ip = ctx.state.get(PUBLIC_IP);
+      const api = ctx.state.get(API);
+      if (!ip || !api) return;
+      // The VM's deletion unlinks it; unlink anyway in case the VM outlived its cleanup.
+      const r = await api.client.call<{ PublicIps?: Array<{ LinkPublicIpId?: string }> }>("ReadPublicIps", {
+        Filters: { PublicIpIds: [ip.id] },
+      });
+      const link = r.PublicIps?.[0]?.LinkPublicIpId;
+      if (link) await api.client.call("UnlinkPublicIp", { LinkPublicIpId: link }).catch(() => {});
+      await api.client.call("DeletePublicIp", { PublicIpId: ip.id }).catch((e) => {
+        if (!isNotFound(e)) throw e;
+      });
+      ctx.state.delete(PUBLIC_IP);
+      ctx.ui.say(`Released the public IP ${ip.address}.`);
+    },
+  };
+}
