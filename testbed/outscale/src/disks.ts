@@ -34,7 +34,9 @@ export class DiskStore {
     const file = this.snapshotPath(snapshotId);
     if (format === "raw") copySparse(from, file);
     else {
-      const r = spawnSync("qemu-img", ["convert", "-f", format, "-O", "raw", from, file], { encoding: "utf8" });
+      const r = spawnSync("qemu-img", ["convert", "-f", format, "-O", "raw", from, file], {
+        encoding: "utf8",
+      });
       if (r.status !== 0) throw new Error(`qemu-img convert ${from}: ${r.stderr || r.error?.message}`);
     }
     return file;

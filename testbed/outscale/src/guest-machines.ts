@@ -7,7 +7,7 @@
  * a security-group rule that allows the port (see server.ts syncReach). Public IP addresses are
  * claimed from the runner's loopback pool, so no other guest on the machine gets them.
  */
-import { cloudConfig, GuestRunner, type Guest } from "@kiln/testbed-guests";
+import { cloudConfig, type Guest, GuestRunner } from "@kiln/testbed-guests";
 import { parse } from "yaml";
 import type { MachineSpec, Machines } from "./machines.js";
 
@@ -26,7 +26,11 @@ function userDataParts(text: string | undefined, log: (l: string) => void) {
     return {};
   }
   try {
-    const doc = (parse(text) ?? {}) as { runcmd?: Array<string | string[]>; ssh_authorized_keys?: string[]; password?: string };
+    const doc = (parse(text) ?? {}) as {
+      runcmd?: Array<string | string[]>;
+      ssh_authorized_keys?: string[];
+      password?: string;
+    };
     return {
       ...(doc.runcmd ? { runcmd: doc.runcmd } : {}),
       ...(doc.ssh_authorized_keys ? { keys: doc.ssh_authorized_keys } : {}),
@@ -95,13 +99,16 @@ export class GuestMachines implements Machines {
     const out = await g.qmp.execute("human-monitor-command", {
       "command-line": `hostfwd_add net0 tcp:${address}:${port}-:22`,
     });
-    if (typeof out === "string" && out.trim()) throw new Error(`hostfwd_add ${address}:${port}: ${out.trim()}`);
+    if (typeof out === "string" && out.trim())
+      throw new Error(`hostfwd_add ${address}:${port}: ${out.trim()}`);
   }
 
   async unexpose(vmId: string, address: string, port: number): Promise<void> {
     const g = this.guests.get(vmId);
     if (!g) return;
-    await g.qmp.execute("human-monitor-command", { "command-line": `hostfwd_remove net0 tcp:${address}:${port}` });
+    await g.qmp.execute("human-monitor-command", {
+      "command-line": `hostfwd_remove net0 tcp:${address}:${port}`,
+    });
   }
 
   onExit(cb: (vmId: string) => void): void {

@@ -5,7 +5,7 @@
  * (omi_account_ids, global_permission; snapshot_account_ids on its snapshots) and tags. An OMI
  * the build does not finish is deleted with its snapshots in cleanup.
  */
-import { parseDuration, type Step } from "@kiln/core";
+import { parseDuration, type Step, throwIfAborted } from "@kiln/core";
 import { isNotFound, type OapiClient } from "../client.js";
 import { imageMapping, tagList } from "../params.js";
 import type { BsuOptions } from "../schema.js";
@@ -129,9 +129,11 @@ export function createOmiStep(o: BsuOptions): Step {
             }
           : { VmId: vm.id }),
       };
-      const r = await client.call<{ Image: ImageView }>("CreateImage", body, ctx.signal);
+      // Not abortable: an interrupted request may still have made the OMI, and then cleanup must know its id.
+      const r = await client.call<{ Image: ImageView }>("CreateImage", body);
       const id = r.Image.ImageId;
       ctx.state.put(OMI, { id, snapshotIds: [] });
+      throwIfAborted(ctx.signal, "create omi");
       ctx.ui.say(`Creating the OMI ${id} (${o.omi_name})...`);
       const snapshots = await waitImage(client, id, o, ctx.signal, (l) => ctx.ui.message(l));
       ctx.state.put(OMI, { id, snapshotIds: snapshots });

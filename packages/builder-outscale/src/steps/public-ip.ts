@@ -1,5 +1,5 @@
 /** A public IP for the VM (associate_public_ip_address): made here, linked by run-vm, deleted in cleanup. */
-import type { Step } from "@kiln/core";
+import { type Step, throwIfAborted } from "@kiln/core";
 import { isNotFound } from "../client.js";
 import type { BsuOptions } from "../schema.js";
 import { API, PUBLIC_IP } from "../state.js";

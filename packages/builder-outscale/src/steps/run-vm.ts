@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { abortableSleep, messageOf, parseDuration, type Step } from "@kiln/core";
+import { abortableSleep, messageOf, parseDuration, type Step, throwIfAborted } from "@kiln/core";
 import { SSH_ADDRESS } from "@kiln/sdk";
 import { isNotFound } from "../client.js";
 import { errors } from "../errors.js";
@@ -100,9 +100,11 @@ export function runVmStep(o: BsuOptions): Step {
           ? { BlockDeviceMappings: o.launch_block_device_mappings.map(vmMapping) }
           : {}),
       };
-      const r = await client.call<{ Vms: VmView[] }>("CreateVms", body, ctx.signal);
+      // Not abortable: an interrupted request may still have made the VM, and then cleanup must know its id.
+      const r = await client.call<{ Vms: VmView[] }>("CreateVms", body);
       const id = r.Vms[0]?.VmId as string;
       ctx.state.put(VM, { id, volumeIds: [] });
+      throwIfAborted(ctx.signal, "run vm");
       ctx.buildVars.ID = id;
       ctx.ui.say(`Launched VM ${id} (${o.vm_type}); waiting for it to run...`);
       const timeoutMs = parseDuration(o.vm_ready_timeout);

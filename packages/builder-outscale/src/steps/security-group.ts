@@ -4,7 +4,7 @@
  * SSH port; the temporary one is deleted in cleanup, once the VM no longer holds it.
  */
 import { randomUUID } from "node:crypto";
-import { abortableSleep, type Step } from "@kiln/core";
+import { abortableSleep, type Step, throwIfAborted } from "@kiln/core";
 import { isNotFound, OapiError } from "../client.js";
 import { errors } from "../errors.js";
 import { oapiFilters } from "../filters.js";
@@ -35,17 +35,14 @@ export function securityGroupStep(o: BsuOptions): Step {
       const port = o.ssh_port;
       const cidr = o.temporary_security_group_source_cidr;
       const name = `kiln_osc_${randomUUID()}`;
-      const r = await client.call<{ SecurityGroup: { SecurityGroupId: string } }>(
-        "CreateSecurityGroup",
-        {
-          SecurityGroupName: name,
-          Description: "Temporary group for kiln",
-          ...(net?.netId ? { NetId: net.netId } : {}),
-        },
-        ctx.signal,
-      );
+      const r = await client.call<{ SecurityGroup: { SecurityGroupId: string } }>("CreateSecurityGroup", {
+        SecurityGroupName: name,
+        Description: "Temporary group for kiln",
+        ...(net?.netId ? { NetId: net.netId } : {}),
+      });
       const id = r.SecurityGroup.SecurityGroupId;
-      ctx.state.put(SECURITY_GROUPS, { ids: [id], created: id });
+      ctx.state.put(SECURITY_GROUPS, { ids: [id], created: id }); // the create was not abortable, so cleanup knows it
+      throwIfAborted(ctx.signal, "security group");
       await client.call(
         "CreateSecurityGroupRule",
         {

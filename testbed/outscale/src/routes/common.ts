@@ -59,10 +59,22 @@ export function matches<T>(
     const got = get(obj as never);
     const have = (Array.isArray(got) ? got : [got]).filter((x) => x !== undefined).map(String);
     const wanted = (Array.isArray(want) ? want : [want]).map(String);
-    if (!wanted.some((w) => have.includes(w))) return false;
+    const hit = (w: string) =>
+      GLOB_FILTERS.has(name) && /[*?]/.test(w) ? have.some((h) => glob(w).test(h)) : have.includes(w);
+    if (!wanted.some(hit)) return false;
   }
   return true;
 }
+
+/** Filters whose values may hold * and ? (the SPEC's ReadImages example: ImageNames ["Ubuntu*"]). */
+const GLOB_FILTERS = new Set(["ImageNames", "Descriptions", "SecurityGroupNames", "KeypairNames"]);
+const glob = (w: string) =>
+  new RegExp(
+    `^${w
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")}$`,
+  );
 
 const TAG_FILTERS: Record<string, (o: { Tags: ResourceTag[] }) => string[]> = {
   TagKeys: (o) => o.Tags.map((t) => t.Key),
