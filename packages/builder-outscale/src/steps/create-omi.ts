@@ -108,6 +108,8 @@ export async function deleteImage(client: OapiClient, id: string, snapshots: str
 }
 
 export function createOmiStep(o: BsuOptions): Step {
+  // The CreateImage in flight: an interrupted run does not wait for it, its cleanup does.
+  let creating: Promise<unknown> | undefined;
   return {
     name: "create omi",
     async run(ctx) {
@@ -130,9 +132,12 @@ export function createOmiStep(o: BsuOptions): Step {
           : { VmId: vm.id }),
       };
       // Not abortable: an interrupted request may still have made the OMI, and then cleanup must know its id.
-      const r = await client.call<{ Image: ImageView }>("CreateImage", body);
-      const id = r.Image.ImageId;
-      ctx.state.put(OMI, { id, snapshotIds: [] });
+      const call = client.call<{ Image: ImageView }>("CreateImage", body).then((r) => {
+        ctx.state.put(OMI, { id: r.Image.ImageId, snapshotIds: [] });
+        return r;
+      });
+      creating = call;
+      const id = (await call).Image.ImageId;
       throwIfAborted(ctx.signal, "create omi");
       ctx.ui.say(`Creating the OMI ${id} (${o.omi_name})...`);
       const snapshots = await waitImage(client, id, o, ctx.signal, (l) => ctx.ui.message(l));
@@ -142,6 +147,7 @@ export function createOmiStep(o: BsuOptions): Step {
       ctx.ui.say(`The OMI ${id} is available in ${region}.`);
     },
     async cleanup(ctx) {
+      await creating?.catch(() => {});
       const omi = ctx.state.get(OMI);
       const api = ctx.state.get(API);
       // The build owns the OMI only once every step ran (DONE): otherwise nothing half-built stays.

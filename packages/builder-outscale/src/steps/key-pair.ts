@@ -11,6 +11,7 @@ import type { BsuOptions } from "../schema.js";
 import { API, KEYPAIR } from "../state.js";
 
 export function keyPairStep(o: BsuOptions): Step {
+  let creating: Promise<unknown> | undefined;
   return {
     name: "key pair",
     async run(ctx) {
@@ -24,14 +25,16 @@ export function keyPairStep(o: BsuOptions): Step {
       const name = o.temporary_key_pair_name ?? `kiln_${randomUUID()}`;
       // Recorded first: a request that times out may still have made it.
       ctx.state.put(KEYPAIR, { name, created: true });
-      await client.call(
-        "CreateKeypair",
-        { KeypairName: name, PublicKey: Buffer.from(key.publicKey.trim()).toString("base64") },
-        ctx.signal,
-      );
+      // Not abortable: cleanup waits for it, then deletes what it made.
+      creating = client.call("CreateKeypair", {
+        KeypairName: name,
+        PublicKey: Buffer.from(key.publicKey.trim()).toString("base64"),
+      });
+      await creating;
       ctx.ui.say(`Imported the temporary key pair ${name}.`);
     },
     async cleanup(ctx) {
+      await creating?.catch(() => {});
       const kp = ctx.state.get(KEYPAIR);
       const api = ctx.state.get(API);
       if (!kp?.created || !api) return;

@@ -5,20 +5,26 @@ import type { BsuOptions } from "../schema.js";
 import { API, PUBLIC_IP } from "../state.js";
 
 export function publicIpStep(o: BsuOptions): Step {
+  let creating: Promise<unknown> | undefined;
   return {
     name: "public ip",
     async run(ctx) {
       if (!o.associate_public_ip_address) return;
       const { client } = ctx.state.require(API);
-      const r = await client.call<{ PublicIp: { PublicIpId: string; PublicIp: string } }>(
-        "CreatePublicIp",
-        {},
-        ctx.signal,
-      );
-      ctx.state.put(PUBLIC_IP, { id: r.PublicIp.PublicIpId, address: r.PublicIp.PublicIp });
+      // Not abortable: an interrupted request may still have made it; cleanup waits for it.
+      const call = client
+        .call<{ PublicIp: { PublicIpId: string; PublicIp: string } }>("CreatePublicIp", {})
+        .then((r) => {
+          ctx.state.put(PUBLIC_IP, { id: r.PublicIp.PublicIpId, address: r.PublicIp.PublicIp });
+          return r;
+        });
+      creating = call;
+      const r = await call;
+      throwIfAborted(ctx.signal, "public ip");
       ctx.ui.say(`Allocated the public IP ${r.PublicIp.PublicIp}.`);
     },
     async cleanup(ctx) {
+      await creating?.catch(() => {});
       const ip = ctx.state.get(PUBLIC_IP);
       const api = ctx.state.get(API);
       if (!ip || !api) return;

@@ -59,6 +59,8 @@ export function sshHost(vm: VmView, iface: BsuOptions["ssh_interface"]): string 
 }
 
 export function runVmStep(o: BsuOptions): Step {
+  // The CreateVms in flight: an interrupted run does not wait for it, its cleanup does.
+  let creating: Promise<unknown> | undefined;
   return {
     name: "run vm",
     async run(ctx) {
@@ -101,9 +103,12 @@ export function runVmStep(o: BsuOptions): Step {
           : {}),
       };
       // Not abortable: an interrupted request may still have made the VM, and then cleanup must know its id.
-      const r = await client.call<{ Vms: VmView[] }>("CreateVms", body);
-      const id = r.Vms[0]?.VmId as string;
-      ctx.state.put(VM, { id, volumeIds: [] });
+      const call = client.call<{ Vms: VmView[] }>("CreateVms", body).then((r) => {
+        ctx.state.put(VM, { id: r.Vms[0]?.VmId as string, volumeIds: [] });
+        return r;
+      });
+      creating = call;
+      const id = (await call).Vms[0]?.VmId as string;
       throwIfAborted(ctx.signal, "run vm");
       ctx.buildVars.ID = id;
       ctx.ui.say(`Launched VM ${id} (${o.vm_type}); waiting for it to run...`);
@@ -156,6 +161,7 @@ export function runVmStep(o: BsuOptions): Step {
       ctx.buildVars.Host = host;
     },
     async cleanup(ctx) {
+      await creating?.catch(() => {});
       const vm = ctx.state.get(VM);
       const api = ctx.state.get(API);
       if (!vm || !api) return;

@@ -12,6 +12,7 @@ import type { BsuOptions } from "../schema.js";
 import { API, NETWORK, SECURITY_GROUPS } from "../state.js";
 
 export function securityGroupStep(o: BsuOptions): Step {
+  let creating: Promise<unknown> | undefined;
   return {
     name: "security group",
     async run(ctx) {
@@ -35,13 +36,17 @@ export function securityGroupStep(o: BsuOptions): Step {
       const port = o.ssh_port;
       const cidr = o.temporary_security_group_source_cidr;
       const name = `kiln_osc_${randomUUID()}`;
-      const r = await client.call<{ SecurityGroup: { SecurityGroupId: string } }>("CreateSecurityGroup", {
+      const call = client.call<{ SecurityGroup: { SecurityGroupId: string } }>("CreateSecurityGroup", {
         SecurityGroupName: name,
         Description: "Temporary group for kiln",
         ...(net?.netId ? { NetId: net.netId } : {}),
       });
-      const id = r.SecurityGroup.SecurityGroupId;
-      ctx.state.put(SECURITY_GROUPS, { ids: [id], created: id }); // the create was not abortable, so cleanup knows it
+      creating = call.then((r) => {
+        const made = r.SecurityGroup.SecurityGroupId;
+        ctx.state.put(SECURITY_GROUPS, { ids: [made], created: made });
+      });
+      await creating;
+      const id = (await call).SecurityGroup.SecurityGroupId;
       throwIfAborted(ctx.signal, "security group");
       await client.call(
         "CreateSecurityGroupRule",
@@ -59,6 +64,7 @@ export function securityGroupStep(o: BsuOptions): Step {
         );
     },
     async cleanup(ctx) {
+      await creating?.catch(() => {});
       const sg = ctx.state.get(SECURITY_GROUPS);
       const api = ctx.state.get(API);
       if (!sg?.created || !api) return;
