@@ -23,7 +23,7 @@ const omi = (type: "outscale-omi" | "osc-omi") =>
         ? "Find an OUTSCALE OMI by filters and owners: data.<name>.id, name, creation_date, owner, owner_name, tags."
         : "The older name of outscale-omi.",
     schema: omiDataSchema,
-    create: async () => (await import("./datasource.js")).omiDataSource,
+    create: async () => (await import("./datasource.js")).omiDataSource(type),
   });
 
 export default definePlugin({
