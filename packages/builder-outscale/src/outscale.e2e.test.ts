@@ -144,6 +144,31 @@ builds:
     expect(left.images).toEqual([omiId]);
   }, 900_000);
 
+  it("without the security-group rule for ssh_port (a dropped CreateSecurityGroupRule) SSH times out, and nothing is left", async () => {
+    osc.faults.drop("CreateSecurityGroupRule", 1);
+    const yaml = `kiln: 1
+sources:
+  appliance:
+    type: outscale-bsu
+${access()}
+    source_omi: ${osc.baseImageId}
+    vm_type: tinav5.c1r1p2
+    subnet_id: ${osc.subnetId}
+    associate_public_ip_address: true
+    ssh_username: root
+    ssh_timeout: 25s
+    omi_name: kiln-e2e-norule-${process.pid}
+builds:
+  - sources: [appliance]
+`;
+    const r = await buildFile(dir, "norule.yaml", yaml, { resolver: RESOLVER });
+    expect(r.result.ok).toBe(false);
+    expect(String((r.result.runs[0]?.error as Error).message)).toMatch(/timed out after \d+s waiting for SSH on 127\.0\.0\.\d+:22/);
+    const left = osc.leftovers();
+    expect([left.vms, left.keypairs, left.securityGroups, left.publicIps, left.volumes, left.strayFiles]).toEqual([[], [], [], [], [], []]);
+    expect(left.images).toEqual([omiId]);
+  }, 300_000);
+
   it("a VM from the new OMI boots, is reachable only through a linked public IP, and holds the marker", async () => {
     expect(omiId).not.toBe("");
     const c = resolveCredentials(
