@@ -254,3 +254,71 @@ describe("faults end in a clear error with nothing left", () => {
     nothingLeft();
   });
 });
+
+describe("omi_regions", () => {
+  it("really copies the OMI to the other region, with tags and permissions; the artifact lists both; destroy() deletes both", async () => {
+    const accounts = [{ accountId: "123456789012", keys: { AKCOPYREGIONS: "copy-regions-secret-1" } }];
+    const home = await startOutscaleDouble({
+      accounts,
+      machines: new InMemoryMachines({ shutdownMs: 10 }),
+      durations: { vmStart: 10, vmTerminate: 10, image: 10, snapshot: 10 },
+    });
+    const away = await startOutscaleDouble({
+      accounts,
+      region: "us-east-2",
+      durations: { image: 10, snapshot: 10 },
+    });
+    try {
+      home.link(away);
+      const cas = join(dir, "cas.pem");
+      writeFileSync(cas, `${home.caCert}${away.caCert}`);
+      const r = await build(`kiln: 1
+sources:
+  vm:
+    type: outscale-bsu
+    access_key: AKCOPYREGIONS
+    secret_key: copy-regions-secret-1
+    region: ${home.region}
+    custom_endpoint_oapi: ${home.endpoint}
+    ca_file: ${cas}
+    vm_type: tinav5.c1r1p2
+    source_omi: ${home.baseImageId}
+    omi_name: kiln-copied
+    omi_regions: [us-east-2]
+    omi_region_endpoints: { us-east-2: ${away.endpoint} }
+    omi_account_ids: ["111122223333"]
+    tags: { copied: yes }
+    communicator: none
+builds:
+  - sources: [vm]
+`);
+      expect(r.result.ok, r.log).toBe(true);
+      const a = r.result.runs[0]?.artifacts[0];
+      const omis = (a?.data as { omis: Record<string, string> }).omis;
+      expect(Object.keys(omis)).toEqual(["eu-west-2", "us-east-2"]);
+      expect(a?.id).toBe(`eu-west-2:${omis["eu-west-2"]},us-east-2:${omis["us-east-2"]}`);
+      const copy = away.state.images.get(omis["us-east-2"] as string);
+      expect(copy?.State).toBe("available");
+      expect(copy?.ImageName).toBe("kiln-copied");
+      expect(copy?.Tags).toEqual([{ Key: "copied", Value: "yes" }]);
+      expect(copy?.PermissionsToLaunch.AccountIds).toEqual(["111122223333"]);
+      expect(away.leftovers().snapshots).toHaveLength(1); // the copy's own snapshot file
+      expect(away.leftovers().strayFiles).toEqual([]);
+      await a?.destroy?.();
+      for (const d of [home, away])
+        expect(d.leftovers()).toEqual({
+          vms: [],
+          keypairs: [],
+          securityGroups: [],
+          publicIps: [],
+          volumes: [],
+          snapshots: [],
+          images: [],
+          strayFiles: [],
+        });
+    } finally {
+      await home.close();
+      await away.close();
+    }
+  });
+});

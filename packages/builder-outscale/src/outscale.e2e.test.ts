@@ -163,9 +163,18 @@ builds:
 `;
     const r = await buildFile(dir, "norule.yaml", yaml, { resolver: RESOLVER });
     expect(r.result.ok).toBe(false);
-    expect(String((r.result.runs[0]?.error as Error).message)).toMatch(/timed out after \d+s waiting for SSH on 127\.0\.0\.\d+:22/);
+    expect(String((r.result.runs[0]?.error as Error).message)).toMatch(
+      /timed out after \d+s waiting for SSH on 127\.0\.0\.\d+:22/,
+    );
     const left = osc.leftovers();
-    expect([left.vms, left.keypairs, left.securityGroups, left.publicIps, left.volumes, left.strayFiles]).toEqual([[], [], [], [], [], []]);
+    expect([
+      left.vms,
+      left.keypairs,
+      left.securityGroups,
+      left.publicIps,
+      left.volumes,
+      left.strayFiles,
+    ]).toEqual([[], [], [], [], [], []]);
     expect(left.images).toEqual([omiId]);
   }, 300_000);
 

@@ -87,10 +87,21 @@ export interface OutscaleDouble {
   requests: Array<{ action: string; status: number; code?: string; accessKey?: string }>;
   /** What exists that was not seeded (not counting terminated VMs). */
   leftovers(): Leftovers;
+  /**
+   * Link another region's double: CreateImage {SourceImageId, SourceRegionName} here copies its
+   * images (both doubles should share the accounts). Links both ways.
+   */
+  link(other: OutscaleDouble): void;
   /** A client certificate issued by a new CA (for x509 rules). */
   makeClientCert(commonName?: string): { ca: Pem; client: Pem };
   close(): Promise<void>;
 }
+
+/** What link() needs of a double: its region and disks, and where it keeps its peers. */
+const LINKS = new WeakMap<
+  OutscaleDouble,
+  { self: { region: Region; disks: DiskStore }; peers: World["peers"] }
+>();
 
 const DEFAULT_DURATIONS: Durations = {
   vmStart: 30,
@@ -138,7 +149,9 @@ export async function startOutscaleDouble(o: OutscaleDoubleOptions = {}): Promis
   // Transitions and reachability.
   const timers = new Set<NodeJS.Timeout>();
   const exposed = new Map<string, Set<string>>();
+  const peers: World["peers"] = new Map();
   const world: World = {
+    peers,
     region,
     disks,
     machines,
@@ -514,7 +527,7 @@ export async function startOutscaleDouble(o: OutscaleDoubleOptions = {}): Promis
   };
 
   let closed = false;
-  return {
+  const double: OutscaleDouble = {
     endpoint: `https://127.0.0.1:${port}/api/v1`,
     region: regionName,
     port,
@@ -530,6 +543,13 @@ export async function startOutscaleDouble(o: OutscaleDoubleOptions = {}): Promis
     machines,
     requests,
     leftovers,
+    link(other) {
+      const theirs = LINKS.get(other);
+      if (!theirs) throw new Error("link() takes another double made by startOutscaleDouble()");
+      if (other.region === regionName) throw new Error(`both doubles serve ${regionName}`);
+      peers.set(other.region, theirs.self);
+      theirs.peers.set(regionName, { region, disks });
+    },
     makeClientCert(cn = "kiln client") {
       const ca = makeCa(`${cn} CA`);
       return { ca, client: makeLeaf(ca, cn, "client") };
@@ -547,4 +567,6 @@ export async function startOutscaleDouble(o: OutscaleDoubleOptions = {}): Promis
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+  LINKS.set(double, { self: { region, disks }, peers });
+  return double;
 }

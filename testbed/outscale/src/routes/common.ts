@@ -33,6 +33,8 @@ export interface World {
   durations: Durations;
   /** Run `fn` after the transition of `kind` has taken `ms` (slow/stuck/failing faults apply). */
   transition(kind: TransitionKind, ms: number, done: (failure?: string) => void): void;
+  /** Other regions' doubles linked to this one (CreateImage from another region copies from them). */
+  peers: Map<string, { region: Region; disks: DiskStore }>;
   /** Bring the guest's exposures in line with its state, public IP and security-group rules. */
   syncReach(vmId: string): Promise<void>;
   log(line: string): void;

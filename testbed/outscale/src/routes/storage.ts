@@ -166,25 +166,26 @@ export function storageRoutes(w: World): Handlers {
         }
       } else if (sourceId) {
         if (!name) throw fault.missingParameter("ImageName");
-        const src = need(r.images.get(sourceId), "ImageId", sourceId, "5023");
-        if (!canSee(src, call.accountId)) throw fault.notFound("ImageId", sourceId, "5023");
         const region = str(body.SourceRegionName);
-        if (region && region !== r.name)
-          throw fault.badValue(`The double serves one region (${r.name}); ${region} is not it.`);
+        const peer = region && region !== r.name ? w.peers.get(region) : { region: r, disks: w.disks };
+        if (!peer) throw fault.badValue(`The region '${region}' is not linked to this double (link() it).`);
+        const src = need(peer.region.images.get(sourceId), "ImageId", sourceId, "5023");
+        if (!canSee(src, call.accountId)) throw fault.notFound("ImageId", sourceId, "5023");
+        if (src.State !== "available") throw fault.wrongState(`The image '${sourceId}' is ${src.State}.`);
         Object.assign(image, {
           Architecture: src.Architecture,
           RootDeviceName: src.RootDeviceName,
           BootModes: [...src.BootModes],
         });
         for (const m of src.BlockDeviceMappings) {
-          const from = m.Bsu.SnapshotId ? r.snapshots.get(m.Bsu.SnapshotId) : undefined;
+          const from = m.Bsu.SnapshotId ? peer.region.snapshots.get(m.Bsu.SnapshotId) : undefined;
           if (!from) continue;
           const s = newSnapshot(
             undefined,
             from.VolumeSize,
             call.accountId,
             `Copied from ${sourceId}`,
-            (snap) => w.disks.importSnapshot(snap.SnapshotId, w.disks.snapshotPath(from.SnapshotId)),
+            (snap) => w.disks.importSnapshot(snap.SnapshotId, peer.disks.snapshotPath(from.SnapshotId)),
           );
           pending.push(s);
           image.BlockDeviceMappings.push({
