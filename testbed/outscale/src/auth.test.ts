@@ -41,6 +41,18 @@ describe("signatures", () => {
     expect((r.body.Errors as Array<{ Type: string }>)[0]?.Type).toBe("AccessDenied");
     expect((await call()).status).toBe(200); // a good signature ends the row of failures
   });
+  it("a server clock 10 minutes ahead (fault): the good signature is too old → 401, with both times", async () => {
+    osc.faults.clockOffset(10 * 60_000);
+    try {
+      const r = await call();
+      expect([r.status, codeOf(r)]).toEqual([401, "1"]);
+      expect(JSON.stringify(r.body)).toMatch(/more than 5 minutes off the server's/);
+      expect(Date.parse(String(r.headers.date)) - Date.now()).toBeGreaterThan(9 * 60_000);
+    } finally {
+      osc.faults.clockOffset(0);
+    }
+    expect((await call()).status).toBe(200);
+  });
   it("an unknown access key → 400 code 4120", async () => {
     const r = await call({ accessKey: "AKNOBODY" });
     expect([r.status, codeOf(r)]).toEqual([400, "4120"]);
