@@ -137,7 +137,7 @@ describe("data sources", () => {
     );
     const r = await runBuild({ loaded: load(), bus, signal: new AbortController().signal });
     expect(r.ok).toBe(false);
-    expect(String((r.runs[0]?.error as Error).message)).toMatch(
+    expect(String((r.runs[0]?.error as Error | undefined)?.message)).toMatch(
       /a data source gave steps a value it refuses/,
     );
     expect(events.some((e) => e.type === "step-start")).toBe(false);
