@@ -128,7 +128,7 @@ builds:
     expect(r.log).toMatch(/Waiting for SSH on 127\.0\.0\.\d+:22/);
     expect(r.log).toMatch(/Connected to SSH/);
     const artifact = r.result.runs[0]?.artifacts[0];
-    omiId = (artifact?.data as { omis: Record<string, string> }).omis[osc.region] as string;
+    omiId = (artifact?.data as { omis?: Record<string, string> } | undefined)?.omis?.[osc.region] ?? "";
     expect(artifact?.id).toBe(`${osc.region}:${omiId}`);
     expect(osc.state.images.get(omiId)?.State).toBe("available");
     expect(osc.state.images.get(omiId)?.Tags).toContainEqual({ Key: "built-by", Value: "kiln" });
@@ -163,7 +163,7 @@ builds:
 `;
     const r = await buildFile(dir, "norule.yaml", yaml, { resolver: RESOLVER });
     expect(r.result.ok).toBe(false);
-    expect(String((r.result.runs[0]?.error as Error).message)).toMatch(
+    expect(String((r.result.runs[0]?.error as Error | undefined)?.message)).toMatch(
       /timed out after \d+s waiting for SSH on 127\.0\.0\.\d+:22/,
     );
     const left = osc.leftovers();
