@@ -7,8 +7,9 @@
  *     kiln reaches it only through that public IP and the temporary security group's rule for
  *     port 22, logs in with the key pair it imported, provisions a marker, stops the VM (ACPI),
  *     and the new OMI is registered from snapshots of its volume (disk files).
- *  2. A VM from the new OMI boots and shows the marker — and is unreachable until its public IP
- *     is linked.
+ *  2. A VM from the new OMI boots and shows the marker and the file the first VM's user data
+ *     wrote (its runcmd, through the seed) — and is unreachable until its public IP is linked.
+ *  Between them: with the security-group rule dropped (a fault), SSH times out and nothing stays.
  *
  * Afterwards the double holds nothing but the new OMI, which the test deletes, and then nothing.
  */
@@ -112,6 +113,10 @@ ${access()}
     image_timeout: 4m
     omi_name: kiln-e2e-${process.pid}
     tags: { built-by: kiln }
+    user_data: |
+      #cloud-config
+      runcmd:
+        - echo from-user-data > /root/user-data-ran
 builds:
   - sources: [appliance]
     provisioners:
@@ -236,10 +241,14 @@ builds:
       await call("LinkPublicIp", { PublicIpId: ip.PublicIpId, VmId: vm });
       const out = await sshRun(
         { host: ip.PublicIp, port: 22, user: "root", privateKey: key.privateKey },
-        "cat /root/marker",
+        "cat /root/marker /root/user-data-ran",
         "180s",
       );
-      expect(out.stdout.trim(), `${out.stderr}\n${consoles.slice(-30).join("\n")}`).toBe(MARKER);
+      // the provisioner's marker, and what the first VM's user data (base64 once, via the seed) ran
+      expect(out.stdout.trim().split("\n"), `${out.stderr}\n${consoles.slice(-30).join("\n")}`).toEqual([
+        MARKER,
+        "from-user-data",
+      ]);
       await call("DeleteVms", { VmIds: [vm] });
       await until(
         async () => (await call("ReadVms", { Filters: { VmIds: [vm] } })).Vms[0].State === "terminated",
