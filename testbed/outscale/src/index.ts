@@ -1,4 +1,5 @@
 export { OapiFault } from "./api-error.js";
+export { type AccessKeyDef, createVerifier, type Verifier } from "./auth.js";
 export { makeCa, makeLeaf, type Pem } from "./cert.js";
 export { type RawCallOptions, rawCall } from "./client.js";
 export type { ActionFault, Faults, TransitionKind } from "./faults.js";
