@@ -8,7 +8,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { lstat, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -37,7 +37,7 @@ import {
   preMountCommandsStep,
   type TSchema,
 } from "@kiln/sdk";
-import { chrootLeftovers, chrootSkip } from "@kiln/sdk/testing";
+import { chrootLeftovers, chrootSkip, removeTestDir } from "@kiln/sdk/testing";
 import { ensureAppliance } from "@kiln-testbed/appliance";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { file } from "./file.js";
@@ -79,13 +79,9 @@ describe.skipIf(skip)("shell and file provisioners in a chroot", () => {
     const { disk } = await ensureAppliance();
     execFileSync("qemu-img", ["convert", "-O", "raw", disk, image]);
   }, 600_000);
-  afterAll(async () => {
-    const host = hostCommands();
-    for (const m of chrootLeftovers({ dir }).mounts.reverse())
-      await host.run(`umount -l ${m}`, { allowFailure: true });
-    for (const l of chrootLeftovers({ image }).loops)
-      await host.run(`losetup -d ${l}`, { allowFailure: true });
-    await rm(dir, { recursive: true, force: true });
+  afterAll(() => {
+    // Unmounts and detaches first, should a test have failed half-way; never rm -r over a mount.
+    if (dir) removeTestDir(dir);
   });
 
   const pipeline = (o: Opts, provisioners: Step[]): Step[] => [

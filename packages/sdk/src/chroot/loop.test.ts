@@ -1,8 +1,8 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chrootLeftovers, chrootSkip, makeDiskImage } from "../testing/chroot.js";
+import { chrootLeftovers, chrootSkip, makeDiskImage, removeTestDir } from "../testing/chroot.js";
 import { hostCommands } from "./host.js";
 import {
   attachImage,
@@ -48,10 +48,9 @@ describe.skipIf(skip)("attachImage / detachImage (real loop devices)", () => {
     whole = join(dir, "whole.raw");
     makeDiskImage(whole, { sizeMiB: 16, partitioned: false });
   });
-  afterAll(async () => {
-    for (const f of [image, whole])
-      for (const l of chrootLeftovers({ image: f }).loops) await host.run(`losetup -d ${l}`);
-    await rm(dir, { recursive: true, force: true });
+  afterAll(() => {
+    // Unmounts and detaches first, should a test have failed half-way; never rm -r over a mount.
+    if (dir) removeTestDir(dir);
   });
 
   it("reads the image's partition table", async () => {

@@ -4,8 +4,9 @@
  * the attach and mount phases (the provision phase is tested with the real provisioners in
  * @kiln/provisioners). Each checks that no loop device, mount or process of the test is left.
  */
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -19,7 +20,7 @@ import {
 } from "@kiln/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROOT_DEVICE, CHROOT_ROOT, CHROOT_TEARDOWN, COMMUNICATOR } from "../state.js";
-import { chrootLeftovers, chrootSkip, makeDiskImage } from "../testing/chroot.js";
+import { chrootLeftovers, chrootSkip, makeDiskImage, removeTestDir } from "../testing/chroot.js";
 import { ChrootCommunicator } from "./communicator.js";
 import { hostCommands } from "./host.js";
 import { attachImage, detachImage } from "./loop.js";
@@ -113,14 +114,9 @@ describe.skipIf(skip)("chroot steps", () => {
     });
     mountPath = join(dir, "mnt", "root");
   });
-  afterAll(async () => {
-    // Only if a test failed half-way: leave the machine clean.
-    const host = hostCommands();
-    for (const m of (await readMounts()).filter((x) => x.target.startsWith(dir)).reverse())
-      await host.run(`umount -l ${m.target}`, { allowFailure: true });
-    for (const l of chrootLeftovers({ image }).loops)
-      await host.run(`losetup -d ${l}`, { allowFailure: true });
-    await rm(dir, { recursive: true, force: true });
+  afterAll(() => {
+    // Unmounts and detaches first, should a test have failed half-way; never rm -r over a mount.
+    if (dir) removeTestDir(dir);
   });
 
   const nothingLeft = () => {
@@ -259,6 +255,83 @@ describe.skipIf(skip)("chroot steps", () => {
     );
     expect(String(r.error)).toMatch(/\/dev\/loop[0-9]+ has no partition 3 \(it has 1\)/);
     nothingLeft();
+  });
+
+  it("mounts a device a builder attached (a udev-style link that appears late), by its partition name", async () => {
+    // What outscale-chroot's volume link does: the node /dev/xvdf(1) appears some time after the API call.
+    const host = hostCommands();
+    const a = await attachImage(host, image, { partitions: "offset" });
+    const devDir = join(dir, "dev");
+    await mkdir(devDir, { recursive: true });
+    const xvdf = join(devDir, "xvdf");
+    const linked: Step = {
+      name: "link-volume",
+      async run(ctx) {
+        ctx.state.put(CHROOT_DEVICE, { device: xvdf });
+        setTimeout(() => {
+          void symlink(a.device, xvdf).then(() => symlink(a.partitions["1"] as string, `${xvdf}1`));
+        }, 400);
+      },
+    };
+    let root = "";
+    const probe: Step = {
+      name: "probe",
+      async run(ctx) {
+        root = ctx.state.require(CHROOT_ROOT).mountPath;
+        expect(ctx.state.require(CHROOT_ROOT).device).toBe(`${xvdf}1`);
+        expect(await readFile(join(root, "etc", "hostname"), "utf8")).toBe("image\n");
+      },
+    };
+    try {
+      const o: Opts = {
+        mount_path: Deferred.parse(`${dir}/vols/\${{ build.Device }}`) as unknown as string,
+        copy_files: [],
+      };
+      const steps = pipeline(image, o, { provision: [probe] }).slice(1); // no attach step: the builder's own instead
+      const r = await runPipeline([linked, ...steps], dir);
+      expect(r.error).toBeUndefined();
+      expect(r.text).toContain(`Waiting for ${xvdf}1...`);
+      expect(root).toBe(join(dir, "vols", "xvdf")); // build.Device in mount_path is the device's name
+      expect(existsSync(root)).toBe(false);
+      expect(chrootLeftovers({ dir }).mounts).toEqual([]);
+    } finally {
+      await detachImage(host, a);
+      await rm(devDir, { recursive: true, force: true });
+    }
+    nothingLeft();
+  });
+
+  it("builds from scratch: pre_mount_commands format the whole device (mount_partition 0)", async () => {
+    const blank = join(dir, "blank.raw");
+    execFileSync("truncate", ["-s", "24M", blank]);
+    try {
+      const o: Opts = {
+        mount_path: mountPath,
+        mount_partition: "0",
+        copy_files: [],
+        chroot_mounts: [],
+        pre_mount_commands: [
+          Deferred.parse("mkfs.ext4 -q -L scratch ${{ build.Device }}") as unknown as string,
+        ],
+        post_mount_commands: [
+          Deferred.parse(
+            "mkdir ${{ build.MountPath }}/etc && echo scratch > ${{ build.MountPath }}/etc/marker",
+          ) as unknown as string,
+        ],
+      };
+      const r = await runPipeline(pipeline(blank, o), dir);
+      expect(r.error).toBeUndefined();
+      expect(chrootLeftovers({ image: blank, dir }).loops).toEqual([]);
+      nothingLeft();
+      // The file now holds the filesystem, with what post_mount_commands wrote.
+      expect(
+        execFileSync("debugfs", ["-R", "cat /etc/marker", blank], {
+          stdio: ["ignore", "pipe", "ignore"],
+        }).toString(),
+      ).toBe("scratch\n");
+    } finally {
+      await rm(blank, { force: true });
+    }
   });
 
   describe("interrupted", () => {
