@@ -1,14 +1,15 @@
 /**
- * The shell and file provisioners, unchanged, through the SDK's chroot communicator, against a
- * real root filesystem: the test appliance's disk (busybox, from testbed/appliance) converted to
- * raw, attached as loop devices, mounted with the chroot mounts and resolv.conf, as a chroot
+ * The shell and file provisioners, unchanged, through the SDK's chroot communicator, against real
+ * root filesystems: the test appliance's disk (busybox, from testbed/appliance) and the Debian 12
+ * image (testbed/debian: bash, util-linux, so the shell provisioner's `setsid -w` path), converted
+ * to raw, attached as loop devices, mounted with the chroot mounts and resolv.conf, as a chroot
  * builder does. Also interrupts in each phase — attach, mount, provision — after which no loop
  * device, mount or process of the test may be left, and the image keeps no uploaded script.
  * Runs as root with loop devices; skips elsewhere, except under CI=true.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { lstat, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, readlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -39,6 +40,7 @@ import {
 } from "@kiln/sdk";
 import { chrootLeftovers, chrootSkip, removeTestDir } from "@kiln/sdk/testing";
 import { ensureAppliance } from "@kiln-testbed/appliance";
+import { ensureDebianImage } from "@kiln-testbed/debian";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { file } from "./file.js";
 import { fileSchema, shellSchema } from "./schema.js";
@@ -66,18 +68,52 @@ function provision<O>(
   };
 }
 
-describe.skipIf(skip)("shell and file provisioners in a chroot", () => {
+interface RootKind {
+  name: string;
+  /** The qcow2 disk (one partition holding /). */
+  disk: () => Promise<string>;
+  /** What `cat /etc/hostname /etc/os-release` shows in it. */
+  shows: string;
+  /** Run the attach and mount interrupts too (once is enough: they do not depend on the root's content). */
+  allPhases: boolean;
+}
+
+const KINDS: RootKind[] = [
+  {
+    name: "the appliance (busybox)",
+    disk: async () => (await ensureAppliance()).disk,
+    shows: "kiln-appliance",
+    allPhases: true,
+  },
+  {
+    name: "Debian 12",
+    disk: async () => (await ensureDebianImage()).disk,
+    shows: "ID=debian",
+    allPhases: false,
+  },
+];
+
+/** How /etc/resolv.conf is in the image: a link and its target, a file and its text, or nothing. */
+async function resolvState(root: string): Promise<string> {
+  const p = join(root, "etc", "resolv.conf");
+  const st = await lstat(p).catch(() => undefined);
+  if (!st) return "none";
+  return st.isSymbolicLink() ? `link ${await readlink(p)}` : `file ${await readFile(p, "utf8")}`;
+}
+
+describe.skipIf(skip).each(KINDS)("shell and file provisioners in a chroot of $name", (kind) => {
   let dir: string;
   let image: string;
   let mnt: string;
+  let resolvBefore = "";
   const lines: string[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "kiln-chroot-prov-"));
-    image = join(dir, "appliance.raw");
+    image = join(dir, "root.raw");
     mnt = join(dir, "mnt");
-    const { disk } = await ensureAppliance();
-    execFileSync("qemu-img", ["convert", "-O", "raw", disk, image]);
+    execFileSync("qemu-img", ["convert", "-O", "raw", await kind.disk(), image]);
+    resolvBefore = await inImage(resolvState);
   }, 600_000);
   afterAll(() => {
     // Unmounts and detaches first, should a test have failed half-way; never rm -r over a mount.
@@ -167,7 +203,7 @@ describe.skipIf(skip)("shell and file provisioners in a chroot", () => {
         pipeline(o, [
           provision(shell, shellSchema, {
             inline: [
-              "cat /etc/hostname",
+              "cat /etc/hostname /etc/os-release 2>/dev/null || true",
               "grep -E ' (/proc|/sys|/dev|/dev/pts) ' /proc/mounts | cut -d' ' -f2,3 | sort",
               'echo "secret:[$KILN_TEST_HOST_SECRET]"',
               "cat /etc/resolv.conf | head -1",
@@ -193,7 +229,7 @@ describe.skipIf(skip)("shell and file provisioners in a chroot", () => {
     }
     expect(err).toBeUndefined();
     const out = lines.join("\n");
-    expect(out).toContain("kiln-appliance");
+    expect(out).toContain(kind.shows);
     expect(out).toContain("/dev devtmpfs\n/dev/pts devpts\n/proc proc\n/sys sysfs");
     expect(out).toContain("secret:[]");
     expect(out).toContain(readFileSync("/etc/resolv.conf", "utf8").split("\n")[0]);
@@ -205,8 +241,8 @@ describe.skipIf(skip)("shell and file provisioners in a chroot", () => {
       expect(await readFile(join(root, "root", "marker"), "utf8")).toBe("marker-from-chroot\n");
       expect(await readFile(join(root, "root", "single.txt"), "utf8")).toBe("one file\n");
       expect(await readFile(join(root, "opt", "payload", "conf.d", "app.conf"), "utf8")).toBe("key=value\n");
-      // copy_files put back what the image had: the appliance has no resolv.conf of its own
-      expect(await lstat(join(root, "etc", "resolv.conf")).catch(() => undefined)).toBeUndefined();
+      // copy_files put back what the image had
+      expect(await resolvState(root)).toBe(resolvBefore);
       expect(readdirSync(join(root, "tmp")).filter((f) => f.startsWith("script_"))).toEqual([]);
     });
   }, 120_000);
@@ -231,28 +267,31 @@ describe.skipIf(skip)("shell and file provisioners in a chroot", () => {
     // A function: `mnt` is only known once beforeAll ran.
     const opts = (): Opts => ({ mount_path: `${mnt}/root` });
 
-    it("while attaching", async () => {
-      const r = await interruptWhen(opts(), [], () => chrootLeftovers({ image }).loops.length > 0);
-      expect(r.err).toBeDefined();
-      nothingLeft();
-    });
+    // Once is enough for these: they do not depend on what the root holds.
+    if (kind.allPhases) {
+      it("while attaching", async () => {
+        const r = await interruptWhen(opts(), [], () => chrootLeftovers({ image }).loops.length > 0);
+        expect(r.err).toBeDefined();
+        nothingLeft();
+      });
 
-    it("while mounting (the root mounted, the chroot mounts going on)", async () => {
-      // The command wrapper holds the build up right after /sys is mounted: the interrupt comes then.
-      const slow: Opts = {
-        ...opts(),
-        command_wrapper: Deferred.parse(
-          "${{ build.Command }} && case '${{ build.Command }}' in *sysfs*) sleep 20;; esac",
-        ) as unknown as string,
-      };
-      const r = await interruptWhen(slow, [], () =>
-        chrootLeftovers({ dir: mnt }).mounts.some((m) => m.endsWith("/root/sys")),
-      );
-      expect(r.err).toBeDefined();
-      expect(r.ms).toBeLessThan(15_000);
-      nothingLeft();
-      expect(existsSync(`${mnt}/root`)).toBe(false);
-    });
+      it("while mounting (the root mounted, the chroot mounts going on)", async () => {
+        // The command wrapper holds the build up right after /sys is mounted: the interrupt comes then.
+        const slow: Opts = {
+          ...opts(),
+          command_wrapper: Deferred.parse(
+            "${{ build.Command }} && case '${{ build.Command }}' in *sysfs*) sleep 20;; esac",
+          ) as unknown as string,
+        };
+        const r = await interruptWhen(slow, [], () =>
+          chrootLeftovers({ dir: mnt }).mounts.some((m) => m.endsWith("/root/sys")),
+        );
+        expect(r.err).toBeDefined();
+        expect(r.ms).toBeLessThan(15_000);
+        nothingLeft();
+        expect(existsSync(`${mnt}/root`)).toBe(false);
+      });
+    }
 
     it("while provisioning, with a daemon left running in the chroot", async () => {
       const r = await interruptWhen(
