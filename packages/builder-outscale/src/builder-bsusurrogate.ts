@@ -27,7 +27,7 @@ import { preValidateStep } from "./steps/pre-validate.js";
 import { publicIpStep } from "./steps/public-ip.js";
 import { runVmStep } from "./steps/run-vm.js";
 import { securityGroupStep } from "./steps/security-group.js";
-import { snapshotVolumesStep } from "./steps/snapshot-volumes.js";
+import { launchVolumes, snapshotVolumesStep } from "./steps/snapshot-volumes.js";
 import { sourceOmiStep } from "./steps/source-omi.js";
 import { stopVmStep } from "./steps/stop-vm.js";
 import { snapshotted, surrogateImage } from "./surrogate-omi.js";
@@ -70,7 +70,7 @@ export function bsusurrogateBuilder(type: OutscaleType): BuilderRuntime<Bsusurro
         provision,
         clearAuthorizedKeysStep(o),
         stopVmStep(o),
-        snapshotVolumesStep(o, snapshotted(o)),
+        snapshotVolumesStep(o, launchVolumes(snapshotted(o))),
         deregisterStep(o),
         createOmiStep(o, (c) => surrogateImage(o, c.state.require(SNAPSHOTS))),
         copyRegionsStep(o),

@@ -16,11 +16,11 @@ import { checkBsu } from "./checks.js";
 import { regionEndpoint, resolveCredentials } from "./credentials.js";
 import { type OutscaleType, outscaleErrors } from "./errors.js";
 import { openClient } from "./open-client.js";
-import type { BsuOptions } from "./schema.js";
+import type { BsuOptions, OmiStepOptions } from "./schema.js";
 import { RESULT } from "./state.js";
 import { apiStep } from "./steps/api.js";
 import { copyRegionsStep } from "./steps/copy-regions.js";
-import { createOmiStep, deleteImage } from "./steps/create-omi.js";
+import { createOmiStep, deleteImage, vmSource } from "./steps/create-omi.js";
 import { deregisterStep } from "./steps/deregister.js";
 import { finishStep } from "./steps/finish.js";
 import { keyPairStep } from "./steps/key-pair.js";
@@ -70,7 +70,7 @@ export function bsuBuilder(type: OutscaleType): BuilderRuntime<BsuOptions> {
         clearAuthorizedKeysStep(o),
         stopVmStep(o),
         deregisterStep(o),
-        createOmiStep(o),
+        createOmiStep(o, vmSource(o)),
         copyRegionsStep(o),
         finishStep(),
       ];
@@ -84,7 +84,7 @@ export function bsuBuilder(type: OutscaleType): BuilderRuntime<BsuOptions> {
 export function omiArtifact(
   type: OutscaleType,
   builderId: string,
-  o: BsuOptions,
+  o: OmiStepOptions,
   ctx: RunContext,
 ): Artifact | undefined {
   const r = ctx.state.get(RESULT);

@@ -8,11 +8,12 @@ import type {
   BsuOptions,
   BsusurrogateOptions,
   BsuvolumeOptions,
+  ChrootBuilderOptions,
   RunOptions,
 } from "./schema.js";
 
-/** The VM's options (every builder) and its launch mappings. */
-export function checkRun(o: RunOptions, ui: Ui, mappings: BlockDeviceOptions[] = []): void {
+/** source_omi or source_omi_filter (with owners). */
+function checkSource(o: Pick<RunOptions, "source_omi" | "source_omi_filter">): void {
   if ((o.source_omi === undefined) === (o.source_omi_filter === undefined))
     throw errors.config(
       o.source_omi === undefined
@@ -28,6 +29,11 @@ export function checkRun(o: RunOptions, ui: Ui, mappings: BlockDeviceOptions[] =
       );
     oapiFilters("image", o.source_omi_filter.filters, "source_omi_filter.filters");
   }
+}
+
+/** The VM's options (every builder) and its launch mappings. */
+export function checkRun(o: RunOptions, ui: Ui, mappings: BlockDeviceOptions[] = []): void {
+  checkSource(o);
   if (o.net_filter) oapiFilters("net", o.net_filter.filters, "net_filter.filters");
   if (o.subnet_filter) {
     oapiFilters("subnet", o.subnet_filter.filters, "subnet_filter.filters");
@@ -138,4 +144,33 @@ export function checkBsusurrogate(o: BsusurrogateOptions, ui: Ui): void {
     throw errors.config(`omi_block_device_mappings maps ${r.device_name}, the OMI's root device, again`);
   if (o.root_device_name)
     throw errors.config("root_device_name is for outscale-bsu; set omi_root_device.device_name");
+}
+
+/** outscale-chroot: a source OMI, or from_scratch with a size and the commands that format it. */
+export function checkChroot(o: ChrootBuilderOptions, ui: Ui): void {
+  if (o.from_scratch) {
+    if (o.source_omi !== undefined || o.source_omi_filter !== undefined)
+      throw errors.config("from_scratch starts from an empty volume: drop source_omi / source_omi_filter");
+    if (o.root_volume_size === undefined) throw errors.config("from_scratch needs root_volume_size");
+    if (!o.pre_mount_commands?.length)
+      throw errors.config(
+        "from_scratch needs pre_mount_commands that partition and format ${{ build.Device }}",
+        'For example: ["mkfs.ext4 -q ${{ build.Device }}"] with mount_partition: "0".',
+      );
+  } else checkSource(o);
+  if (o.root_volume_type === "io1")
+    throw errors.config("root_volume_type io1 needs iops, which outscale-chroot does not take; use gp2");
+  for (const b of o.omi_block_device_mappings ?? []) imageMapping(b);
+  for (const r of o.omi_regions ?? [])
+    if (!/^[a-z]+(-[a-z]+)*-[0-9]+$/.test(r))
+      throw errors.config(`omi_regions: ${JSON.stringify(r)} is not a region name`);
+  if (o.skip_create_omi) throw errors.config("skip_create_omi has no meaning for outscale-chroot");
+  if (o.force_delete_snapshot && !o.force_deregister)
+    ui.message("force_delete_snapshot applies only with force_deregister (or --force).");
+  for (const [name, v] of [
+    ["image_timeout", o.image_timeout],
+    ["device_timeout", o.device_timeout],
+    ["volume_ready_timeout", o.volume_ready_timeout],
+  ] as const)
+    errors.duration(name, v);
 }

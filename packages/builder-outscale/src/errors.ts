@@ -12,6 +12,8 @@ export type OutscaleType =
   | "osc-bsuvolume"
   | "outscale-bsusurrogate"
   | "osc-bsusurrogate"
+  | "outscale-chroot"
+  | "osc-chroot"
   | "outscale-omi"
   | "osc-omi";
 

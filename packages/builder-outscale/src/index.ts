@@ -1,7 +1,7 @@
 import { defineBuilder, defineDataSource, definePlugin } from "@kiln/core";
-import { bsuSchema, bsusurrogateSchema, bsuvolumeSchema, omiDataSchema } from "./schema.js";
+import { bsuSchema, bsusurrogateSchema, bsuvolumeSchema, chrootSchema, omiDataSchema } from "./schema.js";
 
-export { bsuSchema, bsusurrogateSchema, bsuvolumeSchema, omiDataSchema };
+export { bsuSchema, bsusurrogateSchema, bsuvolumeSchema, chrootSchema, omiDataSchema };
 
 const bsu = (type: "outscale-bsu" | "osc-bsu") =>
   defineBuilder({
@@ -37,6 +37,17 @@ const bsusurrogate = (type: "outscale-bsusurrogate" | "osc-bsusurrogate") =>
     create: async () => (await import("./builder-bsusurrogate.js")).bsusurrogateBuilder(type),
   });
 
+const chroot = (type: "outscale-chroot" | "osc-chroot") =>
+  defineBuilder({
+    type,
+    description:
+      type === "outscale-chroot"
+        ? "Build an OUTSCALE OMI from the OUTSCALE VM kiln runs on: a volume from the source OMI (or empty) linked here, mounted, provisioned in a chroot, snapshotted and registered."
+        : "Packer core's older name of outscale-chroot.",
+    schema: chrootSchema,
+    create: async () => (await import("./builder-chroot.js")).chrootBuilder(type),
+  });
+
 const omi = (type: "outscale-omi" | "osc-omi") =>
   defineDataSource({
     type,
@@ -57,6 +68,8 @@ export default definePlugin({
     bsuvolume("osc-bsuvolume"),
     bsusurrogate("outscale-bsusurrogate"),
     bsusurrogate("osc-bsusurrogate"),
+    chroot("outscale-chroot"),
+    chroot("osc-chroot"),
   ],
   dataSources: [omi("outscale-omi"), omi("osc-omi")],
 });

@@ -4,6 +4,7 @@
  */
 import {
   bool,
+  CHROOT_OPTIONS,
   COMMUNICATOR_OPTIONS,
   duration,
   int,
@@ -210,6 +211,10 @@ export const OMI_OPTIONS = {
   ),
 };
 
+/** What the OMI steps read (create, deregister, copies): the OMI's options, access, image_timeout. */
+export type OmiStepOptions = OptionsOf<typeof OMI_OPTIONS> &
+  AccessOptionsOf & { image_timeout: string; skip_create_omi?: boolean };
+
 const BSU_OPTIONS = {
   ...RUN_ALL,
   run_volume_tags: strMap("Tags of the VM's volumes."),
@@ -277,6 +282,50 @@ export const bsusurrogateSchema = options(
   },
 );
 export type BsusurrogateOptions = OptionsOf<typeof bsusurrogateSchema>;
+
+export const chrootSchema = options(
+  {
+    ...ACCESS_OPTIONS,
+    source_omi: RUN_OPTIONS.source_omi,
+    source_omi_filter: RUN_OPTIONS.source_omi_filter,
+    from_scratch: bool(
+      "Start from an empty volume (root_volume_size) that pre_mount_commands partition and format, not from source_omi's root snapshot.",
+    ),
+    root_volume_size: int("Size of the volume in GiB. Default: the source OMI's root size.", {
+      minimum: 1,
+      maximum: 14901,
+    }),
+    root_volume_type: oneOf(
+      ["standard", "gp2", "io1"],
+      "Type of the volume and of the OMI's root. Default: standard.",
+    ),
+    root_volume_tags: strMap("Tags of the volume while it is built."),
+    device_path: str(
+      "The API device name to link the volume as, e.g. /dev/xvdf. Default: the first of /dev/xvdf … /dev/xvdp free on this machine.",
+      { pattern: "^/dev/(sd[b-z]|xvd[b-z])$" },
+    ),
+    metadata_endpoint: withDefault(
+      str("kiln: the metadata service that names this VM and its subregion (tests serve their own)."),
+      "http://169.254.169.254",
+    ),
+    device_timeout: withDefault(
+      duration("kiln: how long the linked volume's device may take to appear."),
+      "2m",
+    ),
+    volume_ready_timeout: withDefault(
+      duration("kiln: how long the volume may take to be available, linked or unlinked."),
+      "5m",
+    ),
+    image_timeout: RUN_OPTIONS.image_timeout,
+    ...CHROOT_OPTIONS,
+    ...OMI_OPTIONS,
+  },
+  {
+    description:
+      "Build an OUTSCALE OMI from this OUTSCALE VM: a volume from the source OMI (or empty), linked here, mounted, provisioned in a chroot, snapshotted, registered.",
+  },
+);
+export type ChrootBuilderOptions = OptionsOf<typeof chrootSchema>;
 
 export const omiDataSchema = options(
   {

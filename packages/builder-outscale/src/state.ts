@@ -52,3 +52,9 @@ export const DONE = stateKey<true>("outscale-done");
 export const RESULT = stateKey<{ omis: Record<string, string>; snapshots: Record<string, string[]> }>(
   "outscale-result",
 );
+
+/** outscale-chroot: the VM kiln runs on (metadata service) and the volume built on it. */
+export const HOST_VM = stateKey<{ id: string; subregion: string }>("outscale-host-vm");
+export const CHROOT_VOLUME = stateKey<{ id: string; device?: string; linked?: boolean }>(
+  "outscale-chroot-volume",
+);

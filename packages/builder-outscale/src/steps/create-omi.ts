@@ -8,7 +8,7 @@
 import { parseDuration, type RunContext, type Step, throwIfAborted } from "@kiln/core";
 import { isNotFound, type OapiClient } from "../client.js";
 import { imageMapping, tagList } from "../params.js";
-import type { BsuOptions } from "../schema.js";
+import type { BsuOptions, OmiStepOptions } from "../schema.js";
 import { API, DONE, OMI, RESULT, VM } from "../state.js";
 import { waitFor } from "../wait.js";
 
@@ -30,7 +30,7 @@ export const snapshotsOf = (img: ImageView | undefined) =>
 export async function waitImage(
   client: OapiClient,
   id: string,
-  o: BsuOptions,
+  o: OmiStepOptions,
   signal: AbortSignal,
   say: (l: string) => void,
 ) {
@@ -55,7 +55,7 @@ export async function finishImage(
   client: OapiClient,
   id: string,
   snapshots: string[],
-  o: BsuOptions,
+  o: OmiStepOptions,
   render: <T>(v: T) => T,
   signal: AbortSignal,
 ) {
@@ -111,7 +111,7 @@ export async function deleteImage(client: OapiClient, id: string, snapshots: str
 export type OmiSource = (ctx: RunContext) => Record<string, unknown>;
 
 /** outscale-bsu's source: omi_block_device_mappings and root_device_name, else the VM. */
-const fromVm =
+export const vmSource =
   (o: BsuOptions): OmiSource =>
   (ctx) =>
     o.omi_block_device_mappings?.length
@@ -121,7 +121,7 @@ const fromVm =
         }
       : { VmId: ctx.state.require(VM).id };
 
-export function createOmiStep(o: BsuOptions, source: OmiSource = fromVm(o)): Step {
+export function createOmiStep(o: OmiStepOptions, source: OmiSource): Step {
   // The CreateImage in flight: an interrupted run does not wait for it, its cleanup does.
   let creating: Promise<unknown> | undefined;
   return {

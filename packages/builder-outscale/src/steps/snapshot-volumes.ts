@@ -1,13 +1,14 @@
 /**
- * outscale-bsusurrogate: once the surrogate VM is stopped, snapshot each of its launch volumes
- * (`CreateSnapshot`, one at a time as the plugin does) and wait until each is completed
+ * Snapshot volumes (`CreateSnapshot`, one at a time as the plugin does): outscale-bsusurrogate's
+ * launch volumes once the surrogate is stopped, outscale-chroot's volume once it is unlinked;
+ * wait until each is completed
  * (image_timeout). Cleanup deletes the snapshots unless the build finished: an OMI that was
  * registered owns them then (its own cleanup deletes it first when the build did not finish).
  */
-import { parseDuration, type Step, throwIfAborted } from "@kiln/core";
+import { parseDuration, type RunContext, type Step, throwIfAborted } from "@kiln/core";
 import { isNotFound } from "../client.js";
-import type { BlockDeviceOptions, RunOptions } from "../schema.js";
-import { API, DONE, SNAPSHOTS, VM } from "../state.js";
+import type { BlockDeviceOptions } from "../schema.js";
+import { API, CHROOT_VOLUME, DONE, SNAPSHOTS, VM } from "../state.js";
 import { waitFor } from "../wait.js";
 
 interface SnapshotView {
@@ -16,33 +17,54 @@ interface SnapshotView {
   Progress?: number;
 }
 
-export function snapshotVolumesStep(o: RunOptions, mappings: BlockDeviceOptions[]): Step {
+/** Device name → volume id of what to snapshot. */
+type Volumes = (ctx: RunContext) => Array<{ device: string; volumeId: string; owner: string }>;
+
+/** The VM's volumes at these launch mappings (bsusurrogate). */
+export const launchVolumes =
+  (mappings: BlockDeviceOptions[]): Volumes =>
+  (ctx) => {
+    const vm = ctx.state.require(VM);
+    return mappings
+      .filter((m) => !m.no_device)
+      .map((m) => {
+        const volumeId = vm.devices[m.device_name];
+        if (!volumeId) throw new Error(`the VM ${vm.id} has no volume at ${m.device_name}`);
+        return { device: m.device_name, volumeId, owner: vm.id };
+      });
+  };
+
+/** outscale-chroot's volume, as the OMI's root device. */
+export const chrootVolume =
+  (rootDevice: string): Volumes =>
+  (ctx) => {
+    const v = ctx.state.require(CHROOT_VOLUME);
+    return [{ device: rootDevice, volumeId: v.id, owner: "the chroot" }];
+  };
+
+export function snapshotVolumesStep(o: { image_timeout: string }, volumes: Volumes): Step {
   // The CreateSnapshot in flight: an interrupted run does not wait for it, its cleanup does.
   let creating: Promise<unknown> | undefined;
   return {
     name: "snapshot volumes",
     async run(ctx) {
       const { client } = ctx.state.require(API);
-      const vm = ctx.state.require(VM);
       const snaps: Record<string, string> = {};
       ctx.state.put(SNAPSHOTS, snaps);
-      for (const m of mappings) {
-        if (m.no_device) continue;
-        const vol = vm.devices[m.device_name];
-        if (!vol) throw new Error(`the VM ${vm.id} has no volume at ${m.device_name}`);
+      for (const { device, volumeId: vol, owner } of volumes(ctx)) {
         const call = client
           .call<{ Snapshot: SnapshotView }>("CreateSnapshot", {
             VolumeId: vol,
-            Description: `kiln: ${m.device_name} of ${vm.id}, ${new Date().toISOString()}`,
+            Description: `kiln: ${device} of ${owner}, ${new Date().toISOString()}`,
           })
           .then((r) => {
-            snaps[m.device_name] = r.Snapshot.SnapshotId;
+            snaps[device] = r.Snapshot.SnapshotId;
             return r;
           });
         creating = call;
         const id = (await call).Snapshot.SnapshotId;
         throwIfAborted(ctx.signal, "snapshot volumes");
-        ctx.ui.say(`Snapshotting ${vol} (${m.device_name}) as ${id}...`);
+        ctx.ui.say(`Snapshotting ${vol} (${device}) as ${id}...`);
         await waitFor({
           what: `snapshot ${id} to complete`,
           timeoutMs: parseDuration(o.image_timeout),

@@ -5,7 +5,7 @@ import { oapiFilters, ownerFilters, pickImage } from "../filters.js";
 import type { RunOptions } from "../schema.js";
 import { API, SOURCE_IMAGE, type SourceImage } from "../state.js";
 
-export function sourceOmiStep(o: RunOptions): Step {
+export function sourceOmiStep(o: Pick<RunOptions, "source_omi" | "source_omi_filter">): Step {
   return {
     name: "source omi",
     async run(ctx) {
