@@ -8,7 +8,8 @@
  * the middle of the chroot steps leaves no VM, volume, snapshot, mount, loop device or node.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildFile, chrootSkip, ensureDist, makeScratch } from "@kiln/sdk/testing";
@@ -38,6 +39,16 @@ const loopsOn = (dir: string) =>
   execFileSync("losetup", ["-a"], { encoding: "utf8" })
     .split("\n")
     .filter((l) => l.includes(dir));
+/** The double's snapshot folder (its disk files). */
+const diskRoot = () => {
+  const base = tmpdir();
+  const d = readdirSync(base)
+    .filter((f) => f.startsWith("kiln-osc-double-"))
+    .map((f) => join(base, f, "snapshots"))
+    .filter((p) => existsSync(p))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  return d as string;
+};
 const mountsUnder = (prefix: string) =>
   readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
@@ -156,6 +167,51 @@ builds:
     nothingLeft([omiId]);
     expect(osc.leftovers().snapshots).toEqual([img?.BlockDeviceMappings[0]?.Bsu.SnapshotId]);
   }, 600_000);
+
+  it("from_scratch: an empty volume formatted by pre_mount_commands (mount_partition 0) holds the provisioned file", async () => {
+    const r = await buildFile(
+      dir,
+      "scratch.yaml",
+      `kiln: 1
+sources:
+  root:
+    type: osc-chroot
+    access_key: ${osc.accessKey}
+    secret_key: ${osc.secretKey}
+    region: ${osc.region}
+    custom_endpoint_oapi: ${osc.endpoint}
+    ca_file: ${caFile}
+    metadata_endpoint: ${osc.metadataEndpoint}
+    from_scratch: true
+    root_volume_size: 1
+    pre_mount_commands: ["mkfs.ext4 -q -L scratch \${{ build.Device }}"]
+    post_mount_commands:
+      - mkdir -p \${{ build.MountPath }}/tmp
+      - for b in /bin/sh /bin/dash /bin/chmod /bin/rm; do cp -L --parents $b $(ldd $b | grep -o '/[^ ]*') \${{ build.MountPath }}; done
+    chroot_mounts: []
+    mount_partition: "0"
+    omi_name: kiln-scratch-${process.pid}
+builds:
+  - sources: [root]
+    provisioners:
+      - type: shell
+        inline: ["echo ${MARK} > /hello"]
+`,
+      { resolver: RESOLVER },
+    );
+    expect(r.result.ok, r.log).toBe(true);
+    const data = r.result.runs[0]?.artifacts[0]?.data as { omis?: Record<string, string> } | undefined;
+    const id = data?.omis?.[osc.region] ?? "";
+    const snap = osc.state.images.get(id)?.BlockDeviceMappings[0]?.Bsu.SnapshotId as string;
+    const file = readdirSync(diskRoot()).find((f) => f.startsWith(snap));
+    expect(file).toBeDefined();
+    const out = execFileSync("debugfs", ["-R", "cat /hello", join(diskRoot(), file as string)], {
+      encoding: "utf8",
+    });
+    expect(out.trim()).toBe(MARK);
+    await r.result.runs[0]?.artifacts[0]?.destroy?.();
+    nothingLeft([omiId]);
+  }, 300_000);
 
   it("Ctrl-C during the chroot steps leaves no volume, snapshot, mount, loop device or node", async () => {
     for (const step of [

@@ -8,6 +8,7 @@ import {
   bsuSchema,
   bsusurrogateSchema,
   bsuvolumeSchema,
+  chrootSchema,
   OMI_ROOT_DEVICE,
   omiDataSchema,
 } from "./schema.js";
@@ -28,6 +29,7 @@ describe("no option is read nowhere", () => {
     ["outscale-bsu", bsuSchema],
     ["outscale-bsuvolume", bsuvolumeSchema],
     ["outscale-bsusurrogate", bsusurrogateSchema],
+    ["outscale-chroot", chrootSchema],
     ["outscale-omi", omiDataSchema],
   ])("%s", (_t, schema) => {
     expect(unreadOptions(schema, { dirs })).toEqual([]);
