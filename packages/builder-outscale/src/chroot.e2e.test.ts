@@ -4,8 +4,9 @@
  * file as loop devices with /dev/xvdX nodes (udev's part). The build makes a volume from the
  * appliance OMI's root snapshot, links it here, mounts its first partition, runs a shell
  * provisioner inside the chroot (the appliance's busybox), unmounts, unlinks, snapshots and
- * registers an OMI — and a real QEMU guest booted from that OMI shows the marker. Ctrl-C in
- * the middle of the chroot steps leaves no VM, volume, snapshot, mount, loop device or node.
+ * registers an OMI — and a real QEMU guest booted from that OMI shows the marker. from_scratch
+ * formats an empty volume; Ctrl-C at every step leaves no volume, snapshot, mount, loop device
+ * or node; the double's UnlinkVolume refuses a mounted device.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -213,32 +214,59 @@ builds:
     nothingLeft([omiId]);
   }, 300_000);
 
-  it("Ctrl-C during the chroot steps leaves no volume, snapshot, mount, loop device or node", async () => {
-    for (const step of [
-      "link volume",
-      "mount-device",
-      "chroot-mounts",
-      "provision",
-      "unlink volume",
-      "snapshot volumes",
-    ]) {
-      const ctl = new AbortController();
-      const r = await buildFile(dir, "chroot-int.yaml", yaml(`kiln-chroot-int-${process.pid}`), {
-        resolver: RESOLVER,
-        signal: ctl.signal,
-        onEvent: (e) => {
-          if (e.type === "step-start" && e.step.startsWith(step))
-            setTimeout(() => ctl.abort(new Error("interrupt")), 30);
-        },
-      });
-      if (r.result.ok) await r.result.runs[0]?.artifacts[0]?.destroy?.();
-      expect([step, r.events.some((e) => e.type === "step-start" && e.step.startsWith(step))]).toEqual([
-        step,
-        true,
-      ]);
-      nothingLeft([omiId]);
-    }
+  it("Ctrl-C at every step, at its start and while it runs, leaves no volume, snapshot, mount, loop device or node", async () => {
+    const whole = await buildFile(dir, "chroot-steps.yaml", yaml(`kiln-chroot-steps-${process.pid}`), {
+      resolver: RESOLVER,
+    });
+    expect(whole.result.ok, whole.log).toBe(true);
+    await whole.result.runs[0]?.artifacts[0]?.destroy?.();
+    const steps = whole.events.flatMap((e) => (e.type === "step-start" ? [e.step] : []));
+    expect(steps).toEqual(
+      expect.arrayContaining(["link volume", "mount-device", "chroot-mounts", "provision"]),
+    );
+    for (const step of steps)
+      for (const delay of [0, 30]) {
+        const ctl = new AbortController();
+        const r = await buildFile(dir, "chroot-int.yaml", yaml(`kiln-chroot-int-${process.pid}`), {
+          resolver: RESOLVER,
+          signal: ctl.signal,
+          onEvent: (e) => {
+            if (e.type === "step-start" && e.step === step)
+              setTimeout(() => ctl.abort(new Error("interrupt")), delay);
+          },
+        });
+        // A step that ends before the abort lands may let the build finish: then its artifact is destroyed.
+        if (r.result.ok) await r.result.runs[0]?.artifacts[0]?.destroy?.();
+        expect([step, delay, r.events.some((e) => e.type === "step-start" && e.step === step)]).toEqual([
+          step,
+          delay,
+          true,
+        ]);
+        nothingLeft([omiId]);
+      }
   }, 600_000);
+
+  it("the double's UnlinkVolume refuses while the device is mounted, as a busy device does", async () => {
+    const vol = (await call("CreateVolume", { SubregionName: `${osc.region}a`, Size: 1 })).Volume.VolumeId;
+    await until(
+      async () =>
+        (await call("ReadVolumes", { Filters: { VolumeIds: [vol] } })).Volumes[0].State === "available",
+      10_000,
+    );
+    execFileSync("mkfs.ext4", ["-q", join(diskRoot(), "..", "volumes", `${vol}.raw`)]);
+    await call("LinkVolume", { VolumeId: vol, VmId: osc.hostVmId, DeviceName: "/dev/xvdk" });
+    const mnt = join(dir, "busy");
+    execFileSync("mkdir", ["-p", mnt]);
+    execFileSync("mount", ["/dev/xvdk", mnt]);
+    try {
+      await expect(call("UnlinkVolume", { VolumeId: vol })).rejects.toThrow(/busy.*\/dev\/xvdk is mounted/);
+    } finally {
+      execFileSync("umount", [mnt]);
+    }
+    await call("UnlinkVolume", { VolumeId: vol });
+    await call("DeleteVolume", { VolumeId: vol });
+    nothingLeft([omiId]);
+  }, 60_000);
 
   it.skipIf(missing !== "" && !CI)(
     "a VM from the new OMI boots and shows the marker written in the chroot",

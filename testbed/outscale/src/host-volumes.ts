@@ -39,6 +39,7 @@ interface Linked {
   loops: string[];
 }
 
+const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 const losetup = (args: string[]) => execFileSync("losetup", args, { encoding: "utf8" }).trim();
 
 export class HostVolumes {
@@ -98,6 +99,10 @@ export class HostVolumes {
       } catch {
         // gone already
       }
+    // A loop another process still holds open (udev probing it) goes only when that one lets go:
+    // wait for it, as a hypervisor's detach completes before the API says "available".
+    const end = Date.now() + 10_000;
+    while (losetup(["-j", l.file]) !== "" && Date.now() < end) Atomics.wait(SLEEP, 0, 0, 50);
     this.linked.delete(apiDevice);
   }
 
