@@ -1,4 +1,7 @@
 /** outscale-chroot's pure parts: the OMI's mappings, the free device name, the prepare checks. */
+import { rmSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { buildFile, ensureDist, makeScratch } from "@kiln/sdk/testing";
 import { describe, expect, it } from "vitest";
 import { checkChroot } from "./checks.js";
 import { chrootImage } from "./chroot-omi.js";
@@ -61,5 +64,40 @@ describe("outscale-chroot", () => {
     expect(() => checkChroot(o({ source_omi: "ami-1", root_volume_type: "io1" }), ui)).toThrow(
       /io1 needs iops/,
     );
+  });
+});
+
+describe("outscale-chroot prepare, through the engine", () => {
+  it("Packer's {{ .Device }} is refused with the kiln spelling, before any API call", async () => {
+    const pkg = fileURLToPath(new URL("..", import.meta.url));
+    ensureDist(pkg);
+    const dir = makeScratch(pkg, "chroot-prepare");
+    try {
+      const r = await buildFile(
+        dir,
+        "c.yaml",
+        `kiln: 1
+sources:
+  c:
+    type: outscale-chroot
+    access_key: AKEXAMPLE
+    secret_key: not-used
+    custom_endpoint_oapi: https://127.0.0.1:9/api/v1
+    source_omi: ami-12345678
+    omi_name: prep-test
+    mount_path: "/mnt/{{ .Device }}"
+builds:
+  - sources: [c]
+`,
+        { resolver: { standard: { builder: { "outscale-chroot": "@kiln/builder-outscale" } } } },
+      );
+      expect(r.result.ok).toBe(false);
+      const msg = String((r.result.runs[0]?.error as Error | undefined)?.message);
+      expect(msg).toMatch(/^\[outscale-chroot\]/);
+      expect(msg).toMatch(/\$\{\{ build\.Device \}\}/);
+      expect(r.events.some((e) => e.type === "step-start" && e.step === "outscale api")).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
