@@ -21,8 +21,7 @@ import { randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
 import type { Communicator, ExecResult, ProvisionContext, ProvisionerRuntime } from "@kiln/core";
-import { CommunicatorError } from "@kiln/sdk";
-import { endGroup, groupedCommand } from "./remote-group.js";
+import { CommunicatorError, endGroup, groupedCommand } from "@kiln/sdk";
 import type { ShellOptions } from "./schema.js";
 import {
   abortError,
