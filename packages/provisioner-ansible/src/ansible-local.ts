@@ -31,7 +31,8 @@ import { mustExist, shellQuote } from "./util.js";
 export type { AnsibleLocalOptions } from "./schema.js";
 
 const TYPE = "ansible-local";
-export const DEFAULT_STAGING_ROOT = "/tmp/kiln-provisioner-ansible-local";
+/** Staging directories are /tmp/kiln-ansible-local-<uuid>: no shared parent another user may own. */
+export const DEFAULT_STAGING_PREFIX = "/tmp/kiln-ansible-local-";
 
 type Ctx = ProvisionContext<AnsibleLocalOptions>;
 
@@ -218,7 +219,7 @@ export const ansibleLocal: ProvisionerRuntime<AnsibleLocalOptions> = {
     const o = ctx.options;
     for (const s of secretValues(o.extra_arguments ?? [], o.extra_vars)) ctx.secret(s);
     throwIfAborted(ctx.signal, TYPE);
-    const staging = o.staging_directory ?? `${DEFAULT_STAGING_ROOT}/${randomUUID()}`;
+    const staging = o.staging_directory ?? `${DEFAULT_STAGING_PREFIX}${randomUUID()}`;
     let created = false;
     try {
       created = true;

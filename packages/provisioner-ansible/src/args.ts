@@ -161,7 +161,9 @@ export function secretValues(
   const secretKey = (k: string) => /password|secret/i.test(k);
   const out: string[] = [];
   for (const arg of extraArguments) {
-    for (const part of arg.split(/\s+/)) {
+    for (const word of arg.split(/\s+/)) {
+      // --extra-vars=name=value: the variable starts after the option
+      const part = word.startsWith("-") && word.includes("=") ? word.slice(word.indexOf("=") + 1) : word;
       const i = part.indexOf("=");
       if (i > 0 && secretKey(part.slice(0, i)) && part.length > i + 1) out.push(part.slice(i + 1));
     }

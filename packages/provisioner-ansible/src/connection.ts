@@ -40,6 +40,11 @@ function currentUser(): string {
   }
 }
 
+function builderUser(ctx: ProvisionContext<AnsibleOptions>): string | undefined {
+  const u = ctx.buildVars.User;
+  return typeof u === "string" && u !== "" ? u : undefined;
+}
+
 export async function openConnection(
   ctx: ProvisionContext<AnsibleOptions>,
   dir: string,
@@ -64,7 +69,7 @@ export async function openConnection(
     return {
       host,
       port: Number(b.Port ?? 22),
-      user: o.user ?? (typeof b.User === "string" && b.User ? b.User : currentUser()),
+      user: o.user ?? builderUser(ctx) ?? currentUser(),
       privateKeyFile,
       sshCommonArgs: ["-oStrictHostKeyChecking=no", "-oUserKnownHostsFile=/dev/null"],
       close: async () => {},
@@ -75,7 +80,9 @@ export async function openConnection(
   const host = generateTemporaryKeyPair("ed25519", undefined, "kiln-ansible-endpoint");
   ctx.secret(client.privateKey);
   ctx.secret(host.privateKey);
-  const user = o.user ?? currentUser();
+  // ansible believes it logs in as this user (its become logic and ansible_user depend on it),
+  // so the communicator's user is the default, not Packer's "the user running packer"
+  const user = o.user ?? builderUser(ctx) ?? currentUser();
   const privateKeyFile = join(dir, "id_ansible");
   await writeFile(privateKeyFile, client.privateKey, { mode: 0o600 });
   ctx.ui.message("Setting up the local SSH endpoint for ansible...");

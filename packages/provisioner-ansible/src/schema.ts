@@ -41,7 +41,7 @@ export const ansibleSchema = options({
   empty_groups: strList("Groups written to the generated inventory with no host."),
   host_alias: withDefault(str("The machine's name in the generated inventory."), "default"),
   user: str(
-    "ansible_user in the generated inventory. Default: the user running kiln with the proxy (the login to kiln's local endpoint: commands run as the communicator's user whatever it is); the builder's ssh_username with use_proxy: false.",
+    "ansible_user in the generated inventory, and the login to kiln's local endpoint. Default: the communicator's user (build.User; kiln's choice, Packer takes the user running packer, which misleads ansible's become logic), else the user running kiln.",
   ),
   local_port: Type.Optional(
     Type.Integer({
@@ -104,7 +104,7 @@ export const ansibleLocalSchema = options({
   inventory_groups: strList("Groups the machine (127.0.0.1) is in, in the generated inventory."),
   inventory_file: str("A local inventory uploaded and used instead of the generated one."),
   staging_directory: str(
-    "The folder on the machine the files are uploaded to. Default: /tmp/kiln-provisioner-ansible-local/<uuid>.",
+    "The folder on the machine the files are uploaded to. Default: /tmp/kiln-ansible-local-<uuid>.",
   ),
   clean_staging_directory: withDefault(
     bool(
