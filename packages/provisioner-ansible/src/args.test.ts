@@ -90,7 +90,11 @@ describe("galaxyArgs", () => {
 
 describe("environment", () => {
   it("reads NAME=value lists and names the option of a bad entry", () => {
-    expect(envList("ansible", "ansible_env_vars", ["A=1", "B=x=y", "C="])).toEqual({ A: "1", B: "x=y", C: "" });
+    expect(envList("ansible", "ansible_env_vars", ["A=1", "B=x=y", "C="])).toEqual({
+      A: "1",
+      B: "x=y",
+      C: "",
+    });
     expect(() => envList("ansible", "ansible_env_vars", ["NOVALUE"])).toThrow(
       /\[ansible\] ansible_env_vars: "NOVALUE" is not in the form NAME=value/,
     );
@@ -99,8 +103,12 @@ describe("environment", () => {
 
   it("pipes files unless use_sftp, and falls back to scp for an ansible older than 2.12", () => {
     const v = (s: string) => parseAnsibleVersion(s);
-    expect(transferEnv(false, v("ansible-playbook [core 2.14.18]"))).toEqual({ ANSIBLE_SSH_TRANSFER_METHOD: "piped" });
-    expect(transferEnv(true, v("ansible-playbook [core 2.14.18]"))).toEqual({ ANSIBLE_SSH_TRANSFER_METHOD: "sftp" });
+    expect(transferEnv(false, v("ansible-playbook [core 2.14.18]"))).toEqual({
+      ANSIBLE_SSH_TRANSFER_METHOD: "piped",
+    });
+    expect(transferEnv(true, v("ansible-playbook [core 2.14.18]"))).toEqual({
+      ANSIBLE_SSH_TRANSFER_METHOD: "sftp",
+    });
     expect(transferEnv(false, v("ansible-playbook 2.9.6"))).toEqual({ ANSIBLE_SCP_IF_SSH: "True" });
     expect(transferEnv(true, v("ansible-playbook 2.10.8"))).toEqual({ ANSIBLE_SCP_IF_SSH: "False" });
     expect(transferEnv(false, undefined)).toEqual({ ANSIBLE_SSH_TRANSFER_METHOD: "piped" });
@@ -129,9 +137,20 @@ describe("environment", () => {
 describe("variables and secrets", () => {
   it("gives Packer's variables, then extra_vars typed, then the become password", () => {
     const packer = packerVars({ source: "web", type: "qemu" }, { PackerHTTPAddr: "10.0.2.2:8080" });
-    expect(packer).toEqual({ packer_build_name: "web", packer_builder_type: "qemu", packer_http_addr: "10.0.2.2:8080" });
-    expect(packerVars({ source: "s", type: "null" }, {})).toEqual({ packer_build_name: "s", packer_builder_type: "null" });
-    const doc = extraVarsDocument(packer, { port: 8080, users: ["a", "b"], tls: { on: true }, packer_build_name: "x" }, "pw");
+    expect(packer).toEqual({
+      packer_build_name: "web",
+      packer_builder_type: "qemu",
+      packer_http_addr: "10.0.2.2:8080",
+    });
+    expect(packerVars({ source: "s", type: "null" }, {})).toEqual({
+      packer_build_name: "s",
+      packer_builder_type: "null",
+    });
+    const doc = extraVarsDocument(
+      packer,
+      { port: 8080, users: ["a", "b"], tls: { on: true }, packer_build_name: "x" },
+      "pw",
+    );
     expect(doc).toEqual({
       packer_build_name: "x",
       packer_builder_type: "qemu",
@@ -162,7 +181,11 @@ describe("parseAnsibleVersion", () => {
       patch: 18,
       text: "2.14.18",
     });
-    expect(parseAnsibleVersion("ansible-playbook 2.9.6\n")).toMatchObject({ major: 2, minor: 9, text: "2.9.6" });
+    expect(parseAnsibleVersion("ansible-playbook 2.9.6\n")).toMatchObject({
+      major: 2,
+      minor: 9,
+      text: "2.9.6",
+    });
     expect(parseAnsibleVersion("ansible-playbook [core 2.17]\n")?.text).toBe("2.17");
     expect(parseAnsibleVersion("something else\n")).toBeUndefined();
   });

@@ -11,9 +11,9 @@
 import { writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { join } from "node:path";
-import type { ProvisionContext } from "@kiln/core";
+import { type ProvisionContext, throwIfAborted } from "@kiln/core";
 import { generateTemporaryKeyPair } from "@kiln/sdk";
-import { ansibleError, CODES } from "./errors.js";
+import { ansibleError, CODES, wrapError } from "./errors.js";
 import { type Relay, startRelay } from "./relay.js";
 import type { AnsibleOptions } from "./schema.js";
 
@@ -76,6 +76,14 @@ export async function openConnection(
     };
   }
 
+  // the endpoint is only as good as kiln's connection: a machine without one (communicator:
+  // none) is said at once, not as ansible's "unreachable" later
+  try {
+    await ctx.communicator.exec("true", { signal: ctx.signal, timeoutMs: 120_000 });
+  } catch (err) {
+    throwIfAborted(ctx.signal, "ansible");
+    throw wrapError("ansible", "the machine does not take commands over kiln's connection", err);
+  }
   const client = generateTemporaryKeyPair("ed25519", undefined, "kiln-ansible");
   const host = generateTemporaryKeyPair("ed25519", undefined, "kiln-ansible-endpoint");
   ctx.secret(client.privateKey);

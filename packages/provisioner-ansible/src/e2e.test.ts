@@ -9,7 +9,14 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { EventBus, formatDiagnostics, type KilnError, type KilnEvent, loadBuildFile, runBuild } from "@kiln/core";
+import {
+  EventBus,
+  formatDiagnostics,
+  type KilnError,
+  type KilnEvent,
+  loadBuildFile,
+  runBuild,
+} from "@kiln/core";
 import { generateTemporaryKeyPair, writeTemporaryPrivateKey } from "@kiln/sdk";
 import { processesMentioning, type Sshd, sshdAvailability, startSshd, stopAllSshd } from "@kiln/sdk/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -75,7 +82,10 @@ describe.skipIf(skip)("ansible provisioners end to end against a real sshd", () 
     writeFileSync(join(scratch, "site.yml"), PLAYBOOK);
     writeFileSync(join(scratch, "become.yml"), BECOME);
     writeFileSync(join(scratch, "failing.yml"), FAILING);
-    writeFileSync(join(scratch, "app.conf.j2"), "port={{ app_port }}\nuser={{ ansible_user_id }}\nbuild={{ packer_build_name }}\n");
+    writeFileSync(
+      join(scratch, "app.conf.j2"),
+      "port={{ app_port }}\nuser={{ ansible_user_id }}\nbuild={{ packer_build_name }}\n",
+    );
   });
 
   afterAll(async () => {
@@ -85,10 +95,16 @@ describe.skipIf(skip)("ansible provisioners end to end against a real sshd", () 
   });
 
   function kilnTemp(): string[] {
-    return readdirSync(tmpdir()).filter((n) => n.startsWith("kiln-ansible-") || n.startsWith(".kiln-ansible-"));
+    return readdirSync(tmpdir()).filter(
+      (n) => n.startsWith("kiln-ansible-") || n.startsWith(".kiln-ansible-"),
+    );
   }
 
-  async function build(provisioners: string, env: Record<string, string> = {}) {
+  async function build(
+    provisioners: string,
+    env: Record<string, string> = {},
+    onEvent?: (e: KilnEvent, abort: () => void) => void,
+  ) {
     const file = join(scratch, "build.yaml");
     writeFileSync(
       file,
@@ -118,7 +134,10 @@ ${provisioners}`,
         resolver: {
           standard: {
             builder: { null: "@kiln/builder-null" },
-            provisioner: { ansible: "@kiln/provisioner-ansible", "ansible-local": "@kiln/provisioner-ansible" },
+            provisioner: {
+              ansible: "@kiln/provisioner-ansible",
+              "ansible-local": "@kiln/provisioner-ansible",
+            },
           },
         },
       });
@@ -127,8 +146,12 @@ ${provisioners}`,
     }
     const bus = new EventBus();
     const events: KilnEvent[] = [];
-    bus.subscribe((e) => events.push(e));
-    const result = await runBuild({ loaded, bus, signal: new AbortController().signal, env: {} });
+    const ctl = new AbortController();
+    bus.subscribe((e) => {
+      events.push(e);
+      onEvent?.(e, () => ctl.abort());
+    });
+    const result = await runBuild({ loaded, bus, signal: ctl.signal, env: {} });
     const text = events.map((e) => JSON.stringify(e)).join("\n");
     const errors = events.flatMap((e) => (e.type === "run-end" && e.error ? [e.error] : []));
     return { result, events, text, errors };
@@ -166,7 +189,9 @@ ${vars("local")}
     expect(r.text).not.toContain(token);
     expect(r.text).toContain("token is <sensitive>");
     const lines = r.events.flatMap((e) => (e.type === "output" ? [e.line] : []));
-    expect(lines).toContain("TASK [template the config] *****************************************************");
+    expect(lines).toContain(
+      "TASK [template the config] *****************************************************",
+    );
     // nothing left behind: the run folders (keys, inventory, variables), ansible's temporary
     // folder on the machine, the staging directory, ssh control masters
     expect(kilnTemp()).toEqual(before);
@@ -193,38 +218,85 @@ ${vars("local")}
     expect(missing.errors.join("\n")).toContain("[ansible-local] playbook_file: nope.yml does not exist");
   });
 
-  it.skipIf(!isRoot)("passes the become password from a sensitive variable, and a wrong one fails clearly", async () => {
-    // another throwaway user (with a password) to become: its sshd only makes the user
-    const other = await startSshd({ password: true });
-    const password = other.user.password as string;
-    const ok = await build(
+  it("Ctrl-C ends ansible-playbook's process group and the relayed command on the machine", async () => {
+    const marker = `kiln-e2e-sleep-${process.pid}`;
+    writeFileSync(
+      join(scratch, "long.yml"),
+      `- hosts: all\n  gather_facts: false\n  tasks:\n    - name: sleep long\n      ansible.builtin.shell: exec -a ${marker} sleep 600\n`,
+    );
+    const before = kilnTemp();
+    let sawTask = false;
+    const r = await build(
       `      - type: ansible
-        playbook_file: become.yml
-        # an unprivileged become user must be able to read the temporary module files
-        ansible_env_vars: ["ANSIBLE_SHELL_ALLOW_WORLD_READABLE_TEMP=True"]
-        become_password: \${{ var.become_password }}
-        extra_vars: { out: ${out}, other: ${other.user.username} }
+        playbook_file: long.yml
 `,
-      { KILN_E2E_BECOME: password },
+      {},
+      (e, abort) => {
+        if (!sawTask && e.type === "output" && e.line.startsWith("TASK [sleep long]")) {
+          sawTask = true;
+          // once the remote sleep runs
+          const t = setInterval(() => {
+            if (processesMentioning(marker).length > 0) {
+              clearInterval(t);
+              abort();
+            }
+          }, 100);
+        }
+      },
     );
-    expect(ok.result.ok, ok.text).toBe(true);
-    expect(readFileSync(join(out, "become.txt"), "utf8")).toBe(`${other.user.username}\n`);
-    expect(ok.text).not.toContain(password);
-
-    const wrong = await build(
-      `      - type: ansible
-        playbook_file: become.yml
-        # an unprivileged become user must be able to read the temporary module files
-        ansible_env_vars: ["ANSIBLE_SHELL_ALLOW_WORLD_READABLE_TEMP=True"]
-        become_password: \${{ var.become_password }}
-        extra_vars: { out: ${out}, other: ${other.user.username} }
-`,
-      { KILN_E2E_BECOME: "not-the-password-1234" },
-    );
-    expect(wrong.result.ok, wrong.events.flatMap((e) => (e.type === "output" ? [e.line] : [])).join("\n")).toBe(false);
-    expect(wrong.errors.join("\n")).toMatch(
-      /\[ansible\] task "become the other user through su" failed on default: .*(Incorrect su password|Authentication failure)/i,
-    );
-    expect(wrong.text).not.toContain("not-the-password-1234");
+    expect(sawTask).toBe(true);
+    expect(r.result.ok).toBe(false);
+    // the whole group went (ansible-playbook, its workers and ssh), and the relayed command with it
+    for (
+      let i = 0;
+      i < 50 && (processesMentioning("long.yml").length > 0 || processesMentioning(marker).length > 0);
+      i++
+    )
+      await new Promise((res) => setTimeout(res, 100));
+    expect(processesMentioning("long.yml")).toEqual([]);
+    expect(processesMentioning(marker)).toEqual([]);
+    expect(processesMentioning("kiln-ansible-")).toEqual([]);
+    expect(kilnTemp()).toEqual(before);
   });
+
+  it.skipIf(!isRoot)(
+    "passes the become password from a sensitive variable, and a wrong one fails clearly",
+    async () => {
+      // another throwaway user (with a password) to become: its sshd only makes the user
+      const other = await startSshd({ password: true });
+      const password = other.user.password as string;
+      const ok = await build(
+        `      - type: ansible
+        playbook_file: become.yml
+        # an unprivileged become user must be able to read the temporary module files
+        ansible_env_vars: ["ANSIBLE_SHELL_ALLOW_WORLD_READABLE_TEMP=True"]
+        become_password: \${{ var.become_password }}
+        extra_vars: { out: ${out}, other: ${other.user.username} }
+`,
+        { KILN_E2E_BECOME: password },
+      );
+      expect(ok.result.ok, ok.text).toBe(true);
+      expect(readFileSync(join(out, "become.txt"), "utf8")).toBe(`${other.user.username}\n`);
+      expect(ok.text).not.toContain(password);
+
+      const wrong = await build(
+        `      - type: ansible
+        playbook_file: become.yml
+        # an unprivileged become user must be able to read the temporary module files
+        ansible_env_vars: ["ANSIBLE_SHELL_ALLOW_WORLD_READABLE_TEMP=True"]
+        become_password: \${{ var.become_password }}
+        extra_vars: { out: ${out}, other: ${other.user.username} }
+`,
+        { KILN_E2E_BECOME: "not-the-password-1234" },
+      );
+      expect(
+        wrong.result.ok,
+        wrong.events.flatMap((e) => (e.type === "output" ? [e.line] : [])).join("\n"),
+      ).toBe(false);
+      expect(wrong.errors.join("\n")).toMatch(
+        /\[ansible\] task "become the other user through su" failed on default: .*(Incorrect su password|Authentication failure)/i,
+      );
+      expect(wrong.text).not.toContain("not-the-password-1234");
+    },
+  );
 });

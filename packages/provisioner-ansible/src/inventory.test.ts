@@ -5,7 +5,9 @@ const base = { hostAlias: "default", host: "127.0.0.1", port: 40022, user: "buil
 
 describe("inventoryText", () => {
   it("writes Packer's default host line", () => {
-    expect(inventoryText(base)).toBe("default ansible_host=127.0.0.1 ansible_user=builder ansible_port=40022\n");
+    expect(inventoryText(base)).toBe(
+      "default ansible_host=127.0.0.1 ansible_user=builder ansible_port=40022\n",
+    );
   });
 
   it("repeats the host line in each group, then the empty groups", () => {
@@ -25,11 +27,14 @@ describe("inventoryText", () => {
   it("renders inventory_file_template with build variables, and ends it with a newline", () => {
     const text = inventoryText({
       ...base,
-      template: "{{ .HostAlias }} ansible_host={{.Host}} ansible_port={{ .Port }} vm_id={{ .ID }} ansible_python_interpreter=/usr/bin/python3",
+      template:
+        "{{ .HostAlias }} ansible_host={{.Host}} ansible_port={{ .Port }} vm_id={{ .ID }} ansible_python_interpreter=/usr/bin/python3",
       vars: { ID: "vm-42", Host: "10.0.0.9" },
     });
     // the connection's Host wins over build.Host (the proxy's address)
-    expect(text).toBe("default ansible_host=127.0.0.1 ansible_port=40022 vm_id=vm-42 ansible_python_interpreter=/usr/bin/python3\n");
+    expect(text).toBe(
+      "default ansible_host=127.0.0.1 ansible_port=40022 vm_id=vm-42 ansible_python_interpreter=/usr/bin/python3\n",
+    );
   });
 
   it("rejects an unknown field and a group name ansible would misread", () => {

@@ -31,7 +31,9 @@ describe("the ansible provisioners' options", () => {
   });
 
   it("provides ansible and ansible-local as package.json declares, loading each only when created", async () => {
-    const pkg = JSON.parse(readFileSync(join(PKG_DIR, "package.json"), "utf8")) as { kiln: { provisioners: string[] } };
+    const pkg = JSON.parse(readFileSync(join(PKG_DIR, "package.json"), "utf8")) as {
+      kiln: { provisioners: string[] };
+    };
     expect(plugin.provisioners.map((p) => p.type)).toEqual(pkg.kiln.provisioners);
     const source = readFileSync(join(PKG_DIR, "src", "index.ts"), "utf8");
     expect(source).not.toMatch(/^import .* from "\.\/(ansible|ansible-local|relay)\.js"/m);

@@ -42,13 +42,17 @@ describe("PlaybookOutput", () => {
 
   it("reads unreachable hosts, ERROR! lines and messages that are not JSON", () => {
     expect(
-      read('TASK [x] ***\nfatal: [default]: UNREACHABLE! => {"changed": false, "msg": "Failed to connect", "unreachable": true}\n').summary(),
+      read(
+        'TASK [x] ***\nfatal: [default]: UNREACHABLE! => {"changed": false, "msg": "Failed to connect", "unreachable": true}\n',
+      ).summary(),
     ).toBe('task "x" could not reach default: Failed to connect');
     const e = new PlaybookOutput();
     e.write("stderr", "ERROR! the playbook: nope.yml could not be found\n");
     expect(e.summary()).toBe("the playbook: nope.yml could not be found");
     expect(resultMessage('{"msg": "a \\"quoted\\" word", "rc": 1')).toBe('a "quoted" word');
-    expect(resultMessage('{"rc": 2, "stderr": "line1\\nline2\\nline3\\nline4", "msg": ""}')).toBe("line1 / line2 / line3");
+    expect(resultMessage('{"rc": 2, "stderr": "line1\\nline2\\nline3\\nline4", "msg": ""}')).toBe(
+      "line1 / line2 / line3",
+    );
     expect(read("PLAY RECAP ***\n").summary()).toBeUndefined();
   });
 
