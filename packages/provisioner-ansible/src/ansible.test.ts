@@ -10,12 +10,19 @@ import { ansibleSkip } from "./test-support.js";
 
 const { skip } = ansibleSkip("ansible provisioner errors");
 let dir: string;
+let privateTmp: string;
+const savedTmp = process.env.TMPDIR;
 beforeAll(async () => {
+  // run folders go to a TMPDIR of this file's own: other files run ansible meanwhile
+  privateTmp = await mkdtemp(join(tmpdir(), "kiln-errors-tmp-"));
+  process.env.TMPDIR = privateTmp;
   dir = await mkdtemp(join(tmpdir(), "kiln-ansible-errors-test-"));
   await writeFile(join(dir, "site.yml"), "- hosts: all\n  tasks: []\n");
 });
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
+  if (savedTmp === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmp;
+  await rm(privateTmp, { recursive: true, force: true });
 });
 
 async function provision(options: Record<string, unknown>, buildVars: Record<string, string> = {}) {

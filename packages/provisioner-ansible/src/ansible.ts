@@ -162,6 +162,8 @@ export const ansible: ProvisionerRuntime<AnsibleOptions> = {
       if (galaxyFile) await galaxy(ctx, galaxyFile, env);
 
       conn = await openConnection(ctx, dir);
+      if (remoteTemp)
+        ctx.ui.message(`ansible's temporary folder on the machine: ${remoteTemp} (removed afterwards)`);
       let inventory = inventoryFile;
       if (!inventory) {
         const text = inventoryText({

@@ -5,7 +5,16 @@
  * (use_proxy: false) and staged (ansible-local). Then the failures: a failing task, a missing
  * playbook, a wrong become password — each a clear error, and nothing left behind.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -70,7 +79,15 @@ describe.skipIf(skip)("ansible provisioners end to end against a real sshd", () 
   let out: string;
   const token = "tok-kiln-e2e-7731";
 
+  let privateTmp: string;
+  const savedTmp = process.env.TMPDIR;
+
   beforeAll(async () => {
+    // this file's runs make their folders in a TMPDIR of its own, so the checks below see only
+    // them (other test files run ansible at the same time)
+    privateTmp = mkdtempSync(join(tmpdir(), "kiln-e2e-tmp-"));
+    chmodSync(privateTmp, 0o755); // the throwaway users' sshd homes are made in it too
+    process.env.TMPDIR = privateTmp;
     const k = generateTemporaryKeyPair();
     server = await startSshd({ authorizedKeys: [k.publicKey], password: isRoot });
     key = await writeTemporaryPrivateKey(k.privateKey);
@@ -89,15 +106,34 @@ describe.skipIf(skip)("ansible provisioners end to end against a real sshd", () 
   });
 
   afterAll(async () => {
+    if (savedTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = savedTmp;
+    if (privateTmp) rmSync(privateTmp, { recursive: true, force: true });
     await stopAllSshd();
     await key?.dispose();
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
+  /** The run folders this file's runs left in their TMPDIR. */
   function kilnTemp(): string[] {
-    return readdirSync(tmpdir()).filter(
-      (n) => n.startsWith("kiln-ansible-") || n.startsWith(".kiln-ansible-"),
-    );
+    return readdirSync(privateTmp).filter((n) => n.startsWith("kiln-ansible-"));
+  }
+
+  /** Processes of this file's runs (ansible, its ssh and control masters all name the run folder). */
+  function leftProcesses(): number[] {
+    return processesMentioning(join(privateTmp, "kiln-ansible-"));
+  }
+
+  /** The folders a run named on the machine (ansible's temporary folder, ansible-local's staging). */
+  function remoteFolders(events: KilnEvent[]): string[] {
+    return events.flatMap((e) => {
+      if (e.type !== "message") return [];
+      const m =
+        /^(?:ansible's temporary folder on the machine: (\S+)|Creating the staging directory (\S+)\.\.\.)/.exec(
+          e.text,
+        );
+      return m ? [(m[1] ?? m[2]) as string] : [];
+    });
   }
 
   async function build(
@@ -195,8 +231,10 @@ ${vars("local")}
     // nothing left behind: the run folders (keys, inventory, variables), ansible's temporary
     // folder on the machine, the staging directory, ssh control masters
     expect(kilnTemp()).toEqual(before);
-    expect(readdirSync("/tmp").filter((n) => n.startsWith("kiln-ansible-local-"))).toEqual([]);
-    expect(processesMentioning("kiln-ansible-")).toEqual([]);
+    const remote = remoteFolders(r.events);
+    expect(remote).toHaveLength(3); // two temporary folders, one staging directory
+    for (const f of remote) expect(existsSync(f), f).toBe(false);
+    expect(leftProcesses()).toEqual([]);
   });
 
   it("fails a failing task with the task's name, the host and ansible's message", async () => {
@@ -209,7 +247,7 @@ ${vars("local")}
       /\[ansible\] task "install the missing thing" failed on default: .*No such file or directory.* \(ansible-playbook exited with code 2\)/,
     );
     expect(kilnTemp()).toEqual(before);
-    expect(processesMentioning("kiln-ansible-")).toEqual([]);
+    expect(leftProcesses()).toEqual([]);
 
     const missing = await build(`      - type: ansible-local
         playbook_file: nope.yml
@@ -249,13 +287,14 @@ ${vars("local")}
     // the whole group went (ansible-playbook, its workers and ssh), and the relayed command with it
     for (
       let i = 0;
-      i < 50 && (processesMentioning("long.yml").length > 0 || processesMentioning(marker).length > 0);
+      i < 50 &&
+      (processesMentioning(join(scratch, "long.yml")).length > 0 || processesMentioning(marker).length > 0);
       i++
     )
       await new Promise((res) => setTimeout(res, 100));
-    expect(processesMentioning("long.yml")).toEqual([]);
+    expect(processesMentioning(join(scratch, "long.yml"))).toEqual([]);
     expect(processesMentioning(marker)).toEqual([]);
-    expect(processesMentioning("kiln-ansible-")).toEqual([]);
+    expect(leftProcesses()).toEqual([]);
     expect(kilnTemp()).toEqual(before);
   });
 
