@@ -24,6 +24,7 @@ import { join } from "node:path";
 import type { ProvisionContext, ProvisionerRuntime } from "@kiln/core";
 import {
   ansibleEnv,
+  controlDirFor,
   envList,
   extraVarsDocument,
   galaxyArgs,
@@ -92,11 +93,16 @@ async function endControlMasters(dir: string): Promise<void> {
   );
 }
 
-/** Remove ansible's temporary folder from the machine: one short try, also after an interrupt. */
-async function removeRemote(ctx: ProvisionContext<AnsibleOptions>, path: string): Promise<void> {
-  await ctx.communicator.exec(`rm -rf ${quote(path)}`, { timeoutMs: 15_000 }).catch(() => {
-    ctx.ui.error(`[ansible] could not remove ${path} from the machine`);
-  });
+/** Remove ansible's temporary folder and the process group files from the machine: one short try, also after an interrupt. */
+async function removeRemote(
+  ctx: ProvisionContext<AnsibleOptions>,
+  temp: string | undefined,
+  pidPrefix: string,
+): Promise<void> {
+  const cmd = `rm -rf ${temp ? `${quote(temp)} ` : ""}${quote(pidPrefix)}*.pid`;
+  const r = await ctx.communicator.exec(cmd, { timeoutMs: 15_000 }).catch(() => undefined);
+  if (r?.exitCode !== 0)
+    ctx.ui.error(`[ansible] could not remove ${temp ?? `${pidPrefix}*.pid`} from the machine`);
 }
 
 async function galaxy(
@@ -143,25 +149,35 @@ export const ansible: ProvisionerRuntime<AnsibleOptions> = {
       (await mustExist(TYPE, ctx, "inventory_directory", o.inventory_directory, "folder"));
     const userEnv = envList(TYPE, "ansible_env_vars", o.ansible_env_vars);
     const dir = await mkdtemp(join(tmpdir(), "kiln-ansible-"));
-    // unless ansible_env_vars sets ANSIBLE_REMOTE_TEMP: removed from the machine afterwards
-    const remoteTemp = userEnv.ANSIBLE_REMOTE_TEMP
-      ? undefined
-      : `/tmp/.kiln-ansible-${randomBytes(6).toString("hex")}`;
+    // on the machine: ansible's temporary folder (unless ansible_env_vars sets
+    // ANSIBLE_REMOTE_TEMP) and the relayed commands' process group files, removed afterwards
+    const onMachine = `/tmp/.kiln-ansible-${randomBytes(6).toString("hex")}`;
+    const remoteTemp = userEnv.ANSIBLE_REMOTE_TEMP ? undefined : onMachine;
+    // ssh's control sockets: in the run's folder, or a short one of their own (controlDirFor)
+    const shortRoot = controlDirFor(dir);
+    const controlDir = shortRoot ? await mkdtemp(join(shortRoot, "kiln-cp-")) : join(dir, "cp");
     let conn: Connection | undefined;
     let generatedInventory: string | undefined;
     try {
-      const plainEnv = ansibleEnv({ base: process.env, tempDir: dir, transfer: {}, user: userEnv });
+      const plainEnv = ansibleEnv({
+        base: process.env,
+        tempDir: dir,
+        controlDir,
+        transfer: {},
+        user: userEnv,
+      });
       const v = o.skip_version_check ? undefined : await version(ctx, plainEnv);
       const env = ansibleEnv({
         base: process.env,
         tempDir: dir,
+        controlDir,
         remoteTemp,
         transfer: transferEnv(o.use_sftp === true, v),
         user: userEnv,
       });
       if (galaxyFile) await galaxy(ctx, galaxyFile, env);
 
-      conn = await openConnection(ctx, dir);
+      conn = await openConnection(ctx, dir, `${onMachine}-`);
       if (remoteTemp)
         ctx.ui.message(`ansible's temporary folder on the machine: ${remoteTemp} (removed afterwards)`);
       let inventory = inventoryFile;
@@ -223,10 +239,11 @@ export const ansible: ProvisionerRuntime<AnsibleOptions> = {
         );
       }
     } finally {
-      await endControlMasters(join(dir, "cp"));
+      await endControlMasters(controlDir);
       await conn?.close();
-      if (remoteTemp && conn) await removeRemote(ctx, remoteTemp);
+      if (conn) await removeRemote(ctx, remoteTemp, `${onMachine}-`);
       await rm(dir, { recursive: true, force: true });
+      if (shortRoot) await rm(controlDir, { recursive: true, force: true });
       if (generatedInventory && !o.keep_inventory_file) await rm(generatedInventory, { force: true });
     }
   },

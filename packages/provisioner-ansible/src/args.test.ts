@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   ansibleEnv,
+  controlDirFor,
   envList,
   extraVarsDocument,
   galaxyArgs,
@@ -118,6 +119,7 @@ describe("environment", () => {
     const env = ansibleEnv({
       base: { PATH: "/bin", HOME: "/h", UNSET: undefined },
       tempDir: "/t",
+      controlDir: "/t/cp",
       remoteTemp: "/tmp/.kiln-ansible-1",
       transfer: { ANSIBLE_SSH_TRANSFER_METHOD: "piped" },
       user: { ANSIBLE_SSH_TRANSFER_METHOD: "sftp", ANSIBLE_NOCOLOR: "1" },
@@ -131,6 +133,18 @@ describe("environment", () => {
       ANSIBLE_NOCOLOR: "1",
     });
     expect("UNSET" in env).toBe(false);
+  });
+});
+
+describe("controlDirFor", () => {
+  it("keeps ssh's control sockets in the run's folder while the socket path fits, else under /tmp", () => {
+    expect(controlDirFor("/tmp/kiln-ansible-AbC123")).toBeUndefined();
+    const deep =
+      "/work/ci/builds/a-long-project-name/testbed/debian/test/tmp-ansible-pYVom6/tmp/kiln-ansible-CiYt7e";
+    expect(controlDirFor(deep)).toBe("/tmp");
+    // what ssh makes under the folder: /<10>.<17>; the limit of a socket's path is 107 bytes
+    expect(`${"/tmp/kiln-cp-AbC123"}/0123456789.ABCDEFGHIJKLMNOPQ`.length).toBeLessThan(108);
+    expect(`${"/tmp/kiln-ansible-AbC123/cp"}/0123456789.ABCDEFGHIJKLMNOPQ`.length).toBeLessThan(108);
   });
 });
 

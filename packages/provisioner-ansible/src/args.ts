@@ -109,6 +109,8 @@ export function transferEnv(useSftp: boolean, version: AnsibleVersion | undefine
 export function ansibleEnv(o: {
   base: NodeJS.ProcessEnv;
   tempDir: string;
+  /** Where ssh's control sockets go (a short path: see controlDirFor). */
+  controlDir: string;
   /** ansible's temporary folder on the machine (instead of ~/.ansible/tmp, which would stay in the image). */
   remoteTemp?: string | undefined;
   transfer: Record<string, string>;
@@ -119,13 +121,23 @@ export function ansibleEnv(o: {
   Object.assign(env, {
     ANSIBLE_LOCAL_TEMP: join(o.tempDir, "tmp"),
     ...(o.remoteTemp ? { ANSIBLE_REMOTE_TEMP: o.remoteTemp } : {}),
-    ANSIBLE_SSH_CONTROL_PATH_DIR: join(o.tempDir, "cp"),
+    ANSIBLE_SSH_CONTROL_PATH_DIR: o.controlDir,
     ANSIBLE_RETRY_FILES_ENABLED: "False",
     PYTHONUNBUFFERED: "1",
     ...o.transfer,
     ...o.user,
   });
   return env;
+}
+
+/**
+ * A Unix socket's path holds at most 107 bytes, and ssh makes its control socket as
+ * `<dir>/<10-character hash>.<17 random characters>` (37 bytes under the folder's own path and
+ * more), so the run's folder serves only while it is short; a long TMPDIR (macOS's, a deep CI
+ * workspace) gets a folder under /tmp of its own instead (undefined: use `<run folder>/cp`).
+ */
+export function controlDirFor(runDir: string): string | undefined {
+  return Buffer.byteLength(join(runDir, "cp")) <= 64 ? undefined : "/tmp";
 }
 
 /** Packer's variables for a playbook: packer_build_name, packer_builder_type, packer_http_addr. */

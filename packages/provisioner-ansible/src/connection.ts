@@ -48,6 +48,8 @@ function builderUser(ctx: ProvisionContext<AnsibleOptions>): string | undefined 
 export async function openConnection(
   ctx: ProvisionContext<AnsibleOptions>,
   dir: string,
+  /** Where the relayed commands' process groups are recorded on the machine (see relay.ts). */
+  pidPrefix: string,
 ): Promise<Connection> {
   const o = ctx.options;
   if (!o.use_proxy) {
@@ -103,6 +105,7 @@ export async function openConnection(
       hostKey: host.privateKey,
       localPort: o.local_port,
       sftpCommand: o.sftp_command ?? DEFAULT_SFTP_COMMAND,
+      pidPrefix,
       ui: ctx.ui,
     });
   } catch (err) {

@@ -72,7 +72,8 @@ const FAILING = `- hosts: all
       ansible.builtin.command: /nonexistent/kiln-tool --install
 `;
 
-describe.skipIf(skip)("ansible provisioners end to end against a real sshd", () => {
+// several ansible-playbook runs per test, on a machine whose 2 cores other tests share
+describe.skipIf(skip)("ansible provisioners end to end against a real sshd", { timeout: 180_000 }, () => {
   let server: Sshd;
   let key: Awaited<ReturnType<typeof writeTemporaryPrivateKey>>;
   let scratch: string;

@@ -11,7 +11,7 @@
 import type { Server as NetServer, Socket } from "node:net";
 import type { Communicator, Ui } from "@kiln/core";
 import { messageOf } from "@kiln/core";
-import { publicKeyBlob } from "@kiln/sdk";
+import { endGroup, groupedCommand, publicKeyBlob } from "@kiln/sdk";
 import ssh2 from "ssh2";
 
 export interface RelayOptions {
@@ -26,6 +26,12 @@ export interface RelayOptions {
   localPort?: number | undefined;
   /** What runs on the machine for the SFTP subsystem. */
   sftpCommand: string;
+  /**
+   * Each relayed command runs in a process group of its own, recorded in `<pidPrefix><n>.pid` on
+   * the machine; one that ansible abandons (Ctrl-C) is ended through it (TERM, then KILL), also
+   * where the SSH signal does not reach (root logins). The files are the caller's to remove.
+   */
+  pidPrefix: string;
   ui: Ui;
 }
 
@@ -69,18 +75,33 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   if (!clientKey) throw new Error("the run's client key cannot be read");
   const stop = new AbortController();
   const sockets = new Set<Socket>();
+  const endings = new Set<Promise<void>>();
   let active = 0;
+  let count = 0;
 
   /** Run `command` on the machine with the channel as its standard streams; then its exit status. */
   const run = (command: string, channel: ssh2.ServerChannel) => {
     active++;
+    const pidFile = `${o.pidPrefix}${++count}.pid`;
     const ended = new AbortController();
-    const onStop = () => ended.abort();
+    let finished = false;
+    const onStop = () => {
+      ended.abort();
+      if (finished) return;
+      const ending = endGroup(o.comm, pidFile);
+      endings.add(ending);
+      void ending.finally(() => endings.delete(ending));
+    };
     stop.signal.addEventListener("abort", onStop, { once: true });
     // ansible went away (killed, or done with a control connection) before the command ended
     channel.once("close", onStop);
     o.comm
-      .exec(command, { stdin: channel, stdout: channel, stderr: channel.stderr, signal: ended.signal })
+      .exec(groupedCommand(command, pidFile), {
+        stdin: channel,
+        stdout: channel,
+        stderr: channel.stderr,
+        signal: ended.signal,
+      })
       .then(
         (r) => {
           if (r.exitCode !== null) channel.exit(r.exitCode);
@@ -97,6 +118,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
         },
       )
       .finally(() => {
+        finished = true;
         active--;
         stop.signal.removeEventListener("abort", onStop);
         channel.removeListener("close", onStop);
@@ -155,6 +177,9 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
         stop.abort();
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
+      }).then(async () => {
+        // the commands ansible left running on the machine are ended before the run goes on
+        while (endings.size > 0) await Promise.all([...endings]);
       });
       return closing;
     },
