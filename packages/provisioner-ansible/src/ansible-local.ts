@@ -36,6 +36,9 @@ export const DEFAULT_STAGING_PREFIX = "/tmp/kiln-ansible-local-";
 
 type Ctx = ProvisionContext<AnsibleLocalOptions>;
 
+/** The variables (Packer's packer_* and extra_vars), in the staging directory, 0600. */
+const VARS_FILE = "kiln-extra-vars.json";
+
 /** The remote command line for one playbook. */
 export function localPlaybookCommand(o: {
   staging: string;
@@ -121,7 +124,7 @@ async function put(ctx: Ctx, what: string, fn: () => Promise<void>): Promise<voi
 async function stage(
   ctx: Ctx,
   staging: string,
-): Promise<{ playbooks: string[]; inventory: string; varsFile: string }> {
+): Promise<{ playbooks: string[]; inventory: string }> {
   const o = ctx.options;
   const comm = ctx.communicator;
   if ((o.playbook_file ? 1 : 0) + (o.playbook_files?.length ? 1 : 0) !== 1)
@@ -206,12 +209,12 @@ async function stage(
     await put(ctx, `playbooks ${basename(b)}`, () =>
       comm.uploadDir(b, posix.join(staging, "playbooks", basename(b))),
     );
-  const varsFile = posix.join(staging, "kiln-extra-vars.json");
+  const varsFile = posix.join(staging, VARS_FILE);
   const vars = extraVarsDocument(packerVars(ctx.run, ctx.buildVars), o.extra_vars, undefined);
   await put(ctx, "the variables", () =>
     comm.upload(Buffer.from(JSON.stringify(vars)), varsFile, { mode: 0o600 }),
   );
-  return { playbooks, inventory, varsFile };
+  return { playbooks, inventory };
 }
 
 export const ansibleLocal: ProvisionerRuntime<AnsibleLocalOptions> = {
@@ -220,10 +223,9 @@ export const ansibleLocal: ProvisionerRuntime<AnsibleLocalOptions> = {
     for (const s of secretValues(o.extra_arguments ?? [], o.extra_vars)) ctx.secret(s);
     throwIfAborted(ctx.signal, TYPE);
     const staging = o.staging_directory ?? `${DEFAULT_STAGING_PREFIX}${randomUUID()}`;
-    let created = false;
+    const varsFile = posix.join(staging, VARS_FILE);
     try {
-      created = true;
-      const { playbooks, inventory, varsFile } = await stage(ctx, staging);
+      const { playbooks, inventory } = await stage(ctx, staging);
       for (const playbook of playbooks) {
         const command = localPlaybookCommand({
           staging,
@@ -263,16 +265,18 @@ export const ansibleLocal: ProvisionerRuntime<AnsibleLocalOptions> = {
         }
       }
     } finally {
-      if (created && o.clean_staging_directory) {
-        const comm = ctx.communicator;
-        const rmCmd = `rm -rf ${shellQuote(staging)}`;
-        // interrupted: one short attempt on a signal of its own, so nothing is left behind
-        const r = await comm
-          .exec(rmCmd, ctx.signal.aborted ? { timeoutMs: 10_000 } : { signal: ctx.signal, timeoutMs: 60_000 })
-          .catch(() => undefined);
-        if (r?.exitCode !== 0) ctx.ui.error(`[${TYPE}] could not remove the staging directory ${staging}`);
-        else ctx.ui.message(`Removed the staging directory ${staging}.`);
-      }
+      // the variables file may hold secrets: it goes even when the staging directory stays
+      const comm = ctx.communicator;
+      const what = o.clean_staging_directory ? staging : varsFile;
+      // interrupted: one short attempt on a signal of its own, so nothing is left behind
+      const r = await comm
+        .exec(
+          `rm -rf ${shellQuote(what)}`,
+          ctx.signal.aborted ? { timeoutMs: 10_000 } : { signal: ctx.signal, timeoutMs: 60_000 },
+        )
+        .catch(() => undefined);
+      if (r?.exitCode !== 0) ctx.ui.error(`[${TYPE}] could not remove ${what} from the machine`);
+      else if (o.clean_staging_directory) ctx.ui.message(`Removed the staging directory ${staging}.`);
     }
   },
 };

@@ -126,7 +126,7 @@ async function galaxy(
       throw ansibleError(
         TYPE,
         CODES.playbook,
-        `${o.galaxy_command} ${args.slice(0, -2).join(" ")} exited with ${r.code === null ? r.signal : `code ${r.code}`}`,
+        `${o.galaxy_command} ${args.join(" ")} exited with ${r.code === null ? r.signal : `code ${r.code}`}`,
         {
           hint: "See ansible-galaxy's output above.",
         },

@@ -214,9 +214,15 @@ ${vars("direct")}
         playbook_file: site.yml
         playbook_dir: .
 ${vars("local")}
+      - type: ansible-local
+        playbook_file: site.yml
+        playbook_dir: .
+        staging_directory: ${join(server.user.home, "kept")}
+        clean_staging_directory: false
+${vars("kept")}
 `);
     expect(r.result.ok, r.text).toBe(true);
-    for (const mode of ["proxy", "direct", "local"]) {
+    for (const mode of ["proxy", "direct", "local", "kept"]) {
       expect(readFileSync(join(out, `app-${mode}.conf`), "utf8")).toBe(
         `port=8080\nuser=${server.user.username}\nbuild=host\n`,
       );
@@ -233,8 +239,13 @@ ${vars("local")}
     // folder on the machine, the staging directory, ssh control masters
     expect(kilnTemp()).toEqual(before);
     const remote = remoteFolders(r.events);
-    expect(remote).toHaveLength(3); // two temporary folders, one staging directory
-    for (const f of remote) expect(existsSync(f), f).toBe(false);
+    expect(remote).toHaveLength(4); // two temporary folders, two staging directories
+    for (const f of remote.slice(0, 3)) expect(existsSync(f), f).toBe(false);
+    // kept as asked, but without the variables file (it may hold secrets)
+    const kept = readdirSync(join(server.user.home, "kept"));
+    expect(kept).toContain("site.yml");
+    expect(kept).toContain("kiln-inventory");
+    expect(kept).not.toContain("kiln-extra-vars.json");
     expect(leftProcesses()).toEqual([]);
   });
 

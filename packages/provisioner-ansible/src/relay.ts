@@ -141,7 +141,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
       /* a client that went away; its commands end with their channels */
     });
     client.on("authentication", (ctx) => {
-      if (ctx.method !== "publickey" || ctx.username !== o.user || !ctx.key.data.equals(wanted.subarray(0))) {
+      if (ctx.method !== "publickey" || ctx.username !== o.user || !ctx.key.data.equals(wanted)) {
         ctx.reject(["publickey"]);
         return;
       }
