@@ -38,6 +38,16 @@ describe("withTimeout", () => {
       withTimeout("bad", new AbortController().signal, 1000, async () => Promise.reject(new Error("boom"))),
     ).rejects.toThrow("boom");
   });
+  it("honours a timeout longer than Node's 24.8-day timer limit (720h does not fire at once)", async () => {
+    let seen: AbortSignal | undefined;
+    const result = withTimeout("long", new AbortController().signal, 720 * 3_600_000, async (signal) => {
+      seen = signal;
+      await new Promise((r) => setTimeout(r, 50));
+      return signal.aborted;
+    });
+    await expect(result).resolves.toBe(false);
+    expect(seen?.aborted).toBe(false);
+  });
 });
 
 describe("runSteps", () => {

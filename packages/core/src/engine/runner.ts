@@ -6,6 +6,7 @@
 
 import { isKilnError, KilnError } from "../errors.js";
 import { messageOf } from "../util/abort.js";
+import { type LongTimer, setLongTimeout } from "../util/timer.js";
 import type { EventBus } from "./events.js";
 import type { RunContext, Step } from "./types.js";
 
@@ -76,7 +77,7 @@ export async function withTimeout<T>(
   graceMs = GRACE_MS,
 ): Promise<T> {
   const ctl = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
+  let timer: LongTimer | undefined;
   let grace: NodeJS.Timeout | undefined;
   let giveUp: (err: unknown) => void = () => {};
   const abandoned = new Promise<never>((_, reject) => {
@@ -96,7 +97,7 @@ export async function withTimeout<T>(
   if (parent.aborted) stop(parent.reason);
   else parent.addEventListener("abort", onParent, { once: true });
   if (timeoutMs && timeoutMs > 0)
-    timer = setTimeout(() => stop(new StepTimeoutError(what, timeoutMs)), timeoutMs);
+    timer = setLongTimeout(() => stop(new StepTimeoutError(what, timeoutMs)), timeoutMs);
   try {
     return await Promise.race([
       fn(ctl.signal).catch((e) => {
@@ -106,7 +107,7 @@ export async function withTimeout<T>(
       abandoned,
     ]);
   } finally {
-    clearTimeout(timer);
+    timer?.clear();
     clearTimeout(grace);
     parent.removeEventListener("abort", onParent);
   }

@@ -79,7 +79,7 @@ export function bindValues(
     env: new Set(
       sensitiveVars.flatMap((n) => {
         const e = decls[n]?.env;
-        return [`KILN_VAR_${n}`, ...(typeof e === "string" ? [e] : [])];
+        return [`KILN_VAR_${n}`, `PKR_VAR_${n}`, ...(typeof e === "string" ? [e] : [])];
       }),
     ),
   };

@@ -1,5 +1,6 @@
 /** Running commands: streaming output, environment, timeouts, cancellation and expected disconnects. */
 import { StringDecoder } from "node:string_decoder";
+import { type LongTimer, setLongTimeout } from "@kiln/core";
 import type { Client, ClientChannel } from "ssh2";
 import { CommunicatorError } from "../errors.js";
 import { shellQuote } from "../sftp.js";
@@ -106,11 +107,11 @@ export function exec(link: SSHLink, command: string, opts: ExecOptions = {}): Pr
   return new Promise<ExecResult>((resolve, reject) => {
     let channel: ClientChannel | undefined;
     let settled = false;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimer | undefined;
     const outDec = new StringDecoder("utf8");
     const errDec = new StringDecoder("utf8");
     const cleanup = (): void => {
-      if (timer) clearTimeout(timer);
+      timer?.clear();
       signal?.removeEventListener("abort", onAbort);
       client.removeListener("close", onClientGone);
       client.removeListener("end", onClientGone);
@@ -158,7 +159,7 @@ export function exec(link: SSHLink, command: string, opts: ExecOptions = {}): Pr
     client.once("end", onClientGone);
     if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) {
       const ms = opts.timeoutMs;
-      timer = setTimeout(() => {
+      timer = setLongTimeout(() => {
         fail(
           new CommunicatorError(
             "KILN_SSH_EXEC_TIMEOUT",
