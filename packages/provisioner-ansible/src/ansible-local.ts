@@ -121,10 +121,7 @@ async function put(ctx: Ctx, what: string, fn: () => Promise<void>): Promise<voi
   }
 }
 
-async function stage(
-  ctx: Ctx,
-  staging: string,
-): Promise<{ playbooks: string[]; inventory: string }> {
+async function stage(ctx: Ctx, staging: string): Promise<{ playbooks: string[]; inventory: string }> {
   const o = ctx.options;
   const comm = ctx.communicator;
   if ((o.playbook_file ? 1 : 0) + (o.playbook_files?.length ? 1 : 0) !== 1)
