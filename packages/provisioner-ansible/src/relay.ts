@@ -72,7 +72,10 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   const wanted = publicKeyBlob(o.authorizedKey);
   const parsed = ssh2.utils.parseKey(o.authorizedKey);
   const clientKey = parsed instanceof Error ? undefined : Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!clientKey) throw new Error("the run's client key cannot be read");
+  if (!clientKey)
+    throw new Error(
+      `the run's client key cannot be read${parsed instanceof Error ? `: ${parsed.message}` : ""} (${o.authorizedKey.split(" ")[0]})`,
+    );
   const stop = new AbortController();
   const sockets = new Set<Socket>();
   const endings = new Set<Promise<void>>();

@@ -4,7 +4,10 @@
  * runs Debian's ansible-playbook on this machine against it — through kiln's local SSH endpoint
  * (relayed over kiln's own connection) and straight to the forwarded port (use_proxy: false, over
  * SFTP). The playbook creates a user, templates a config and a systemd unit and restarts the
- * service when its config changes; a shell provisioner then reads the guest's state back. The
+ * service when its config changes. Then ansible-local runs in the guest (Debian's ansible-core,
+ * installed from .deb files fetched here, as the guest has no network): a playbook with a role,
+ * group_vars and an inventory group, staged and removed afterwards. A shell provisioner then reads
+ * the guest's state back. The
  * last provisioner is a failing playbook, so the same boot also shows that a failing task fails
  * the build (exit ≠ 0) with the task, the host and ansible's message, and that nothing is left.
  *
@@ -72,6 +75,20 @@ const DIRECT = `- hosts: all
     - name: write through the direct connection
       ansible.builtin.copy: { content: "direct {{ packer_builder_type }}\\n", dest: /home/debian/direct.txt }
 `;
+const LOCAL = `- hosts: web
+  become: true
+  gather_facts: false
+  roles: [motd]
+`;
+const ROLE_TASKS = `- name: write the message of the day
+  ansible.builtin.template: { src: motd.j2, dest: /etc/motd-kiln, mode: "0644" }
+`;
+/**
+ * ansible-core and the two libraries it cannot start without that the guest lacks (it has
+ * cloud-init's python3-jinja2, -yaml and -cryptography); ansible-core's other Depends (paramiko,
+ * dnspython, netaddr …) serve modules this test does not use, so dpkg is told to go on without them.
+ */
+const ANSIBLE_DEBS = ["ansible-core", "python3-packaging", "python3-resolvelib"];
 const FAILING = `- hosts: all
   gather_facts: false
   tasks:
@@ -88,6 +105,7 @@ echo "token-ok=$(sudo grep -c "^token=$KILN_T$" /etc/kiln-app.conf)"
 echo "active=$(systemctl is-active kiln-app) enabled=$(systemctl is-enabled kiln-app)"
 echo "starts=$(wc -l < /tmp/kiln-app.starts)"
 echo "direct=$(cat /home/debian/direct.txt)"
+echo "motd=$(cat /etc/motd-kiln)"
 echo "leftover=$(ls -a /tmp /home/debian /home/debian/.ansible 2>/dev/null | grep -c kiln-ansible)"
 `;
 
@@ -110,12 +128,20 @@ function run(cmd: string, args: string[], timeout: number, env: NodeJS.ProcessEn
 describe.skipIf(skip)(`ansible on a Debian guest${skip ? ` (skipped: ${reason})` : ""}`, () => {
   let image: DebianImage;
   let scratch: string;
+  let debs: string;
 
   beforeAll(async () => {
     for (const p of ["core", "sdk", "provisioners", "provisioner-ansible", "builder-qemu", "cli"])
       ensureDist(path.join(REPO, "packages", p));
     image = await ensureDebianImage();
     scratch = makeScratch(DEBIAN_DIR, "ansible");
+    // ansible-core for the guest, fetched once next to the image (the guest has no network)
+    debs = path.join(image.cacheDir, "ansible-core-debs");
+    if (!existsSync(path.join(debs, ".complete"))) {
+      mkdirSync(debs, { recursive: true });
+      execFileSync("apt-get", ["download", ...ANSIBLE_DEBS], { cwd: debs, stdio: "pipe", timeout: 300_000 });
+      writeFileSync(path.join(debs, ".complete"), "");
+    }
   }, 900_000);
 
   afterAll(() => {
@@ -132,6 +158,16 @@ describe.skipIf(skip)(`ansible on a Debian guest${skip ? ` (skipped: ${reason})`
     writeFileSync(path.join(scratch, "direct.yml"), DIRECT);
     writeFileSync(path.join(scratch, "failing.yml"), FAILING);
     writeFileSync(path.join(scratch, "verify.sh"), VERIFY);
+    writeFileSync(path.join(scratch, "local.yml"), LOCAL);
+    mkdirSync(path.join(scratch, "roles", "motd", "tasks"), { recursive: true });
+    mkdirSync(path.join(scratch, "roles", "motd", "templates"), { recursive: true });
+    writeFileSync(path.join(scratch, "roles", "motd", "tasks", "main.yml"), ROLE_TASKS);
+    writeFileSync(
+      path.join(scratch, "roles", "motd", "templates", "motd.j2"),
+      "{{ motd_text }} ({{ site }}, {{ packer_builder_type }})\n",
+    );
+    mkdirSync(path.join(scratch, "group_vars"));
+    writeFileSync(path.join(scratch, "group_vars", "web.yml"), "motd_text: staged by ansible-local\n");
     writeFileSync(
       path.join(scratch, "app.conf.j2"),
       "# for {{ inventory_hostname }} on {{ ansible_facts.distribution }} {{ ansible_facts.distribution_major_version }}\nlisten={{ listen | join(',') }}\ntoken={{ api_token }}\n",
@@ -181,6 +217,17 @@ builds:
         playbook_file: direct.yml
         use_proxy: false
         use_sftp: true
+      - type: file
+        source: ${debs}/
+        destination: /tmp/ansible-debs
+      - type: shell
+        inline: ["sudo dpkg -i --force-depends /tmp/ansible-debs/*.deb >/dev/null 2>&1", "rm -rf /tmp/ansible-debs"]
+      - type: ansible-local
+        playbook_file: local.yml
+        role_paths: [roles/motd]
+        group_vars: group_vars
+        inventory_groups: [web]
+        extra_vars: { site: lab }
       - type: shell
         script: verify.sh
         environment_vars: ["KILN_T=\${{ var.api_token }}"]
@@ -212,6 +259,7 @@ builds:
     // started once, restarted once by the handler the changed config notified
     expect(log).toContain("starts=2");
     expect(log).toContain("direct=direct qemu");
+    expect(log).toContain("motd=staged by ansible-local (lab, qemu)");
     expect(log).toContain("leftover=0");
     expect(log).toContain("TASK [template the config]");
     // the token went into the guest, never into kiln's output
