@@ -7,14 +7,16 @@
  *  - `kiln build` with proxmox-clone: a linked clone, kiln's temporary key as cloud-init
  *    `ciuser`/`sshkeys` (the double writes the NoCloud drive; cloud-init in the guest applies
  *    it), the address from the guest's real qemu-guest-agent (the VM's own 127.0.0.N, port 22),
- *    a shell provisioner that waits for `cloud-init status --wait`, then configures, and the
- *    clone becomes a template;
+ *    a shell provisioner that waits for `cloud-init status --wait`, then an ansible playbook
+ *    (Debian's ansible-playbook on this machine, through kiln's local endpoint relayed over its
+ *    SSH connection) configures it, and the clone becomes a template;
  *  - meanwhile the test asks the API's agent routes, answered by the real agent.
  *
  * Skips without QEMU or the Debian image's build tools, or not as root (the image build needs
  * root and the flow port 22 on the VM's address); under CI=true it fails instead.
  */
 
+import { execFileSync } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,13 +30,30 @@ const PKG_DIR = fileURLToPath(new URL("..", import.meta.url));
 const RESOLVER = {
   standard: {
     builder: { "proxmox-clone": "@kiln/builder-proxmox" },
-    provisioner: { shell: "@kiln/provisioners" },
+    provisioner: { shell: "@kiln/provisioners", ansible: "@kiln/provisioner-ansible" },
   },
 };
+const PLAYBOOK = `- hosts: all
+  become: true
+  tasks:
+    - name: mark the template as configured
+      ansible.builtin.copy:
+        content: "configured by ansible after cloud-init on {{ ansible_facts.hostname }}\\n"
+        dest: /etc/kiln-configured
+`;
+function noAnsible(): string {
+  try {
+    execFileSync("ansible-playbook", ["--version"], { stdio: "ignore", timeout: 60_000 });
+    return "";
+  } catch {
+    return "ansible-playbook is missing (apt-get install ansible)";
+  }
+}
 const reason =
   missingQemu() ||
   imageUnavailable("debian") ||
-  (process.getuid?.() !== 0 ? "needs root (the Debian image build)" : "");
+  (process.getuid?.() !== 0 ? "needs root (the Debian image build)" : "") ||
+  noAnsible();
 const skip = reason !== "" && process.env.CI !== "true";
 // biome-ignore lint/suspicious/noConsole: say why it skips
 if (skip) console.warn(`SKIP proxmox cloud-init e2e: ${reason}`);
@@ -114,6 +133,7 @@ describe.skipIf(skip)("proxmox-clone of a Debian cloud image: wait for cloud-ini
         await new Promise((r) => setTimeout(r, 1000));
       }
     })();
+    writeFileSync(join(dir, "configure.yml"), PLAYBOOK);
     const t0 = Date.now();
     const build = await buildFile(
       dir,
@@ -142,7 +162,11 @@ builds:
           - cloud-init status --wait
           - "cloud-init status --long | sed -n 's/^status: /cloud-init: /p'"
           - hostname
-          - echo "configured by kiln after cloud-init" | sudo tee /etc/kiln-configured
+      - type: ansible
+        playbook_file: configure.yml
+      - type: shell
+        inline:
+          - cat /etc/kiln-configured
           - sudo cloud-init clean --logs
 `,
       { resolver: RESOLVER },
@@ -160,6 +184,8 @@ builds:
     expect(ip).not.toBe("127.0.0.1");
     expect(build.log).toContain("out: cloud-init: done");
     expect(build.log).toContain("out: kiln-debian"); // the hostname cloud-init set from the VM's name (PVE's user-data)
+    expect(build.log).toContain("TASK [mark the template as configured]");
+    expect(build.log).toContain("out: configured by ansible after cloud-init on kiln-debian");
     // what the API's agent routes said while the guest ran
     expect(agentSeen["get-osinfo"]).toMatchObject({ id: "debian", "version-id": "12" });
     expect(agentSeen.ping).toEqual({});

@@ -23,6 +23,8 @@ export const STANDARD_PLUGINS: Partial<Record<Kind, Record<string, string>>> = {
     file: "@kiln/provisioners",
     "shell-local": "@kiln/provisioners",
     breakpoint: "@kiln/provisioners",
+    ansible: "@kiln/provisioner-ansible",
+    "ansible-local": "@kiln/provisioner-ansible",
   },
   "post-processor": {
     manifest: "@kiln/post-processors",

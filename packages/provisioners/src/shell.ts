@@ -27,8 +27,7 @@ import {
   type ProvisionerRuntime,
   setLongTimeout,
 } from "@kiln/core";
-import { CommunicatorError } from "@kiln/sdk";
-import { endGroup, groupedCommand } from "./remote-group.js";
+import { CommunicatorError, endGroup, groupedCommand } from "@kiln/sdk";
 import type { ShellOptions } from "./schema.js";
 import {
   abortError,

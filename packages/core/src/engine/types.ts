@@ -42,6 +42,16 @@ export interface ExecOptions {
   env?: Record<string, string>;
   /** The command may drop the connection (a reboot): resolve with `disconnected: true` instead of failing. */
   expectDisconnect?: boolean;
+  /**
+   * The command's standard input: the stream's bytes are written to it as they come (with
+   * back-pressure) and its end is the command's end-of-file. Without it the command reads
+   * end-of-file at once. For tools relayed over the communicator (ansible's SSH sessions).
+   */
+  stdin?: NodeJS.ReadableStream;
+  /** Standard output as raw bytes (undecoded, for binary protocols such as SFTP), with back-pressure; instead of onStdout. */
+  stdout?: NodeJS.WritableStream;
+  /** Standard error as raw bytes, with back-pressure; instead of onStderr. */
+  stderr?: NodeJS.WritableStream;
 }
 
 export interface TransferOptions {

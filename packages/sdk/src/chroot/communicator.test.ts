@@ -2,10 +2,12 @@
  * The chroot communicator for real, as root: a root whose programs are this machine's (/usr bound
  * read-only) with its own /etc and /tmp, so what a command sees proves where it ran.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough, Readable } from "node:stream";
 import { createRunContext, Deferred } from "@kiln/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommunicatorError } from "../communicator/errors.js";
@@ -85,6 +87,26 @@ describe.skipIf(skip)("ChrootCommunicator", () => {
     });
   });
 
+  it("feeds standard input and gives raw output, byte for byte", async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const chunks: Buffer[] = [];
+    const out = new PassThrough();
+    out.on("data", (c: Buffer) => chunks.push(c));
+    const errs: Buffer[] = [];
+    const err = new PassThrough();
+    err.on("data", (c: Buffer) => errs.push(c));
+    const r = await comm.exec("cat; printf '\\377\\000' >&2", {
+      stdin: Readable.from([data]),
+      stdout: out,
+      stderr: err,
+    });
+    expect(r.exitCode).toBe(0);
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    expect(Buffer.concat(errs)).toEqual(Buffer.from([0xff, 0x00]));
+    // without stdin a command reads end-of-file at once
+    expect((await run(comm, "cat; echo eof")).out).toBe("eof\n");
+  });
+
   it("passes each host command line through the wrapper", async () => {
     const { ctx } = createRunContext({
       run: { name: "b.t.s", build: "b", source: "s", type: "t", runUuid: "u" },
@@ -113,16 +135,16 @@ describe.skipIf(skip)("ChrootCommunicator", () => {
     ctl.abort();
     await expect(p).rejects.toSatisfy((e) => CommunicatorError.is(e, "KILN_CHROOT_ABORTED"));
     expect(Date.now() - t0).toBeLessThan(5000);
-    let alive = true;
-    for (let i = 0; i < 50 && alive; i++) {
+    // Gone, or a zombie waiting to be reaped by whoever adopted it: either way no longer running.
+    const running = () => {
       try {
-        process.kill(child, 0);
-        await new Promise((r) => setTimeout(r, 50));
+        return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${child}/stat`, "utf8"));
       } catch {
-        alive = false;
+        return false;
       }
-    }
-    expect(alive).toBe(false);
+    };
+    for (let i = 0; i < 100 && running(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(running()).toBe(false);
   });
 
   it("stops a command at its timeout", async () => {

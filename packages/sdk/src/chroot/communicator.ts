@@ -113,6 +113,9 @@ export class ChrootCommunicator implements Communicator {
         ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
         ...(opts.onStdout ? { onStdout: opts.onStdout } : {}),
         ...(opts.onStderr ? { onStderr: opts.onStderr } : {}),
+        ...(opts.stdin ? { stdin: opts.stdin } : {}),
+        ...(opts.stdout ? { stdout: opts.stdout } : {}),
+        ...(opts.stderr ? { stderr: opts.stderr } : {}),
       });
     } catch (err) {
       throw new CommunicatorError(

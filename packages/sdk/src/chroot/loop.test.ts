@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -94,6 +95,23 @@ describe.skipIf(skip)("attachImage / detachImage (real loop devices)", () => {
     expect(chrootLeftovers({ image }).loops.length).toBe(1);
     await detachImage(host, a);
     expect(chrootLeftovers({ image }).loops).toEqual([]);
+  });
+
+  it("ends a process that holds a partition open, then detaches", async () => {
+    for (const mode of ["scan", "offset"] as const) {
+      const a = await attachImage(host, image, { partitions: mode });
+      // e.g. a dd a pre_mount_command left running in the background
+      const holder = spawn("sh", ["-c", `exec sleep 300 < ${a.partitions["1"]}`], { stdio: "ignore" });
+      await new Promise((r) => setTimeout(r, 200));
+      const seen: string[] = [];
+      await detachImage(host, a, { log: (l) => seen.push(l) });
+      expect(chrootLeftovers({ image }).loops).toEqual([]);
+      expect(seen.join("\n")).toMatch(/was held open: ended sleep/);
+      await new Promise<void>((r) =>
+        holder.exitCode !== null || holder.signalCode !== null ? r() : holder.once("exit", () => r()),
+      );
+      expect(holder.signalCode).toBe("SIGTERM");
+    }
   });
 
   it("leaves nothing attached when it is interrupted while attaching", async () => {

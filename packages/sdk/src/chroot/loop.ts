@@ -6,10 +6,11 @@
  * over just its bytes (`-o START --sizelimit SIZE`), for hosts where neither works. The table is
  * read with `partx` (util-linux) in both cases. There is no nbd here: a qcow2 is converted first.
  */
-import { stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { abortableSleep, KilnError } from "@kiln/core";
 import { type HostCommands, interrupted } from "./host.js";
+import { killProcessesUsing } from "./processes.js";
 import { shellWord } from "./spawn.js";
 
 export interface Partition {
@@ -192,16 +193,25 @@ export async function loopAttached(device: string): Promise<boolean> {
   }
 }
 
+/** The partition nodes the kernel has for a loop device (/dev/loop3p1 …). */
+async function partitionNodes(device: string): Promise<string[]> {
+  const name = basename(device);
+  const entries = await readdir(`/sys/block/${name}`).catch(() => [] as string[]);
+  return entries.filter((e) => e.startsWith(`${name}p`)).map((e) => `/dev/${e}`);
+}
+
 /**
- * Detach loop devices (the partitions' first, the whole disk last). A device still in use is
- * only marked to detach by the kernel once it is free: this waits for that and fails if it does not
- * happen within `timeoutMs`.
+ * Detach loop devices (the partitions' first, the whole disk last). A device still open is only
+ * marked by the kernel to detach once it is free: this waits for that, ends the processes that
+ * hold it (or one of its partitions) open after a second, and fails if it is still attached after
+ * `timeoutMs`.
  */
 export async function detachImage(
   host: HostCommands,
   attached: Pick<AttachedImage, "image" | "loops" | "mode" | "device" | "preexisting">,
-  timeoutMs = 10_000,
+  o: { timeoutMs?: number; log?: (line: string) => void } = {},
 ): Promise<void> {
+  const timeoutMs = o.timeoutMs ?? 10_000;
   // Also a loop device losetup made just as an interrupt stopped it, before it printed the name.
   const before = attached.preexisting;
   const stray = before
@@ -213,12 +223,23 @@ export async function detachImage(
   const failures: string[] = [];
   for (const dev of loops) {
     if (!(await loopAttached(dev))) continue;
-    const deadline = Date.now() + timeoutMs;
+    const start = Date.now();
+    let ended = false;
     for (;;) {
       const r = await host.run(`losetup -d ${shellWord(dev)}`, { allowFailure: true });
       if (!(await loopAttached(dev))) break;
-      if (Date.now() >= deadline) {
-        failures.push(`${dev} (${(r.stderr || "still attached").trim()})`);
+      if (!ended && Date.now() - start >= 1000) {
+        ended = true;
+        for (const node of [dev, ...(await partitionNodes(dev))]) {
+          const users = await killProcessesUsing(node);
+          if (users.length > 0)
+            o.log?.(
+              `${node} was held open: ended ${users.map((u) => `${u.name} (pid ${u.pid})`).join(", ")}`,
+            );
+        }
+      }
+      if (Date.now() - start >= timeoutMs) {
+        failures.push(`${dev} (${(r.stderr || "still in use").trim()})`);
         break;
       }
       await abortableSleep(200);
@@ -226,6 +247,6 @@ export async function detachImage(
   }
   if (failures.length > 0)
     throw new KilnError("KILN_CHROOT_DEVICE", `cannot detach ${failures.join(", ")}`, {
-      hint: "Something still holds it (a mount, a process); `losetup -a` and `lsblk` show it. Detach it with losetup -d.",
+      hint: "Something still holds it (a mount elsewhere, a process); `losetup -a` and `lsblk` show it. Detach it with losetup -d.",
     });
 }

@@ -1,6 +1,12 @@
-import { createRunContext, Deferred } from "@kiln/core";
+import { applyDefaults, compileSchema, createRunContext, Deferred } from "@kiln/core";
 import { describe, expect, it } from "vitest";
-import { chrootOptionProblems, DEFAULT_MOUNT_PATH } from "./options.js";
+import { options } from "../options/schema.js";
+import {
+  CHROOT_OPTIONS,
+  chrootOptionProblems,
+  DEFAULT_CHROOT_MOUNTS,
+  DEFAULT_MOUNT_PATH,
+} from "./options.js";
 import { commandWrapper, placeholderProblem, renderWith } from "./placeholders.js";
 
 function context() {
@@ -89,5 +95,17 @@ describe("chrootOptionProblems", () => {
       "copy_files[0]: etc/resolv.conf must be an absolute path (the same path is used in the chroot)",
     ]);
     expect(chrootOptionProblems({ mount_path: Deferred.parse("/m/${{ build.Device }}") })).toEqual([]);
+  });
+});
+
+describe("CHROOT_OPTIONS", () => {
+  const schema = options({ ...CHROOT_OPTIONS });
+  it("has Packer's defaults and refuses malformed mounts and partitions", () => {
+    expect(applyDefaults(schema, {})).toEqual({ chroot_mounts: DEFAULT_CHROOT_MOUNTS, mount_partition: "1" });
+    const check = compileSchema(schema as never);
+    expect(check({ chroot_mounts: [["proc", "proc", "/proc"]], mount_partition: "2" })).toBe(true);
+    expect(check({ chroot_mounts: [["proc", "proc"]] })).toBe(false);
+    expect(check({ mount_partition: "first" })).toBe(false);
+    expect(check({ copy_files: [] })).toBe(true);
   });
 });

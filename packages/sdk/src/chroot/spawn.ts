@@ -15,6 +15,12 @@ export interface ShellRunOptions {
   timeoutMs?: number;
   onStdout?: (chunk: string) => void;
   onStderr?: (chunk: string) => void;
+  /** Fed to the command's standard input (its end is the command's end-of-file); default: none, end-of-file at once. */
+  stdin?: NodeJS.ReadableStream;
+  /** Standard output as raw bytes, with back-pressure (instead of onStdout). */
+  stdout?: NodeJS.WritableStream;
+  /** Standard error as raw bytes, with back-pressure (instead of onStderr). */
+  stderr?: NodeJS.WritableStream;
   /** Working folder (default /). */
   cwd?: string;
 }
@@ -46,7 +52,7 @@ export function runShell(command: string, o: ShellRunOptions): Promise<ShellOutc
       child = spawn("/bin/sh", ["-c", command], {
         cwd: o.cwd ?? "/",
         env: o.env,
-        stdio: ["ignore", "pipe", "pipe"],
+        stdio: [o.stdin ? "pipe" : "ignore", "pipe", "pipe"],
         detached: true,
       });
     } catch (err) {
@@ -61,6 +67,7 @@ export function runShell(command: string, o: ShellRunOptions): Promise<ShellOutc
     const finish = (code: number | null, sig: NodeJS.Signals | null): void => {
       if (settled) return;
       settled = true;
+      if (o.stdin && child.stdin) o.stdin.unpipe(child.stdin);
       o.signal?.removeEventListener("abort", onAbort);
       if (timeout) clearTimeout(timeout);
       if (killTimer) clearTimeout(killTimer);
@@ -84,10 +91,24 @@ export function runShell(command: string, o: ShellRunOptions): Promise<ShellOutc
     else o.signal?.addEventListener("abort", onAbort, { once: true });
     if (o.timeoutMs !== undefined && o.timeoutMs > 0)
       timeout = setTimeout(() => stop("timedOut"), o.timeoutMs);
-    child.stdout?.setEncoding("utf8");
-    child.stderr?.setEncoding("utf8");
-    child.stdout?.on("data", (c: string) => o.onStdout?.(c));
-    child.stderr?.on("data", (c: string) => o.onStderr?.(c));
+    if (o.stdin && child.stdin) {
+      child.stdin.on("error", () => {}); // the command may end before it read everything
+      o.stdin.pipe(child.stdin);
+    }
+    const relay = (
+      from: NodeJS.ReadableStream | null,
+      raw: NodeJS.WritableStream | undefined,
+      text: ((c: string) => void) | undefined,
+    ) => {
+      if (!from) return;
+      if (raw) from.pipe(raw, { end: false });
+      else {
+        from.setEncoding("utf8");
+        from.on("data", (c: string) => text?.(c));
+      }
+    };
+    relay(child.stdout, o.stdout, o.onStdout);
+    relay(child.stderr, o.stderr, o.onStderr);
     child.once("error", (err) => {
       if (settled) return;
       settled = true;

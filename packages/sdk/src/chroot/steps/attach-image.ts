@@ -32,7 +32,7 @@ export function attachImageStep(o: Pick<ChrootStepOptions, "command_wrapper">, h
         teardownOf(ctx).add(`detach ${image}`, async () => {
           if (attached.loops.length > 0 || attached.preexisting) {
             ctx.ui.message(`Detaching ${attached.loops.join(", ") || image}...`);
-            await detachImage(host, attached);
+            await detachImage(host, attached, { log: (l) => ctx.ui.message(l) });
           }
         }),
       );

@@ -20,10 +20,13 @@ export function teardownOf(ctx: RunContext): ChrootTeardown {
   return t;
 }
 
-/** Undo this step's entries, reporting (not throwing) what fails: for a step's cleanup. */
+/**
+ * Undo this step's entries, for its cleanup: every one is tried, and what could not be undone fails
+ * the cleanup (so the run fails, saying what is left) after the others ran.
+ */
 export async function undoOwn(ctx: RunContext, ids: number[]): Promise<void> {
   if (ids.length === 0) return;
-  await teardownOf(ctx).undo(ids, { report: (m) => ctx.ui.error(m) });
+  await teardownOf(ctx).undo(ids, { strict: true });
 }
 
 /** Run a list of user commands on this machine (pre_mount_commands, post_mount_commands), in order. */
