@@ -16,11 +16,11 @@ import { checkBsu } from "./checks.js";
 import { regionEndpoint, resolveCredentials } from "./credentials.js";
 import { type OutscaleType, outscaleErrors } from "./errors.js";
 import { openClient } from "./open-client.js";
-import type { BsuOptions } from "./schema.js";
+import type { BsuOptions, OmiStepOptions } from "./schema.js";
 import { RESULT } from "./state.js";
 import { apiStep } from "./steps/api.js";
 import { copyRegionsStep } from "./steps/copy-regions.js";
-import { createOmiStep, deleteImage } from "./steps/create-omi.js";
+import { createOmiStep, deleteImage, vmSource } from "./steps/create-omi.js";
 import { deregisterStep } from "./steps/deregister.js";
 import { finishStep } from "./steps/finish.js";
 import { keyPairStep } from "./steps/key-pair.js";
@@ -61,24 +61,32 @@ export function bsuBuilder(type: OutscaleType): BuilderRuntime<BsuOptions> {
         keyPairStep(o),
         publicIpStep(o),
         securityGroupStep(o),
-        runVmStep(o),
+        runVmStep(o, {
+          mappings: o.launch_block_device_mappings ?? [],
+          ...(o.run_volume_tags ? { volumeTags: o.run_volume_tags } : {}),
+        }),
         connectStep(ssh),
         provision,
         clearAuthorizedKeysStep(o),
         stopVmStep(o),
         deregisterStep(o),
-        createOmiStep(o),
+        createOmiStep(o, vmSource(o)),
         copyRegionsStep(o),
         finishStep(),
       ];
       return steps.map((s) => (s === provision ? s : e.wrap(s)));
     },
-    artifact: (o, ctx) => artifactOf(type, o, ctx),
+    artifact: (o, ctx) => omiArtifact(type, BSU_BUILDER_ID, o, ctx),
   };
 }
 
 /** The OMIs by region (Packer's id: "eu-west-2:ami-…,us-east-2:ami-…"); destroy() deletes them and their snapshots. */
-function artifactOf(type: OutscaleType, o: BsuOptions, ctx: RunContext): Artifact | undefined {
+export function omiArtifact(
+  type: OutscaleType,
+  builderId: string,
+  o: OmiStepOptions,
+  ctx: RunContext,
+): Artifact | undefined {
   const r = ctx.state.get(RESULT);
   if (!r) return undefined;
   const entries = Object.entries(r.omis);
@@ -88,7 +96,7 @@ function artifactOf(type: OutscaleType, o: BsuOptions, ctx: RunContext): Artifac
     id: entries.map(([region, id]) => `${region}:${id}`).join(","),
     files: [],
     description: `OMIs were created: ${entries.map(([region, id]) => `${region}: ${id}`).join(", ")}`,
-    data: { builder_id: BSU_BUILDER_ID, region: home, omis: r.omis, snapshots: r.snapshots },
+    data: { builder_id: builderId, region: home, omis: r.omis, snapshots: r.snapshots },
     async destroy() {
       for (const [region, id] of entries) {
         const endpoint =

@@ -52,9 +52,58 @@ for (const type of ["outscale-bsu", "osc-bsu"]) {
   });
 }
 
+const volumeExample = () => {
+  const { omi_name: _n, image_timeout: _t, ...run } = example();
+  return {
+    ...run,
+    bsu_volumes: [{ device_name: "/dev/xvdf", volume_size: 1, tags: { Name: "kept" } }],
+  };
+};
+for (const type of ["outscale-bsuvolume", "osc-bsuvolume"]) {
+  testBuilder({
+    plugin,
+    type,
+    secrets: [osc.secretKey],
+    example: volumeExample(),
+    invalid: [
+      { ...volumeExample(), bsu_volumes: [{ volume_size: 1 }] },
+      { ...volumeExample(), bsu_volumes: [{ device_name: "/dev/xvdf", tags: { a: 1 } }] },
+      { ...volumeExample(), omi_name: "not-an-option-here" },
+    ],
+  });
+}
+
+const surrogateExample = () => ({
+  ...example(),
+  launch_block_device_mappings: [{ device_name: "/dev/xvdf", volume_size: 1, delete_on_vm_deletion: true }],
+  omi_root_device: { source_device_name: "/dev/xvdf", device_name: "/dev/sda1", volume_size: 2 },
+});
+for (const type of ["outscale-bsusurrogate", "osc-bsusurrogate"]) {
+  testBuilder({
+    plugin,
+    type,
+    secrets: [osc.secretKey],
+    example: surrogateExample(),
+    invalid: [
+      { ...surrogateExample(), omi_root_device: undefined },
+      { ...surrogateExample(), omi_root_device: { source_device_name: "/dev/xvdf" } },
+      {
+        ...surrogateExample(),
+        omi_root_device: { source_device_name: "/dev/vdb", device_name: "/dev/sda1" },
+      },
+    ],
+  });
+}
+
 it("leaves nothing on the double but the OMIs the runs finished", async () => {
   const left = osc.leftovers();
-  expect({ ...left, images: [], snapshots: [] }).toEqual({
+  // the volumes left are the bsuvolume runs' artifacts, each tagged as its bsu_volumes entry says
+  for (const v of left.volumes) {
+    expect(osc.state.volumes.get(v)?.Tags).toContainEqual({ Key: "Name", Value: "kept" });
+    expect(osc.state.volumes.get(v)?.State).toBe("available");
+  }
+  expect(left.volumes.length).toBeGreaterThan(0);
+  expect({ ...left, images: [], snapshots: [], volumes: [] }).toEqual({
     vms: [],
     keypairs: [],
     securityGroups: [],

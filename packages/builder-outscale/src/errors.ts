@@ -5,7 +5,17 @@
  */
 import { type BuilderErrors, builderErrors } from "@kiln/sdk";
 
-export type OutscaleType = "outscale-bsu" | "osc-bsu" | "outscale-omi" | "osc-omi";
+export type OutscaleType =
+  | "outscale-bsu"
+  | "osc-bsu"
+  | "outscale-bsuvolume"
+  | "osc-bsuvolume"
+  | "outscale-bsusurrogate"
+  | "osc-bsusurrogate"
+  | "outscale-chroot"
+  | "osc-chroot"
+  | "outscale-omi"
+  | "osc-omi";
 
 export function outscaleErrors(prefix: OutscaleType | "outscale"): BuilderErrors {
   return builderErrors({

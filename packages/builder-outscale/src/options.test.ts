@@ -2,7 +2,16 @@
 import { fileURLToPath } from "node:url";
 import { ensureDist, sdkDistDir, unreadOptions } from "@kiln/sdk/testing";
 import { describe, expect, it } from "vitest";
-import { BLOCK_DEVICE, bsuSchema, omiDataSchema } from "./schema.js";
+import {
+  BLOCK_DEVICE,
+  BSU_VOLUME,
+  bsuSchema,
+  bsusurrogateSchema,
+  bsuvolumeSchema,
+  chrootSchema,
+  OMI_ROOT_DEVICE,
+  omiDataSchema,
+} from "./schema.js";
 
 const PKG_DIR = fileURLToPath(new URL("..", import.meta.url));
 ensureDist(PKG_DIR);
@@ -18,6 +27,9 @@ describe("no option is read nowhere", () => {
   });
   it.each([
     ["outscale-bsu", bsuSchema],
+    ["outscale-bsuvolume", bsuvolumeSchema],
+    ["outscale-bsusurrogate", bsusurrogateSchema],
+    ["outscale-chroot", chrootSchema],
     ["outscale-omi", omiDataSchema],
   ])("%s", (_t, schema) => {
     expect(unreadOptions(schema, { dirs })).toEqual([]);
@@ -25,6 +37,8 @@ describe("no option is read nowhere", () => {
   it("nested options", () => {
     for (const [name, schema] of Object.entries({
       block_device: BLOCK_DEVICE,
+      bsu_volume: BSU_VOLUME,
+      omi_root_device: OMI_ROOT_DEVICE,
       source_omi_filter: prop(bsuSchema, "source_omi_filter"),
       subnet_filter: prop(bsuSchema, "subnet_filter"),
       net_filter: prop(bsuSchema, "net_filter"),

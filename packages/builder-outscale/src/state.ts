@@ -31,7 +31,16 @@ export const PUBLIC_IP = stateKey<{ id: string; address: string }>("outscale-pub
 export const SECURITY_GROUPS = stateKey<{ ids: string[]; created?: string }>("outscale-security-groups");
 
 /** The build's VM and the volumes it was launched with (run-vm step). */
-export const VM = stateKey<{ id: string; volumeIds: string[] }>("outscale-vm");
+export const VM = stateKey<{ id: string; volumeIds: string[]; devices: Record<string, string> }>(
+  "outscale-vm",
+);
+
+/** Launch volumes a finished build keeps (outscale-bsuvolume): the VM's cleanup leaves them. */
+export const KEPT_VOLUMES =
+  stateKey<Array<{ volumeId: string; deviceName: string }>>("outscale-kept-volumes");
+
+/** Snapshots of the launch volumes by device name (outscale-bsusurrogate's snapshot step). */
+export const SNAPSHOTS = stateKey<Record<string, string>>("outscale-snapshots");
 
 /** The OMI made (create-omi step). */
 export const OMI = stateKey<{ id: string; snapshotIds: string[] }>("outscale-omi");
@@ -42,4 +51,10 @@ export const DONE = stateKey<true>("outscale-done");
 /** OMIs by region, the home region's first (create-omi and copy steps; the artifact). */
 export const RESULT = stateKey<{ omis: Record<string, string>; snapshots: Record<string, string[]> }>(
   "outscale-result",
+);
+
+/** outscale-chroot: the VM kiln runs on (metadata service) and the volume built on it. */
+export const HOST_VM = stateKey<{ id: string; subregion: string }>("outscale-host-vm");
+export const CHROOT_VOLUME = stateKey<{ id: string; device?: string; linked?: boolean }>(
+  "outscale-chroot-volume",
 );

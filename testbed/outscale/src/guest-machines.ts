@@ -111,6 +111,18 @@ export class GuestMachines implements Machines {
     });
   }
 
+  async attach(vmId: string, file: string): Promise<void> {
+    const g = this.guests.get(vmId);
+    if (!g) throw new Error(`${vmId} is not running`);
+    await g.attachDisk({ file, format: "raw", bus: "virtio" });
+  }
+
+  async detach(vmId: string, file: string): Promise<void> {
+    const g = this.guests.get(vmId);
+    const d = g?.disks().find((x) => x.file === file || x.path === file);
+    if (g && d) await g.detachDisk(d.id);
+  }
+
   onExit(cb: (vmId: string) => void): void {
     this.exitCbs.push(cb);
   }

@@ -25,6 +25,10 @@ export interface Machines {
   /** Make the guest's port 22 reachable at address:port (a public IP with a rule allowing port). */
   expose(vmId: string, address: string, port: number): Promise<void>;
   unexpose(vmId: string, address: string, port: number): Promise<void>;
+  /** Hot-plugs a disk file into a running machine (LinkVolume); the guest sees the next /dev/vdX. */
+  attach?(vmId: string, file: string): Promise<void>;
+  /** Unplugs it (UnlinkVolume of a running machine); the guest must release it. */
+  detach?(vmId: string, file: string): Promise<void>;
   /** Called when a machine stops by itself or after powerdown/kill. */
   onExit(cb: (vmId: string) => void): void;
   isRunning(vmId: string): boolean;
@@ -61,6 +65,19 @@ export class InMemoryMachines implements Machines {
   }
   async kill(vmId: string): Promise<void> {
     if (this.running.has(vmId)) this.exit(vmId);
+  }
+  /** vmId → disk files hot-plugged and not unplugged. */
+  readonly attached = new Map<string, string[]>();
+  async attach(vmId: string, file: string): Promise<void> {
+    const spec = this.running.get(vmId);
+    if (!spec) throw new Error(`${vmId} is not running`);
+    this.attached.set(vmId, [...(this.attached.get(vmId) ?? []), file]);
+  }
+  async detach(vmId: string, file: string): Promise<void> {
+    this.attached.set(
+      vmId,
+      (this.attached.get(vmId) ?? []).filter((f) => f !== file),
+    );
   }
   async expose(vmId: string, address: string, port: number): Promise<void> {
     const s = this.exposed.get(vmId) ?? new Set<string>();

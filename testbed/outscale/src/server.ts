@@ -21,7 +21,9 @@ import { type AccessKeyDef, createVerifier } from "./auth.js";
 import { makeCa, makeLeaf, type Pem } from "./cert.js";
 import { DiskStore, GiB } from "./disks.js";
 import { FaultState, type Faults, type TransitionKind } from "./faults.js";
+import { HostVolumes } from "./host-volumes.js";
 import { InMemoryMachines, type Machines } from "./machines.js";
+import { serveMetadata } from "./metadata.js";
 import { accountTagRoutes } from "./routes/accounts-tags.js";
 import type { Durations, Handlers, World } from "./routes/common.js";
 import { cidrContains, networkRoutes } from "./routes/network.js";
@@ -52,6 +54,12 @@ export interface OutscaleDoubleOptions {
   /** Check every answer against the contract too (default true). */
   checkResponses?: boolean;
   log?: (line: string) => void;
+  /**
+   * Register the machine the double runs on as a VM (for outscale-chroot): it shows in ReadVms,
+   * a metadata service on loopback names it (double.metadataEndpoint), and LinkVolume to it
+   * attaches the volume's file as loop devices with /dev/xvdX nodes (root only; host-volumes.ts).
+   */
+  host?: { vmId?: string; subregion?: string };
 }
 
 export interface Leftovers {
@@ -64,6 +72,8 @@ export interface Leftovers {
   images: string[];
   /** Disk files that belong to no volume or snapshot the API shows. */
   strayFiles: string[];
+  /** With `host`: device nodes and loop devices of volumes still linked to the host. */
+  hostDevices?: string[];
 }
 
 export interface OutscaleDouble {
@@ -76,6 +86,9 @@ export interface OutscaleDouble {
   accessKey: string;
   secretKey: string;
   accountId: string;
+  /** With `host`: the metadata service's base URL (http://127.0.0.1:PORT), and the host's VM id. */
+  metadataEndpoint?: string;
+  hostVmId?: string;
   /** The seeded public image (owned by alias "Outscale"). */
   baseImageId: string;
   netId: string;
@@ -150,7 +163,9 @@ export async function startOutscaleDouble(o: OutscaleDoubleOptions = {}): Promis
   const timers = new Set<NodeJS.Timeout>();
   const exposed = new Map<string, Set<string>>();
   const peers: World["peers"] = new Map();
+  const hostVolumes = o.host ? new HostVolumes() : undefined;
   const world: World = {
+    ...(hostVolumes ? { hostVolumes } : {}),
     peers,
     region,
     disks,
@@ -294,8 +309,42 @@ export async function startOutscaleDouble(o: OutscaleDoubleOptions = {}): Promis
       Tags: [],
     });
   }
-  for (const m of [region.images, region.snapshots, region.nets, region.subnets, region.securityGroups])
+  const hostVmId = o.host ? (o.host.vmId ?? "i-kilnhost") : undefined;
+  const hostSubregion = o.host?.subregion ?? `${regionName}a`;
+  if (hostVmId)
+    region.vms.set(hostVmId, {
+      VmId: hostVmId,
+      State: "running",
+      StateReason: "",
+      ImageId: base.ImageId,
+      VmType: "tinav5.c2r4p2",
+      SecurityGroups: [],
+      PrivateIp: "10.9.0.10",
+      PrivateDnsName: `ip-10-9-0-10.${regionName}.compute.internal`,
+      Placement: { SubregionName: hostSubregion, Tenancy: "default" },
+      BlockDeviceMappings: [],
+      RootDeviceName: "/dev/sda1",
+      RootDeviceType: "ebs",
+      VmInitiatedShutdownBehavior: "stop",
+      BsuOptimized: false,
+      BootMode: "legacy",
+      Architecture: "x86_64",
+      CreationDate: "2026-01-01T00:00:00.000Z",
+      ReservationId: "r-kilnhost",
+      Tags: [],
+      _host: true,
+      _accountId: accounts[0]?.accountId ?? "",
+    });
+  for (const m of [
+    region.images,
+    region.snapshots,
+    region.nets,
+    region.subnets,
+    region.securityGroups,
+    region.vms,
+  ])
     for (const id of m.keys()) region.seeded.add(id);
+  const metadata = hostVmId ? await serveMetadata({ vmId: hostVmId, subregion: hostSubregion }) : undefined;
 
   // The server.
   const serverCa = makeCa("outscale-double CA");
@@ -523,6 +572,7 @@ export async function startOutscaleDouble(o: OutscaleDoubleOptions = {}): Promis
       snapshots: fresh(region.snapshots),
       images: fresh(region.images),
       strayFiles: disks.files().filter((f) => !known.has(f)),
+      ...(hostVolumes ? { hostDevices: hostVolumes.left() } : {}),
     };
   };
 
@@ -538,6 +588,8 @@ export async function startOutscaleDouble(o: OutscaleDoubleOptions = {}): Promis
     baseImageId: base.ImageId,
     netId: "vpc-kiln0001",
     subnetId: "subnet-kiln0001",
+    ...(metadata ? { metadataEndpoint: metadata.url } : {}),
+    ...(hostVmId ? { hostVmId } : {}),
     state: region,
     faults: faultApi,
     machines,
@@ -560,6 +612,8 @@ export async function startOutscaleDouble(o: OutscaleDoubleOptions = {}): Promis
       for (const t of timers) clearTimeout(t);
       for (const r of hanging) r.destroy();
       await machines.close();
+      hostVolumes?.close();
+      await metadata?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();

@@ -115,6 +115,8 @@ export interface Vm {
   _terminatedAt?: number;
   /** Internal: the guest was lost (a fault): its exit terminates the VM. */
   _lost?: boolean;
+  /** Internal: the machine the double runs on (outscale-chroot's host), no guest behind it. */
+  _host?: boolean;
   _accountId: string;
 }
 

@@ -4,10 +4,10 @@
  */
 import type { Step } from "@kiln/core";
 import { openClient } from "../open-client.js";
-import type { BsuOptions } from "../schema.js";
+import type { AccessOptionsOf } from "../schema.js";
 import { API } from "../state.js";
 
-export function apiStep(o: BsuOptions): Step {
+export function apiStep(o: AccessOptionsOf): Step {
   return {
     name: "outscale api",
     async run(ctx) {

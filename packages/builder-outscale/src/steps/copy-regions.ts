@@ -9,12 +9,12 @@ import type { OapiClient } from "../client.js";
 import { regionEndpoint } from "../credentials.js";
 import { errors } from "../errors.js";
 import { openClient } from "../open-client.js";
-import type { BsuOptions } from "../schema.js";
+import type { OmiStepOptions } from "../schema.js";
 import { API, DONE, RESULT } from "../state.js";
 import { deleteImage, finishImage, waitImage } from "./create-omi.js";
 import { deregisterByName } from "./deregister.js";
 
-export function copyRegionsStep(o: BsuOptions): Step {
+export function copyRegionsStep(o: OmiStepOptions): Step {
   const copies: Array<{ client: OapiClient; id: string; region: string }> = [];
   const clients: OapiClient[] = [];
   return {

@@ -5,10 +5,10 @@
  * (omi_account_ids, global_permission; snapshot_account_ids on its snapshots) and tags. An OMI
  * the build does not finish is deleted with its snapshots in cleanup.
  */
-import { parseDuration, type Step, throwIfAborted } from "@kiln/core";
+import { parseDuration, type RunContext, type Step, throwIfAborted } from "@kiln/core";
 import { isNotFound, type OapiClient } from "../client.js";
 import { imageMapping, tagList } from "../params.js";
-import type { BsuOptions } from "../schema.js";
+import type { BsuOptions, OmiStepOptions } from "../schema.js";
 import { API, DONE, OMI, RESULT, VM } from "../state.js";
 import { waitFor } from "../wait.js";
 
@@ -30,7 +30,7 @@ export const snapshotsOf = (img: ImageView | undefined) =>
 export async function waitImage(
   client: OapiClient,
   id: string,
-  o: BsuOptions,
+  o: OmiStepOptions,
   signal: AbortSignal,
   say: (l: string) => void,
 ) {
@@ -55,7 +55,7 @@ export async function finishImage(
   client: OapiClient,
   id: string,
   snapshots: string[],
-  o: BsuOptions,
+  o: OmiStepOptions,
   render: <T>(v: T) => T,
   signal: AbortSignal,
 ) {
@@ -107,7 +107,21 @@ export async function deleteImage(client: OapiClient, id: string, snapshots: str
     });
 }
 
-export function createOmiStep(o: BsuOptions): Step {
+/** What the OMI is registered from: the VM (its volumes), or mappings of snapshots and a root device. */
+export type OmiSource = (ctx: RunContext) => Record<string, unknown>;
+
+/** outscale-bsu's source: omi_block_device_mappings and root_device_name, else the VM. */
+export const vmSource =
+  (o: BsuOptions): OmiSource =>
+  (ctx) =>
+    o.omi_block_device_mappings?.length
+      ? {
+          BlockDeviceMappings: o.omi_block_device_mappings.map(imageMapping),
+          RootDeviceName: o.root_device_name ?? "/dev/sda1",
+        }
+      : { VmId: ctx.state.require(VM).id };
+
+export function createOmiStep(o: OmiStepOptions, source: OmiSource): Step {
   // The CreateImage in flight: an interrupted run does not wait for it, its cleanup does.
   let creating: Promise<unknown> | undefined;
   return {
@@ -118,18 +132,12 @@ export function createOmiStep(o: BsuOptions): Step {
         return;
       }
       const { client, region } = ctx.state.require(API);
-      const vm = ctx.state.require(VM);
       const body: Record<string, unknown> = {
         ImageName: o.omi_name,
         ...(o.omi_description ? { Description: o.omi_description } : {}),
         ...(o.omi_boot_modes?.length ? { BootModes: o.omi_boot_modes } : {}),
         ...(o.product_codes?.length ? { ProductCodes: o.product_codes } : {}),
-        ...(o.omi_block_device_mappings?.length
-          ? {
-              BlockDeviceMappings: o.omi_block_device_mappings.map(imageMapping),
-              RootDeviceName: o.root_device_name ?? "/dev/sda1",
-            }
-          : { VmId: vm.id }),
+        ...source(ctx),
       };
       // Not abortable: an interrupted request may still have made the OMI, and then cleanup must know its id.
       const call = client.call<{ Image: ImageView }>("CreateImage", body).then((r) => {

@@ -1,7 +1,7 @@
 /** force_deregister (or --force): delete the OMIs named omi_name — and, with force_delete_snapshot, their snapshots — in every region the build writes. */
 import type { Step } from "@kiln/core";
 import type { OapiClient } from "../client.js";
-import type { BsuOptions } from "../schema.js";
+import type { OmiStepOptions } from "../schema.js";
 import { API } from "../state.js";
 
 export async function deregisterByName(
@@ -27,7 +27,7 @@ export async function deregisterByName(
   }
 }
 
-export function deregisterStep(o: BsuOptions): Step {
+export function deregisterStep(o: OmiStepOptions): Step {
   return {
     name: "deregister omi",
     async run(ctx) {

@@ -7,10 +7,10 @@ import { randomUUID } from "node:crypto";
 import type { Step } from "@kiln/core";
 import { TEMPORARY_KEY } from "@kiln/sdk";
 import { isNotFound } from "../client.js";
-import type { BsuOptions } from "../schema.js";
+import type { RunOptions } from "../schema.js";
 import { API, KEYPAIR } from "../state.js";
 
-export function keyPairStep(o: BsuOptions): Step {
+export function keyPairStep(o: RunOptions): Step {
   let creating: Promise<unknown> | undefined;
   return {
     name: "key pair",

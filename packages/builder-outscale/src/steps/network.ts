@@ -6,7 +6,7 @@
 import type { Step } from "@kiln/core";
 import { errors } from "../errors.js";
 import { oapiFilters } from "../filters.js";
-import type { BsuOptions } from "../schema.js";
+import type { RunOptions } from "../schema.js";
 import { API, NETWORK } from "../state.js";
 
 interface Subnet {
@@ -17,7 +17,7 @@ interface Subnet {
   State?: string;
 }
 
-export function networkStep(o: BsuOptions): Step {
+export function networkStep(o: RunOptions): Step {
   return {
     name: "network",
     async run(ctx) {

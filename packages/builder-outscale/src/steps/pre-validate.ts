@@ -1,10 +1,10 @@
 /** Refuse to start when an OMI of omi_name exists already, unless force_deregister (or --force) will delete it. */
 import type { Step } from "@kiln/core";
 import { errors } from "../errors.js";
-import type { BsuOptions } from "../schema.js";
+import type { OmiStepOptions } from "../schema.js";
 import { API } from "../state.js";
 
-export function preValidateStep(o: BsuOptions): Step {
+export function preValidateStep(o: OmiStepOptions): Step {
   return {
     name: "pre-validate",
     async run(ctx) {

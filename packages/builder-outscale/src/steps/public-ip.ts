@@ -1,10 +1,10 @@
 /** A public IP for the VM (associate_public_ip_address): made here, linked by run-vm, deleted in cleanup. */
 import { type Step, throwIfAborted } from "@kiln/core";
 import { isNotFound } from "../client.js";
-import type { BsuOptions } from "../schema.js";
+import type { RunOptions } from "../schema.js";
 import { API, PUBLIC_IP } from "../state.js";
 
-export function publicIpStep(o: BsuOptions): Step {
+export function publicIpStep(o: RunOptions): Step {
   let creating: Promise<unknown> | undefined;
   return {
     name: "public ip",

@@ -12,8 +12,17 @@ import { SSH_ADDRESS } from "@kiln/sdk";
 import { isNotFound } from "../client.js";
 import { errors } from "../errors.js";
 import { tagList, userDataParam, vmMapping } from "../params.js";
-import type { BsuOptions } from "../schema.js";
-import { API, KEYPAIR, NETWORK, PUBLIC_IP, SECURITY_GROUPS, SOURCE_IMAGE, VM } from "../state.js";
+import type { BlockDeviceOptions, RunOptions } from "../schema.js";
+import {
+  API,
+  KEPT_VOLUMES,
+  KEYPAIR,
+  NETWORK,
+  PUBLIC_IP,
+  SECURITY_GROUPS,
+  SOURCE_IMAGE,
+  VM,
+} from "../state.js";
 import { waitFor } from "../wait.js";
 
 export interface VmView {
@@ -43,7 +52,7 @@ export const readVm = async (
 };
 
 /** The address of ssh_interface, or the plugin's order: public IP, private IP in a Net, public DNS. */
-export function sshHost(vm: VmView, iface: BsuOptions["ssh_interface"]): string | undefined {
+export function sshHost(vm: VmView, iface: RunOptions["ssh_interface"]): string | undefined {
   switch (iface) {
     case "public_ip":
       return vm.PublicIp || undefined;
@@ -58,7 +67,24 @@ export function sshHost(vm: VmView, iface: BsuOptions["ssh_interface"]): string 
   }
 }
 
-export function runVmStep(o: BsuOptions): Step {
+/** What the VM is launched with, beside the source OMI's own mappings. */
+export interface Launch {
+  mappings?: BlockDeviceOptions[];
+  /** Tags of every launch volume (run_volume_tags). */
+  volumeTags?: Record<string, string>;
+  /** Tags per device name (bsu_volumes' own tags). */
+  deviceTags?: Record<string, Record<string, string>>;
+  /** The volumes are the artifact (outscale-bsuvolume), not the source of an OMI. */
+  volumesKept?: boolean;
+}
+
+/** Device name → volume id of a VM's mappings. */
+export const devicesOf = (vm: VmView): Record<string, string> =>
+  Object.fromEntries(
+    (vm.BlockDeviceMappings ?? []).flatMap((m) => (m.Bsu?.VolumeId ? [[m.DeviceName, m.Bsu.VolumeId]] : [])),
+  );
+
+export function runVmStep(o: RunOptions, launch: Launch = {}): Step {
   // The CreateVms in flight: an interrupted run does not wait for it, its cleanup does.
   let creating: Promise<unknown> | undefined;
   return {
@@ -79,7 +105,7 @@ export function runVmStep(o: BsuOptions): Step {
         }
       }
       const userData = userDataParam(text, o.user_data_base64 === true);
-      for (const b of o.launch_block_device_mappings ?? [])
+      for (const b of launch.volumesKept ? [] : (launch.mappings ?? []))
         if (!b.no_device && b.delete_on_vm_deletion === undefined)
           ctx.ui.message(
             `${b.device_name}: delete_on_vm_deletion is not set, so VMs of the OMI keep this volume when they are deleted (the build itself deletes its own).`,
@@ -98,13 +124,11 @@ export function runVmStep(o: BsuOptions): Step {
         ...(net?.subregion && !net.subnetId ? { Placement: { SubregionName: net.subregion } } : {}),
         ...(o.bsu_optimized ? { BsuOptimized: true } : {}),
         ...(o.boot_mode ? { BootMode: o.boot_mode } : {}),
-        ...(o.launch_block_device_mappings?.length
-          ? { BlockDeviceMappings: o.launch_block_device_mappings.map(vmMapping) }
-          : {}),
+        ...(launch.mappings?.length ? { BlockDeviceMappings: launch.mappings.map(vmMapping) } : {}),
       };
       // Not abortable: an interrupted request may still have made the VM, and then cleanup must know its id.
       const call = client.call<{ Vms: VmView[] }>("CreateVms", body).then((r) => {
-        ctx.state.put(VM, { id: r.Vms[0]?.VmId as string, volumeIds: [] });
+        ctx.state.put(VM, { id: r.Vms[0]?.VmId as string, volumeIds: [], devices: {} });
         return r;
       });
       creating = call;
@@ -124,21 +148,26 @@ export function runVmStep(o: BsuOptions): Step {
         failed: ["terminated", "shutting-down", "quarantine", "stopped", "stopping"],
         reason: (v) => v.StateReason,
       })) as VmView;
-      const volumeIds = (vm.BlockDeviceMappings ?? [])
-        .map((m) => m.Bsu?.VolumeId)
-        .filter((v): v is string => !!v);
-      ctx.state.put(VM, { id, volumeIds });
+      const devices = devicesOf(vm);
+      const volumeIds = Object.values(devices);
+      ctx.state.put(VM, { id, volumeIds, devices });
       await client.call(
         "CreateTags",
         { ResourceIds: [id], Tags: tagList({ Name: "Packer Builder", ...ctx.render(o.run_tags ?? {}) }) },
         ctx.signal,
       );
-      if (o.run_volume_tags && volumeIds.length)
+      if (launch.volumeTags && Object.keys(launch.volumeTags).length && volumeIds.length)
         await client.call(
           "CreateTags",
-          { ResourceIds: volumeIds, Tags: tagList(ctx.render(o.run_volume_tags)) },
+          { ResourceIds: volumeIds, Tags: tagList(ctx.render(launch.volumeTags)) },
           ctx.signal,
         );
+      for (const [dev, tags] of Object.entries(launch.deviceTags ?? {})) {
+        const vol = devices[dev];
+        if (!vol || !Object.keys(tags).length) continue;
+        await client.call("CreateTags", { ResourceIds: [vol], Tags: tagList(ctx.render(tags)) }, ctx.signal);
+        ctx.ui.say(`Tagged ${vol} (${dev}).`);
+      }
       const ip = ctx.state.get(PUBLIC_IP);
       if (ip) {
         await client.call("LinkPublicIp", { PublicIpId: ip.id, VmId: id }, ctx.signal);
@@ -189,7 +218,9 @@ export function runVmStep(o: BsuOptions): Step {
           goneIsDone: true,
         });
       }
+      const kept = new Set((ctx.state.get(KEPT_VOLUMES) ?? []).map((k) => k.volumeId));
       for (const v of volumeIds) {
+        if (kept.has(v)) continue;
         try {
           const r = await client.call<{ Volumes?: Array<{ State: string }> }>("ReadVolumes", {
             Filters: { VolumeIds: [v] },

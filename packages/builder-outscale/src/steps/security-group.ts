@@ -8,10 +8,10 @@ import { abortableSleep, type Step, throwIfAborted } from "@kiln/core";
 import { isNotFound, OapiError } from "../client.js";
 import { errors } from "../errors.js";
 import { oapiFilters } from "../filters.js";
-import type { BsuOptions } from "../schema.js";
+import type { RunOptions } from "../schema.js";
 import { API, NETWORK, SECURITY_GROUPS } from "../state.js";
 
-export function securityGroupStep(o: BsuOptions): Step {
+export function securityGroupStep(o: RunOptions): Step {
   let creating: Promise<unknown> | undefined;
   return {
     name: "security group",

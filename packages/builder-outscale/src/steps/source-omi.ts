@@ -2,10 +2,10 @@
 import type { Step } from "@kiln/core";
 import { errors } from "../errors.js";
 import { oapiFilters, ownerFilters, pickImage } from "../filters.js";
-import type { BsuOptions } from "../schema.js";
+import type { RunOptions } from "../schema.js";
 import { API, SOURCE_IMAGE, type SourceImage } from "../state.js";
 
-export function sourceOmiStep(o: BsuOptions): Step {
+export function sourceOmiStep(o: Pick<RunOptions, "source_omi" | "source_omi_filter">): Step {
   return {
     name: "source omi",
     async run(ctx) {

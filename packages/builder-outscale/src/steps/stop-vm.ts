@@ -1,11 +1,11 @@
 /** Stop the VM before the OMI is made (unless disable_stop_vm), and wait until it is stopped. */
 import { parseDuration, type Step } from "@kiln/core";
-import type { BsuOptions } from "../schema.js";
+import type { RunOptions } from "../schema.js";
 import { API, VM } from "../state.js";
 import { waitFor } from "../wait.js";
 import { readVm } from "./run-vm.js";
 
-export function stopVmStep(o: BsuOptions): Step {
+export function stopVmStep(o: RunOptions): Step {
   return {
     name: "stop vm",
     async run(ctx) {

@@ -38,6 +38,8 @@ export interface World {
   /** Bring the guest's exposures in line with its state, public IP and security-group rules. */
   syncReach(vmId: string): Promise<void>;
   log(line: string): void;
+  /** With the host option: volumes linked to the host VM become loop devices and /dev nodes. */
+  hostVolumes?: import("../host-volumes.js").HostVolumes;
 }
 
 export const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);

@@ -348,7 +348,7 @@ export function storageRoutes(w: World): Handlers {
       return {};
     },
 
-    LinkVolume(body) {
+    async LinkVolume(body) {
       const dev = body.DeviceName as string;
       if (!DEVICE_NAME.test(dev) || dev === "/dev/sda1")
         throw fault.badValue(
@@ -359,6 +359,17 @@ export function storageRoutes(w: World): Handlers {
       if (v.State !== "available") throw fault.wrongState(`The volume '${v.VolumeId}' is ${v.State}.`);
       if (vm.BlockDeviceMappings.some((m) => m.DeviceName === dev))
         throw fault.conflict(`${dev} is taken on ${vm.VmId}.`);
+      if (vm._host) {
+        if (!w.hostVolumes) throw fault.wrongState("The host VM takes no volumes here.");
+        try {
+          w.hostVolumes.attach(w.disks.volumePath(v.VolumeId), dev);
+        } catch (e) {
+          throw fault.wrongState(`Cannot attach ${dev} to ${vm.VmId}: ${(e as Error).message}`);
+        }
+      }
+      // A running VM gets the disk at once, as on OUTSCALE (its guest sees the next /dev/vdX).
+      else if (vm.State === "running" && w.machines.isRunning(vm.VmId) && w.machines.attach)
+        await w.machines.attach(vm.VmId, w.disks.volumePath(v.VolumeId));
       v.State = "in-use";
       v.LinkedVolumes = [
         {
@@ -376,13 +387,21 @@ export function storageRoutes(w: World): Handlers {
       return {};
     },
 
-    UnlinkVolume(body) {
+    async UnlinkVolume(body) {
       const v = need(r.volumes.get(body.VolumeId as string), "VolumeId", body.VolumeId as string, "5064");
       const link = v.LinkedVolumes[0];
       if (!link) throw fault.wrongState(`The volume '${v.VolumeId}' is not linked.`);
       const vm = r.vms.get(link.VmId);
       if (vm && vm.RootDeviceName === link.DeviceName && vm.State !== "stopped")
         throw fault.wrongState("The root volume of a VM that is not stopped cannot be unlinked.");
+      if (vm?._host && w.hostVolumes) {
+        if (w.hostVolumes.busy(link.DeviceName))
+          throw fault.wrongState(
+            `The volume '${v.VolumeId}' is busy on ${vm.VmId} (${link.DeviceName} is mounted).`,
+          );
+        w.hostVolumes.detach(link.DeviceName);
+      } else if (vm && vm.State === "running" && w.machines.isRunning(vm.VmId) && w.machines.detach)
+        await w.machines.detach(vm.VmId, w.disks.volumePath(v.VolumeId));
       if (vm) vm.BlockDeviceMappings = vm.BlockDeviceMappings.filter((m) => m.Bsu.VolumeId !== v.VolumeId);
       v.LinkedVolumes = [];
       v.State = "available";
