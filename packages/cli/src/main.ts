@@ -73,9 +73,10 @@ const COMMANDS: Record<string, CommandSpec> = {
     load: () => import("./commands/fmt.js"),
   },
   schema: {
-    summary: "Print the JSON Schema of build files (composed with a file's plugins when given one)",
-    usage: "kiln schema [file]",
-    options: {},
+    summary:
+      "Print the editor's JSON Schema of build files (composed with a file's plugins), or --write it to .kiln/schema.json",
+    usage: "kiln schema [file] | kiln schema --write [--force] [file]",
+    options: { write: { type: "boolean" }, force: { type: "boolean" } },
     load: () => import("./commands/schema.js"),
   },
   version: {
