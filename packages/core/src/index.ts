@@ -84,6 +84,7 @@ export {
   PROVISIONER_COMMON,
   SCHEMA_ID,
 } from "./schema/base.js";
+export { cacheDir } from "./schema/compile.js";
 export {
   type ComposedComponent,
   type ComposeOptions,
