@@ -5,13 +5,14 @@
  * command (CI) and publishing with changesets and provenance (release).
  */
 import { execFile, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, normalize, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-import { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow } from "@actions/workflow-parser";
 import { parseYaml } from "@kiln/core";
-import { describe, expect, it } from "vitest";
+import { build } from "esbuild";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const exec = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -113,20 +114,47 @@ describe("examples", () => {
 // biome-ignore lint/suspicious/noExplicitAny: a workflow's shape is what the assertions check
 type Workflow = Record<string, any>;
 
+/**
+ * GitHub's own workflow parser (what the Actions service and its language server use). It imports
+ * its JSON schemas without an import attribute, which Node refuses: bundled first with esbuild.
+ */
+type Parser = typeof import("@actions/workflow-parser");
+let parser: Parser;
+const bundled = mkdtempSync(join(tmpdir(), "kiln-workflow-parser-"));
+beforeAll(async () => {
+  const outfile = join(bundled, "parser.mjs");
+  await build({
+    stdin: { contents: 'export * from "@actions/workflow-parser";', resolveDir: join(ROOT, "packages/cli") },
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    outfile,
+    logLevel: "error",
+  });
+  parser = (await import(pathToFileURL(outfile).href)) as Parser;
+});
+afterAll(() => rmSync(bundled, { recursive: true, force: true }));
+
 describe("GitHub workflows", () => {
   const load = (name: string) => {
     const file = join(ROOT, ".github/workflows", name);
     return { value: parseYaml(readFileSync(file, "utf8"), file).value as Workflow };
   };
 
+  it("the parser finds a broken workflow's mistakes", () => {
+    const content = "on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    stepz:\n      - run: x\n";
+    const parsed = parser.parseWorkflow({ name: "bad.yml", content }, new parser.NoOperationTraceWriter());
+    expect(parsed.context.errors.getErrors().map((e) => e.message).join("\n")).toMatch(/stepz/);
+  });
+
   it("both parse as GitHub Actions workflows, without errors", async () => {
     for (const name of ["ci.yml", "release.yml"]) {
       const content = readFileSync(join(ROOT, ".github/workflows", name), "utf8");
-      const trace = new NoOperationTraceWriter();
-      const parsed = parseWorkflow({ name, content }, trace);
+      const trace = new parser.NoOperationTraceWriter();
+      const parsed = parser.parseWorkflow({ name, content }, trace);
       expect(parsed.context.errors.getErrors(), name).toEqual([]);
       expect(parsed.value, name).toBeTruthy();
-      const template = await convertWorkflowTemplate(parsed.context, parsed.value as never);
+      const template = await parser.convertWorkflowTemplate(parsed.context, parsed.value as never);
       expect(template.errors ?? [], name).toEqual([]);
       expect(Object.keys(template.jobs ?? {}).length, name).toBeGreaterThan(0);
     }
