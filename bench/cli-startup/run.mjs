@@ -123,7 +123,8 @@ console.log(
 );
 const nodeOnly = median(Array.from({ length: 11 }, () => time(process.execPath, ["-e", ""])));
 console.log(`  node   median ${nodeOnly.toFixed(1)} ms  (an empty node process, the floor)`);
-const stage = (args) => median(Array.from({ length: RUNS }, () => time(process.execPath, [kilnBin, ...args])));
+const stage = (args) =>
+  median(Array.from({ length: RUNS }, () => time(process.execPath, [kilnBin, ...args])));
 const start = stage(["version"]);
 const syntax = stage(["validate", "--syntax-only", kilnFile]);
 console.log("  where it goes (medians):");
@@ -131,8 +132,6 @@ console.log(`    node's start                          ${nodeOnly.toFixed(1)} ms
 console.log(`    + kiln's start (kiln version)         ${(start - nodeOnly).toFixed(1)} ms`);
 console.log(`    + YAML and structure (--syntax-only)  ${(syntax - start).toFixed(1)} ms`);
 console.log(`    + plugins, options, expressions       ${(k - syntax).toFixed(1)} ms`);
-if (process.env.NODE_EXTRA_CA_CERTS)
-  console.log("  (NODE_EXTRA_CA_CERTS is set: node loads its CA store at every start, in all of these)");
 if (havePacker) {
   const p = median(packerTimes);
   console.log(`  packer median ${p.toFixed(1)} ms  (${packer.stdout.trim()}, same template as JSON)`);

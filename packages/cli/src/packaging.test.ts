@@ -144,7 +144,12 @@ describe("GitHub workflows", () => {
   it("the parser finds a broken workflow's mistakes", () => {
     const content = "on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    stepz:\n      - run: x\n";
     const parsed = parser.parseWorkflow({ name: "bad.yml", content }, new parser.NoOperationTraceWriter());
-    expect(parsed.context.errors.getErrors().map((e) => e.message).join("\n")).toMatch(/stepz/);
+    expect(
+      parsed.context.errors
+        .getErrors()
+        .map((e) => e.message)
+        .join("\n"),
+    ).toMatch(/stepz/);
   });
 
   it("both parse as GitHub Actions workflows, without errors", async () => {

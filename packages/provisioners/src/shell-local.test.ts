@@ -30,7 +30,8 @@ function alive(pid: number): boolean {
 const text = (s: string) => s.replace(/\r\n/g, "\n");
 
 const noPty = createShellLocal({
-  loadPty: () => Promise.reject(new Error("Cannot find module '@lydell/node-pty-linux-riscv64'\n  at somewhere")),
+  loadPty: () =>
+    Promise.reject(new Error("Cannot find module '@lydell/node-pty-linux-riscv64'\n  at somewhere")),
 });
 
 describe.skipIf(process.platform === "win32")("shell-local provisioner", () => {
