@@ -52,9 +52,15 @@ const result = await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: "none",
+  charset: "ascii",
   metafile: true,
   logLevel: "warning",
 });
+
+// ASCII only, so that the loader reads it as Latin-1: no UTF-8 decoding at every start.
+const nonAscii = readFileSync(join(outdir, "kiln.cjs")).findIndex((b) => b > 0x7f);
+if (nonAscii >= 0)
+  throw new Error(`bundle/kiln.cjs is not ASCII at byte ${nonAscii}: escape the character in the source`);
 
 // Any other import() in the bundle would fail once the code comes from V8's cache.
 const out = readFileSync(join(outdir, "kiln.cjs"), "utf8");

@@ -44,7 +44,8 @@ export function loadBundle(file: string, env: NodeJS.ProcessEnv = process.env): 
     report("node");
     return createRequire(import.meta.url)(file) as CliModule;
   }
-  const code = readFileSync(file, "utf8");
+  // ASCII (scripts/bundle.mjs checks): Latin-1 reads it without decoding UTF-8.
+  const code = readFileSync(file, "latin1");
   const st = statSync(file);
   const dir = join(cacheDir(env), "compile");
   const prefix = `${basename(file)}-`;
