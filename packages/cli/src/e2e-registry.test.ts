@@ -248,6 +248,11 @@ builds:
         return { code: err.code ?? -1, stdout: err.stdout ?? "", stderr: err.stderr ?? "" };
       }
     };
+    // Before init the plugins are not there, and the hint says what to run.
+    const early = await run(["validate", "image.kiln.yaml"]);
+    expect(early.code).toBe(2);
+    expect(early.stderr).toContain("KILN_PLUGIN_NOT_FOUND");
+    expect(early.stderr).toContain("Run `kiln init` to install the plugins this file uses");
     const init = await run(["init"]);
     expect(init.code, init.stderr + init.stdout).toBe(0);
     expect(init.stdout).toContain("Wrote .kiln/schema.json");
