@@ -5,6 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
+import { isKilnError } from "@kiln/core";
 import { type CommandContext, EXIT } from "../context.js";
 import { findBuildFile } from "../find-build-file.js";
 import { ensurePlugins, LOCK_NAME } from "../install/index.js";
@@ -41,10 +42,16 @@ export async function run(ctx: CommandContext): Promise<number> {
         ? `Plugins are up to date${res.lock ? ` (${lockRel})` : ""}:`
         : `Plugins installed${res.lock ? `, locked in ${lockRel}` : ""} (${((Date.now() - t0) / 1000).toFixed(1)}s):`;
     ctx.stdout.write(`${[head, ...(out.length ? out : ["  (the file uses no plugins)"])].join("\n")}\n`);
-    // The editor schema with the options of the plugins just installed.
-    const written = writeProjectSchema(file, (l) => ctx.stderr.write(`kiln init: ${l}\n`));
-    const shown = (p: string) => relative(process.cwd(), p) || p;
-    ctx.stdout.write(`${describeWrite(file, written, shown).join("\n")}\n`);
+    // The editor schema with the options of the plugins just installed; the plugins are in place
+    // whether or not it can be written.
+    try {
+      const written = writeProjectSchema(file, (l) => ctx.stderr.write(`kiln init: ${l}\n`));
+      const shown = (p: string) => relative(process.cwd(), p) || p;
+      ctx.stdout.write(`${describeWrite(file, written, shown).join("\n")}\n`);
+    } catch (err) {
+      if (!isKilnError(err)) throw err;
+      ctx.stderr.write(`kiln init: warning: the editor schema was not written: ${err.message}\n`);
+    }
     return EXIT.OK;
   } catch (err) {
     return report(ctx, err);

@@ -123,13 +123,22 @@ describe("kiln schema --write", () => {
     expect(defs(dir).provisioner.properties.type.enum).not.toContain("shel");
   });
 
-  it("refuses a file that is not YAML, and a folder with no build file, without writing anything", () => {
+  it("refuses a file that is not YAML, a .kiln that is not a folder, and a folder with no build file, without writing anything", () => {
     const { dir, file } = project("kiln: 1\nsources: [\n");
     const r = kiln(["schema", "--write", file], dir);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/image\.kiln\.yaml:\d+:\d+: error KILN_YAML_SYNTAX/);
     expect(readFileSync(file, "utf8")).toBe("kiln: 1\nsources: [\n");
     expect(existsSync(join(dir, ".kiln"))).toBe(false);
+    const blocked = project(BODY);
+    writeFileSync(join(blocked.dir, ".kiln"), "a file, not a folder");
+    const r2 = kiln(["schema", "--write", blocked.file], blocked.dir);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(
+      /error KILN_SCHEMA_WRITE cannot write .*\.kiln\/schema\.json: (ENOTDIR|EEXIST)/,
+    );
+    expect(r2.stderr).not.toMatch(/at .*\.(c?js|ts):\d+/);
+    expect(readFileSync(blocked.file, "utf8")).toBe(BODY);
     const empty = join(scratch, "empty");
     mkdirSync(empty);
     const none = kiln(["schema", "--write"], empty);
@@ -139,6 +148,17 @@ describe("kiln schema --write", () => {
 });
 
 describe("kiln init", () => {
+  it("installs the plugins even when the schema cannot be written, and says so", () => {
+    const { dir, file } = project(BODY);
+    writeFileSync(join(dir, ".kiln"), "a file, not a folder");
+    const r = kiln(["init", file], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("Plugins are up to date");
+    expect(r.stderr).toMatch(
+      /kiln init: warning: the editor schema was not written: cannot write .*schema\.json/,
+    );
+  });
+
   it("writes the editor schema too, once the plugins are in place", () => {
     const { dir, file } = project(BODY);
     const r = kiln(["init", file], dir);

@@ -6,6 +6,7 @@
  */
 import { mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { KilnError } from "@kiln/core";
 import { schemaFor } from "./compose.js";
 import { setModeline } from "./modeline.js";
 import { PROJECT_SCHEMA } from "./url.js";
@@ -34,6 +35,20 @@ export interface WriteResult {
   previous?: string;
 }
 
+/** A file-system failure as a clear error (no stack trace): what could not be written, and why. */
+function cannotWrite(what: string, err: unknown): KilnError {
+  const code = (err as NodeJS.ErrnoException).code ?? String(err);
+  return new KilnError("KILN_SCHEMA_WRITE", `cannot write ${what}: ${code}`, {
+    cause: err,
+    hint:
+      code === "EACCES" || code === "EPERM" || code === "EROFS"
+        ? "The folder is not writable here; print the schema instead: kiln schema FILE > schema.json"
+        : code === "ENOTDIR" || code === "EEXIST"
+          ? "Something that is not a folder is in the way (.kiln must be a folder)."
+          : undefined,
+  });
+}
+
 /** Write `<folder of file>/.kiln/schema.json` and point the file's modeline at it. */
 export function writeProjectSchema(
   file: string,
@@ -42,13 +57,26 @@ export function writeProjectSchema(
 ): WriteResult {
   const { schema, components } = schemaFor(file, warn);
   const schemaFile = join(dirname(resolve(file)), PROJECT_SCHEMA);
-  mkdirSync(dirname(schemaFile), { recursive: true });
   const tmp = `${schemaFile}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(schema, null, 2)}\n`);
-  renameSync(tmp, schemaFile);
+  try {
+    mkdirSync(dirname(schemaFile), { recursive: true });
+    writeFileSync(tmp, `${JSON.stringify(schema, null, 2)}\n`);
+    renameSync(tmp, schemaFile);
+  } catch (err) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // nothing was written
+    }
+    throw cannotWrite(schemaFile, err);
+  }
   const text = readFileSync(file, "utf8");
   const change = setModeline(text, PROJECT_SCHEMA, opts.replaceForeign === true);
-  if (change.kind === "added" || change.kind === "replaced") replaceFile(file, change.text);
+  try {
+    if (change.kind === "added" || change.kind === "replaced") replaceFile(file, change.text);
+  } catch (err) {
+    throw cannotWrite(`the modeline into ${file}`, err);
+  }
   return {
     schemaFile,
     components,
