@@ -103,6 +103,14 @@ describe("kiln schema --write", () => {
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(statSync(old.file).mode & 0o777).toBe(0o640);
 
+    const ro = project(BODY);
+    chmodSync(ro.file, 0o444);
+    const left = kiln(["schema", "--write", ro.file], ro.dir);
+    expect(left.code, left.stderr).toBe(0);
+    expect(left.stdout).toContain("is read-only, so it was left as it is");
+    expect(readFileSync(ro.file, "utf8")).toBe(BODY);
+    expect(existsSync(join(ro.dir, PROJECT_SCHEMA))).toBe(true);
+
     const mine = "# yaml-language-server: $schema=https://example.test/mine.json\n";
     const foreign = project(`${mine}${BODY}`);
     const kept = kiln(["schema", "--write", foreign.file], foreign.dir);

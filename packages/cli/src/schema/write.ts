@@ -4,7 +4,17 @@
  * yaml-language-server (VS Code's YAML extension, Neovim, Helix, …) checks and completes the
  * file with the options of exactly the plugins it uses.
  */
-import { mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { KilnError } from "@kiln/core";
 import { schemaFor } from "./compose.js";
@@ -29,8 +39,8 @@ export interface WriteResult {
   schemaFile: string;
   /** The types whose options it holds. */
   components: string[];
-  /** What happened to the build file's modeline. */
-  modeline: "added" | "replaced" | "unchanged" | "foreign";
+  /** What happened to the build file's modeline ("read-only": it needed one, but the file is not writable). */
+  modeline: "added" | "replaced" | "unchanged" | "foreign" | "read-only";
   /** The schema the modeline named before, when it was replaced or kept. */
   previous?: string;
 }
@@ -72,15 +82,28 @@ export function writeProjectSchema(
   }
   const text = readFileSync(file, "utf8");
   const change = setModeline(text, PROJECT_SCHEMA, opts.replaceForeign === true);
-  try {
-    if (change.kind === "added" || change.kind === "replaced") replaceFile(file, change.text);
-  } catch (err) {
-    throw cannotWrite(`the modeline into ${file}`, err);
+  let modeline: WriteResult["modeline"] = change.kind;
+  if (change.kind === "added" || change.kind === "replaced") {
+    // A file made read-only (no write bit for anyone, which root would otherwise ignore) is left so.
+    let writable = (statSync(file).mode & 0o222) !== 0;
+    try {
+      accessSync(file, constants.W_OK);
+    } catch {
+      writable = false;
+    }
+    if (!writable) modeline = "read-only";
+    else {
+      try {
+        replaceFile(file, change.text);
+      } catch (err) {
+        throw cannotWrite(`the modeline into ${file}`, err);
+      }
+    }
   }
   return {
     schemaFile,
     components,
-    modeline: change.kind,
+    modeline,
     ...("previous" in change ? { previous: change.previous } : {}),
   };
 }
@@ -93,6 +116,8 @@ export function describeWrite(file: string, r: WriteResult, shown: (p: string) =
   const line = `# yaml-language-server: $schema=${PROJECT_SCHEMA}`;
   if (r.modeline === "added") out.push(`Added \`${line}\` as the first line of ${file}.`);
   else if (r.modeline === "replaced") out.push(`${file} now names it (\`${line}\`; it named ${r.previous}).`);
+  else if (r.modeline === "read-only")
+    out.push(`${file} is read-only, so it was left as it is; for editors, make its first line: ${line}`);
   else if (r.modeline === "foreign")
     out.push(
       `${file} names another schema (${r.previous}); left as is. To use kiln's: kiln schema --write --force ${file}`,
