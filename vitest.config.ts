@@ -7,8 +7,5 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: "forks",
     setupFiles: ["vitest.setup.ts"],
-    // GitHub's workflow parser imports its JSON schema without an import attribute, which Node
-    // refuses; transformed by vite instead (packaging.test.ts).
-    server: { deps: { inline: ["@actions/workflow-parser"] } },
   },
 });
