@@ -14,6 +14,7 @@ const pkgDir = new URL("../", import.meta.url);
 const require = createRequire(new URL("package.json", pkgDir));
 const options = [];
 const missing = new Set();
+const unserved = [];
 for (const [kind, types] of Object.entries(STANDARD_PLUGINS)) {
   for (const [type, pkg] of Object.entries(types)) {
     let doc;
@@ -26,13 +27,20 @@ for (const [kind, types] of Object.entries(STANDARD_PLUGINS)) {
       continue;
     }
     const schema = doc[KIND_KEY[kind]]?.[type];
-    if (!schema)
-      throw new Error(`${pkg}/schema.json has no ${kind} "${type}", which the standard set says it serves`);
+    if (!schema) {
+      // named by the standard set, not (yet) served by its package: not listed as known
+      unserved.push(`${kind} ${type} (${pkg})`);
+      continue;
+    }
     options.push({ kind, type, package: pkg, version, schema });
   }
 }
 writeFileSync(new URL(STANDARD_OPTIONS_FILE, pkgDir), `${JSON.stringify(options)}\n`);
 writeFileSync(new URL("schema.json", pkgDir), `${JSON.stringify(shippedSchema(options), null, 2)}\n`);
+if (unserved.length > 0)
+  process.stderr.write(
+    `gen-schema: named by the standard set but not served by its package, so left out: ${unserved.join(", ")}\n`,
+  );
 if (missing.size > 0)
   process.stderr.write(
     `gen-schema: not in this workspace, so known without options: ${[...missing].sort().join(", ")}\n`,

@@ -1,11 +1,12 @@
 import { relative } from "node:path";
+import { buildFileOf } from "../build-file.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { findBuildFile } from "../find-build-file.js";
 import { schemaFor } from "../schema/compose.js";
 import { describeWrite, writeProjectSchema } from "../schema/write.js";
 import { report } from "../shared.js";
 
-const USAGE = "kiln schema [file] | kiln schema --write [--force] [file]";
+const USAGE = "kiln schema [file|folder] | kiln schema --write [--force] [file|folder]";
 
 /**
  * `kiln schema [file]`: print the editor schema — the base schema composed with the options of
@@ -24,12 +25,17 @@ export async function run(ctx: CommandContext): Promise<number> {
       ctx.stdout.write(`${describeWrite(file, r, shown).join("\n")}\n`);
       return EXIT.OK;
     }
-    const [file, ...extra] = ctx.positionals;
+    const [given, ...extra] = ctx.positionals;
     if (extra.length) {
       ctx.stderr.write(`kiln schema: unexpected argument "${extra[0]}"\nUsage: ${USAGE}\n`);
       return EXIT.INVALID;
     }
-    ctx.stdout.write(`${JSON.stringify(schemaFor(file, warn).schema, null, 2)}\n`);
+    const found = given === undefined ? undefined : buildFileOf(given);
+    if (found && "error" in found) {
+      ctx.stderr.write(`kiln schema: ${found.error}\n`);
+      return EXIT.INVALID;
+    }
+    ctx.stdout.write(`${JSON.stringify(schemaFor(found?.file, warn).schema, null, 2)}\n`);
     return EXIT.OK;
   } catch (err) {
     return report(ctx, err);

@@ -52,11 +52,30 @@ const DESCRIPTION =
   "A kiln build file (https://github.com/kiln-build/kiln): sources (a builder and its options), builds, variables. " +
   "Every typed value may also be a ${{ … }} expression.";
 
+/**
+ * The standard types to list as known: those with options here, and those of a package this kiln
+ * has no options of at all (not built with it: nothing says the type is wrong). A type the set
+ * names but whose package, as built, does not serve it is left out, as `kiln validate` refuses it.
+ */
+function knownStandard(options: readonly StandardOptions[]): Partial<Record<Kind, Record<string, string>>> {
+  const served = new Set(options.map((o) => `${o.kind}\u0000${o.type}`));
+  const packages = new Set(options.map((o) => o.package));
+  const known: Partial<Record<Kind, Record<string, string>>> = {};
+  for (const kind of KINDS) {
+    for (const [type, pkg] of Object.entries(STANDARD_PLUGINS[kind] ?? {})) {
+      if (!served.has(`${kind}\u0000${type}`) && packages.has(pkg)) continue;
+      known[kind] ??= {};
+      (known[kind] as Record<string, string>)[type] = pkg;
+    }
+  }
+  return known;
+}
+
 /** The schema that ships in @kiln/cli: the standard set's options as built. */
 export function shippedSchema(options: readonly StandardOptions[]): JsonSchema {
   return composeSchema(
     options.map(({ kind, type, schema, package: pkg }) => ({ kind, type, schema, package: pkg })),
-    { known: STANDARD_PLUGINS, id: EDITOR_SCHEMA_URL, description: DESCRIPTION },
+    { known: knownStandard(options), id: EDITOR_SCHEMA_URL, description: DESCRIPTION },
   );
 }
 

@@ -5,13 +5,16 @@
 import { randomUUID } from "node:crypto";
 import { parseDuration } from "../duration.js";
 import { type Diagnostic, isKilnError, KilnError } from "../errors.js";
-import type { LoadedBuildFile, LoadedComponent } from "../load/index.js";
+import { isDeferred } from "../expr/index.js";
+import { type LoadedBuildFile, type LoadedComponent, optionSchema } from "../load/index.js";
 import { formatPath, positionOf } from "../load/parse.js";
 import { createRuntime } from "../plugins/runtime.js";
 import { applyDefaults } from "../schema/defaults.js";
+import { validateValue } from "../schema/validate.js";
 import { abortableSleep, messageOf } from "../util/abort.js";
 import { createRunContext } from "./context.js";
 import { withinRun } from "./crash.js";
+import { type DataValues, evaluateDataSources } from "./data.js";
 import type { EventBus } from "./events.js";
 import { checkHttpAvailable } from "./http-refs.js";
 import { NoneCommunicator } from "./none.js";
@@ -159,6 +162,29 @@ export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
   for (const s of loaded.secrets) bus.secrets.add(s);
   const t0 = Date.now();
   bus.emit({ type: "build-start", time: t0, runs: plan.map((p) => p.info.name), runUuid });
+  let data: DataValues = {};
+  if (Object.keys(loaded.data).length) {
+    try {
+      data = await evaluateDataSources({
+        loaded,
+        bus,
+        signal: opts.signal,
+        runUuid,
+        ...(opts.env ? { env: opts.env } : {}),
+        ...(opts.cwd ? { cwd: opts.cwd } : {}),
+        ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
+      });
+    } catch (e) {
+      bus.emit({
+        type: "build-end",
+        time: Date.now(),
+        ok: false,
+        durationMs: Date.now() - t0,
+        failed: plan.map((p) => p.info.name),
+      });
+      throw e;
+    }
+  }
   const limit = opts.parallel && opts.parallel > 0 ? opts.parallel : plan.length || 1;
   const results: RunResult[] = new Array(plan.length);
   let next = 0;
@@ -166,7 +192,7 @@ export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
     while (next < plan.length) {
       const i = next++;
       const p = plan[i] as PlannedRun;
-      results[i] = await runOne(p, opts);
+      results[i] = await runOne(p, opts, data);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, plan.length) }, worker));
@@ -181,7 +207,7 @@ export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
   return { ok: failed.length === 0, runUuid, runs: results };
 }
 
-function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
+function runOne(p: PlannedRun, opts: BuildOptions, data: DataValues): Promise<RunResult> {
   const ctl = new AbortController();
   const ui = opts.bus.ui(p.info.name);
   // An error plugin code throws where nothing awaits it fails this run (see crash.ts).
@@ -189,10 +215,15 @@ function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
     ui.error(err.message);
     if (!ctl.signal.aborted) ctl.abort(err);
   };
-  return withinRun(fail, () => runInContext(p, opts, ctl));
+  return withinRun(fail, () => runInContext(p, opts, ctl, data));
 }
 
-async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortController): Promise<RunResult> {
+async function runInContext(
+  p: PlannedRun,
+  opts: BuildOptions,
+  ctl: AbortController,
+  data: DataValues,
+): Promise<RunResult> {
   const { loaded, bus } = opts;
   const { info } = p;
   const build = loaded.builds[p.buildIndex];
@@ -203,7 +234,7 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
   const onAbort = () => ctl.abort(opts.signal.reason);
   if (opts.signal.aborted) ctl.abort(opts.signal.reason);
   opts.signal.addEventListener("abort", onAbort, { once: true });
-  const { ctx, dispose } = createRunContext({
+  const { ctx, dispose, resolveKnown } = createRunContext({
     run: info,
     ui,
     signal: ctl.signal,
@@ -215,6 +246,7 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
     locals: loaded.locals,
     env: opts.env ?? process.env,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    data,
   });
   const artifacts: Artifact[] = [];
   // Plugin code outside the steps (loading, prepare, artifact, post-processors) is abandoned like
@@ -226,7 +258,7 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
       throw new KilnError("KILN_INTERNAL", `run ${info.name} has no resolved builder`);
     const plugin = source.plugin;
     const builder = await guarded(`loading ${plugin.pkg.name}`, () => createRuntime<BuilderRuntime>(plugin));
-    const options = applyDefaults(source.plugin.schema, source.options);
+    const options = applyDefaults(source.plugin.schema, knownOptions(source, resolveKnown, loaded));
     await guarded("prepare", (signal) => builder.prepare?.(options, { ...ctx, signal }));
     const provisionStep: Step = {
       name: "provision",
@@ -275,6 +307,45 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
     opts.signal.removeEventListener("abort", onAbort);
     await dispose();
   }
+}
+
+/**
+ * A source's options with what is known before the run evaluated (data sources' values …), and
+ * checked against the builder's schema again where a data source gave the value: the loader could
+ * not check those.
+ */
+function knownOptions(
+  source: LoadedComponent,
+  resolveKnown: <T>(v: T) => T,
+  loaded: LoadedBuildFile,
+): Record<string, unknown> {
+  const known = resolveKnown(source.options);
+  const readsData = source.deferred.some((p) => !isDeferred(valueAt(known, p)));
+  if (readsData && source.plugin) {
+    const diags = validateValue(optionSchema("builder", source.plugin.schema), known, loaded.src, {
+      basePath: source.path,
+      deferred: (p) => isDeferred(valueAt(known, p)),
+      what: `${source.type} option`,
+    });
+    const errors = diags.filter((d) => d.severity === "error");
+    if (errors.length)
+      throw new KilnError(
+        "KILN_DATA_VALUE",
+        `a data source gave ${source.type} a value it refuses: ${errors[0]?.message}`,
+        {
+          diagnostics: errors,
+          hint: "Check what the data source returns (kiln inspect lists the data sources) and the option's type.",
+        },
+      );
+  }
+  return known;
+}
+
+function valueAt(v: unknown, path: readonly (string | number)[]): unknown {
+  let cur = v;
+  for (const seg of path)
+    cur = cur && typeof cur === "object" ? (cur as Record<string | number, unknown>)[seg] : undefined;
+  return cur;
 }
 
 function emitArtifact(bus: EventBus, run: string, a: Artifact): void {
