@@ -4,6 +4,7 @@
  * one channel.
  */
 import { stateKey } from "@kiln/core";
+import type { ChrootTeardown } from "./chroot/teardown.js";
 import type { TemporaryKeyPair } from "./communicator/keys.js";
 import type { Checksum } from "./download/checksum.js";
 import type { HttpServerHandle } from "./http/server.js";
@@ -32,3 +33,16 @@ export const CD_IMAGE = stateKey<{ path: string; files: string[] }>("cd-image");
 export const FLOPPY_IMAGE = stateKey<string>("floppy-image");
 /** The staged output directory (outputDirectoryStep): files go into `staging`, renamed to `final` at the end. */
 export const OUTPUT_DIR = stateKey<{ final: string; staging: string }>("output-directory");
+
+/**
+ * The block device holding the chroot's root filesystem: set by attachImageStep, or by a builder's
+ * own step once a volume is attached and its node exists. `partitions` names partition nodes that
+ * do not follow the /dev/xvdf1, /dev/loop3p1 pattern (loop devices by offset).
+ */
+export const CHROOT_DEVICE = stateKey<{ device: string; partitions?: Record<string, string> }>(
+  "chroot-device",
+);
+/** The mounted root filesystem (mountDeviceStep): where it is, and the device mounted there. */
+export const CHROOT_ROOT = stateKey<{ mountPath: string; device: string }>("chroot-root");
+/** What the chroot steps must undo (chrootTeardownStep undoes it early; each step's cleanup its own part). */
+export const CHROOT_TEARDOWN = stateKey<ChrootTeardown>("chroot-teardown");

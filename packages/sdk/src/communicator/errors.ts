@@ -14,7 +14,22 @@ export type CommunicatorErrorCode =
   | "KILN_SSH_TRANSFER_FAILED"
   | "KILN_SSH_INTEGRITY"
   | "KILN_SSH_KEY"
-  | "KILN_COMMUNICATOR_NONE";
+  | "KILN_COMMUNICATOR_NONE"
+  | "KILN_CHROOT_CONFIG"
+  | "KILN_CHROOT_NOT_CONNECTED"
+  | "KILN_CHROOT_ABORTED"
+  | "KILN_CHROOT_EXEC_TIMEOUT"
+  | "KILN_CHROOT_EXEC_FAILED"
+  | "KILN_CHROOT_TRANSFER_FAILED";
+
+const CHROOT_CODES = new Set<string>([
+  "KILN_CHROOT_CONFIG",
+  "KILN_CHROOT_NOT_CONNECTED",
+  "KILN_CHROOT_ABORTED",
+  "KILN_CHROOT_EXEC_TIMEOUT",
+  "KILN_CHROOT_EXEC_FAILED",
+  "KILN_CHROOT_TRANSFER_FAILED",
+]);
 
 /**
  * An error raised by a communicator. Recognise it by its `code` (see {@link CommunicatorError.is}),
@@ -35,6 +50,6 @@ export class CommunicatorError extends KilnError {
     const c = (err as { code?: unknown }).code;
     if (typeof c !== "string") return false;
     if (code !== undefined) return c === code;
-    return c.startsWith("KILN_SSH_") || c === "KILN_COMMUNICATOR_NONE";
+    return c.startsWith("KILN_SSH_") || c === "KILN_COMMUNICATOR_NONE" || CHROOT_CODES.has(c);
   }
 }

@@ -1,0 +1,129 @@
+/**
+ * ansible through the chroot communicator: kiln's local endpoint relays ansible's SSH sessions
+ * (commands and SFTP, with standard input and raw output) to `chroot <root> /bin/sh -c …`, so a
+ * playbook provisions a Debian 12 root (testbed/debian's image, attached as loop devices and
+ * mounted as a chroot builder does) with no SSH server running in it. Root and loop devices
+ * needed; skips elsewhere, except under CI=true.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { applyDefaults, COMMUNICATOR, createRunContext, EventBus, runSteps, type Step } from "@kiln/core";
+import {
+  attachImage,
+  attachImageStep,
+  chrootConnectStep,
+  chrootMountsStep,
+  chrootTeardownStep,
+  copyFilesStep,
+  detachImage,
+  hostCommands,
+  mountDeviceStep,
+} from "@kiln/sdk";
+import { chrootLeftovers, chrootSkip, removeTestDir } from "@kiln/sdk/testing";
+import { ensureDebianImage } from "@kiln-testbed/debian";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ansible } from "./ansible.js";
+import { ansibleSchema } from "./schema.js";
+import { ansibleSkip } from "./test-support.js";
+
+const { skip: noAnsible } = ansibleSkip("ansible in a chroot");
+const skip = chrootSkip("ansible in a chroot") || noAnsible;
+
+const PLAYBOOK = `- hosts: all
+  gather_facts: false
+  tasks:
+    - name: write a file
+      ansible.builtin.copy: { content: "from ansible in {{ where }}\\n", dest: /etc/kiln-ansible, mode: "0640" }
+    - name: run a command
+      ansible.builtin.command: cat /etc/debian_version
+      register: v
+    - name: show it
+      ansible.builtin.debug: { msg: "debian {{ v.stdout }}" }
+`;
+
+describe.skipIf(skip)("ansible in a chroot", () => {
+  let dir: string;
+  let image: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-chroot-ansible-"));
+    image = join(dir, "debian.raw");
+    execFileSync("qemu-img", ["convert", "-O", "raw", (await ensureDebianImage()).disk, image]);
+    await writeFile(join(dir, "site.yml"), PLAYBOOK);
+  }, 900_000);
+  afterAll(() => {
+    if (dir) removeTestDir(dir);
+  });
+
+  it("runs a playbook inside the chroot over the relayed communicator", async () => {
+    const o = { mount_path: join(dir, "mnt") };
+    const lines: string[] = [];
+    const provision: Step = {
+      name: "ansible",
+      async run(ctx) {
+        await ansible.provision({
+          ...ctx,
+          options: applyDefaults(ansibleSchema, {
+            playbook_file: "site.yml",
+            user: "root",
+            extra_arguments: ["-e", "where=the-chroot"],
+          } as never),
+          communicator: ctx.state.require(COMMUNICATOR),
+        });
+      },
+    };
+    const bus = new EventBus();
+    bus.subscribe((e) => {
+      if ("text" in e && typeof e.text === "string") lines.push(e.text);
+      if (e.type === "output") lines.push(e.line);
+    });
+    const { ctx, dispose } = createRunContext({
+      run: { name: "b.chroot.deb", build: "b", source: "deb", type: "chroot", runUuid: "u" },
+      ui: bus.ui("b.chroot.deb"),
+      baseDir: dir,
+    });
+    let err: unknown;
+    try {
+      await runSteps(
+        [
+          attachImageStep(o, { image, partitions: "offset" }),
+          mountDeviceStep(o),
+          chrootMountsStep(o),
+          copyFilesStep(o),
+          chrootConnectStep(o),
+          provision,
+          chrootTeardownStep(),
+        ],
+        ctx,
+        { bus, onError: "cleanup" },
+      );
+    } catch (e) {
+      err = e;
+    } finally {
+      bus.flush("b.chroot.deb");
+      await dispose();
+    }
+    expect(err, lines.join("\n")).toBeUndefined();
+    expect(lines.join("\n")).toMatch(/debian 12\.[0-9]+/);
+    const left = chrootLeftovers({ image, dir });
+    expect(left).toEqual({ loops: [], mounts: [], processes: [] });
+    // The file is in the image.
+    const host = hostCommands();
+    const a = await attachImage(host, image, { partitions: "offset", readOnly: true });
+    try {
+      const look = join(dir, "look");
+      execFileSync("mkdir", ["-p", look]);
+      await host.run(`mount -o ro ${a.partitions["1"]} ${look}`);
+      try {
+        expect(await readFile(join(look, "etc", "kiln-ansible"), "utf8")).toBe(
+          "from ansible in the-chroot\n",
+        );
+      } finally {
+        await host.run(`umount ${look}`);
+      }
+    } finally {
+      await detachImage(host, a);
+    }
+  }, 300_000);
+});
