@@ -123,15 +123,21 @@ console.log(
 );
 const nodeOnly = median(Array.from({ length: 11 }, () => time(process.execPath, ["-e", ""])));
 console.log(`  node   median ${nodeOnly.toFixed(1)} ms  (an empty node process, the floor)`);
-const stage = (args) =>
-  median(Array.from({ length: RUNS }, () => time(process.execPath, [kilnBin, ...args])));
-const start = stage(["version"]);
-const syntax = stage(["validate", "--syntax-only", kilnFile]);
+// The stages in turn within each round, so that a change in the machine's load hits them alike.
+const stages = { start: [], syntax: [], full: [] };
+for (let i = 0; i < RUNS; i++) {
+  stages.start.push(time(process.execPath, [kilnBin, "version"]));
+  stages.syntax.push(time(process.execPath, [kilnBin, "validate", "--syntax-only", kilnFile]));
+  stages.full.push(time(process.execPath, [kilnBin, "validate", kilnFile]));
+}
+const start = median(stages.start);
+const syntax = median(stages.syntax);
+const full = median(stages.full);
 console.log("  where it goes (medians):");
 console.log(`    node's start                          ${nodeOnly.toFixed(1)} ms`);
 console.log(`    + kiln's start (kiln version)         ${(start - nodeOnly).toFixed(1)} ms`);
 console.log(`    + YAML and structure (--syntax-only)  ${(syntax - start).toFixed(1)} ms`);
-console.log(`    + plugins, options, expressions       ${(k - syntax).toFixed(1)} ms`);
+console.log(`    + plugins, options, expressions       ${(full - syntax).toFixed(1)} ms`);
 if (havePacker) {
   const p = median(packerTimes);
   console.log(`  packer median ${p.toFixed(1)} ms  (${packer.stdout.trim()}, same template as JSON)`);
