@@ -106,7 +106,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "init",
-    summary: "Install the plugins a build file needs into .kiln/plugins and write kiln.lock",
+    summary:
+      "Install the plugins a build file needs into .kiln/plugins; write kiln.lock and the editor schema",
     operands: "[file|folder]",
     flags: [
       { name: "upgrade", help: "take the newest versions the ranges allow and rewrite kiln.lock" },
@@ -132,10 +133,20 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "schema",
-    summary: "Print the JSON Schema of build files (composed with a file's plugins when given one)",
+    summary:
+      "Print the editor's JSON Schema of build files (composed with a file's plugins), or --write it to .kiln/schema.json",
     operands: "[file|folder]",
-    flags: [],
-    examples: [["kiln schema image.kiln.yaml > .kiln/schema.json", "a schema for your editor"]],
+    flags: [
+      {
+        name: "write",
+        help: "write .kiln/schema.json beside the file and add the yaml-language-server modeline to it",
+      },
+      { name: "force", help: "with --write: replace a modeline that names another schema" },
+    ],
+    examples: [
+      ["kiln schema --write image.kiln.yaml", "the schema of exactly the file's plugins, named in the file"],
+      ["kiln schema > schema.json", "the standard plugins' schema, as published"],
+    ],
     load: () => import("./commands/schema.js"),
   },
   {

@@ -75,7 +75,6 @@ export { coreVersion } from "./plugins/version.js";
 export { formatDiagnostic, formatDiagnostics } from "./report.js";
 export {
   baseSchema,
-  composeSchema,
   DURATION_PATTERN,
   type JsonSchema,
   KIND_KEY,
@@ -86,7 +85,14 @@ export {
   PROVISIONER_COMMON,
   SCHEMA_ID,
 } from "./schema/base.js";
+export { cacheDir } from "./schema/compile.js";
+export {
+  type ComposedComponent,
+  type ComposeOptions,
+  composeSchema,
+} from "./schema/compose.js";
 export { applyDefaults } from "./schema/defaults.js";
+export { acceptExpressions, EXPR_IN_STRING, EXPR_WHOLE } from "./schema/expressions.js";
 export { compileSchema, suggest, validateValue } from "./schema/validate.js";
 export { abortableSleep, abortError, messageOf, throwIfAborted } from "./util/abort.js";
 export { formatBytes } from "./util/bytes.js";
