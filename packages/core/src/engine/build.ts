@@ -10,13 +10,16 @@ import { formatPath, positionOf } from "../load/parse.js";
 import { createRuntime } from "../plugins/runtime.js";
 import { applyDefaults } from "../schema/defaults.js";
 import { abortableSleep, messageOf } from "../util/abort.js";
+import { CHECKPOINT_UNUSABLE } from "./checkpoint/errors.js";
+import { artifactsOf } from "./checkpoint/record.js";
+import { type Attempt, type CheckpointSettings, type PlannedProvisioner, RunPlan } from "./checkpoint/run.js";
 import { createRunContext } from "./context.js";
 import { withinRun } from "./crash.js";
 import type { EventBus } from "./events.js";
 import { checkHttpAvailable } from "./http-refs.js";
 import { NoneCommunicator } from "./none.js";
 import { GRACE_MS, InterruptedError, type OnError, runSteps, withTimeout } from "./runner.js";
-import { COMMUNICATOR } from "./state.js";
+import { COMMUNICATOR, StateBag } from "./state.js";
 import type {
   Artifact,
   BuilderRuntime,
@@ -51,6 +54,8 @@ export interface BuildOptions {
   graceMs?: number;
   env?: Record<string, string | undefined>;
   cwd?: string;
+  /** Checkpoints and the cache (docs/checkpoints.md): --cache-dir, --no-cache. */
+  cache?: CheckpointSettings;
 }
 
 export interface PlannedRun {
@@ -228,23 +233,96 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
     const builder = await guarded(`loading ${plugin.pkg.name}`, () => createRuntime<BuilderRuntime>(plugin));
     const options = applyDefaults(source.plugin.schema, source.options);
     await guarded("prepare", (signal) => builder.prepare?.(options, { ...ctx, signal }));
-    const provisionStep: Step = {
-      name: "provision",
-      run: (c) => provisionAll(build.provisioners, build.errorCleanupProvisioner, c, opts),
-    };
-    const steps = builder.steps(options, { ...ctx, provisionStep: () => provisionStep });
-    await runSteps(steps, ctx, {
-      bus,
-      onError: opts.onError ?? "cleanup",
-      ...(opts.debug ? { debug: true } : {}),
-      ...(opts.prompt ? { prompt: opts.prompt } : {}),
-      ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
-    });
+    const provisioners = await guarded("loading the provisioners", () =>
+      planProvisioners(build.provisioners, info),
+    );
+    const plan = await guarded("checking the cache", () =>
+      RunPlan.create({
+        bus,
+        ctx,
+        buildFile: loaded.file,
+        builder,
+        builderPlugin: plugin,
+        options,
+        provisioners,
+        postProcessors: build.postProcessors.map((chain) =>
+          chain
+            .filter((pp) => applies(pp, info))
+            .map((pp) => ({
+              type: pp.type,
+              plugin: pp.plugin ? `${pp.plugin.pkg.name}@${pp.plugin.pkg.version}` : "",
+              options: postProcessorOptions(pp),
+            })),
+        ),
+        scope: {
+          isSecret: (t) => bus.secrets.redact(t) !== t,
+          variables: Object.fromEntries(Object.entries(loaded.variables).map(([k, v]) => [k, v.value])),
+          locals: loaded.locals,
+          env: opts.env ?? process.env,
+          cwd: opts.cwd ?? process.cwd(),
+        },
+        settings: opts.cache ?? {},
+        force: opts.force === true,
+        ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
+      }),
+    );
+    const upToDate = await guarded("checking the output", () => plan.upToDate());
+    if (upToDate) {
+      plan.reportUpToDate(upToDate);
+      for (const a of artifactsOf(upToDate)) {
+        artifacts.push(a);
+        emitArtifact(bus, info.name, a);
+      }
+      bus.emit({ type: "run-end", time: Date.now(), run: info.name, ok: true, durationMs: Date.now() - t0 });
+      return { run: info.name, ok: true, artifacts };
+    }
+    const candidates = await guarded("looking up checkpoints", () => plan.candidates());
+    const initialVars = { ...ctx.buildVars };
+    let attempt: Attempt;
+    for (;;) {
+      const point = candidates.shift();
+      attempt = plan.attempt(point);
+      // Each attempt starts from a clean state: an abandoned resume leaves nothing behind.
+      ctx.state = new StateBag();
+      for (const k of Object.keys(ctx.buildVars)) delete ctx.buildVars[k];
+      Object.assign(ctx.buildVars, initialVars);
+      const current = attempt;
+      const provisionStep: Step = {
+        name: "provision",
+        run: (c) => provisionAll(provisioners, build.errorCleanupProvisioner, c, opts, current),
+      };
+      const stepsCtx = { ...ctx, provisionStep: () => provisionStep };
+      let steps = builder.steps(options, stepsCtx);
+      if (point && plan.hooks) {
+        const at = steps.indexOf(provisionStep);
+        steps = [...plan.hooks.resume(options, stepsCtx, point), ...steps.slice(at)];
+      }
+      try {
+        await attempt.begin(ctx);
+        await runSteps(steps, ctx, {
+          bus,
+          onError: opts.onError ?? "cleanup",
+          ...(opts.debug ? { debug: true } : {}),
+          ...(opts.prompt ? { prompt: opts.prompt } : {}),
+          ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
+        });
+        break;
+      } catch (err) {
+        if (!point || attempt.provisioning || ctl.signal.aborted || !isKilnError(err, CHECKPOINT_UNUSABLE))
+          throw err;
+        plan.unusable(point, messageOf(err));
+      } finally {
+        await attempt.end();
+      }
+    }
     const artifact = await guarded("artifact", (signal) => builder.artifact(options, { ...ctx, signal }));
     if (artifact) {
+      const checkpoints = attempt.artifactCheckpoints();
+      if (checkpoints) artifact.checkpoints = checkpoints;
       artifacts.push(artifact);
       emitArtifact(bus, info.name, artifact);
       artifacts.push(...(await postProcess(artifact, build.postProcessors, ctx, opts)));
+      await plan.record(artifacts, artifact);
     }
     bus.emit({ type: "run-end", time: Date.now(), run: info.name, ok: true, durationMs: Date.now() - t0 });
     return { run: info.name, ok: true, artifacts };
@@ -292,6 +370,7 @@ function applies(c: LoadedComponent, run: RunInfo): boolean {
 
 const COMMON_PROVISIONER_KEYS = [
   "type",
+  "cache",
   "name",
   "only",
   "except",
@@ -308,17 +387,52 @@ function ownOptions(c: LoadedComponent, run: RunInfo): Record<string, unknown> {
   return override ? { ...out, ...override } : out;
 }
 
+/** The provisioners that apply to a run, loaded, with their options as written (for checkpoint keys). */
+async function planProvisioners(list: LoadedComponent[], run: RunInfo): Promise<PlannedProvisioner[]> {
+  const out: PlannedProvisioner[] = [];
+  for (const p of list) {
+    if (!applies(p, run)) continue;
+    if (!p.plugin) throw new KilnError("KILN_INTERNAL", `provisioner ${p.type} is not resolved`);
+    out.push({
+      component: p,
+      plugin: p.plugin,
+      runtime: await createRuntime<ProvisionerRuntime>(p.plugin),
+      label: labelOf(p),
+      options: applyDefaults(p.plugin.schema, ownOptions(p, run)),
+    });
+  }
+  return out;
+}
+
+const labelOf = (p: LoadedComponent): string =>
+  typeof p.options.name === "string" ? p.options.name : p.type;
+
+function postProcessorOptions(pp: LoadedComponent): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(pp.options))
+    if (!["type", "name", "only", "except", "keep_input_artifact"].includes(k)) options[k] = v;
+  return options;
+}
+
 async function provisionAll(
-  list: LoadedComponent[],
+  list: PlannedProvisioner[],
   errorCleanup: LoadedComponent | undefined,
   ctx: RunContext,
   opts: BuildOptions,
+  checkpoints: Attempt,
 ): Promise<void> {
   const communicator = ctx.state.get(COMMUNICATOR);
+  checkpoints.provisioning = true;
   try {
-    for (const p of list) {
-      if (!applies(p, ctx.run)) continue;
-      await runProvisioner(p, ctx, communicator, opts.graceMs, opts.loaded.src);
+    // Checkpoint 0: the machine is up and connected.
+    await checkpoints.save(0, ctx);
+    for (const [i, p] of list.entries()) {
+      if (checkpoints.restored(i + 1)) {
+        ctx.ui.fork(p.label).say(`Restored from the checkpoint: ${p.component.type} is not run again`);
+        continue;
+      }
+      await runProvisioner(p.component, ctx, communicator, opts.graceMs, opts.loaded.src);
+      await checkpoints.save(i + 1, ctx);
     }
   } catch (err) {
     if (errorCleanup && !ctx.signal.aborted) {
@@ -379,7 +493,7 @@ async function runProvisioner(
   src?: LoadedBuildFile["src"],
 ): Promise<void> {
   if (!p.plugin) throw new KilnError("KILN_INTERNAL", `provisioner ${p.type} is not resolved`);
-  const label = typeof p.options.name === "string" ? p.options.name : p.type;
+  const label = labelOf(p);
   checkHttpAvailable(`the ${p.type} provisioner's`, ownOptions(p, ctx.run), p.path, ctx.buildVars, src);
   const ui = ctx.ui.fork(label);
   const pause = p.options.pause_before as string | undefined;
@@ -451,9 +565,7 @@ async function postProcess(
       );
       const ui = ctx.ui.fork(pp.type);
       ui.say(`Running post-processor ${pp.type}...`);
-      const options: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(pp.options))
-        if (!["type", "name", "only", "except", "keep_input_artifact"].includes(k)) options[k] = v;
+      const options = postProcessorOptions(pp);
       checkHttpAvailable(`the ${pp.type} post-processor's`, options, pp.path, ctx.buildVars, opts.loaded.src);
       const rendered = applyDefaults(plugin.schema, ctx.render(options));
       const result = await withTimeout(
