@@ -21,6 +21,7 @@ import { randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
 import type { Communicator, ExecResult, ProvisionContext, ProvisionerRuntime } from "@kiln/core";
+import { localPaths } from "@kiln/core";
 import { CommunicatorError } from "@kiln/sdk";
 import { endGroup, groupedCommand } from "./remote-group.js";
 import type { ShellOptions } from "./schema.js";
@@ -228,6 +229,8 @@ async function loadScripts(ctx: ProvisionContext<ShellOptions>): Promise<Script[
 }
 
 export const shell: ProvisionerRuntime<ShellOptions> = {
+  // Checkpoints: the scripts it uploads and runs (inline commands are options, in the key anyway).
+  checkpointInputs: (o) => localPaths(o.script, o.scripts),
   async provision(ctx) {
     const o = ctx.options;
     const ui = ctx.ui;
