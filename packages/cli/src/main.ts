@@ -24,7 +24,7 @@ const COMMANDS: Record<string, CommandSpec> = {
   build: {
     summary: "Run the builds of a build file",
     usage:
-      "kiln build [--no-install] [--allow-scripts] [--only glob,…] [--except glob,…] [--parallel-builds N] [--force] [--on-error cleanup|abort|ask|pause] [--debug] [--timestamp-ui] [--json | --machine-readable] [--var k=v]... [--var-file f]... <file>",
+      "kiln build [--no-install] [--allow-scripts] [--only glob,…] [--except glob,…] [--parallel-builds N] [--force] [--no-cache] [--cache-dir DIR] [--on-error cleanup|abort|ask|pause] [--debug] [--timestamp-ui] [--json | --machine-readable] [--var k=v]... [--var-file f]... <file>",
     options: {
       ...varOptions,
       only: { type: "string", multiple: true },
@@ -38,8 +38,16 @@ const COMMANDS: Record<string, CommandSpec> = {
       "machine-readable": { type: "boolean" },
       "no-install": { type: "boolean" },
       "allow-scripts": { type: "boolean" },
+      "no-cache": { type: "boolean" },
+      "cache-dir": { type: "string" },
     },
     load: () => import("./commands/build.js"),
+  },
+  cache: {
+    summary: "List or prune the checkpoints kiln keeps to resume builds (docs/checkpoints.md)",
+    usage: "kiln cache list [--json] | prune [--keep-size 20GiB]  [--cache-dir DIR]",
+    options: { json: { type: "boolean" }, "keep-size": { type: "string" }, "cache-dir": { type: "string" } },
+    load: () => import("./commands/cache.js"),
   },
   init: {
     summary: "Install the plugins a build file needs into .kiln/plugins and write kiln.lock",

@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import {
   EventBus,
@@ -26,7 +26,8 @@ function list(v: unknown): string[] {
 
 /** `kiln build`: run every build of a file. Exit 0 when all runs succeed, 1 otherwise. */
 export async function run(ctx: CommandContext): Promise<number> {
-  const usage = "kiln build [--only g] [--except g] [--parallel-builds N] [--force] [--on-error m] <file>";
+  const usage =
+    "kiln build [--only g] [--except g] [--parallel-builds N] [--force] [--no-cache] [--cache-dir DIR] [--on-error m] <file>";
   const file = fileArg(ctx, usage);
   if (!file) return EXIT.INVALID;
   const onError = (ctx.values["on-error"] as string | undefined) ?? "cleanup";
@@ -145,6 +146,12 @@ export async function run(ctx: CommandContext): Promise<number> {
       prompt,
       signal: ctl.signal,
       hardSignal: hard.signal,
+      cache: {
+        ...(typeof ctx.values["cache-dir"] === "string"
+          ? { cacheDir: resolve(ctx.values["cache-dir"]) }
+          : {}),
+        ...(ctx.values["no-cache"] === true ? { noCache: true } : {}),
+      },
     });
     return result.ok ? EXIT.OK : EXIT.BUILD_FAILED;
   } catch (e) {

@@ -1,6 +1,6 @@
 /** Plain lines for logs and non-TTY output: `run: text`, one whole line at a time. */
 import type { KilnEvent } from "@kiln/core";
-import { formatMs } from "@kiln/core";
+import { formatBytes, formatMs } from "@kiln/core";
 
 export interface LineOptions {
   timestamps?: boolean;
@@ -51,6 +51,10 @@ export function lineFor(e: KilnEvent, opts: LineOptions = {}): string | undefine
     case "warning":
       text = `${e.run ? who : "kiln: "}${paint(c, "33", `warning: ${e.text}`)}`;
       break;
+    case "checkpoint":
+      text = checkpointLine(e);
+      if (text) text = `${who}${e.action === "unusable" ? paint(c, "33", text) : text}`;
+      break;
     case "interrupt":
       text = `kiln: ${e.signal}: ${e.pending.length ? `cleaning up ${e.pending.join(", ")}; please wait` : "stopping"}`;
       break;
@@ -69,6 +73,23 @@ export function lineFor(e: KilnEvent, opts: LineOptions = {}): string | undefine
   if (text === undefined) return undefined;
   if (opts.timestamps) text = `${new Date(e.time).toISOString()} ${text}`;
   return text;
+}
+
+/** How a checkpoint event reads on the terminal. */
+function checkpointLine(e: Extract<KilnEvent, { type: "checkpoint" }>): string | undefined {
+  const which = `checkpoint ${e.index} (after ${e.step}${e.key ? `, ${e.key.slice(0, 12)}` : ""})`;
+  switch (e.action) {
+    case "restored":
+      return `==> Restored ${which} from ${e.dir}: not running ${e.skipped?.join(", ") || "anything before it"} again`;
+    case "saved":
+      return `    Saved ${which}${e.bytes !== undefined ? `, ${formatBytes(e.bytes)}` : ""}${e.durationMs !== undefined ? ` in ${formatMs(e.durationMs)}` : ""}`;
+    case "unusable":
+      return `warning: ${which} cannot be used: ${e.reason}; running from an earlier point`;
+    case "off":
+      return `    No checkpoints${e.index > 0 ? ` from ${e.step} on` : ""}: ${e.reason}`;
+    default:
+      return undefined;
+  }
 }
 
 export function plainRenderer(out: NodeJS.WritableStream, opts: LineOptions = {}) {

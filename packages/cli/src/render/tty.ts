@@ -87,9 +87,13 @@ export function ttyRenderer(out: NodeJS.WriteStream, opts: LineOptions = {}) {
       );
       return;
     }
+    if (r && e.type === "up-to-date") r.step = "up to date";
+    if (r && e.type === "checkpoint" && e.action === "restored") r.step = `restored checkpoint ${e.index}`;
     if (r && e.type === "run-end") {
       r.state = e.ok ? "ok" : "failed";
-      update(e.run as string, r, { status: e.ok ? "done" : "failed" });
+      update(e.run as string, r, {
+        status: e.ok ? (r.step === "up to date" ? "up to date" : "done") : "failed",
+      });
     }
     const line = lineFor(e, opts);
     if (line !== undefined) multi.log(`${line}\n`);
