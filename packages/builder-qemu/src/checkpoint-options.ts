@@ -64,16 +64,29 @@ function globRoot(p: string): string {
   return parts.slice(0, i).join("/") || ".";
 }
 
+class KnownLater extends Error {}
+
 const strings = (v: unknown): string[] =>
-  (Array.isArray(v) ? v : v === undefined ? [] : [v]).filter(
-    (x): x is string => typeof x === "string" && !isDeferred(x) && x !== "",
-  );
+  (Array.isArray(v) ? v : v === undefined ? [] : [v]).filter((x): x is string => {
+    if (isDeferred(x)) throw new KnownLater();
+    return typeof x === "string" && x !== "";
+  });
 
 /**
  * Local files the machine is made from, by content: what HTTP serves, what goes on the CD and
  * the floppy, firmware; a local ISO or image whose checksum is not given, by size and time.
+ * False when one of them is named only while building.
  */
-export function inputFiles(o: QemuOptions): Array<string | { path: string; stat: true }> {
+export function inputFiles(o: QemuOptions): Array<string | { path: string; stat: true }> | false {
+  try {
+    return files(o);
+  } catch (e) {
+    if (e instanceof KnownLater) return false;
+    throw e;
+  }
+}
+
+function files(o: QemuOptions): Array<string | { path: string; stat: true }> {
   const out: Array<string | { path: string; stat: true }> = [];
   out.push(...strings(o.http_directory));
   for (const p of [...strings(o.cd_files), ...strings(o.floppy_files), ...strings(o.floppy_dirs)])

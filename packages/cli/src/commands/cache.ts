@@ -2,16 +2,21 @@
  * `kiln cache list | prune [--keep-size SIZE]`: the checkpoints in kiln's cache
  * ($KILN_CACHE_DIR, $XDG_CACHE_HOME/kiln or ~/.cache/kiln; --cache-dir elsewhere).
  */
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import {
+  type BuilderRuntime,
   type CacheEntry,
   CheckpointStore,
   defaultCacheDir,
   formatBytes,
+  loadPlugin,
   messageOf,
+  PluginResolver,
+  parsePackageSpec,
   pruneCache,
 } from "@kiln/core";
 import { type CommandContext, EXIT } from "../context.js";
+import { resolverOptions } from "../shared.js";
 
 const UNITS: Record<string, number> = { "": 1, B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
 
@@ -49,6 +54,28 @@ function table(entries: CacheEntry[]): string {
         .trimEnd(),
     )
     .join("\n");
+}
+
+/**
+ * An external checkpoint (partly outside the cache: a hypervisor snapshot, a cloud image) is
+ * removed by the builder that made it: its plugin, found from the build file's folder as a
+ * build finds it, gets the checkpoint's data. True when it removed it.
+ */
+async function discard(entry: CacheEntry, ctx: CommandContext): Promise<boolean> {
+  try {
+    const fromDir = dirname(entry.meta.buildFile);
+    const { name } = parsePackageSpec(entry.meta.plugin);
+    const pkg = new PluginResolver({ fromDir, ...resolverOptions(fromDir) }).loadPackage(name);
+    if (!pkg) throw new Error(`${name} is not installed where ${entry.meta.buildFile} is`);
+    const component = (await loadPlugin(pkg)).get("builder", entry.meta.builder);
+    const runtime = (await component?.create()) as BuilderRuntime | undefined;
+    if (!runtime?.checkpoints?.discard) throw new Error(`${name} cannot remove its checkpoints`);
+    await runtime.checkpoints.discard(entry.meta.data, { signal: new AbortController().signal });
+    return true;
+  } catch (e) {
+    ctx.stderr.write(`kiln cache prune: ${entry.meta.key.slice(0, 12)}: ${messageOf(e)}\n`);
+    return false;
+  }
 }
 
 export async function run(ctx: CommandContext): Promise<number> {
@@ -110,7 +137,10 @@ export async function run(ctx: CommandContext): Promise<number> {
     );
     return EXIT.OK;
   }
-  const r = await pruneCache(store, keep === undefined ? {} : { keepBytes: keep });
+  const r = await pruneCache(store, {
+    ...(keep === undefined ? {} : { keepBytes: keep }),
+    discard: (e) => discard(e, ctx),
+  });
   ctx.stdout.write(
     `Removed ${r.removed.length} checkpoint${r.removed.length === 1 ? "" : "s"} (${formatBytes(r.freedBytes)}); ${formatBytes(r.remainingBytes)} left in ${store.dir}\n`,
   );

@@ -60,8 +60,9 @@ export interface CheckpointHooks<O = Record<string, unknown>> {
    * Local files and folders the machine is made from (served over HTTP, put on a CD …): their
    * content enters the first checkpoint's key. `stat` entries enter by size and time only
    * (large images whose checksum is not given). Paths are relative to the build file's folder.
+   * False when they are known only while building: then nothing is checkpointed.
    */
-  inputFiles?(options: O): Array<string | { path: string; stat: true }>;
+  inputFiles?(options: O): Array<string | { path: string; stat: true }> | false;
   /**
    * Save the machine, which is up and connected, into `ctx.dir`; it must run on unchanged
    * afterwards, for the build goes on. Returns what restoring needs (plain JSON, no secrets).

@@ -103,12 +103,16 @@ export class RunPlan {
     const salt = store?.salt ?? Buffer.from(digest({ pid: process.pid, t: Date.now() }), "hex");
     const scope: ValueScope = { ...init.scope, salt };
     const plugin = (p: ResolvedComponent) => `${p.pkg.name}@${p.pkg.version}`;
+    const builderFiles = hooks?.inputFiles?.(options) ?? [];
     const builderPart: KeyPart = {
       step: "connect",
       type: ctx.run.type,
       plugin: plugin(init.builderPlugin),
       options: hooks?.machineOptions?.(options) ?? options,
-      files: hooks?.inputFiles?.(options) ?? [],
+      files: builderFiles === false ? [] : builderFiles,
+      ...(builderFiles === false
+        ? { uncacheable: `the ${ctx.run.type} builder's files are known only while building` }
+        : {}),
     };
     const parts: KeyPart[] = init.provisioners.map((p) => {
       let files: KeyPart["files"] = false;

@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// bench/rebuild: checkpoints on the appliance ISO build (boot command typed at the installer,
+// install config over HTTP, SSH, a shell and a file provisioner, shutdown, qcow2), in one run
+// on one fresh cache:
+//   1. full build (saves a checkpoint after connect and after each provisioner),
+//   2. rebuild after changing the last provisioner (restores the checkpoint before it),
+//   3. the up-to-date check (nothing changed: nothing runs),
+// side by side with their ratios to the full build (goals: rebuild ≤ 0.15, up to date ≤ 0.02),
+// and where the rebuild's time goes (the floor). --overhead adds a full build with --no-cache,
+// to show what saving the checkpoints costs.
+//   node bench/rebuild/run.mjs [--overhead]            (needs: pnpm build; QEMU; one guest at a time)
+import { spawnSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = fileURLToPath(new URL("../../", import.meta.url));
+const dir = join(repo, "bench/rebuild/.tmp");
+const cache = join(dir, "cache");
+rmSync(dir, { recursive: true, force: true });
+mkdirSync(join(dir, "http"), { recursive: true });
+
+const appliance = spawnSync("bash", [join(repo, "testbed/appliance/build.sh")], { encoding: "utf8" });
+const iso = /^installer_iso=(.*)$/m.exec(appliance.stdout)?.[1];
+if (!iso) throw new Error(`could not build the appliance:\n${appliance.stderr}`);
+
+const PASSWORD = "bench-pw";
+writeFileSync(join(dir, "http/config"), `hostname=bench\npassword=${PASSWORD}\n`);
+const file = (motd) => {
+  writeFileSync(join(dir, "motd"), motd);
+  writeFileSync(
+    join(dir, "kiln.yaml"),
+    `kiln: 1
+sources:
+  appliance:
+    type: qemu
+    iso_url: ${iso}
+    iso_checksum: none
+    memory: 256
+    disk_size: 256M
+    format: qcow2
+    accelerator: tcg
+    http_directory: http
+    boot_wait: 3s
+    boot_command: ["install url=http://\${{ http.ip }}:\${{ http.port }}/config<enter>"]
+    ssh_username: root
+    ssh_password: ${PASSWORD}
+    ssh_timeout: 10m
+    shutdown_command: poweroff
+    output_directory: output-kiln
+    vm_name: appliance.qcow2
+builds:
+  - name: bench
+    sources: [appliance]
+    provisioners:
+      - { type: shell, inline: ["echo provisioned > /etc/kiln-bench"] }
+      - { type: file, source: motd, destination: /etc/motd }
+`,
+  );
+};
+
+function kiln(...args) {
+  const t0 = Date.now();
+  const r = spawnSync(
+    process.execPath,
+    [join(repo, "packages/cli/bin.js"), "build", "--json", "--cache-dir", cache, ...args, "kiln.yaml"],
+    { cwd: dir, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+  );
+  const ms = Date.now() - t0;
+  if (r.status !== 0) throw new Error(`kiln build ${args.join(" ")} failed (${r.status}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+  const events = r.stdout
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+  return { ms, events };
+}
+const s = (ms) => `${(ms / 1000).toFixed(1)} s`;
+const stepMs = (events, name) =>
+  events.filter((e) => e.type === "step-end" && e.step === name).reduce((n, e) => n + e.durationMs, 0);
+const between = (events, from, to) => {
+  const a = events.find(from)?.time;
+  const b = events.find(to)?.time;
+  return a && b ? b - a : 0;
+};
+
+file("benchmarked\n");
+let overhead;
+if (process.argv.includes("--overhead")) {
+  overhead = kiln("--no-cache");
+  rmSync(join(dir, "output-kiln"), { recursive: true, force: true });
+  rmSync(join(dir, ".output-kiln.kiln-inputs.json"), { force: true });
+}
+const full = kiln();
+const saves = full.events.filter((e) => e.type === "checkpoint" && e.action === "saved");
+file("benchmarked again\n");
+const rebuild = kiln("--force");
+const restored = rebuild.events.find((e) => e.type === "checkpoint" && e.action === "restored");
+if (!restored) throw new Error("the rebuild restored no checkpoint");
+const upToDate = kiln();
+if (!upToDate.events.some((e) => e.type === "up-to-date")) throw new Error("the unchanged build was not up to date");
+
+const ratio = (x) => (x.ms / full.ms).toFixed(3);
+console.log("rebuild: appliance ISO install + shell + file provisioners, tcg, one fresh cache");
+console.log(`  full build        ${s(full.ms).padStart(8)}   1.000   (${saves.length} checkpoints saved, ${s(saves.reduce((n, e) => n + e.durationMs, 0))} in all)`);
+console.log(`  rebuild, last     ${s(rebuild.ms).padStart(8)}   ${ratio(rebuild)}   goal ≤ 0.15 (restored checkpoint ${restored.index}, after ${restored.step})`);
+console.log(`  up to date        ${s(upToDate.ms).padStart(8)}   ${ratio(upToDate)}   goal ≤ 0.02`);
+if (overhead)
+  console.log(`  full, --no-cache  ${s(overhead.ms).padStart(8)}   ${(overhead.ms / full.ms).toFixed(3)}   (what saving the checkpoints costs: ${s(full.ms - overhead.ms)})`);
+const ev = rebuild.events;
+const restore = between(ev, (e) => e.type === "run-start", (e) => e.type === "step-end" && e.step === "reconnect");
+const saved = ev.filter((e) => e.type === "checkpoint" && e.action === "saved").reduce((n, e) => n + e.durationMs, 0);
+const provision = stepMs(ev, "provision") - saved;
+console.log("  where the rebuild's time goes:");
+console.log(`    kiln starting, loading, keys      ${s(rebuild.ms - between(ev, (e) => e.type === "build-start", (e) => e.type === "build-end"))}`);
+console.log(`    restore (QEMU -incoming, state, SSH) ${s(restore)}   (load state ${s(stepMs(ev, "load state"))}, reconnect ${s(stepMs(ev, "reconnect"))})`);
+console.log(`    the changed provisioner           ${s(provision)}`);
+console.log(`    saving its checkpoint             ${s(saved)}`);
+console.log(`    shutdown                          ${s(stepMs(ev, "shutdown"))}`);
+console.log(`    compaction                        ${s(stepMs(ev, "compact"))}`);
+rmSync(dir, { recursive: true, force: true });
