@@ -10,23 +10,41 @@ const opts = (o: Partial<QemuOptions> = {}): QemuOptions =>
 describe("checkpoint keys of the qemu builder", () => {
   it("leave out what only names, places or compacts the output, or reaches the machine", () => {
     const a = machineOptions(
-      opts({ memory: 1024, output_directory: "a", vm_name: "a.qcow2", ssh_password: "x", host_port_min: 3000 }),
+      opts({
+        memory: 1024,
+        output_directory: "a",
+        vm_name: "a.qcow2",
+        ssh_password: "x",
+        host_port_min: 3000,
+      }),
     );
     const b = machineOptions(
-      opts({ memory: 1024, output_directory: "b", vm_name: "b.qcow2", ssh_password: "y", host_port_min: 4000 }),
+      opts({
+        memory: 1024,
+        output_directory: "b",
+        vm_name: "b.qcow2",
+        ssh_password: "y",
+        host_port_min: 4000,
+      }),
     );
     expect(a).toEqual(b);
     expect(a.memory).toBe(1024);
     expect(machineOptions(opts({ memory: 2048 }))).not.toEqual(a);
     // qemu-img's convert arguments only shape the output; create's shape the disk.
-    const c = machineOptions(opts({ qemu_img_args: { convert: ["-o", "x"], create: ["-o", "cluster_size=2M"] } }));
+    const c = machineOptions(
+      opts({ qemu_img_args: { convert: ["-o", "x"], create: ["-o", "cluster_size=2M"] } }),
+    );
     expect(c.qemu_img_args).toEqual({ create: ["-o", "cluster_size=2M"] });
     // Everything left out is a real option.
     const known = new Set(Object.keys((qemuSchema as { properties: object }).properties));
     for (const k of NOT_MACHINE) expect(known.has(k), k).toBe(true);
     // What shapes the machine stays in: boot command, disk, network, qemuargs.
     for (const k of ["boot_command", "disk_size", "disk_interface", "net_device", "qemuargs", "cd_content"])
-      expect(Object.keys(machineOptions(opts({ boot_command: ["x"], qemuargs: [["-a"]], cd_content: { a: "b" } })))).toContain(k);
+      expect(
+        Object.keys(
+          machineOptions(opts({ boot_command: ["x"], qemuargs: [["-a"]], cd_content: { a: "b" } })),
+        ),
+      ).toContain(k);
   });
 
   it("hash the files the machine is made from; a local ISO without checksum by size and time", () => {

@@ -225,7 +225,9 @@ builds:
     expect(provisioned(r)).toBe(3);
     expect(ck(r, "saved").map((e) => e.index)).toEqual([0, 1, 2, 3]);
     // use_backing_file: the output is an overlay on the original image, not on the cache.
-    const info = JSON.parse(execFileSync("qemu-img", ["info", "--output=json", disk()], { encoding: "utf8" }));
+    const info = JSON.parse(
+      execFileSync("qemu-img", ["info", "--output=json", disk()], { encoding: "utf8" }),
+    );
     expect(info["backing-filename"]).toBe(scratch.appliance.disk);
     expect([guest("/root/p1"), guest("/root/p3")]).toEqual(["ONE", "three again"]);
   }, 300_000);

@@ -63,7 +63,9 @@ describe("kiln build with checkpoints", () => {
     const changed = kiln(["build", "--no-install", "--force", "--cache-dir", cache, file("TWO")]);
     expect(changed.code, changed.stderr).toBe(0);
     expect(changed.stdout).toContain("==> Not up to date: append: its options changed");
-    expect(changed.stdout).toMatch(/==> Restored checkpoint 1 \(after append, [0-9a-f]{12}\) from .*: not running connect, append again/);
+    expect(changed.stdout).toMatch(
+      /==> Restored checkpoint 1 \(after append, [0-9a-f]{12}\) from .*: not running connect, append again/,
+    );
 
     const none = kiln(["build", "--no-install", "--force", "--no-cache", "--cache-dir", cache, f]);
     expect(none.code).toBe(0);

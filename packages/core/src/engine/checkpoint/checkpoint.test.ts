@@ -318,6 +318,45 @@ describe("checkpoints in the engine", () => {
     expect(r.log).toEqual(["boot", "connect", "save 0", "shutdown"]);
   });
 
+  it("two runs saving the same checkpoint at once: the first is kept, the second goes on without", async () => {
+    const path = join(dir, "two.yaml");
+    writeFileSync(
+      path,
+      `kiln: 1
+plugins: { ckpt: kiln-builder-ckpt, append: kiln-builder-ckpt }
+sources:
+  m1: { type: ckpt, output: o1.txt }
+  m2: { type: ckpt, output: o2.txt }
+builds:
+  - name: b
+    sources: [m1, m2]
+    provisioners:
+      - { type: append, text: one }
+      - { type: append, text: two }
+`,
+    );
+    const bus = new EventBus();
+    const events: KilnEvent[] = [];
+    bus.subscribe((e) => events.push(e));
+    const loaded = loadBuildFile({ file: path, env: {} });
+    const r = await runBuild({
+      loaded,
+      bus,
+      parallel: 2,
+      signal: new AbortController().signal,
+      cache: { cacheDir: cache },
+      env: {},
+    });
+    expect(r.ok, String(r.runs.map((x) => x.error))).toBe(true);
+    const conflicts = events.filter(
+      (e) => e.type === "checkpoint" && e.reason?.startsWith("another build saved"),
+    );
+    expect(conflicts.length).toBeGreaterThan(0);
+    expect(readFileSync(join(dir, "o1.txt"), "utf8")).toBe(readFileSync(join(dir, "o2.txt"), "utf8"));
+    expect(keysOnDisk()).toHaveLength(3);
+    expect(entries().filter((n) => n.startsWith(".aside") || n.startsWith(".scratch"))).toEqual([]);
+  });
+
   it("keeps the cache private: 0700 folder, 0600 salt", async () => {
     await CheckpointStore.open(cache);
     expect(statSync(join(cache, "checkpoints")).mode & 0o777).toBe(0o700);

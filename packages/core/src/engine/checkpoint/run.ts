@@ -229,8 +229,12 @@ export class RunPlan {
     return out;
   }
 
+  /** Keys found unusable in this run: a new save of one replaces it. */
+  readonly unusableKeys = new Set<string>();
+
   unusable(k: Pick<PlannedKey, "index" | "step" | "key">, reason: string): void {
     const { bus, ctx } = this.init;
+    this.unusableKeys.add(k.key);
     bus.emit({
       type: "checkpoint",
       time: Date.now(),
@@ -280,6 +284,8 @@ export class Attempt {
   private previous: CheckpointInfo | undefined;
   private readonly saved = new Set<number>();
   private scratch: string | undefined;
+  /** Saves another build published first: kept aside until the run ends. */
+  private readonly aside: string[] = [];
   /** Set once the provisioners begin: a failure after that is the build's, not the checkpoint's. */
   provisioning = false;
 
@@ -316,7 +322,8 @@ export class Attempt {
 
   /** After the steps (their cleanups have run): remove the scratch folder. */
   async end(): Promise<void> {
-    if (this.scratch) await rm(this.scratch, { recursive: true, force: true });
+    for (const d of [this.scratch, ...this.aside.splice(0)])
+      if (d) await rm(d, { recursive: true, force: true });
     this.scratch = undefined;
   }
 
@@ -377,22 +384,41 @@ export class Attempt {
         graceMs,
       );
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      const entry = await store.publish(partial, {
-        version: 1,
-        key: k.key,
-        id,
-        index,
-        step: k.step,
-        run: ctx.run.name,
-        buildFile,
-        builder: ctx.run.type,
-        plugin: `${this.init.builderPlugin.pkg.name}@${this.init.builderPlugin.pkg.version}`,
-        created: new Date().toISOString(),
-        parent: this.previous ? { key: this.previous.key, id: this.previous.id } : null,
-        inputs: k.inputs,
-        data,
-        ...(hooks.discard ? { external: true } : {}),
-      });
+      const entry = await store.publish(
+        partial,
+        {
+          version: 1,
+          key: k.key,
+          id,
+          index,
+          step: k.step,
+          run: ctx.run.name,
+          buildFile,
+          builder: ctx.run.type,
+          plugin: `${this.init.builderPlugin.pkg.name}@${this.init.builderPlugin.pkg.version}`,
+          created: new Date().toISOString(),
+          parent: this.previous ? { key: this.previous.key, id: this.previous.id } : null,
+          inputs: k.inputs,
+          data,
+          ...(hooks.discard ? { external: true } : {}),
+        },
+        this.plan.unusableKeys.has(k.key),
+      );
+      if (!entry.published) {
+        // Another build saved this key meanwhile: its checkpoint stays; this run's chain is its own.
+        this.aside.push(entry.dir);
+        this.saving = false;
+        bus.emit({
+          type: "checkpoint",
+          time: Date.now(),
+          run: ctx.run.name,
+          action: "off",
+          index,
+          step: k.step,
+          reason: "another build saved this checkpoint meanwhile; that one is kept",
+        });
+        return;
+      }
       this.previous = {
         key: k.key,
         id,

@@ -48,13 +48,25 @@ describe("the checkpoint store", () => {
     // Another save of a's key (another id) replaces it: b was taken on the old one.
     const dir = await store.temp("partial");
     writeFileSync(join(dir, "blob"), "new");
-    await store.publish(dir, { ...(await readMeta(store, a.key)), id: "other" });
+    await store.publish(dir, { ...(await readMeta(store, a.key)), id: "other" }, true);
     expect(await store.find(b.key)).toBe(
       "the checkpoint it was taken on top of was replaced (its checkpoint 1 step before)",
     );
     expect(await store.find(key(99))).toBeUndefined();
     rmSync(join(a.dir, "blob"));
     expect(await store.find(a.key)).toBe("blob is missing");
+  });
+
+  it("keeps a usable checkpoint another build published first; this save stays aside", async () => {
+    const store = await CheckpointStore.open(cache);
+    const a = await save(store, 1, 10);
+    const dir = await store.temp("partial");
+    writeFileSync(join(dir, "blob"), "mine");
+    const mine = await store.publish(dir, { ...(await readMeta(store, a.key)), id: "mine" });
+    expect(mine.published).toBe(false);
+    expect(mine.dir).toMatch(/\/\.aside-\d+-/);
+    const found = await store.find(a.key);
+    expect(typeof found === "object" && found.id).toBe("id1");
   });
 
   it("removes what dead processes left, keeps what live ones work on", async () => {

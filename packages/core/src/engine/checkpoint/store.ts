@@ -118,14 +118,17 @@ export class CheckpointStore {
   /** Remove partial, scratch and trash folders whose process has ended. */
   async sweep(): Promise<void> {
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
-      const m = /^\.(partial|scratch|trash)-(\d+)-/.exec(name);
+      const m = /^\.(partial|scratch|aside|trash)-(\d+)-/.exec(name);
       if (!m) continue;
       if (m[1] !== "trash" && alive(Number(m[2]))) continue;
       await rm(join(this.dir, name), { recursive: true, force: true });
     }
   }
 
-  /** A new hidden folder of this process (`partial` for a checkpoint being saved, `scratch` for a run's working files). */
+  /**
+   * A new hidden folder of this process (`partial` for a checkpoint being saved, `scratch` for
+   * a run's working files). Folders of ended processes are removed by `sweep`.
+   */
   async temp(kind: "partial" | "scratch"): Promise<string> {
     const d = join(this.dir, `.${kind}-${process.pid}-${randomBytes(6).toString("hex")}`);
     await mkdir(d, { mode: 0o700 });
@@ -197,9 +200,17 @@ export class CheckpointStore {
 
   /**
    * Publish a saved checkpoint: record its files, flush them to disk, write meta.json, and
-   * rename the partial folder into place (replacing an unusable checkpoint of the same key).
+   * rename the partial folder into place, replacing an unusable checkpoint of the same key.
+   * A usable one (another build saved the same key meanwhile) is kept: then this save is not
+   * published (`published: false`) and its folder stays aside, hidden, for the rest of the run
+   * (its files may still be part of the run's disk chain), to be removed with `discardAside`.
    */
-  async publish(partial: string, meta: Omit<CheckpointMeta, "files" | "size">): Promise<CacheEntry> {
+  async publish(
+    partial: string,
+    meta: Omit<CheckpointMeta, "files" | "size">,
+    /** Replace a checkpoint of this key even when it looks usable (this run found it was not). */
+    replace = false,
+  ): Promise<CacheEntry & { published: boolean }> {
     const files: CheckpointMeta["files"] = [];
     for (const name of (await readdir(partial)).sort()) {
       const p = join(partial, name);
@@ -220,14 +231,19 @@ export class CheckpointStore {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
-      // An older save of this key (unusable, or a second build made it meanwhile): set it aside.
+      if (!replace && typeof (await this.find(meta.key)) === "object") {
+        const aside = join(this.dir, `.aside-${process.pid}-${randomBytes(6).toString("hex")}`);
+        await rename(partial, aside);
+        return { meta: full, dir: aside, used: new Date(), published: false };
+      }
+      // An older save of this key that cannot be used: set it aside and take its place.
       const trash = join(this.dir, `.trash-${process.pid}-${randomBytes(6).toString("hex")}`);
       await rename(final, trash);
       await rename(partial, final);
       await rm(trash, { recursive: true, force: true });
     }
     await fsyncPath(this.dir, true);
-    return { meta: full, dir: final, used: new Date() };
+    return { meta: full, dir: final, used: new Date(), published: true };
   }
 
   /** Every checkpoint in the cache (unreadable folders are left out). */
