@@ -8,13 +8,17 @@
 // side by side with their ratios to the full build (goals: rebuild ≤ 0.15, up to date ≤ 0.02),
 // and where the rebuild's time goes (the floor). --overhead adds a full build with --no-cache,
 // to show what saving the checkpoints costs.
-//   node bench/rebuild/run.mjs [--overhead]            (needs: pnpm build; QEMU; one guest at a time)
+// Each round starts from an empty cache; medians of --runs rounds (default 3).
+//   node bench/rebuild/run.mjs [--runs N] [--overhead]   (needs: pnpm build; QEMU; one guest at a time)
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
+const runsArg = process.argv.indexOf("--runs");
+const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 3;
+const OVERHEAD = process.argv.includes("--overhead");
 const dir = join(repo, "bench/rebuild/.tmp");
 const cache = join(dir, "cache");
 rmSync(dir, { recursive: true, force: true });
@@ -87,58 +91,77 @@ const between = (events, from, to) => {
   return a && b ? b - a : 0;
 };
 
-file("benchmarked\n");
-const full = kiln();
-const saves = full.events.filter((e) => e.type === "checkpoint" && e.action === "saved");
-file("benchmarked again\n");
-const rebuild = kiln("--force");
-const restored = rebuild.events.find((e) => e.type === "checkpoint" && e.action === "restored");
-if (!restored) throw new Error("the rebuild restored no checkpoint");
-const upToDate = kiln();
-if (!upToDate.events.some((e) => e.type === "up-to-date"))
-  throw new Error("the unchanged build was not up to date");
-// After the others, so it does not warm the machine for them: the same full build, no checkpoints.
-const overhead = process.argv.includes("--overhead") ? kiln("--no-cache", "--force") : undefined;
-
-const ratio = (x) => (x.ms / full.ms).toFixed(3);
-console.log("rebuild: appliance ISO install + shell + file provisioners, tcg, one fresh cache");
-console.log(
-  `  full build        ${s(full.ms).padStart(8)}   1.000   (${saves.length} checkpoints saved, ${s(saves.reduce((n, e) => n + e.durationMs, 0))} in all)`,
-);
-console.log(
-  `  rebuild, last     ${s(rebuild.ms).padStart(8)}   ${ratio(rebuild)}   goal ≤ 0.15 (restored checkpoint ${restored.index}, after ${restored.step})`,
-);
-console.log(`  up to date        ${s(upToDate.ms).padStart(8)}   ${ratio(upToDate)}   goal ≤ 0.02`);
-if (overhead)
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const trios = [];
+for (let i = 0; i < RUNS; i++) {
+  // Each round from scratch: a fresh cache and no output.
+  rmSync(cache, { recursive: true, force: true });
+  rmSync(join(dir, "output-kiln"), { recursive: true, force: true });
+  rmSync(join(dir, ".output-kiln.kiln-inputs.json"), { force: true });
+  file("benchmarked\n");
+  const full = kiln();
+  file(`benchmarked again ${i}\n`);
+  const rebuild = kiln("--force");
+  if (!rebuild.events.some((e) => e.type === "checkpoint" && e.action === "restored"))
+    throw new Error("the rebuild restored no checkpoint");
+  const upToDate = kiln();
+  if (!upToDate.events.some((e) => e.type === "up-to-date"))
+    throw new Error("the unchanged build was not up to date");
+  // Last, so it does not warm the machine for the others: the same full build, no checkpoints.
+  const plain = OVERHEAD ? kiln("--no-cache", "--force") : undefined;
+  trios.push({ full, rebuild, upToDate, plain });
   console.log(
-    `  full, --no-cache  ${s(overhead.ms).padStart(8)}   ${(overhead.ms / full.ms).toFixed(3)}   (what saving the checkpoints costs: ${s(full.ms - overhead.ms)})`,
+    `round ${i + 1}: full ${s(full.ms)}, rebuild ${s(rebuild.ms)}, up to date ${s(upToDate.ms)}${plain ? `, full --no-cache ${s(plain.ms)}` : ""}`,
   );
-const ev = rebuild.events;
-const restore = between(
-  ev,
-  (e) => e.type === "run-start",
-  (e) => e.type === "step-end" && e.step === "reconnect",
+}
+const med = (pick) => median(trios.map(pick));
+const full = med((t) => t.full.ms);
+const rebuild = med((t) => t.rebuild.ms);
+const upToDate = med((t) => t.upToDate.ms);
+const saves = trios[0].full.events.filter((e) => e.type === "checkpoint" && e.action === "saved");
+const ratio = (x) => (x / full).toFixed(3);
+console.log(`rebuild: appliance ISO install + shell + file provisioners, tcg, ${RUNS} round(s), medians`);
+console.log(
+  `  full build        ${s(full).padStart(8)}   1.000   (${saves.length} checkpoints saved, median ${s(med((t) => t.full.events.filter((e) => e.type === "checkpoint" && e.action === "saved").reduce((n, e) => n + e.durationMs, 0)))} in all)`,
 );
-const saved = ev
-  .filter((e) => e.type === "checkpoint" && e.action === "saved")
-  .reduce((n, e) => n + e.durationMs, 0);
-const provision = stepMs(ev, "provision") - saved;
-console.log("  where the rebuild's time goes:");
+console.log(`  rebuild, last     ${s(rebuild).padStart(8)}   ${ratio(rebuild)}   goal ≤ 0.15`);
+console.log(`  up to date        ${s(upToDate).padStart(8)}   ${ratio(upToDate)}   goal ≤ 0.02`);
+if (OVERHEAD) {
+  const plain = med((t) => t.plain.ms);
+  console.log(
+    `  full, --no-cache  ${s(plain).padStart(8)}   ${ratio(plain)}   (saving the checkpoints costs ${s(full - plain)})`,
+  );
+}
+const part = (f) => med((t) => f(t.rebuild.events));
+const saved = (ev) =>
+  ev.filter((e) => e.type === "checkpoint" && e.action === "saved").reduce((n, e) => n + e.durationMs, 0);
+console.log("  where the rebuild's time goes (medians):");
 console.log(
   `    kiln starting, loading, keys      ${s(
-    rebuild.ms -
-      between(
-        ev,
-        (e) => e.type === "build-start",
-        (e) => e.type === "build-end",
-      ),
+    med(
+      (t) =>
+        t.rebuild.ms -
+        between(
+          t.rebuild.events,
+          (e) => e.type === "build-start",
+          (e) => e.type === "build-end",
+        ),
+    ),
   )}`,
 );
 console.log(
-  `    restore (QEMU -incoming, state, SSH) ${s(restore)}   (load state ${s(stepMs(ev, "load state"))}, reconnect ${s(stepMs(ev, "reconnect"))})`,
+  `    restore (QEMU -incoming, state, SSH) ${s(
+    part((ev) =>
+      between(
+        ev,
+        (e) => e.type === "run-start",
+        (e) => e.type === "step-end" && e.step === "reconnect",
+      ),
+    ),
+  )}   (load state ${s(part((ev) => stepMs(ev, "load state")))}, reconnect ${s(part((ev) => stepMs(ev, "reconnect")))})`,
 );
-console.log(`    the changed provisioner           ${s(provision)}`);
-console.log(`    saving its checkpoint             ${s(saved)}`);
-console.log(`    shutdown                          ${s(stepMs(ev, "shutdown"))}`);
-console.log(`    compaction                        ${s(stepMs(ev, "compact"))}`);
+console.log(`    the changed provisioner           ${s(part((ev) => stepMs(ev, "provision") - saved(ev)))}`);
+console.log(`    saving its checkpoint             ${s(part(saved))}`);
+console.log(`    shutdown                          ${s(part((ev) => stepMs(ev, "shutdown")))}`);
+console.log(`    compaction                        ${s(part((ev) => stepMs(ev, "compact")))}`);
 rmSync(dir, { recursive: true, force: true });

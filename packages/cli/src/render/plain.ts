@@ -134,6 +134,11 @@ export function machineReadableRenderer(out: NodeJS.WritableStream) {
       case "warning":
         row(e.time, target, "ui", "error", `Warning: ${e.text}`);
         break;
+      case "checkpoint": {
+        const text = checkpointLine(e);
+        if (text) row(e.time, target, "ui", e.action === "unusable" ? "error" : "say", text.trim());
+        break;
+      }
       case "artifact": {
         const i = artifactIndex.get(target) ?? 0;
         artifactIndex.set(target, i + 1);
