@@ -3,6 +3,7 @@
  * its builder's steps, the build's provisioners and its post-processor chains.
  */
 import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { parseDuration } from "../duration.js";
 import { type Diagnostic, isKilnError, KilnError } from "../errors.js";
 import type { LoadedBuildFile, LoadedComponent } from "../load/index.js";
@@ -11,14 +12,23 @@ import { createRuntime } from "../plugins/runtime.js";
 import { applyDefaults } from "../schema/defaults.js";
 import { abortableSleep, messageOf } from "../util/abort.js";
 import { CHECKPOINT_UNUSABLE } from "./checkpoint/errors.js";
+import { pointerPath, quickUpToDate } from "./checkpoint/quick.js";
 import { artifactsOf } from "./checkpoint/record.js";
-import { type Attempt, type CheckpointSettings, type PlannedProvisioner, RunPlan } from "./checkpoint/run.js";
+import {
+  type Attempt,
+  type CheckpointSettings,
+  type PlannedProvisioner,
+  quickInputs,
+  RunPlan,
+  reportUpToDate,
+} from "./checkpoint/run.js";
 import { createRunContext } from "./context.js";
 import { withinRun } from "./crash.js";
 import type { EventBus } from "./events.js";
 import { checkHttpAvailable } from "./http-refs.js";
 import { NoneCommunicator } from "./none.js";
 import { GRACE_MS, InterruptedError, type OnError, runSteps, withTimeout } from "./runner.js";
+import { SecretRegistry } from "./secrets.js";
 import { COMMUNICATOR, StateBag } from "./state.js";
 import type {
   Artifact,
@@ -230,6 +240,51 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
     if (!build || !source?.plugin)
       throw new KilnError("KILN_INTERNAL", `run ${info.name} has no resolved builder`);
     const plugin = source.plugin;
+    // Secrets as the build file gives them (not those runs register later), so keys do not
+    // depend on what another run did first.
+    const known = new SecretRegistry();
+    for (const x of loaded.secrets) known.add(x);
+    const scope = {
+      isSecret: (t: string) => known.redact(t) !== t,
+      variables: Object.fromEntries(Object.entries(loaded.variables).map(([k, v]) => [k, v.value])),
+      locals: loaded.locals,
+      env: opts.env ?? process.env,
+      cwd: opts.cwd ?? process.cwd(),
+    };
+    const postProcessors = build.postProcessors.map((chain) =>
+      chain
+        .filter((pp) => applies(pp, info))
+        .map((pp) => ({ type: pp.type, plugin: versionOf(pp), options: postProcessorOptions(pp) })),
+    );
+    // Up to date, checked before any plugin code is loaded (quick.ts); the full check follows otherwise.
+    const components = {
+      builder: { type: source.type, plugin: versionOf(source), options: source.options },
+      provisioners: build.provisioners
+        .filter((p) => applies(p, info))
+        .map((p) => ({ type: p.type, plugin: versionOf(p), options: p.options })),
+      postProcessors,
+    };
+    let quickDigest: Promise<string | undefined> | undefined;
+    const quick = () => {
+      quickDigest ??= quickInputs(opts.cache ?? {}, scope, loaded.dir, components);
+      return quickDigest;
+    };
+    const fast =
+      !opts.force && existsSync(pointerPath(loaded.dir, info.name))
+        ? await guarded("checking the output", async () => {
+            const q = await quick();
+            return q ? quickUpToDate(loaded.dir, info.name, q) : undefined;
+          })
+        : undefined;
+    if (fast) {
+      reportUpToDate(bus, ctx, fast.output, fast.record);
+      for (const a of artifactsOf(fast.record)) {
+        artifacts.push(a);
+        emitArtifact(bus, info.name, a);
+      }
+      bus.emit({ type: "run-end", time: Date.now(), run: info.name, ok: true, durationMs: Date.now() - t0 });
+      return { run: info.name, ok: true, artifacts };
+    }
     const builder = await guarded(`loading ${plugin.pkg.name}`, () => createRuntime<BuilderRuntime>(plugin));
     const options = applyDefaults(source.plugin.schema, source.options);
     await guarded("prepare", (signal) => builder.prepare?.(options, { ...ctx, signal }));
@@ -245,23 +300,10 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
         builderPlugin: plugin,
         options,
         provisioners,
-        postProcessors: build.postProcessors.map((chain) =>
-          chain
-            .filter((pp) => applies(pp, info))
-            .map((pp) => ({
-              type: pp.type,
-              plugin: pp.plugin ? `${pp.plugin.pkg.name}@${pp.plugin.pkg.version}` : "",
-              options: postProcessorOptions(pp),
-            })),
-        ),
-        scope: {
-          isSecret: (t) => bus.secrets.redact(t) !== t,
-          variables: Object.fromEntries(Object.entries(loaded.variables).map(([k, v]) => [k, v.value])),
-          locals: loaded.locals,
-          env: opts.env ?? process.env,
-          cwd: opts.cwd ?? process.cwd(),
-        },
+        postProcessors,
+        scope,
         settings: opts.cache ?? {},
+        quick,
         force: opts.force === true,
         ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
       }),
@@ -403,6 +445,9 @@ async function planProvisioners(list: LoadedComponent[], run: RunInfo): Promise<
   }
   return out;
 }
+
+const versionOf = (c: LoadedComponent): string =>
+  c.plugin ? `${c.plugin.pkg.name}@${c.plugin.pkg.version}` : "";
 
 const labelOf = (p: LoadedComponent): string =>
   typeof p.options.name === "string" ? p.options.name : p.type;

@@ -126,12 +126,28 @@ describe("checkpoints in the engine", () => {
       "saved",
     ]);
 
+    const g = globalThis as { __ckptCreated?: number };
+    const created = g.__ckptCreated;
     const again = await build();
     expect(again.ok).toBe(true);
     expect(again.log).toEqual([]);
+    // Found up to date before the builder's code was even loaded (quick.ts).
+    expect(g.__ckptCreated).toBe(created);
+    expect(readdirSync(join(dir, ".kiln", "outputs"))).toEqual(["b.ckpt.m.json"]);
     expect(again.events.some((e) => e.type === "up-to-date")).toBe(true);
     expect(again.says.some((t) => t.startsWith("Up to date:"))).toBe(true);
     expect(again.events.filter((e) => e.type === "artifact")).toHaveLength(1);
+
+    // A changed option, a changed file: not up to date (and the output is not replaced without --force).
+    const opt = await build({
+      provisioners: ["- { type: append, text: one, file: one.sh }", "- { type: append, text: deux }"],
+    });
+    expect(opt.says).toContain("Not up to date: append: its options changed");
+    expect(opt.ok).toBe(false);
+    writeFileSync(join(dir, "one.sh"), "echo 1 \n");
+    expect((await build()).says).toContain("Not up to date: append: one.sh changed");
+    writeFileSync(join(dir, "one.sh"), "echo 1\n");
+    expect((await build()).events.some((e) => e.type === "up-to-date")).toBe(true);
 
     // The output changed by hand: no longer up to date, and it says why.
     writeFileSync(join(dir, "out.txt"), "tampered\n");

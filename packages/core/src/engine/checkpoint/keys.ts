@@ -21,6 +21,8 @@ export interface StepInputs {
   options: string;
   /** Digest per file or folder (path relative to the build file's folder). */
   files: Record<string, string>;
+  /** The names in `files` that entered by size and time only. */
+  statFiles?: string[];
 }
 
 export interface PlannedKey {
@@ -55,22 +57,40 @@ export interface KeyRequest {
 async function hashFiles(
   files: Array<string | { path: string; stat: true }>,
   baseDir: string,
-): Promise<Record<string, string>> {
+): Promise<{ files: Record<string, string>; statFiles: string[] }> {
   const out: Record<string, string> = {};
+  const statFiles: string[] = [];
   for (const f of files) {
     const path = typeof f === "string" ? f : f.path;
     const abs = resolve(baseDir, path);
     const name = relative(baseDir, abs) || ".";
     out[name] = await hashPath(abs, typeof f !== "string");
+    if (typeof f !== "string") statFiles.push(name);
   }
-  return out;
+  return { files: out, statFiles };
+}
+
+/** The files of recorded inputs hashed again now: true when every one is as it was. */
+export async function filesUnchanged(inputs: StepInputs, baseDir: string): Promise<boolean> {
+  const stat = new Set(inputs.statFiles ?? []);
+  for (const [name, was] of Object.entries(inputs.files))
+    if ((await hashPath(resolve(baseDir, name), stat.has(name))) !== was) return false;
+  return true;
 }
 
 async function inputsOf(part: KeyPart, req: KeyRequest): Promise<{ inputs: StepInputs; volatile?: string }> {
   const c = canonicalValue(part.options, req.scope);
-  const files = part.files === false ? {} : await hashFiles(part.files, req.baseDir);
+  const { files, statFiles } =
+    part.files === false ? { files: {}, statFiles: [] } : await hashFiles(part.files, req.baseDir);
   return {
-    inputs: { step: part.step, type: part.type, plugin: part.plugin, options: digest(c.value), files },
+    inputs: {
+      step: part.step,
+      type: part.type,
+      plugin: part.plugin,
+      options: digest(c.value),
+      files,
+      ...(statFiles.length ? { statFiles } : {}),
+    },
     ...(c.volatile ? { volatile: c.volatile } : {}),
   };
 }

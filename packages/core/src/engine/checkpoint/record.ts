@@ -41,6 +41,8 @@ export interface OutputRecord {
   keys: string[];
   artifacts: RecordedArtifact[];
   created: string;
+  /** Digest of the options as written (quick.ts), for the check before plugin code is loaded. */
+  quick?: string;
 }
 
 export function recordPath(output: string): string {

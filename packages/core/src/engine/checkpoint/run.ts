@@ -22,6 +22,7 @@ import type {
 import { CHECKPOINTS, type CheckpointHooks, type CheckpointInfo } from "./api.js";
 import { canonicalValue, digest, type ValueScope } from "./hash.js";
 import { describeChange, type KeyPart, type PlannedKey, planKeys } from "./keys.js";
+import { quickDigest, writePointer } from "./quick.js";
 import {
   type OutputRecord,
   readRecord,
@@ -64,6 +65,8 @@ export interface RunPlanInit {
   settings: CheckpointSettings;
   force: boolean;
   graceMs?: number;
+  /** Digest of the options as written (quick.ts), recorded for the next run's quick check. */
+  quick?: () => Promise<string | undefined>;
 }
 
 /** What checkpoints mean for one run. Made once per run by `planRun`. */
@@ -186,17 +189,7 @@ export class RunPlan {
 
   /** Say that nothing runs. */
   reportUpToDate(record: OutputRecord): void {
-    const { bus, ctx } = this.init;
-    ctx.ui.say(
-      `Up to date: ${this.output} was built from these inputs (${record.created}); kiln build --force rebuilds it`,
-    );
-    bus.emit({
-      type: "up-to-date",
-      time: Date.now(),
-      run: ctx.run.name,
-      output: this.output as string,
-      record: recordPath(this.output as string),
-    });
+    reportUpToDate(this.init.bus, this.init.ctx, this.output as string, record);
   }
 
   /** Checkpoints to resume from, the longest prefix first; a found but unusable one is a warning. */
@@ -255,6 +248,7 @@ export class RunPlan {
   /** Write the record beside the output once the run succeeded. */
   async record(artifacts: Artifact[], builderArtifact: Artifact): Promise<void> {
     if (!this.output || !this.inputs) return;
+    const quick = await this.init.quick?.();
     const record: OutputRecord = {
       version: 1,
       run: this.init.ctx.run.name,
@@ -264,9 +258,11 @@ export class RunPlan {
       keys: this.keys.map((k) => k.key),
       artifacts: await recordArtifacts(artifacts, builderArtifact),
       created: new Date().toISOString(),
+      ...(quick ? { quick } : {}),
     };
     try {
       await writeRecord(this.output, record, (t) => this.init.ctx.redact(t));
+      if (quick) await writePointer(this.init.ctx.baseDir, this.init.ctx.run.name, quick, this.output);
     } catch (e) {
       this.init.bus.emit({
         type: "warning",
@@ -468,4 +464,31 @@ export class Attempt {
         how: this.restored(k.index) ? "restored" : this.saved.has(k.index) ? "saved" : "none",
       }));
   }
+}
+
+/** Say that nothing runs: the output is up to date. */
+export function reportUpToDate(bus: EventBus, ctx: RunContext, output: string, record: OutputRecord): void {
+  ctx.ui.say(
+    `Up to date: ${output} was built from these inputs (${record.created}); kiln build --force rebuilds it`,
+  );
+  bus.emit({ type: "up-to-date", time: Date.now(), run: ctx.run.name, output, record: recordPath(output) });
+}
+
+/**
+ * The digest of a run's options as written, for the up-to-date check before plugin code is
+ * loaded (quick.ts); undefined when the cache (its salt) cannot be opened or a value is volatile.
+ */
+export async function quickInputs(
+  settings: CheckpointSettings,
+  scope: Omit<ValueScope, "salt">,
+  baseDir: string,
+  components: unknown,
+): Promise<string | undefined> {
+  let store: CheckpointStore;
+  try {
+    store = await CheckpointStore.open(settings.cacheDir ?? defaultCacheDir(scope.env));
+  } catch {
+    return undefined;
+  }
+  return quickDigest({ kiln: coreVersion(), baseDir, components }, { ...scope, salt: store.salt });
 }
