@@ -11,15 +11,18 @@
  *     NoCloud drive), is removed again (ssh_clear_authorized_keys), and the clone becomes a
  *     template too.
  *
- * The double's guests sit behind QEMU user networking, so their SSH port is forwarded to a
- * host port chosen up front (QemuRunner's sshPort) and given to the builds as ssh_port; the
- * address (127.0.0.1) comes from the agent answer, as on real PVE.
+ * The double's guests sit behind QEMU user networking; each VM has its own loopback address
+ * (127.0.0.N), which the guest agent reports, with the guest's port 22 forwarded from port 22
+ * there: the builds connect to the reported address with the default port, as on real PVE.
+ * Where port 22 cannot be bound (not root, a host sshd on 0.0.0.0:22), the forward is a port chosen up front (QemuRunner's sshPort),
+ * given to the builds as ssh_port.
  */
 import { spawnSync } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildFile, ensureDist, makeScratch } from "@kiln/sdk/testing";
+import { samePortForwards } from "@kiln/testbed-guests/testing";
 import { type Appliance, ensureAppliance } from "@kiln-testbed/appliance";
 import { type PveDouble, QemuRunner, startPveDouble } from "@kiln-testbed/pve";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -40,7 +43,10 @@ const skip = missing.length > 0 && process.env.CI !== "true";
 const PASSWORD = "pve-root-pw";
 const GUEST_PASSWORD = "kiln-pve-demo";
 const BASE_PORT = 30_000 + Math.floor(Math.random() * 20_000);
+// port 22 on each VM's own address, where this process may bind it (root, no sshd on 0.0.0.0:22)
+const asRoot = await samePortForwards(22);
 const sshPort = (vmid: number) => BASE_PORT + (vmid - 200);
+const sshPortLine = (vmid: number) => (asRoot ? "" : `ssh_port: ${sshPort(vmid)}`);
 
 describe.skipIf(skip)(
   `proxmox builders with real guests${skip ? ` (skipped: missing ${missing.join(", ")})` : ""}`,
@@ -55,7 +61,10 @@ describe.skipIf(skip)(
       ensureDist(PKG_DIR);
       appliance = await ensureAppliance();
       pve = await startPveDouble({
-        runner: new QemuRunner({ sshPort, serial: (vmid, line) => serial.push(`${vmid}| ${line}`) }),
+        runner: new QemuRunner({
+          ...(asRoot ? {} : { sshPort }),
+          serial: (vmid, line) => serial.push(`${vmid}| ${line}`),
+        }),
         users: { "root@pam": { password: PASSWORD, privileges: "all" } },
       });
       dir = makeScratch(PKG_DIR, "e2e");
@@ -91,7 +100,7 @@ ${connection()}
     vm_name: kiln-appliance-build
     template_name: kiln-appliance
     template_description: the kiln test appliance
-    ssh_port: ${sshPort(200)}
+    ${sshPortLine(200)}
     ssh_password: ${GUEST_PASSWORD}
     cloud_init: true
     cloud_init_storage_pool: local
@@ -129,7 +138,8 @@ builds:
       expect(iso.log).toMatch(/Uploading .*installer.* to local/);
       expect(iso.log).toMatch(/Typed \d+ keys in .* keys\/s/);
       expect(iso.log).toMatch(/HTTP GET \/config 200/);
-      expect(iso.log).toMatch(/The guest agent reports 127\.0\.0\.1/);
+      // the VM's own loopback address, not the host's 127.0.0.1
+      expect(iso.log).toMatch(/The guest agent reports 127\.0\.0\.(?!1\.)\d+\./);
       expect(iso.log).toContain("out: kiln-pve");
       // The installer got the command line typed through sendkey, with kiln's HTTP address in it.
       expect(serial.join("\n")).toMatch(/200\| .*KILN-CMDLINE:.*install url=http:\/\/[0-9.]+:\d+\/config/);
@@ -157,7 +167,7 @@ ${connection()}
     full_clone: false
     vm_id: 201
     template_name: kiln-appliance-v2
-    ssh_port: ${sshPort(201)}
+    ${sshPortLine(201)}
     ssh_clear_authorized_keys: true
 builds:
   - sources: [again]

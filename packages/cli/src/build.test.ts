@@ -59,9 +59,15 @@ describe("kiln build", () => {
     expect(r.stdout).toContain("img.steps.beta: ==> beta says <sensitive>");
     expect(r.stdout).not.toContain("tok-Very-Secret-77");
     expect(r.stdout).not.toContain(Buffer.from("tok-Very-Secret-77").toString("base64"));
-    // whole lines only, each with its run prefix, even with two runs at once
-    for (const line of r.stdout.trim().split("\n"))
+    // whole lines only, each with its run prefix, even with two runs at once; then the summary
+    const [progress, summary = ""] = r.stdout.split(/^kiln: build finished in .*\n/m);
+    for (const line of (progress ?? "").trim().split("\n"))
       expect(line).toMatch(/^(kiln: |img\.steps\.(alpha|beta): )/);
+    // each run, how it ended, its time, its artifacts and its log file
+    expect(summary).toMatch(
+      /^ {2}img\.steps\.alpha {2}ok +\d+(\.\d+)?(ms|s)\n {6}artifact: steps artifact of img\.steps\.alpha\n {6}log: .*\.kiln\/logs\/img\.steps\.alpha\.\d{8}T\d+Z-[0-9a-f]{8}\.log$/m,
+    );
+    expect(summary).toMatch(/^ {2}img\.steps\.beta {3}ok +\d/m);
     expect(lines().filter((l) => l.startsWith("provision"))).toHaveLength(2);
     const logFile = join(scratch, ".kiln/logs/img.steps.alpha.log");
     const log = readFileSync(logFile, "utf8");
@@ -94,6 +100,9 @@ describe("kiln build", () => {
     expect(r.stdout).toContain("img.steps.alpha: failed after");
     expect(r.stdout).toContain("step boot failed on purpose");
     expect(r.stdout).toContain("kiln: 1 run failed: img.steps.alpha");
+    expect(r.stdout).toMatch(
+      /^ {2}img\.steps\.alpha {2}failed +\d.*\n {6}error: step boot failed on purpose\n {6}log: /m,
+    );
     expect(lines()).toContain("cleanup create img.steps.alpha");
     expect(lines()).toContain("cleanup create img.steps.beta");
   });
@@ -158,5 +167,93 @@ describe("kiln build on a terminal", () => {
     expect(plain).toMatch(/img\.steps\.alpha\s+\d+(\.\d+)?(ms|s)\s+(done|create|boot|provision|starting)/);
     expect(plain).toContain("img.steps.beta: ==> beta says <sensitive>");
     expect(plain).not.toContain("tok-Very-Secret-77");
+  });
+});
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: escape codes are what is looked for
+const CONTROL = /\u001b|\u0007/;
+
+describe("what programs and logs get", () => {
+  const coloured = () =>
+    file(
+      () => `kiln: 1
+plugins: { term: kiln-builder-terminal }
+variables:
+  token: { type: string, sensitive: true, default: "tok-Very-Secret-77" }
+sources:
+  a:
+    type: term
+    steps: [prepare]
+    say: ["\\u001b[1mbold\\u001b[0m say \${{ var.token }}"]
+    output: ["\\u001b[32mgreen\\u001b[0m tool \\u001b]0;title\\u0007\\u001b[2Kline"]
+builds:
+  - sources: [a]
+`,
+    );
+  it("--json, --machine-readable and .kiln/logs carry no escape codes from tools", () => {
+    const { f } = coloured();
+    const json = kiln(["build", "--json", f]);
+    expect(json.code).toBe(0);
+    expect(json.stdout).not.toMatch(CONTROL);
+    expect(json.stdout).not.toMatch(/\\u001b|\\u0007/); // nor escaped in JSON
+    const events = json.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(events.find((e) => e.type === "output")?.line).toBe("green tool line");
+    expect(events.find((e) => e.type === "say")?.text).toBe("bold say <sensitive>");
+    const mr = kiln(["build", "-machine-readable", f]);
+    expect(mr.code).toBe(0);
+    expect(mr.stdout).not.toMatch(CONTROL);
+    expect(mr.stdout).toMatch(/^\d+,term\.a,ui,message, {4}term\.a: green tool line$/m);
+    const log = readFileSync(join(scratch, ".kiln/logs/term.a.log"), "utf8");
+    expect(log).not.toMatch(CONTROL);
+    expect(log).toMatch(/term\.a: green tool line$/m);
+    // plain output without a terminal: no escape codes either
+    const plain = kiln(["build", f]);
+    expect(plain.stdout).not.toMatch(CONTROL);
+    expect(plain.stdout).toContain("term.a: green tool line");
+  });
+
+  it("KILN_LOG=1 with KILN_LOG_PATH writes a debug log there: the command, plugins, every event, no secret", () => {
+    const { f } = coloured();
+    const path = join(scratch, "debug.log");
+    const r = spawnSync(process.execPath, [bin, "build", "-var", "token=tok-Other-Secret-88", f], {
+      encoding: "utf8",
+      env: {
+        ...process.env,
+        NO_COLOR: "1",
+        KILN_LOG: "1",
+        KILN_LOG_PATH: path,
+        HTTPS_PROXY: "http://me:pw-Proxy-99@proxy.example:3128",
+      },
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("");
+    const log = readFileSync(path, "utf8");
+    const lines = log.trim().split("\n");
+    for (const l of lines) expect(l).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z \[DEBUG\] /);
+    expect(log).toContain("[DEBUG] kiln build -var token=… ");
+    expect(log).toContain("[DEBUG] HTTPS_PROXY=http://me:***@proxy.example:3128/");
+    expect(log).toMatch(/\[DEBUG\] plugin builder term: kiln-builder-terminal@1\.0\.0 \(plugins: /);
+    expect(log).toMatch(/\[DEBUG\] event \{"type":"step-start",.*"step":"prepare"\}/);
+    expect(log).toMatch(/\[DEBUG\] event \{"type":"build-end",.*"ok":true/);
+    expect(log).toMatch(/\[DEBUG\] kiln build exited 0 after \d+ ms$/m);
+    expect(log).toContain("<sensitive>");
+    expect(log).not.toMatch(/tok-Other-Secret-88|tok-Very-Secret-77|pw-Proxy-99/);
+    expect(log).not.toMatch(CONTROL);
+  });
+
+  it("KILN_LOG=1 alone writes the debug log to stderr, and the output stays plain lines", () => {
+    const { f } = coloured();
+    const r = spawnSync(process.execPath, [bin, "build", f], {
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "1", KILN_LOG: "1" },
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/\[DEBUG\] event \{"type":"run-start"/);
+    expect(r.stdout).toContain("term.a: finished in");
   });
 });

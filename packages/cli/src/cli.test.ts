@@ -175,3 +175,127 @@ describe("kiln schema and version", () => {
     expect(r.stdout).toMatch(/^kiln \d+\.\d+\.\d+ \(@kiln\/core \d+\.\d+\.\d+, node /);
   });
 });
+
+describe("help", () => {
+  it("kiln --help and kiln help list every command and the environment", () => {
+    for (const args of [["--help"], ["help"]]) {
+      const r = kiln(args);
+      expect(r.code).toBe(0);
+      for (const c of ["build", "validate", "inspect", "fmt", "init", "plugins", "schema", "version"])
+        expect(r.stdout).toMatch(new RegExp(`^ {2}${c} +\\S`, "m"));
+      expect(r.stdout).toContain("PKR_VAR_<name>");
+      expect(r.stdout).toContain("KILN_LOG=1");
+    }
+  });
+  it("kiln help build and kiln build --help: every flag on a line of its own, and examples", () => {
+    const a = kiln(["help", "build"]);
+    const b = kiln(["build", "--help"]);
+    const c = kiln(["build", "-h"]);
+    expect(a.code).toBe(0);
+    expect(b.stdout).toBe(a.stdout);
+    expect(c.stdout).toBe(a.stdout);
+    const flags = a.stdout.split("\n").filter((l) => /^ {2}(-h, )?--/.test(l));
+    const names = flags.map((l) => /--([a-z-]+)/.exec(l)?.[1]);
+    expect(names).toEqual([
+      "only",
+      "except",
+      "parallel-builds",
+      "force",
+      "on-error",
+      "debug",
+      "timestamp-ui",
+      "json",
+      "machine-readable",
+      "var",
+      "var-file",
+      "no-install",
+      "allow-scripts",
+      "no-cache",
+      "cache-dir",
+      "no-color",
+      "help",
+    ]);
+    for (const l of flags) expect(l).toMatch(/^ {2}\S.*\S {2,}\S/); // a flag, then what it does
+    expect(a.stdout).toMatch(/^Usage: kiln build \[flags\] <file\|folder>$/m);
+    expect(a.stdout).toMatch(/^Examples:\n {2}# .+\n {2}kiln build \.$/m);
+  });
+  it("every command has its help", () => {
+    for (const c of ["validate", "inspect", "fmt", "init", "plugins", "schema", "version"]) {
+      const r = kiln([c, "--help"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^kiln ${c} — .+\\n\\nUsage: kiln ${c}`));
+      expect(r.stdout).toMatch(/^Examples?:$/m);
+    }
+  });
+  it("a typo'd command or flag is answered with the likely one", () => {
+    const r = kiln(["buidl", example]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('kiln: unknown command "buidl"; did you mean "build"?');
+    expect(kiln(["help", "valdiate"]).stderr).toContain('did you mean "validate"?');
+    const flag = kiln(["validate", "--syntaxonly", example]);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toBe(
+      'kiln validate: unknown flag "--syntaxonly"; did you mean --syntax-only?\nUsage: kiln validate [flags] <file|folder>\nRun `kiln validate --help` for every flag.\n',
+    );
+    // never Node's own parser message
+    expect(kiln(["validate", "-x", example]).stderr).not.toMatch(/ERR_PARSE_ARGS|To specify a positional/);
+  });
+});
+
+describe("Packer habits", () => {
+  it("single-dash flags work as their double-dash spelling, also before the command", () => {
+    const r = kiln(["validate", "-var", "accelerator=hvf", example]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("accelerator must be auto, kvm or tcg.");
+    expect(kiln(["validate", "-var=accelerator=kvm", example]).code).toBe(0);
+    const vf = write("packer-vars.yaml", "accelerator: hvf\n");
+    expect(kiln(["-var-file", vf, "validate", example]).stderr).toContain(
+      "accelerator must be auto, kvm or tcg.",
+    );
+  });
+  it("PKR_VAR_<name> sets a variable, KILN_VAR_<name> wins over it", () => {
+    const r = kiln(["validate", example], { PKR_VAR_accelerator: "hvf" });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("accelerator must be auto, kvm or tcg.");
+    expect(
+      kiln(["validate", example], { PKR_VAR_accelerator: "hvf", KILN_VAR_accelerator: "kvm" }).code,
+    ).toBe(0);
+    expect(kiln(["inspect", example], { PKR_VAR_accelerator: "kvm" }).stdout).toMatch(
+      /accelerator +string = "kvm" {2}\(PKR_VAR\)/,
+    );
+  });
+});
+
+describe("a folder as the build file", () => {
+  const folder = (files: Record<string, string>) => {
+    const dir = mkdtempSync(join(scratch, "dir-"));
+    for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, name), body);
+    return dir;
+  };
+  const good = "kiln: 1\nsources:\n  a:\n    type: demo\n    iso_url: x\nbuilds:\n  - sources: [a]\n";
+  it("means its kiln.yaml, else its only *.kiln.yaml", () => {
+    const one = folder({ "kiln.yaml": good, "other.kiln.yaml": "kiln: [" });
+    const r = kiln(["validate", one]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain(`${join(one, "kiln.yaml")}: valid`);
+    const only = folder({ "image.kiln.yaml": good, "vars.yaml": "x: 1\n" });
+    expect(kiln(["validate", only]).stdout).toContain(`${join(only, "image.kiln.yaml")}: valid`);
+    expect(kiln(["inspect", only]).stdout).toContain("sources:\n  a  (demo)");
+    expect(JSON.parse(kiln(["schema", only]).stdout).definitions["builder:demo"]).toBeTruthy();
+  });
+  it("without one, or with several, is a clear usage error (exit 2)", () => {
+    const none = folder({ "vars.yaml": "x: 1\n" });
+    for (const cmd of ["validate", "build", "inspect"]) {
+      const r = kiln([cmd, none]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(
+        `kiln ${cmd}: ${none} is a folder without a build file: kiln looks there for kiln.yaml, or for a single *.kiln.yaml. It has vars.yaml: name the build file, or rename it to kiln.yaml.\n`,
+      );
+    }
+    const two = folder({ "a.kiln.yaml": good, "b.kiln.yaml": good });
+    const r = kiln(["validate", two]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`is a folder with 2 build files (a.kiln.yaml, b.kiln.yaml); name one`);
+    expect(r.stderr).not.toMatch(/EISDIR|internal error/);
+  });
+});

@@ -78,7 +78,8 @@ describe("packages/cli/src imports", () => {
     const graph = importGraph(SRC);
     const rel = (f: string) => relative(SRC, f);
     const deps = (f: string) => (graph.get(join(SRC, f)) ?? []).map(rel);
-    expect(deps("main.ts")).toEqual(expect.arrayContaining(["context.ts", "commands/build.ts"]));
+    expect(deps("main.ts")).toEqual(expect.arrayContaining(["context.ts", "commands.ts"]));
+    expect(deps("commands.ts")).toEqual(expect.arrayContaining(["commands/build.ts"]));
     expect(deps("index.ts")).toEqual(expect.arrayContaining(["main.ts", "standard.ts"]));
     expect(deps("commands/build.ts")).toEqual(expect.arrayContaining(["install/index.ts", "shared.ts"]));
   });

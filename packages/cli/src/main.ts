@@ -2,161 +2,107 @@
  * The `kiln` command. Kept small so it starts fast: each command's module (and with it core,
  * ajv and yaml) is imported only when that command runs.
  */
-import { type ParseArgsConfig, parseArgs } from "node:util";
-
-import { type CommandContext, EXIT } from "./context.js";
+import { parseCommandArgs } from "./args.js";
+import { COMMANDS, commandNamed } from "./commands.js";
+import { type DebugLog, EXIT, NO_DEBUG_LOG, wantsDebugLog } from "./context.js";
+import { commandHelp, globalHelp, usageLine } from "./help.js";
 
 export { type CommandContext, EXIT } from "./context.js";
 
-interface CommandSpec {
-  summary: string;
-  usage: string;
-  options: NonNullable<ParseArgsConfig["options"]>;
-  load: () => Promise<{ run: (ctx: CommandContext) => Promise<number> }>;
+/** Flags written before the command (`kiln -machine-readable build f`, Packer's order) move after it. */
+function commandFirst(argv: string[]): string[] {
+  const first = argv[0];
+  if (first === undefined || !first.startsWith("-") || ["-h", "--help", "-v", "--version"].includes(first))
+    return argv;
+  const i = argv.findIndex((a) => a === "help" || commandNamed(a) !== undefined);
+  if (i < 0) return argv;
+  return [argv[i] as string, ...argv.slice(0, i), ...argv.slice(i + 1)];
 }
 
-const varOptions = {
-  var: { type: "string", multiple: true },
-  "var-file": { type: "string", multiple: true },
-} as const;
-
-const COMMANDS: Record<string, CommandSpec> = {
-  build: {
-    summary: "Run the builds of a build file",
-    usage:
-      "kiln build [--no-install] [--allow-scripts] [--only glob,…] [--except glob,…] [--parallel-builds N] [--force] [--no-cache] [--cache-dir DIR] [--on-error cleanup|abort|ask|pause] [--debug] [--timestamp-ui] [--json | --machine-readable] [--var k=v]... [--var-file f]... <file>",
-    options: {
-      ...varOptions,
-      only: { type: "string", multiple: true },
-      except: { type: "string", multiple: true },
-      "parallel-builds": { type: "string" },
-      force: { type: "boolean" },
-      "on-error": { type: "string" },
-      debug: { type: "boolean" },
-      "timestamp-ui": { type: "boolean" },
-      json: { type: "boolean" },
-      "machine-readable": { type: "boolean" },
-      "no-install": { type: "boolean" },
-      "allow-scripts": { type: "boolean" },
-      "no-cache": { type: "boolean" },
-      "cache-dir": { type: "string" },
-    },
-    load: () => import("./commands/build.js"),
-  },
-  cache: {
-    summary: "List or prune the checkpoints kiln keeps to resume builds (docs/checkpoints.md)",
-    usage: "kiln cache list [--json] | prune [--keep-size 20GiB]  [--cache-dir DIR]",
-    options: { json: { type: "boolean" }, "keep-size": { type: "string" }, "cache-dir": { type: "string" } },
-    load: () => import("./commands/cache.js"),
-  },
-  init: {
-    summary: "Install the plugins a build file needs into .kiln/plugins and write kiln.lock",
-    usage: "kiln init [--upgrade] [--allow-scripts] [file]",
-    options: { upgrade: { type: "boolean" }, "allow-scripts": { type: "boolean" } },
-    load: () => import("./commands/init.js"),
-  },
-  plugins: {
-    summary: "List, install or remove the project's plugins (.kiln/plugins, kiln.lock)",
-    usage:
-      "kiln plugins list | install [--allow-scripts] <package[@range]>... | remove <package>...  [--dir <folder>] [--json]",
-    options: { dir: { type: "string" }, json: { type: "boolean" }, "allow-scripts": { type: "boolean" } },
-    load: () => import("./commands/plugins.js"),
-  },
-  validate: {
-    summary: "Check a build file: syntax, structure, plugins, variables and expressions",
-    usage: "kiln validate [--syntax-only] [--var k=v]... [--var-file f]... <file>",
-    options: { ...varOptions, "syntax-only": { type: "boolean" } },
-    load: () => import("./commands/validate.js"),
-  },
-  inspect: {
-    summary: "Show a build file's variables, sources, builds and the plugins that serve them",
-    usage: "kiln inspect [--var k=v]... [--var-file f]... <file>",
-    options: { ...varOptions, json: { type: "boolean" } },
-    load: () => import("./commands/inspect.js"),
-  },
-  fmt: {
-    summary: "Rewrite build files in canonical form (comments kept)",
-    usage: "kiln fmt [--check] [--diff] <file>...",
-    options: { check: { type: "boolean" }, diff: { type: "boolean" } },
-    load: () => import("./commands/fmt.js"),
-  },
-  schema: {
-    summary: "Print the JSON Schema of build files (composed with a file's plugins when given one)",
-    usage: "kiln schema [file]",
-    options: {},
-    load: () => import("./commands/schema.js"),
-  },
-  version: {
-    summary: "Print the versions of kiln and its core",
-    usage: "kiln version",
-    options: {},
-    load: () => import("./commands/version.js"),
-  },
-};
-
-function help(): string {
-  const names = Object.keys(COMMANDS);
-  const width = Math.max(...names.map((n) => n.length));
-  return [
-    "kiln — build machine images from YAML build files",
-    "",
-    "Usage: kiln <command> [options]",
-    "",
-    "Commands:",
-    ...names.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n]?.summary}`),
-    "",
-    "Exit codes: 0 ok, 1 build failed, 2 invalid input or usage, 3 fmt --check found unformatted files.",
-    "Run `kiln <command> --help` for a command's options.",
-    "",
-  ].join("\n");
+async function unknownCommand(name: string, stderr: NodeJS.WritableStream): Promise<number> {
+  const { suggestion } = await import("./suggest.js");
+  const close = suggestion(
+    name,
+    COMMANDS.map((c) => c.name),
+  );
+  stderr.write(
+    `kiln: unknown command "${name}"${close ? `; did you mean "${close}"?` : ""}\nRun \`kiln help\` for the list of commands.\n`,
+  );
+  return EXIT.INVALID;
 }
 
 export async function main(
   argv: string[],
-  io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {},
+  io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream; env?: NodeJS.ProcessEnv } = {},
 ): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
-  const [name, ...rest] = argv;
-  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-    stdout.write(help());
+  const env = io.env ?? process.env;
+  const [name, ...rest] = commandFirst(argv);
+  if (name === undefined || name === "--help" || name === "-h") {
+    stdout.write(globalHelp());
     return name === undefined ? EXIT.INVALID : EXIT.OK;
   }
+  if (name === "help") {
+    const [about] = rest;
+    if (about === undefined) {
+      stdout.write(globalHelp());
+      return EXIT.OK;
+    }
+    const spec = commandNamed(about);
+    if (!spec) return unknownCommand(about, stderr);
+    stdout.write(commandHelp(spec));
+    return EXIT.OK;
+  }
   if (name === "--version" || name === "-v") return main(["version"], io);
-  const spec = COMMANDS[name];
-  if (!spec) {
-    const known = Object.keys(COMMANDS);
-    const close = known.find((k) => k.startsWith(name.slice(0, 3)));
+  const spec = commandNamed(name);
+  if (!spec) return unknownCommand(name, stderr);
+  const parsed = await parseCommandArgs(spec, rest);
+  if (!parsed.ok) {
     stderr.write(
-      `kiln: unknown command "${name}"${close ? `; did you mean "${close}"?` : ""}\nRun \`kiln help\` for the list of commands.\n`,
+      `kiln ${name}: ${parsed.error}\nUsage: ${usageLine(spec)}\nRun \`kiln ${name} --help\` for every flag.\n`,
     );
     return EXIT.INVALID;
   }
-  if (rest.includes("--help") || rest.includes("-h")) {
-    stdout.write(`${spec.summary}\n\nUsage: ${spec.usage}\n`);
+  if (parsed.help) {
+    stdout.write(commandHelp(spec));
     return EXIT.OK;
   }
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: rest,
-      options: { ...spec.options, "no-color": { type: "boolean" } },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    stderr.write(`kiln ${name}: ${(err as Error).message}\nUsage: ${spec.usage}\n`);
-    return EXIT.INVALID;
-  }
-  const noColor = parsed.values["no-color"] === true || "NO_COLOR" in process.env;
+  const noColor = parsed.values["no-color"] === true || "NO_COLOR" in env;
   const color = !noColor && (stderr as NodeJS.WriteStream).isTTY === true;
-  const mod = await spec.load();
-  return mod.run({
-    args: rest,
-    values: parsed.values as CommandContext["values"],
-    positionals: parsed.positionals,
-    stdout,
-    stderr,
-    color,
-  });
+  // The debug log's code is loaded only when it is asked for.
+  let debug: DebugLog = NO_DEBUG_LOG;
+  if (wantsDebugLog(env)) {
+    const { loggableArgs, loggableUrl, openDebugLog } = await import("./debug-log.js");
+    debug = openDebugLog(env, stderr);
+    debug.write(
+      `kiln ${name} ${loggableArgs(rest).join(" ")} (node ${process.version}, ${process.platform}-${process.arch}, cwd ${process.cwd()})`,
+    );
+    for (const k of ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"]) {
+      const v = env[k];
+      if (v) debug.write(`${k}=${k.toLowerCase().startsWith("no_") ? v : loggableUrl(v)}`);
+    }
+    const named = Object.keys(env).filter((k) => /^(KILN_VAR|PKR_VAR)_/.test(k));
+    if (named.length) debug.write(`variables from the environment: ${named.join(", ")} (values not logged)`);
+  }
+  const t0 = Date.now();
+  try {
+    const mod = await spec.load();
+    const code = await mod.run({
+      values: parsed.values,
+      positionals: parsed.positionals,
+      stdout,
+      stderr,
+      color,
+      debug,
+      usage: usageLine(spec),
+    });
+    debug.write(`kiln ${name} exited ${code} after ${Date.now() - t0} ms`);
+    return code;
+  } catch (err) {
+    debug.write(`internal error: ${(err as Error)?.stack ?? String(err)}`);
+    throw err;
+  } finally {
+    debug.close();
+  }
 }

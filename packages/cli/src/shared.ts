@@ -12,6 +12,7 @@ import {
   SecretRegistry,
   type SourceFile,
 } from "@kiln/core";
+import { buildFileOf } from "./build-file.js";
 import { type CommandContext, EXIT } from "./context.js";
 import { pluginFolder } from "./install/lock.js";
 import { STANDARD_PLUGINS } from "./standard.js";
@@ -27,15 +28,26 @@ export function resolverOptions(projectDir: string = process.cwd()) {
   return { searchDirs: [pluginFolder(projectDir), CLI_DIR], standard: STANDARD_PLUGINS };
 }
 
-export function fileArg(ctx: CommandContext, usage: string): string | undefined {
-  const [file, ...extra] = ctx.positionals;
-  if (!file || extra.length > 0) {
+/**
+ * The build file a command was given: the one operand, a file or a folder (its kiln.yaml or
+ * only *.kiln.yaml). Prints a usage error and returns undefined when there is none.
+ */
+export function fileArg(ctx: CommandContext, command: string): string | undefined {
+  const usage = ctx.usage;
+  const [given, ...extra] = ctx.positionals;
+  if (!given || extra.length > 0) {
     ctx.stderr.write(
-      `${file ? `unexpected argument "${extra[0]}"` : "no build file given"}\nUsage: ${usage}\n`,
+      `kiln ${command}: ${given ? `unexpected argument "${extra[0]}"` : `no build file given (a file, or a folder: kiln ${command} .)`}\nUsage: ${usage}\n`,
     );
     return undefined;
   }
-  return file;
+  const found = buildFileOf(given);
+  if ("error" in found) {
+    ctx.stderr.write(`kiln ${command}: ${found.error}\n`);
+    return undefined;
+  }
+  if (found.file !== given) ctx.debug.write(`build file: ${found.file}`);
+  return found.file;
 }
 
 /** Load `file` with the command's --var and --var-file; pass `structure` when it is parsed already. */

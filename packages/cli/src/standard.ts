@@ -8,9 +8,14 @@ export const STANDARD_PLUGINS: Partial<Record<Kind, Record<string, string>>> = {
     "proxmox-iso": "@kiln/builder-proxmox",
     "proxmox-clone": "@kiln/builder-proxmox",
     kamatera: "@kiln/builder-kamatera",
+    // The plugin's names, and Packer core's older osc-* names as aliases.
+    "outscale-bsu": "@kiln/builder-outscale",
     "osc-bsu": "@kiln/builder-outscale",
+    "outscale-chroot": "@kiln/builder-outscale",
     "osc-chroot": "@kiln/builder-outscale",
+    "outscale-bsusurrogate": "@kiln/builder-outscale",
     "osc-bsusurrogate": "@kiln/builder-outscale",
+    "outscale-bsuvolume": "@kiln/builder-outscale",
     "osc-bsuvolume": "@kiln/builder-outscale",
   },
   provisioner: {
@@ -18,6 +23,8 @@ export const STANDARD_PLUGINS: Partial<Record<Kind, Record<string, string>>> = {
     file: "@kiln/provisioners",
     "shell-local": "@kiln/provisioners",
     breakpoint: "@kiln/provisioners",
+    ansible: "@kiln/provisioner-ansible",
+    "ansible-local": "@kiln/provisioner-ansible",
   },
   "post-processor": {
     manifest: "@kiln/post-processors",
@@ -26,6 +33,7 @@ export const STANDARD_PLUGINS: Partial<Record<Kind, Record<string, string>>> = {
     "shell-local": "@kiln/post-processors",
   },
   datasource: {
+    "outscale-omi": "@kiln/builder-outscale",
     "osc-omi": "@kiln/builder-outscale",
   },
 };

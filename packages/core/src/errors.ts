@@ -107,6 +107,10 @@ export const ERRORS = {
   KILN_USAGE: { title: "Command-line usage error" },
   KILN_NO_RUNS: { title: "--only / --except leave no run to build" },
   KILN_STALLED: { title: "The build stopped making progress (a plugin promise never settles)" },
+  KILN_CLEANUP_FAILED: {
+    title: "A cleanup failed: something the build made may be left behind",
+    hint: "Check for and remove what that step creates (the log names it), then build again.",
+  },
   KILN_PLUGIN_CRASH: { title: "Plugin code threw where nothing awaited it" },
   KILN_PLUGIN_EXIT: { title: "Plugin code tried to end the kiln process" },
   KILN_PLUGIN_NOT_PINNED: {

@@ -32,6 +32,7 @@ export {
   type RunContextInit,
 } from "./engine/context.js";
 export { failRunOf, uncaughtInRun, withinRun } from "./engine/crash.js";
+export { type DataSourceOptions, type DataValues, dataOrder, evaluateDataSources } from "./engine/data.js";
 export { EventBus, type KilnEvent, type KilnEventType, type Listener } from "./engine/events.js";
 export { NoneCommunicator } from "./engine/none.js";
 export {

@@ -74,11 +74,21 @@ describe("loadBuildFile on a valid file", () => {
 });
 
 describe("variable values", () => {
-  it("follow default < env binding < KILN_VAR_ < --var-file < --var", () => {
+  it("follow default < env binding < PKR_VAR_ < KILN_VAR_ < --var-file < --var", () => {
     expect(load({ env: { DEMO_PASSWORD: "from-env" } }).variables.password?.value).toBe("from-env");
     expect(load({ env: { DEMO_PASSWORD: "e", KILN_VAR_password: "kv" } }).variables.password?.value).toBe(
       "kv",
     );
+    // Packer's PKR_VAR_<name> is read too, above the env binding and below KILN_VAR_<name>.
+    expect(load({ env: { DEMO_PASSWORD: "e", PKR_VAR_password: "pkr" } }).variables.password).toMatchObject({
+      value: "pkr",
+      origin: "PKR_VAR",
+      from: "$PKR_VAR_password",
+    });
+    expect(
+      load({ env: { PKR_VAR_password: "pkr", KILN_VAR_password: "kv" } }).variables.password?.value,
+    ).toBe("kv");
+    expect(load({ env: { PKR_VAR_memory: "3072" } }).variables.memory?.value).toBe(3072);
     const l = load({
       env: { KILN_VAR_version: "20.04" },
       vars: ["version=22.04", "memory=2048", "debug=true", "packages=[git]"],
@@ -109,6 +119,9 @@ describe("variable values", () => {
     const err = errorOf(() => load({ vars: ["memory=x"], env: { KILN_VAR_password: "s3cr3t-value" } }));
     expect(JSON.stringify(err.diagnostics)).not.toContain("s3cr3t-value");
     expect(err.secrets).toContain("s3cr3t-value");
+    const pkr = errorOf(() => load({ vars: ["memory=x"], env: { PKR_VAR_password: "pkr-s3cr3t" } }));
+    expect(JSON.stringify(pkr.diagnostics)).not.toContain("pkr-s3cr3t");
+    expect(pkr.secrets).toContain("pkr-s3cr3t");
   });
 });
 

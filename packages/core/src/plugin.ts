@@ -3,7 +3,12 @@
  * carries its JSON Schema (also shipped as the package's `./schema.json`, so validation never
  * loads plugin code) and a `create()` that loads the heavy part lazily.
  */
-import type { BuilderRuntime, PostProcessorRuntime, ProvisionerRuntime } from "./engine/types.js";
+import type {
+  BuilderRuntime,
+  DataSourceRuntime,
+  PostProcessorRuntime,
+  ProvisionerRuntime,
+} from "./engine/types.js";
 import type { Kind } from "./schema/base.js";
 import { type JsonSchema, KIND_KEY } from "./schema/base.js";
 
@@ -65,9 +70,9 @@ export function definePostProcessor<S extends ComponentSchema>(
 ): PostProcessorComponent<PostProcessorRuntime<SchemaOptions<S>>> {
   return { kind: "post-processor", ...checkDef(def, "post-processor") };
 }
-export function defineDataSource<S extends ComponentSchema, Impl>(
-  def: ComponentDef<S, Impl>,
-): DataSourceComponent<Impl> {
+export function defineDataSource<S extends ComponentSchema>(
+  def: ComponentDef<S, DataSourceRuntime<SchemaOptions<S>>>,
+): DataSourceComponent<DataSourceRuntime<SchemaOptions<S>>> {
   return { kind: "datasource", ...checkDef(def, "datasource") };
 }
 

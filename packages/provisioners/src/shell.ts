@@ -20,10 +20,15 @@
 import { randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
-import type { Communicator, ExecResult, ProvisionContext, ProvisionerRuntime } from "@kiln/core";
-import { localPaths } from "@kiln/core";
-import { CommunicatorError } from "@kiln/sdk";
-import { endGroup, groupedCommand } from "./remote-group.js";
+import {
+  type Communicator,
+  type ExecResult,
+  localPaths,
+  type ProvisionContext,
+  type ProvisionerRuntime,
+  setLongTimeout,
+} from "@kiln/core";
+import { CommunicatorError, endGroup, groupedCommand } from "@kiln/sdk";
 import type { ShellOptions } from "./schema.js";
 import {
   abortError,
@@ -86,11 +91,11 @@ function deadlineSignal(parent: AbortSignal, ms: number): { signal: AbortSignal;
   const onAbort = () => ctl.abort(parent.reason);
   if (parent.aborted) ctl.abort(parent.reason);
   else parent.addEventListener("abort", onAbort, { once: true });
-  const t = setTimeout(() => ctl.abort(new Error("start_retry_timeout reached")), Math.max(0, ms));
+  const t = setLongTimeout(() => ctl.abort(new Error("start_retry_timeout reached")), ms);
   return {
     signal: ctl.signal,
     dispose() {
-      clearTimeout(t);
+      t.clear();
       parent.removeEventListener("abort", onAbort);
     },
   };

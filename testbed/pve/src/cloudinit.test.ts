@@ -465,17 +465,17 @@ describe.skipIf(!applianceDisk)("QemuRunner: the appliance applies the generated
     const ci = await readCloudinitVolume(d.state.volumePath("local:120/vm-120-cloudinit.qcow2") as string);
     const iid = /^instance-id: (\w+)$/m.exec(ci["meta-data"] as string)?.[1];
 
-    let port: number | undefined;
+    let ep: { host: string; port: number } | undefined;
     const deadline = Date.now() + 150_000;
-    while (Date.now() < deadline && !port) {
+    while (Date.now() < deadline && !ep) {
       const r = await api("GET", "/nodes/pve/qemu/120/agent/network-get-interfaces");
-      if (r.status === 200) port = d.state.sshEndpoint(120)?.port;
+      if (r.status === 200) ep = d.state.sshEndpoint(120);
       else await new Promise((res) => setTimeout(res, 1000));
     }
-    const serial = () => fs.readFileSync(runner.serialLog(120), "utf8");
-    expect(port, `guest did not come up:\n${serial()}`).toBeDefined();
+    const serial = () => fs.readFileSync(runner.serialLog(120) as string, "utf8");
+    expect(ep, `guest did not come up:\n${serial()}`).toBeDefined();
     const out = await sshExec(
-      port as number,
+      ep as { host: string; port: number },
       { privateKey: key.private }, // key only: no password, no agent
       "hostname; cat /var/lib/kiln/instance-id; cat /root/.ssh/authorized_keys",
     );

@@ -11,8 +11,9 @@ export {
   readCloudinitVolume,
   sha256Crypt,
 } from "./cloudinit.js";
-export { QemuRunner, type QemuRunnerOptions, qemuArgs, SSH_PORT_FIELD } from "./qemu-runner.js";
+export { guestSpecOf, QemuRunner, type QemuRunnerOptions } from "./qemu-runner.js";
 export {
+  AgentCommandError,
   AgentNotRunningError,
   FakeRunner,
   type FakeRunnerOptions,

@@ -1,8 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
+import { samePortForwards } from "@kiln/testbed-guests/testing";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { login, request, uploadFile, waitTask } from "./client.js";
-import { QemuRunner, SSH_PORT_FIELD } from "./qemu-runner.js";
+import { QemuRunner } from "./qemu-runner.js";
 import { type PveDouble, startPveDouble } from "./server.js";
 import { CI, findApplianceDisk, hasTool, sshExec } from "./test-guest.js";
 
@@ -64,9 +65,7 @@ describe.skipIf(skip)("QemuRunner: real guests behind the API", () => {
     ).toBe("OK");
 
     // the "agent" answers once the guest's SSH server does
-    let ifs:
-      | { name: string; "ip-addresses": { "ip-address": string }[]; [SSH_PORT_FIELD]?: number }[]
-      | undefined;
+    let ifs: { name: string; "ip-addresses": { "ip-address": string }[] }[] | undefined;
     const deadline = Date.now() + 150_000;
     while (Date.now() < deadline) {
       const r = await api("GET", "/nodes/pve/qemu/100/agent/network-get-interfaces");
@@ -78,11 +77,20 @@ describe.skipIf(skip)("QemuRunner: real guests behind the API", () => {
       await new Promise((res) => setTimeout(res, 1000));
     }
     expect(ifs, "guest did not come up").toBeDefined();
+    // the VM's own loopback address on eth0 (not 127.0.0.1, not QEMU's 10.0.2.15), no port hint:
+    // as root the guest's port 22 is port 22 on that address
     const eth0 = ifs?.find((i) => i.name === "eth0");
-    const port = eth0?.[SSH_PORT_FIELD] as number;
-    expect(eth0?.["ip-addresses"][0]?.["ip-address"]).toBe("127.0.0.1");
-    expect(d.state.sshEndpoint(100)).toEqual({ host: "127.0.0.1", port });
-    expect(await sshExec(port, { password: "kiln" }, "echo hello-from-$(hostname)")).toMatch(/^hello-from-/);
+    const ip = eth0?.["ip-addresses"][0]?.["ip-address"] as string;
+    expect(ip).toMatch(/^127\.0\.0\.(\d+)$/);
+    expect(ip).not.toBe("127.0.0.1");
+    expect(ip).toBe(runner.address(100));
+    expect(Object.keys(eth0 ?? {}).sort()).toEqual(["hardware-address", "ip-addresses", "name"]);
+    const port = d.state.sshEndpoint(100)?.port as number;
+    expect(d.state.sshEndpoint(100)).toEqual({ host: ip, port });
+    if (await samePortForwards(22)) expect(port).toBe(22);
+    expect(await sshExec({ host: ip, port }, { password: "kiln" }, "echo hello-from-$(hostname)")).toMatch(
+      /^hello-from-/,
+    );
 
     // keys go to the guest through QMP
     expect((await api("PUT", "/nodes/pve/qemu/100/sendkey", { key: "ret" })).status).toBe(200);
@@ -113,7 +121,7 @@ describe.skipIf(skip)("QemuRunner: real guests behind the API", () => {
     expect((await waitTask(d.url, "pve", cr.body.data as string, s)).exitstatus).toBe("OK");
     const start = await api("POST", "/nodes/pve/qemu/101/status/start");
     expect((await waitTask(d.url, "pve", start.body.data as string, s)).exitstatus).toBe("OK");
-    const log = runner.serialLog(101);
+    const log = runner.serialLog(101) as string;
     const read = () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8") : "");
     const waitFor = async (re: RegExp, ms: number) => {
       const end = Date.now() + ms;

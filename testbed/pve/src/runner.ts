@@ -3,6 +3,7 @@
  * a VmRunner does the machine part. FakeRunner records what was asked of it (for contract
  * tests); QemuRunner (qemu-runner.ts) boots a real QEMU guest under TCG.
  */
+import { AgentCommandError, AgentNotRunningError } from "@kiln/testbed-guests";
 
 export interface VmDrive {
   /** Config key: scsi0, virtio0, sata0, ide2, efidisk0 ... */
@@ -58,8 +59,12 @@ export interface VmRunner {
   shutdown(vmid: number, timeoutMs: number): Promise<void>;
   /** One key combination in PVE/qemu notation, e.g. "ret", "shift-a", "ctrl-alt-delete". */
   sendKey(vmid: number, key: string): Promise<void>;
-  /** Guest agent's network-get-interfaces; throws "QEMU guest agent is not running" when absent. */
-  agentInterfaces(vmid: number): Promise<GuestInterface[]>;
+  /**
+   * A qemu-guest-agent command in PVE's naming (`ping`, `network-get-interfaces`, `get-osinfo`,
+   * `fsfreeze-status` …); resolves with the agent's `return`. Throws AgentNotRunningError while no
+   * agent answers, AgentCommandError for the agent's own errors.
+   */
+  agent(vmid: number, command: string, args?: Record<string, unknown>): Promise<unknown>;
   isRunning(vmid: number): boolean;
   /** Where the host reaches the guest's port 22, if the runner forwards it. */
   sshEndpoint?(vmid: number): SshEndpoint | undefined;
@@ -69,11 +74,7 @@ export interface VmRunner {
   close(): Promise<void>;
 }
 
-export class AgentNotRunningError extends Error {
-  constructor() {
-    super("QEMU guest agent is not running");
-  }
-}
+export { AgentCommandError, AgentNotRunningError };
 
 export interface FakeVm {
   spec: VmSpec;
@@ -81,6 +82,7 @@ export interface FakeVm {
   keys: string[];
   starts: number;
   agentUp: boolean;
+  frozen?: boolean;
 }
 
 export interface FakeRunnerOptions {
@@ -140,24 +142,51 @@ export class FakeRunner implements VmRunner {
     this.vms.get(vmid)?.keys.push(key);
   }
 
-  async agentInterfaces(vmid: number): Promise<GuestInterface[]> {
+  /** The simulated agent: ping, network-get-interfaces, get-osinfo, get-host-name, fsfreeze-*, shutdown. */
+  async agent(vmid: number, command: string): Promise<unknown> {
     const vm = this.vms.get(vmid);
     if (!vm?.running || !vm.agentUp) throw new AgentNotRunningError();
     const mac = vm.spec.nets[0]?.macaddr ?? "BC:24:11:00:00:01";
-    return [
-      {
-        name: "lo",
-        "hardware-address": "00:00:00:00:00:00",
-        "ip-addresses": [{ "ip-address": "127.0.0.1", "ip-address-type": "ipv4", prefix: 8 }],
-      },
-      {
-        name: "eth0",
-        "hardware-address": mac.toLowerCase(),
-        "ip-addresses": [
-          { "ip-address": this.opts.guestIp ?? "10.0.2.15", "ip-address-type": "ipv4", prefix: 24 },
-        ],
-      },
-    ];
+    switch (command) {
+      case "ping":
+        return {};
+      case "network-get-interfaces":
+        return [
+          {
+            name: "lo",
+            "hardware-address": "00:00:00:00:00:00",
+            "ip-addresses": [{ "ip-address": "127.0.0.1", "ip-address-type": "ipv4", prefix: 8 }],
+          },
+          {
+            name: "eth0",
+            "hardware-address": mac.toLowerCase(),
+            "ip-addresses": [
+              { "ip-address": this.opts.guestIp ?? "10.0.2.15", "ip-address-type": "ipv4", prefix: 24 },
+            ],
+          },
+        ] satisfies GuestInterface[];
+      case "get-osinfo":
+        return { id: "debian", name: "Debian GNU/Linux", "version-id": "12", "kernel-release": "6.1.0" };
+      case "get-host-name":
+        return { "host-name": vm.spec.name ?? `vm${vmid}` };
+      case "fsfreeze-status":
+        return vm.frozen ? "frozen" : "thawed";
+      case "fsfreeze-freeze":
+        vm.frozen = true;
+        return 1;
+      case "fsfreeze-thaw":
+        vm.frozen = false;
+        return 1;
+      case "shutdown":
+        setTimeout(() => this.crash(vmid), this.opts.shutdownMs ?? 10);
+        return undefined;
+      default:
+        throw new AgentCommandError(
+          `guest-${command}`,
+          "CommandNotFound",
+          `The command guest-${command} has not been found`,
+        );
+    }
   }
 
   isRunning(vmid: number): boolean {

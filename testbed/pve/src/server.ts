@@ -17,6 +17,7 @@ import path from "node:path";
 import { ApiError, paramError, STATUS_TEXT } from "./api-error.js";
 import { makeSelfSignedCert } from "./cert.js";
 import type { HostDns } from "./cloudinit.js";
+import { configValueOf } from "./config-view.js";
 import { hasTool } from "./exec.js";
 import { createFaults, type Faults } from "./faults.js";
 import { boundaryOf } from "./multipart.js";
@@ -88,7 +89,7 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
   const runner: VmRunner = opts.runner ?? new FakeRunner();
   const ownStorage = !opts.storageDir;
   const storageDir = opts.storageDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "kiln-pve-storage-"));
-  for (const d of ["template/iso", "template/cache", "images", "import", ".tmp"])
+  for (const d of ["template/iso", "template/cache", "images", "import", "lvm", ".tmp"])
     fs.mkdirSync(path.join(storageDir, d), { recursive: true });
   const hasQemuImg = hasTool("qemu-img");
   const access = createAccess(users, tokens);
@@ -106,7 +107,7 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
   const handlers: Handlers = {
     ...clusterRoutes(cluster, fingerprint),
     ...access.routes,
-    ...nodesQemuRoutes(cluster, tasks),
+    ...nodesQemuRoutes(cluster, tasks, configValueOf(spec)),
     ...qemuAgentRoutes(cluster, agentIsDown),
     ...taskRoutes(node, tasks),
     ...storageRoutes(cluster, tasks),

@@ -51,8 +51,37 @@ export const normalizeNets = (params: Record<string, string>) => {
       const mac = parts.find((p) => p.startsWith("macaddr="))?.slice(8) ?? randomMac();
       params[k] = [`${model}=${mac}`, ...parts.slice(1).filter((p) => !p.startsWith("macaddr="))].join(",");
     }
+    // as PVE prints it: MODEL=MAC first, the other options sorted by name
+    const [head, ...opts] = (params[k] as string).split(",");
+    const name = (o: string) => o.split("=")[0] ?? "";
+    params[k] = [head, ...opts.sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0))].join(
+      ",",
+    );
   }
 };
+
+/** Drive keys in the order PVE looks for boot devices (Drive::valid_drive_names_for_boot). */
+const BOOT_DRIVES = [
+  ...Array.from({ length: 4 }, (_, i) => `ide${i}`),
+  ...Array.from({ length: 6 }, (_, i) => `sata${i}`),
+  ...Array.from({ length: 31 }, (_, i) => `scsi${i}`),
+  ...Array.from({ length: 16 }, (_, i) => `virtio${i}`),
+];
+
+/**
+ * The `boot` PVE writes on create without one (QemuServer::get_default_bootdevices): the first
+ * hard disk, the first CD-ROM, then every NIC — `order=scsi0;ide2;net0`; undefined with none.
+ */
+export function defaultBoot(conf: Record<string, string>): string | undefined {
+  const isCd = (k: string) => /(?:^|,)media=cdrom(?:,|$)/.test(conf[k] ?? "");
+  const disk = BOOT_DRIVES.find((k) => conf[k] !== undefined && !isCd(k));
+  const cd = BOOT_DRIVES.find((k) => conf[k] !== undefined && isCd(k));
+  const nets = Object.keys(conf)
+    .filter((k) => /^net\d+$/.test(k))
+    .sort();
+  const devs = [...(disk ? [disk] : []), ...(cd ? [cd] : []), ...nets];
+  return devs.length ? `order=${devs.join(";")}` : undefined;
+}
 
 export const configDigest = (c: Record<string, string>) =>
   crypto

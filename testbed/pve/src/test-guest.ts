@@ -53,9 +53,9 @@ export interface Ssh2 {
 export const ssh2 = (): Ssh2 =>
   createRequire(path.join(repoRoot, "packages/sdk/package.json"))("ssh2") as Ssh2;
 
-/** Run `command` as root on 127.0.0.1:`port` with a password or a key; resolves with stdout. */
+/** Run `command` as root on `host`:`port` with a password or a key; resolves with stdout. */
 export function sshExec(
-  port: number,
+  { host, port }: { host: string; port: number },
   auth: { password: string } | { privateKey: string },
   command: string,
 ): Promise<string> {
@@ -75,6 +75,6 @@ export function sshExec(
         });
       }),
     );
-    c.connect({ host: "127.0.0.1", port, username: "root", ...auth, readyTimeout: 20_000 });
+    c.connect({ host, port, username: "root", ...auth, readyTimeout: 20_000 });
   });
 }

@@ -1,5 +1,4 @@
 import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import {
   EventBus,
   type LoadedBuildFile,
@@ -11,7 +10,11 @@ import {
 import { guardBuild } from "../build/guard.js";
 import { runLogs } from "../build/run-logs.js";
 import { type CommandContext, EXIT } from "../context.js";
-import { jsonRenderer, machineReadableRenderer, plainRenderer } from "../render/plain.js";
+import { jsonRenderer, machineReadableRenderer } from "../render/machine.js";
+import { plainRenderer } from "../render/plain.js";
+import { createAsker } from "../render/prompt.js";
+import { buildSummary } from "../render/summary.js";
+import type { TtyView } from "../render/tty.js";
 import { CLI_DIR, fileArg, loadFromArgs, report } from "../shared.js";
 
 const ON_ERROR: OnError[] = ["cleanup", "abort", "ask", "pause"];
@@ -26,9 +29,7 @@ function list(v: unknown): string[] {
 
 /** `kiln build`: run every build of a file. Exit 0 when all runs succeed, 1 otherwise. */
 export async function run(ctx: CommandContext): Promise<number> {
-  const usage =
-    "kiln build [--only g] [--except g] [--parallel-builds N] [--force] [--no-cache] [--cache-dir DIR] [--on-error m] <file>";
-  const file = fileArg(ctx, usage);
+  const file = fileArg(ctx, "build");
   if (!file) return EXIT.INVALID;
   const onError = (ctx.values["on-error"] as string | undefined) ?? "cleanup";
   if (!ON_ERROR.includes(onError as OnError)) {
@@ -94,20 +95,42 @@ export async function run(ctx: CommandContext): Promise<number> {
       if (signals === 1) ctl.abort(new Error(`interrupted by ${sig}`));
       else {
         hard.abort(new Error(`interrupted again by ${sig}`));
-        err.write(
-          `kiln: still cleaning up: ${pending.join(", ") || "nearly done"} — waiting so nothing is left behind\n`,
+        note(
+          `kiln: still cleaning up: ${pending.join(", ") || "nearly done"} — waiting so nothing is left behind`,
         );
       }
     },
   });
   const err = guard.safe(ctx.stderr);
   const safeOut = guard.safe(out);
+  // What people read: a live view on a terminal, plain lines otherwise (CI), and a summary at the
+  // end. Programs get --json or --machine-readable, and no summary. A debug log going to stderr
+  // (KILN_LOG=1 without KILN_LOG_PATH) would fight the live lines: then plain lines.
+  let tty: TtyView | undefined;
+  let plain: ReturnType<typeof plainRenderer> | undefined;
   if (ctx.values.json) bus.subscribe(jsonRenderer(safeOut));
   else if (ctx.values["machine-readable"]) bus.subscribe(machineReadableRenderer(safeOut));
-  else if (out.isTTY && process.env.TERM !== "dumb") {
-    const { ttyRenderer } = await import("../render/tty.js");
-    bus.subscribe(ttyRenderer(out, { timestamps, color: ctx.color }));
-  } else bus.subscribe(plainRenderer(safeOut, { timestamps, color: false }));
+  else if (out.isTTY && process.env.TERM !== "dumb" && ctx.debug.target !== "stderr") {
+    const { ttyView } = await import("../render/tty.js");
+    tty = ttyView(out, { timestamps, color: ctx.color });
+    bus.subscribe(tty.listener);
+  } else {
+    plain = plainRenderer(safeOut, { timestamps, color: false });
+    bus.subscribe(plain.listener);
+  }
+  const summary = tty || plain ? buildSummary() : undefined;
+  if (summary) bus.subscribe(summary.listener);
+  /** A line of kiln's own while the build runs (above the live lines on a terminal). */
+  function note(text: string): void {
+    if (tty) tty.log(text);
+    else err.write(`${text}\n`);
+  }
+  if (ctx.debug.enabled) {
+    ctx.debug.setRedactor((s) => bus.secrets.redact(s));
+    for (const p of loaded.plugins)
+      ctx.debug.write(`plugin ${p.kind} ${p.type}: ${p.pkg.name}@${p.pkg.version} (${p.via}: ${p.pkg.dir})`);
+    bus.subscribe((e) => ctx.debug.write(`event ${JSON.stringify(e)}`));
+  }
 
   // A full log per run, beside the build file (see run-logs.ts); a log that cannot be written is
   // one warning, never the end of the build.
@@ -123,15 +146,17 @@ export async function run(ctx: CommandContext): Promise<number> {
     else if (e.type === "run-end") active.delete(e.run);
   });
 
-  let rl: ReturnType<typeof createInterface> | undefined;
-  const prompt = async (question: string): Promise<string> => {
-    if (!process.stdin.isTTY) {
-      err.write(`${question} (no terminal to answer: continuing)\n`);
-      return onError === "ask" ? "c" : "";
-    }
-    rl ??= createInterface({ input: process.stdin, output: ctx.stderr });
-    return new Promise((resolve) => rl?.question(`${question} `, resolve));
-  };
+  // Questions (--debug, --on-error=ask|pause) one at a time, on the terminal, never drawn over.
+  const ask = createAsker({
+    input: process.stdin,
+    write: tty ? tty.raw : (text) => err.write(text),
+    note,
+    before: () => tty?.pause(),
+    after: () => tty?.resume(),
+    signal: ctl.signal,
+  });
+  // Nobody to answer, or interrupted: clean up (for --on-error=ask), or just go on.
+  const prompt = (question: string) => ask(question, "c");
 
   try {
     const result = await runBuild({
@@ -158,7 +183,14 @@ export async function run(ctx: CommandContext): Promise<number> {
     return report(ctx, e, loaded.src);
   } finally {
     finished = true;
-    rl?.close();
+    const lines = summary?.lines(logs.files, { color: tty !== undefined && ctx.color }) ?? [];
+    if (tty) {
+      if (lines.length) tty.log(lines.join("\n"));
+      tty.close();
+    } else if (plain) {
+      plain.close();
+      if (lines.length) safeOut.write(`${lines.join("\n")}\n`);
+    }
     await logs.close();
     guard.dispose();
   }

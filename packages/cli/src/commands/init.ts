@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
+import { buildFileOf } from "../build-file.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { ensurePlugins, LOCK_NAME } from "../install/index.js";
 import { CLI_DIR, report } from "../shared.js";
@@ -16,7 +17,12 @@ function findFile(ctx: CommandContext): string | undefined {
     ctx.stderr.write(`kiln init: unexpected argument "${extra[0]}"\nUsage: kiln init [--upgrade] [file]\n`);
     return undefined;
   }
-  if (given) return given;
+  if (given) {
+    const found = buildFileOf(given);
+    if ("file" in found) return found.file;
+    ctx.stderr.write(`kiln init: ${found.error}\n`);
+    return undefined;
+  }
   const names = readdirSync(process.cwd()).filter((n) => /\.ya?ml$/.test(n));
   const preferred = names.filter((n) => /(^|\.)kiln\.ya?ml$/.test(n));
   const pick = preferred.length === 1 ? preferred : names.length === 1 ? names : [];

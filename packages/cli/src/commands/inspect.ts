@@ -52,7 +52,7 @@ function describe(loaded: LoadedBuildFile) {
 }
 
 export async function run(ctx: CommandContext): Promise<number> {
-  const file = fileArg(ctx, "kiln inspect [--json] <file>");
+  const file = fileArg(ctx, "inspect");
   if (!file) return EXIT.INVALID;
   let loaded: LoadedBuildFile;
   let structure: Structure | undefined;

@@ -9,6 +9,7 @@ import {
   type Structure,
   walkComponents,
 } from "@kiln/core";
+import { buildFileOf } from "../build-file.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { report, resolverOptions } from "../shared.js";
 import { STANDARD_PLUGINS } from "../standard.js";
@@ -18,7 +19,13 @@ import { STANDARD_PLUGINS } from "../standard.js";
  * uses (or, without a file, of every installed standard plugin), for editors.
  */
 export async function run(ctx: CommandContext): Promise<number> {
-  const [file] = ctx.positionals;
+  const [given] = ctx.positionals;
+  const found = given === undefined ? undefined : buildFileOf(given);
+  if (found && "error" in found) {
+    ctx.stderr.write(`kiln schema: ${found.error}\n`);
+    return EXIT.INVALID;
+  }
+  const file = found?.file;
   const components: Array<{ kind: Kind; type: string; schema: Record<string, unknown> }> = [];
   let structure: Structure | undefined;
   try {

@@ -3,7 +3,7 @@ import { type CommandContext, EXIT } from "../context.js";
 import { fileArg, loadFromArgs, report } from "../shared.js";
 
 export async function run(ctx: CommandContext): Promise<number> {
-  const file = fileArg(ctx, "kiln validate [--syntax-only] <file>");
+  const file = fileArg(ctx, "validate");
   if (!file) return EXIT.INVALID;
   let structure: Structure | undefined;
   try {

@@ -117,6 +117,7 @@ describe("ensurePlugins", () => {
       builders: ["steps"],
       provisioners: ["record"],
       "post-processors": ["wrap"],
+      datasources: ["echo"],
     });
     const folderPj = JSON.parse(readFileSync(join(dir, ".kiln/plugins/package.json"), "utf8"));
     expect(folderPj.dependencies["@kiln/core"]).toBe(lock.core);

@@ -1,9 +1,17 @@
-/** Plain lines for logs and non-TTY output: `run: text`, one whole line at a time. */
+/**
+ * Plain lines for logs and non-TTY output (CI): `run: text`, one whole line at a time; on long
+ * work a progress line every few seconds (percent, speed, time left), and a line for a run that
+ * has been quiet for a while, so a CI log shows that something is happening.
+ */
 import type { KilnEvent } from "@kiln/core";
-import { formatBytes, formatMs } from "@kiln/core";
+import { formatMs } from "@kiln/core";
+import { plainText, terminalText } from "./ansi.js";
+import { checkpointLine } from "./checkpoint.js";
+import { describeProgress, Rate } from "./progress.js";
 
 export interface LineOptions {
   timestamps?: boolean;
+  /** Colours (kiln's and the tools'); without, every escape sequence is removed. */
   color?: boolean;
 }
 
@@ -71,101 +79,86 @@ export function lineFor(e: KilnEvent, opts: LineOptions = {}): string | undefine
       text = undefined;
   }
   if (text === undefined) return undefined;
+  text = c ? terminalText(text) : plainText(text);
   if (opts.timestamps) text = `${new Date(e.time).toISOString()} ${text}`;
   return text;
 }
 
-/** How a checkpoint event reads on the terminal. */
-function checkpointLine(e: Extract<KilnEvent, { type: "checkpoint" }>): string | undefined {
-  const which = `checkpoint ${e.index} (after ${e.step}${e.key ? `, ${e.key.slice(0, 12)}` : ""})`;
-  switch (e.action) {
-    case "restored":
-      return `==> Restored ${which} from ${e.dir}: not running ${e.skipped?.join(", ") || "anything before it"} again`;
-    case "saved":
-      return `    Saved ${which}${e.bytes !== undefined ? `, ${formatBytes(e.bytes)}` : ""}${e.durationMs !== undefined ? ` in ${formatMs(e.durationMs)}` : ""}`;
-    case "unusable":
-      return `warning: ${which} cannot be used: ${e.reason}; running from an earlier point`;
-    case "off":
-      return `    No checkpoints${e.index > 0 ? ` from ${e.step} on` : ""}: ${e.reason}`;
-    default:
-      return undefined;
-  }
+export interface PlainOptions extends LineOptions {
+  /** A transfer in progress is reported this often (default 5 s). */
+  progressEveryMs?: number;
+  /** A run that printed nothing for this long says which step it is in (default 30 s). */
+  quietEveryMs?: number;
+  now?: () => number;
 }
 
-export function plainRenderer(out: NodeJS.WritableStream, opts: LineOptions = {}) {
-  return (e: KilnEvent) => {
-    if (e.type === "progress") return;
-    const line = lineFor(e, opts);
-    if (line !== undefined) out.write(`${line}\n`);
-  };
+export interface PlainRenderer {
+  listener: (e: KilnEvent) => void;
+  /** Stop the quiet-run timer. */
+  close(): void;
 }
 
-/** NDJSON: every event as one JSON line. */
-export function jsonRenderer(out: NodeJS.WritableStream) {
-  return (e: KilnEvent) => {
-    out.write(`${JSON.stringify(e)}\n`);
-  };
-}
-
-/**
- * Packer's -machine-readable format: `timestamp,target,type,data…` with commas in data written
- * as `%!(PACKER_COMMA)` and newlines as `\n`.
- */
-export function machineReadableRenderer(out: NodeJS.WritableStream) {
-  const esc = (s: string) => s.replace(/,/g, "%!(PACKER_COMMA)").replace(/\r?\n/g, "\\n");
-  const row = (time: number, target: string, type: string, ...data: string[]) =>
-    out.write(`${Math.floor(time / 1000)},${target},${type}${data.map((d) => `,${esc(d)}`).join("")}\n`);
-  const artifactIndex = new Map<string, number>();
-  return (e: KilnEvent) => {
-    const target = e.run ?? "";
-    switch (e.type) {
-      case "say":
-        row(e.time, target, "ui", "say", `==> ${target ? `${target}: ` : ""}${e.text}`);
-        break;
-      case "message":
-        row(e.time, target, "ui", "message", `    ${target ? `${target}: ` : ""}${e.text}`);
-        break;
-      case "output":
-        row(e.time, target, "ui", "message", `    ${target ? `${target}: ` : ""}${e.line}`);
-        break;
-      case "error-line":
-        row(e.time, target, "ui", "error", e.text);
-        break;
-      case "warning":
-        row(e.time, target, "ui", "error", `Warning: ${e.text}`);
-        break;
-      case "checkpoint": {
-        const text = checkpointLine(e);
-        if (text) row(e.time, target, "ui", e.action === "unusable" ? "error" : "say", text.trim());
-        break;
-      }
-      case "artifact": {
-        const i = artifactIndex.get(target) ?? 0;
-        artifactIndex.set(target, i + 1);
-        row(e.time, target, "artifact", String(i), "builder-id", e.artifact.builderType);
-        row(e.time, target, "artifact", String(i), "id", e.artifact.id);
-        row(e.time, target, "artifact", String(i), "string", e.artifact.description);
-        row(e.time, target, "artifact", String(i), "files-count", String(e.artifact.files.length));
-        for (const [j, f] of e.artifact.files.entries())
-          row(e.time, target, "artifact", String(i), "file", String(j), f);
-        row(e.time, target, "artifact", String(i), "end");
-        break;
-      }
-      case "run-end":
-        if (!e.ok) row(e.time, target, "error", e.error ?? "failed");
-        else row(e.time, target, "artifact-count", String(artifactIndex.get(target) ?? 0));
-        break;
-      case "build-end":
-        row(
-          e.time,
-          "",
-          "ui",
-          e.ok ? "say" : "error",
-          e.ok ? "Builds finished." : `Some builds failed: ${e.failed.join(", ")}`,
-        );
-        break;
-      default:
-        break;
+export function plainRenderer(out: NodeJS.WritableStream, opts: PlainOptions = {}): PlainRenderer {
+  const every = opts.progressEveryMs ?? 5_000;
+  const quiet = opts.quietEveryMs ?? 30_000;
+  const now = opts.now ?? Date.now;
+  const transfers = new Map<string, { last: number; printed: boolean; rate: Rate }>();
+  const runs = new Map<string, { step: string; since: number; last: number }>();
+  const print = (time: number, run: string | undefined, text: string) => {
+    if (run) {
+      const r = runs.get(run);
+      if (r) r.last = time;
     }
+    out.write(`${text}\n`);
+  };
+  const stamp = (time: number, text: string) =>
+    opts.timestamps ? `${new Date(time).toISOString()} ${text}` : text;
+  const timer = setInterval(
+    () => {
+      const t = now();
+      for (const [run, r] of runs) {
+        if (t - r.last < quiet) continue;
+        print(t, run, stamp(t, `${run}: still in step ${r.step} (${formatMs(t - r.since)} so far)`));
+      }
+    },
+    Math.min(1_000, quiet),
+  );
+  timer.unref();
+  const progress = (e: Extract<KilnEvent, { type: "progress" }>) => {
+    const key = `${e.run ?? ""}\u0000${e.id}`;
+    let t = transfers.get(key);
+    if (!t) {
+      t = { last: e.time, printed: false, rate: new Rate() };
+      transfers.set(key, t);
+    }
+    t.rate.add(e.time, e.done);
+    const complete = e.total !== undefined && e.done >= e.total;
+    if (e.time - t.last >= every || (complete && t.printed)) {
+      const view = describeProgress(e.done, e.total, t.rate.perSecond());
+      const who = e.run ? `${e.run}: ` : "kiln: ";
+      print(e.time, e.run, stamp(e.time, plainText(`${who}${e.label}: ${view.text}`)));
+      t.last = e.time;
+      t.printed = true;
+    }
+    if (complete) transfers.delete(key);
+  };
+  return {
+    listener: (e) => {
+      if (e.type === "progress") return progress(e);
+      if (e.type === "run-start") runs.set(e.run, { step: "starting", since: e.time, last: e.time });
+      if (e.type === "step-start") {
+        const r = runs.get(e.run);
+        if (r) Object.assign(r, { step: e.step, since: e.time });
+      }
+      if (e.type === "cleanup-start") {
+        const r = runs.get(e.run);
+        if (r) Object.assign(r, { step: `cleanup of ${e.step}`, since: e.time });
+      }
+      const line = lineFor(e, opts);
+      if (line !== undefined) print(e.time, e.run, line);
+      if (e.type === "run-end") runs.delete(e.run);
+      if (e.type === "build-end") clearInterval(timer);
+    },
+    close: () => clearInterval(timer),
   };
 }

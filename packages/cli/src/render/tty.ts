@@ -1,107 +1,88 @@
 /**
- * The TTY view: log lines scroll above, and below them a live line per run with its current
- * step, elapsed time and, while something is downloading or copying, a progress bar.
+ * The TTY view: log lines scroll above, and below them a live line per running run with its
+ * current step, elapsed time and, while something is downloading or copying, a bar with the
+ * amount, speed and time left. The terminal handling (wrap, erase, prompts) is terminal.ts.
  */
-import { formatBytes, formatMs, type KilnEvent } from "@kiln/core";
-import cliProgress from "cli-progress";
-import { type LineOptions, lineFor } from "./plain.js";
+import { formatMs, type KilnEvent } from "@kiln/core";
+import { lineFor } from "./plain.js";
+import { bar, describeProgress, Rate } from "./progress.js";
+import { LiveTerminal } from "./terminal.js";
 
 interface RunLine {
-  bar: cliProgress.SingleBar;
   started: number;
   step: string;
-  state: "running" | "ok" | "failed";
+  progress?: { id: string; label: string; done: number; total?: number; rate: Rate };
 }
 
-export function ttyRenderer(out: NodeJS.WriteStream, opts: LineOptions = {}) {
-  const multi = new cliProgress.MultiBar(
-    {
-      stream: out,
-      clearOnComplete: false,
-      hideCursor: true,
-      autopadding: true,
-      fps: 8,
-      format: (
-        options,
-        params,
-        payload: { run: string; status: string; progress: string; elapsed: string },
-      ) => {
-        const width = options.barsize ?? 20;
-        const bar = payload.progress
-          ? `${"█".repeat(Math.round(params.progress * width))}${"░".repeat(width - Math.round(params.progress * width))} ${payload.progress}`
-          : "";
-        return `${payload.run}  ${payload.elapsed.padStart(6)}  ${payload.status}${bar ? `  ${bar}` : ""}`;
-      },
-    },
-    cliProgress.Presets.shades_classic,
-  );
+export interface TtyView {
+  listener: (e: KilnEvent) => void;
+  /** A line of kiln's own, above the live lines. */
+  log(text: string): void;
+  /** For a question: the live lines step aside and log lines are held back until resume(). */
+  pause(): void;
+  resume(): void;
+  /** Writes to the terminal directly (the question itself). */
+  raw(text: string): void;
+  close(): void;
+}
+
+export function ttyView(
+  out: NodeJS.WriteStream,
+  opts: { timestamps?: boolean; color?: boolean } = {},
+): TtyView {
+  const term = new LiveTerminal(out);
   const runs = new Map<string, RunLine>();
-  const timer = setInterval(() => {
-    for (const [name, r] of runs) if (r.state === "running") update(name, r, {});
-  }, 1000);
-  timer.unref();
-  const width = { run: 0 };
-  function update(
-    name: string,
-    r: RunLine,
-    payload: Partial<{ status: string; progress: string }>,
-    value?: number,
-    total?: number,
-  ) {
-    if (total !== undefined) r.bar.setTotal(Math.max(total, 1));
-    r.bar.update(value ?? r.bar.getProgress() * r.bar.getTotal(), {
-      run: name.padEnd(width.run),
-      elapsed: formatMs(Date.now() - r.started),
-      status: payload.status ?? (r.state === "running" ? r.step : r.state === "ok" ? "done" : "failed"),
-      progress: payload.progress ?? "",
+  let width = 0;
+  const bold = (s: string) => (opts.color ? `\u001b[1m${s}\u001b[0m` : s);
+  const lines = () => {
+    const now = Date.now();
+    return [...runs].map(([name, r]) => {
+      const head = `${bold(name.padEnd(width))}  ${formatMs(now - r.started).padStart(6)}  `;
+      const p = r.progress;
+      if (!p) return `${head}${r.step}`;
+      const view = describeProgress(p.done, p.total, p.rate.perSecond(now));
+      const cells = (out.columns ?? 80) >= 100 ? 20 : 10;
+      const shown = view.fraction !== undefined ? `${bar(view.fraction, cells)} ${view.text}` : view.text;
+      return `${head}${p.label}  ${shown}`;
     });
-  }
-  return (e: KilnEvent) => {
-    if (e.type === "build-start") {
-      width.run = Math.max(0, ...e.runs.map((r) => r.length));
-    }
-    if (e.type === "run-start") {
-      const bar = multi.create(1, 0, {
-        run: e.run.padEnd(width.run),
-        elapsed: "0s",
-        status: "starting",
-        progress: "",
-      });
-      runs.set(e.run, { bar, started: e.time, step: "starting", state: "running" });
-    }
-    const r = e.run ? runs.get(e.run) : undefined;
-    if (r && e.type === "step-start") {
-      r.step = e.step;
-      update(e.run as string, r, { progress: "" }, 0, 1);
-    }
-    if (r && e.type === "progress") {
-      const pct = e.total
-        ? `${Math.floor((e.done / e.total) * 100)}% ${formatBytes(e.done)}/${formatBytes(e.total)}`
-        : formatBytes(e.done);
-      update(
-        e.run as string,
-        r,
-        { status: `${r.step}: ${e.label}`, progress: pct },
-        e.done,
-        e.total ?? e.done,
-      );
-      return;
-    }
-    if (r && e.type === "up-to-date") r.step = "up to date";
-    if (r && e.type === "checkpoint" && e.action === "restored") r.step = `restored checkpoint ${e.index}`;
-    if (r && e.type === "run-end") {
-      r.state = e.ok ? "ok" : "failed";
-      update(e.run as string, r, {
-        status: e.ok ? (r.step === "up to date" ? "up to date" : "done") : "failed",
-      });
-    }
-    const line = lineFor(e, opts);
-    if (line !== undefined) multi.log(`${line}\n`);
-    if (e.type === "build-end") {
-      clearInterval(timer);
-      // draw once more so log lines buffered since the last frame are written
-      multi.update();
-      multi.stop();
-    }
+  };
+  const tick = setInterval(() => term.setLive(lines()), 1000);
+  tick.unref();
+  return {
+    listener: (e) => {
+      if (e.type === "build-start") width = Math.max(0, ...e.runs.map((r) => r.length));
+      if (e.type === "run-start") runs.set(e.run, { started: e.time, step: "starting" });
+      const r = e.run ? runs.get(e.run) : undefined;
+      if (r && e.type === "step-start") {
+        r.step = e.step;
+        delete r.progress;
+      }
+      if (r && e.type === "cleanup-start") {
+        r.step = `cleaning up ${e.step}`;
+        delete r.progress;
+      }
+      if (r && e.type === "progress") {
+        if (r.progress?.id !== e.id) r.progress = { id: e.id, label: e.label, done: 0, rate: new Rate() };
+        const p = r.progress;
+        p.label = e.label;
+        p.done = e.done;
+        if (e.total !== undefined) p.total = e.total;
+        else delete p.total;
+        p.rate.add(e.time, e.done);
+      }
+      if (e.type === "run-end") runs.delete(e.run);
+      if (e.type === "build-end") clearInterval(tick);
+      term.setLive(lines());
+      const line = lineFor(e, opts);
+      if (line !== undefined) term.log(line);
+    },
+    log: (text) => term.log(text),
+    pause: () => term.pause(),
+    resume: () => term.resume(),
+    raw: (text) => term.raw(text),
+    close: () => {
+      clearInterval(tick);
+      term.close();
+    },
   };
 }

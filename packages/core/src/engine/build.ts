@@ -6,10 +6,12 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { parseDuration } from "../duration.js";
 import { type Diagnostic, isKilnError, KilnError } from "../errors.js";
-import type { LoadedBuildFile, LoadedComponent } from "../load/index.js";
+import { isDeferred } from "../expr/index.js";
+import { type LoadedBuildFile, type LoadedComponent, optionSchema } from "../load/index.js";
 import { formatPath, positionOf } from "../load/parse.js";
 import { createRuntime } from "../plugins/runtime.js";
 import { applyDefaults } from "../schema/defaults.js";
+import { validateValue } from "../schema/validate.js";
 import { abortableSleep, messageOf } from "../util/abort.js";
 import { CHECKPOINT_UNUSABLE } from "./checkpoint/errors.js";
 import { pointerPath, quickUpToDate } from "./checkpoint/quick.js";
@@ -24,6 +26,7 @@ import {
 } from "./checkpoint/run.js";
 import { createRunContext } from "./context.js";
 import { withinRun } from "./crash.js";
+import { type DataValues, evaluateDataSources } from "./data.js";
 import type { EventBus } from "./events.js";
 import { checkHttpAvailable } from "./http-refs.js";
 import { NoneCommunicator } from "./none.js";
@@ -174,6 +177,30 @@ export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
   for (const s of loaded.secrets) bus.secrets.add(s);
   const t0 = Date.now();
   bus.emit({ type: "build-start", time: t0, runs: plan.map((p) => p.info.name), runUuid });
+  let data: DataValues = {};
+  if (Object.keys(loaded.data).length) {
+    try {
+      data = await evaluateDataSources({
+        loaded,
+        bus,
+        signal: opts.signal,
+        runUuid,
+        ...(opts.env ? { env: opts.env } : {}),
+        ...(opts.cwd ? { cwd: opts.cwd } : {}),
+        ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
+      });
+    } catch (e) {
+      bus.emit({
+        type: "build-end",
+        time: Date.now(),
+        ok: false,
+        durationMs: Date.now() - t0,
+        failed: plan.map((p) => p.info.name),
+      });
+      throw e;
+    }
+  }
+  const keySecrets = secretsBeforeRuns(loaded, data, bus);
   const limit = opts.parallel && opts.parallel > 0 ? opts.parallel : plan.length || 1;
   const results: RunResult[] = new Array(plan.length);
   let next = 0;
@@ -181,7 +208,7 @@ export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
     while (next < plan.length) {
       const i = next++;
       const p = plan[i] as PlannedRun;
-      results[i] = await runOne(p, opts);
+      results[i] = await runOne(p, opts, data, keySecrets);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, plan.length) }, worker));
@@ -196,7 +223,30 @@ export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
   return { ok: failed.length === 0, runUuid, runs: results };
 }
 
-function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
+/**
+ * The secrets known before any run starts (the build file's, and the data sources' values that
+ * are secret): what checkpoint keys hash as secrets, so a key never depends on what another
+ * run registered first.
+ */
+function secretsBeforeRuns(loaded: LoadedBuildFile, data: DataValues, bus: EventBus): SecretRegistry {
+  const known = new SecretRegistry();
+  for (const x of loaded.secrets) known.add(x);
+  const walk = (v: unknown): void => {
+    if (typeof v === "string") {
+      if (bus.secrets.redact(v) !== v) known.add(v);
+    } else if (Array.isArray(v)) for (const x of v) walk(x);
+    else if (v && typeof v === "object") for (const x of Object.values(v)) walk(x);
+  };
+  walk(data);
+  return known;
+}
+
+function runOne(
+  p: PlannedRun,
+  opts: BuildOptions,
+  data: DataValues,
+  keySecrets: SecretRegistry,
+): Promise<RunResult> {
   const ctl = new AbortController();
   const ui = opts.bus.ui(p.info.name);
   // An error plugin code throws where nothing awaits it fails this run (see crash.ts).
@@ -204,10 +254,16 @@ function runOne(p: PlannedRun, opts: BuildOptions): Promise<RunResult> {
     ui.error(err.message);
     if (!ctl.signal.aborted) ctl.abort(err);
   };
-  return withinRun(fail, () => runInContext(p, opts, ctl));
+  return withinRun(fail, () => runInContext(p, opts, ctl, data, keySecrets));
 }
 
-async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortController): Promise<RunResult> {
+async function runInContext(
+  p: PlannedRun,
+  opts: BuildOptions,
+  ctl: AbortController,
+  data: DataValues,
+  keySecrets: SecretRegistry,
+): Promise<RunResult> {
   const { loaded, bus } = opts;
   const { info } = p;
   const build = loaded.builds[p.buildIndex];
@@ -218,7 +274,7 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
   const onAbort = () => ctl.abort(opts.signal.reason);
   if (opts.signal.aborted) ctl.abort(opts.signal.reason);
   opts.signal.addEventListener("abort", onAbort, { once: true });
-  const { ctx, dispose } = createRunContext({
+  const { ctx, dispose, resolveKnown } = createRunContext({
     run: info,
     ui,
     signal: ctl.signal,
@@ -230,6 +286,7 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
     locals: loaded.locals,
     env: opts.env ?? process.env,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    data,
   });
   const artifacts: Artifact[] = [];
   // Plugin code outside the steps (loading, prepare, artifact, post-processors) is abandoned like
@@ -240,12 +297,8 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
     if (!build || !source?.plugin)
       throw new KilnError("KILN_INTERNAL", `run ${info.name} has no resolved builder`);
     const plugin = source.plugin;
-    // Secrets as the build file gives them (not those runs register later), so keys do not
-    // depend on what another run did first.
-    const known = new SecretRegistry();
-    for (const x of loaded.secrets) known.add(x);
     const scope = {
-      isSecret: (t: string) => known.redact(t) !== t,
+      isSecret: (t: string) => keySecrets.redact(t) !== t,
       variables: Object.fromEntries(Object.entries(loaded.variables).map(([k, v]) => [k, v.value])),
       locals: loaded.locals,
       env: opts.env ?? process.env,
@@ -257,13 +310,14 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
         .map((pp) => ({ type: pp.type, plugin: versionOf(pp), options: postProcessorOptions(pp) })),
     );
     // Up to date, checked before any plugin code is loaded (quick.ts); the full check follows otherwise.
-    const components = {
+    // (data source values as they came: a key takes them in, not the expressions that read them)
+    const components = resolveKnown({
       builder: { type: source.type, plugin: versionOf(source), options: source.options },
       provisioners: build.provisioners
         .filter((p) => applies(p, info))
         .map((p) => ({ type: p.type, plugin: versionOf(p), options: p.options })),
       postProcessors,
-    };
+    });
     let quickDigest: Promise<string | undefined> | undefined;
     const quick = () => {
       quickDigest ??= quickInputs(opts.cache ?? {}, scope, loaded.dir, components);
@@ -286,10 +340,10 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
       return { run: info.name, ok: true, artifacts };
     }
     const builder = await guarded(`loading ${plugin.pkg.name}`, () => createRuntime<BuilderRuntime>(plugin));
-    const options = applyDefaults(source.plugin.schema, source.options);
+    const options = applyDefaults(source.plugin.schema, knownOptions(source, resolveKnown, loaded));
     await guarded("prepare", (signal) => builder.prepare?.(options, { ...ctx, signal }));
     const provisioners = await guarded("loading the provisioners", () =>
-      planProvisioners(build.provisioners, info),
+      planProvisioners(build.provisioners, info, resolveKnown),
     );
     const plan = await guarded("checking the cache", () =>
       RunPlan.create({
@@ -397,6 +451,45 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
   }
 }
 
+/**
+ * A source's options with what is known before the run evaluated (data sources' values …), and
+ * checked against the builder's schema again where a data source gave the value: the loader could
+ * not check those.
+ */
+function knownOptions(
+  source: LoadedComponent,
+  resolveKnown: <T>(v: T) => T,
+  loaded: LoadedBuildFile,
+): Record<string, unknown> {
+  const known = resolveKnown(source.options);
+  const readsData = source.deferred.some((p) => !isDeferred(valueAt(known, p)));
+  if (readsData && source.plugin) {
+    const diags = validateValue(optionSchema("builder", source.plugin.schema), known, loaded.src, {
+      basePath: source.path,
+      deferred: (p) => isDeferred(valueAt(known, p)),
+      what: `${source.type} option`,
+    });
+    const errors = diags.filter((d) => d.severity === "error");
+    if (errors.length)
+      throw new KilnError(
+        "KILN_DATA_VALUE",
+        `a data source gave ${source.type} a value it refuses: ${errors[0]?.message}`,
+        {
+          diagnostics: errors,
+          hint: "Check what the data source returns (kiln inspect lists the data sources) and the option's type.",
+        },
+      );
+  }
+  return known;
+}
+
+function valueAt(v: unknown, path: readonly (string | number)[]): unknown {
+  let cur = v;
+  for (const seg of path)
+    cur = cur && typeof cur === "object" ? (cur as Record<string | number, unknown>)[seg] : undefined;
+  return cur;
+}
+
 function emitArtifact(bus: EventBus, run: string, a: Artifact): void {
   const { destroy: _d, ...plain } = a;
   bus.emit({ type: "artifact", time: Date.now(), run, artifact: plain });
@@ -430,7 +523,11 @@ function ownOptions(c: LoadedComponent, run: RunInfo): Record<string, unknown> {
 }
 
 /** The provisioners that apply to a run, loaded, with their options as written (for checkpoint keys). */
-async function planProvisioners(list: LoadedComponent[], run: RunInfo): Promise<PlannedProvisioner[]> {
+async function planProvisioners(
+  list: LoadedComponent[],
+  run: RunInfo,
+  resolveKnown: <T>(v: T) => T,
+): Promise<PlannedProvisioner[]> {
   const out: PlannedProvisioner[] = [];
   for (const p of list) {
     if (!applies(p, run)) continue;
@@ -440,7 +537,7 @@ async function planProvisioners(list: LoadedComponent[], run: RunInfo): Promise<
       plugin: p.plugin,
       runtime: await createRuntime<ProvisionerRuntime>(p.plugin),
       label: labelOf(p),
-      options: applyDefaults(p.plugin.schema, ownOptions(p, run)),
+      options: applyDefaults(p.plugin.schema, resolveKnown(ownOptions(p, run))),
     });
   }
   return out;

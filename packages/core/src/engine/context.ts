@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KilnError } from "../errors.js";
-import { DEFERRED, evaluateTracked, isDeferred, type Scope } from "../expr/index.js";
+import { DEFERRED, evaluateTracked, isDeferred, references, type Scope } from "../expr/index.js";
 import { MIN_DERIVED_SECRET, secretStrings } from "../util/secret-strings.js";
 import { StateBag } from "./state.js";
 import type { BuildVars, RunContext, RunInfo, Ui } from "./types.js";
@@ -32,13 +32,24 @@ export interface RunContextInit {
   locals?: Record<string, unknown>;
   env?: Record<string, string | undefined>;
   cwd?: string;
+  /** What the build's data sources returned, by name: `data.<name>.*` (until given, `data` waits). */
+  data?: Record<string, Record<string, unknown>>;
 }
 
 export interface OwnedRunContext {
   ctx: RunContext;
   /** Remove the temp folders made through ctx.tempDir(); call once the run has ended, however. */
   dispose(): Promise<void>;
+  /**
+   * `value` with the markers evaluated that need nothing of the run (`data.*`, `source.*` …), so
+   * a builder's options hold the data sources' values before prepare; markers that read
+   * `build.*` / `http.*` stay for ctx.render.
+   */
+  resolveKnown<T>(value: T): T;
 }
+
+/** Roots whose values exist only once a run is under way. */
+const RUN_ROOTS = new Set(["build", "http"]);
 
 export function createRunContext(init: RunContextInit): OwnedRunContext {
   const { run } = init;
@@ -69,16 +80,22 @@ export function createRunContext(init: RunContextInit): OwnedRunContext {
         port: buildVars.PackerHTTPPort ?? "",
         addr: buildVars.PackerHTTPAddr ?? "",
       },
+      ...(init.data ? { data: init.data } : {}),
     },
-    deferred: new Set(["data"]),
-    members: { var: new Set(Object.keys(variables)), local: new Set(Object.keys(locals)) },
+    deferred: new Set(init.data ? [] : ["data"]),
+    members: {
+      var: new Set(Object.keys(variables)),
+      local: new Set(Object.keys(locals)),
+      ...(init.data ? { data: new Set(Object.keys(init.data)) } : {}),
+    },
     resolveDeferred: true,
     baseDir: init.baseDir,
   });
   const secret = init.secret ?? (() => {});
   const redact = init.redact ?? ((text: string) => text);
   // Only the loader's build-time markers are evaluated; a plain string is data, whatever it holds.
-  const walk = (v: unknown): unknown => {
+  const walk = (v: unknown, onlyKnown = false): unknown => {
+    if (isDeferred(v) && onlyKnown && references(v.template).some((r) => RUN_ROOTS.has(r.root))) return v;
     if (isDeferred(v)) {
       const out = evaluateTracked(v.template, scope());
       if (out.value === DEFERRED)
@@ -92,9 +109,9 @@ export function createRunContext(init: RunContextInit): OwnedRunContext {
         for (const s of secretStrings(out.value, MIN_DERIVED_SECRET)) if (redact(s) === s) secret(s);
       return out.value;
     }
-    if (Array.isArray(v)) return v.map(walk);
+    if (Array.isArray(v)) return v.map((x) => walk(x, onlyKnown));
     if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, onlyKnown)]));
     }
     return v;
   };
@@ -117,6 +134,7 @@ export function createRunContext(init: RunContextInit): OwnedRunContext {
   };
   return {
     ctx,
+    resolveKnown: <T>(value: T): T => walk(value, true) as T,
     dispose: async () => {
       await Promise.all(temps.splice(0).map((d) => rm(d, { recursive: true, force: true })));
     },

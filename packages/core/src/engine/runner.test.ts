@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { KilnError } from "../errors.js";
 import { createRunContext } from "./context.js";
 import { EventBus } from "./events.js";
 import { InterruptedError, runSteps, StepTimeoutError, withTimeout } from "./runner.js";
@@ -38,6 +39,16 @@ describe("withTimeout", () => {
       withTimeout("bad", new AbortController().signal, 1000, async () => Promise.reject(new Error("boom"))),
     ).rejects.toThrow("boom");
   });
+  it("honours a timeout longer than Node's 24.8-day timer limit (720h does not fire at once)", async () => {
+    let seen: AbortSignal | undefined;
+    const result = withTimeout("long", new AbortController().signal, 720 * 3_600_000, async (signal) => {
+      seen = signal;
+      await new Promise((r) => setTimeout(r, 50));
+      return signal.aborted;
+    });
+    await expect(result).resolves.toBe(false);
+    expect(seen?.aborted).toBe(false);
+  });
 });
 
 describe("runSteps", () => {
@@ -62,6 +73,47 @@ describe("runSteps", () => {
       runSteps(steps, ctx(ctl.signal), { bus: new EventBus(), onError: "cleanup", graceMs: 30 }),
     ).rejects.toBeInstanceOf(InterruptedError);
     expect(order).toEqual(["run a", "cleanup b", "cleanup a"]);
+  });
+  it("fails a run whose steps succeeded when a cleanup failed, after running the other cleanups", async () => {
+    const order: string[] = [];
+    const steps: Step[] = [
+      {
+        name: "vm",
+        run: async () => void order.push("run vm"),
+        cleanup: async () => void order.push("cleanup vm"),
+      },
+      {
+        name: "volume",
+        run: async () => void order.push("run volume"),
+        cleanup: async () => {
+          throw new Error("detach refused");
+        },
+      },
+    ];
+    const bus = new EventBus();
+    const events: unknown[] = [];
+    bus.subscribe((e) => void events.push(e));
+    const run = runSteps(steps, ctx(new AbortController().signal), { bus, onError: "cleanup" });
+    await expect(run).rejects.toMatchObject({ code: "KILN_CLEANUP_FAILED" });
+    await expect(run).rejects.toThrow(/"volume" \(detach refused\).*left behind/);
+    expect(order).toEqual(["run vm", "run volume", "cleanup vm"]);
+    expect(events).toContainEqual(expect.objectContaining({ type: "cleanup", step: "volume", ok: false }));
+  });
+  it("passes a plugin's own error (a KilnError) from a single failed cleanup through as it is", async () => {
+    const own = new KilnError("KILN_FOO_TERMINATE", "could not terminate server x: it is still billed");
+    const steps: Step[] = [{ name: "vm", run: async () => {}, cleanup: async () => Promise.reject(own) }];
+    await expect(
+      runSteps(steps, ctx(new AbortController().signal), { bus: new EventBus(), onError: "cleanup" }),
+    ).rejects.toBe(own);
+  });
+  it("keeps the step's own error when both the step and a cleanup failed", async () => {
+    const steps: Step[] = [
+      { name: "vm", run: async () => {}, cleanup: async () => Promise.reject(new Error("stuck")) },
+      { name: "ssh", run: async () => Promise.reject(new Error("no route")) },
+    ];
+    await expect(
+      runSteps(steps, ctx(new AbortController().signal), { bus: new EventBus(), onError: "cleanup" }),
+    ).rejects.toThrow("no route");
   });
 });
 

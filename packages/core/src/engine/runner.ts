@@ -6,6 +6,7 @@
 
 import { isKilnError, KilnError } from "../errors.js";
 import { messageOf } from "../util/abort.js";
+import { type LongTimer, setLongTimeout } from "../util/timer.js";
 import { CHECKPOINT_UNUSABLE } from "./checkpoint/errors.js";
 import type { EventBus } from "./events.js";
 import type { RunContext, Step } from "./types.js";
@@ -77,7 +78,7 @@ export async function withTimeout<T>(
   graceMs = GRACE_MS,
 ): Promise<T> {
   const ctl = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
+  let timer: LongTimer | undefined;
   let grace: NodeJS.Timeout | undefined;
   let giveUp: (err: unknown) => void = () => {};
   const abandoned = new Promise<never>((_, reject) => {
@@ -97,7 +98,7 @@ export async function withTimeout<T>(
   if (parent.aborted) stop(parent.reason);
   else parent.addEventListener("abort", onParent, { once: true });
   if (timeoutMs && timeoutMs > 0)
-    timer = setTimeout(() => stop(new StepTimeoutError(what, timeoutMs)), timeoutMs);
+    timer = setLongTimeout(() => stop(new StepTimeoutError(what, timeoutMs)), timeoutMs);
   try {
     return await Promise.race([
       fn(ctl.signal).catch((e) => {
@@ -107,7 +108,7 @@ export async function withTimeout<T>(
       abandoned,
     ]);
   } finally {
-    clearTimeout(timer);
+    timer?.clear();
     clearTimeout(grace);
     parent.removeEventListener("abort", onParent);
   }
@@ -199,8 +200,25 @@ export async function runSteps(steps: Step[], ctx: RunContext, opts: StepRunOpti
       break;
     }
   }
-  if (!skipCleanup) await runCleanups(started, ctx, bus);
+  const failedCleanups = skipCleanup ? [] : await runCleanups(started, ctx, bus);
   if (failure !== undefined) throw failure;
+  // A build whose cleanup failed may have left a machine, a volume or a mount behind: that is
+  // not a success, even when every step succeeded.
+  // A plugin's own error (a KilnError) says best what is left and what to do; others are wrapped.
+  const only = failedCleanups.length === 1 ? failedCleanups[0] : undefined;
+  if (only && isKilnError(only.cause)) throw only.cause;
+  if (failedCleanups.length > 0) throw new CleanupFailedError(failedCleanups);
+}
+
+/** Every step succeeded but at least one cleanup did not: something may be left behind. */
+export class CleanupFailedError extends KilnError {
+  constructor(failed: { step: string; error: string }[]) {
+    const list = failed.map((f) => `"${f.step}" (${f.error})`).join(", ");
+    super(
+      "KILN_CLEANUP_FAILED",
+      `the build's steps succeeded but the cleanup of ${list} failed: something it made may be left behind`,
+    );
+  }
 }
 
 function describeMachine(ctx: RunContext): string | undefined {
@@ -211,8 +229,16 @@ function describeMachine(ctx: RunContext): string | undefined {
   return `ssh ${user}${v.Host}${port}`;
 }
 
-/** Run cleanups in reverse; a failing cleanup is reported and the others still run. */
-export async function runCleanups(started: Step[], ctx: RunContext, bus: EventBus): Promise<void> {
+/**
+ * Run cleanups in reverse; a failing cleanup is reported and the others still run. Returns the
+ * cleanups that failed.
+ */
+export async function runCleanups(
+  started: Step[],
+  ctx: RunContext,
+  bus: EventBus,
+): Promise<{ step: string; error: string; cause: unknown }[]> {
+  const failed: { step: string; error: string; cause: unknown }[] = [];
   // Cleanups must run even after an interrupt: they get a signal that is never aborted.
   const cleanupCtx: RunContext = { ...ctx, signal: new AbortController().signal };
   for (const step of [...started].reverse()) {
@@ -222,6 +248,7 @@ export async function runCleanups(started: Step[], ctx: RunContext, bus: EventBu
       await step.cleanup(cleanupCtx);
       bus.emit({ type: "cleanup", time: Date.now(), run: ctx.run.name, step: step.name, ok: true });
     } catch (err) {
+      failed.push({ step: step.name, error: messageOf(err), cause: err });
       bus.emit({
         type: "cleanup",
         time: Date.now(),
@@ -232,4 +259,5 @@ export async function runCleanups(started: Step[], ctx: RunContext, bus: EventBu
       });
     }
   }
+  return failed;
 }

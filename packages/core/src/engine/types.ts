@@ -43,6 +43,16 @@ export interface ExecOptions {
   env?: Record<string, string>;
   /** The command may drop the connection (a reboot): resolve with `disconnected: true` instead of failing. */
   expectDisconnect?: boolean;
+  /**
+   * The command's standard input: the stream's bytes are written to it as they come (with
+   * back-pressure) and its end is the command's end-of-file. Without it the command reads
+   * end-of-file at once. For tools relayed over the communicator (ansible's SSH sessions).
+   */
+  stdin?: NodeJS.ReadableStream;
+  /** Standard output as raw bytes (undecoded, for binary protocols such as SFTP), with back-pressure; instead of onStdout. */
+  stdout?: NodeJS.WritableStream;
+  /** Standard error as raw bytes, with back-pressure; instead of onStderr. */
+  stderr?: NodeJS.WritableStream;
 }
 
 export interface TransferOptions {
@@ -199,4 +209,29 @@ export interface PostProcessResult {
 
 export interface PostProcessorRuntime<O = Record<string, unknown>> {
   postProcess: (ctx: PostProcessContext<O>) => Promise<PostProcessResult>;
+}
+
+/** What a data source is given: its options (defaults applied, expressions evaluated) and the means to report. */
+export interface DataSourceContext<O = Record<string, unknown>> {
+  /** The data source's name in the file (`data: { <name>: … }`). */
+  name: string;
+  options: O;
+  ui: Ui;
+  /** Aborted on Ctrl-C / SIGTERM. */
+  signal: AbortSignal;
+  /** The folder the build file is in. */
+  baseDir: string;
+  /** Register a value to be redacted from all output (a secret the data source reads or returns). */
+  secret(value: string): void;
+}
+
+/**
+ * A data source (Packer's `data` blocks): evaluated once per `kiln build`, before any run, in
+ * dependency order; what `execute` returns is `${{ data.<name>.<key> }}` in sources,
+ * provisioners, post-processors and other data sources.
+ */
+export interface DataSourceRuntime<O = Record<string, unknown>> {
+  /** Checks beyond the schema (throw a KilnError whose message starts with `[type]`). */
+  prepare?: (options: O) => void | Promise<void>;
+  execute: (ctx: DataSourceContext<O>) => Promise<Record<string, unknown>>;
 }

@@ -62,6 +62,8 @@ export function bindValues(
   const env = opts.env ?? process.env;
   const varNames = new Set(Object.keys(decls));
   const localNames = new Set(Object.keys(localsRaw));
+  // data.<name> must name a data source of the file (its outputs are known only when it runs).
+  const dataNames = new Set(isMap(raw.data) ? Object.keys(raw.data) : []);
   const values: Record<string, unknown> = {
     var: Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, v.value])),
     local: {},
@@ -79,14 +81,14 @@ export function bindValues(
     env: new Set(
       sensitiveVars.flatMap((n) => {
         const e = decls[n]?.env;
-        return [`KILN_VAR_${n}`, ...(typeof e === "string" ? [e] : [])];
+        return [`KILN_VAR_${n}`, `PKR_VAR_${n}`, ...(typeof e === "string" ? [e] : [])];
       }),
     ),
   };
   const scopeFor = (extra: Record<string, unknown>, deferredRoots: string[]): Scope => ({
     values: { ...values, ...extra },
     deferred: new Set(deferredRoots),
-    members: { var: varNames, local: localNames },
+    members: { var: varNames, local: localNames, data: dataNames },
     sensitive,
     baseDir: dir,
   });

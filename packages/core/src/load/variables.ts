@@ -1,6 +1,7 @@
 /**
- * Input variables: declarations, values from every place (default < env binding < KILN_VAR_x <
- * --var-file in order < --var in order), type checks and coercion, and validation conditions.
+ * Input variables: declarations, values from every place (default < env binding < PKR_VAR_x <
+ * KILN_VAR_x < --var-file in order < --var in order), type checks and coercion, and validation
+ * conditions.
  */
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
@@ -33,7 +34,7 @@ export interface VariableDecl {
     | Array<{ condition: string; error_message: string }>;
 }
 
-export type ValueOrigin = "default" | "env" | "KILN_VAR" | "var-file" | "var";
+export type ValueOrigin = "default" | "env" | "PKR_VAR" | "KILN_VAR" | "var-file" | "var";
 
 export interface VariableValue {
   name: string;
@@ -153,6 +154,10 @@ export function resolveVariables(
   for (const [name, decl] of Object.entries(decls)) {
     if (decl.env && env[decl.env] !== undefined)
       setValue(out, name, env[decl.env], "env", `$${decl.env}`, true, undefined, undefined, diags);
+    // Packer's PKR_VAR_<name> is read too; KILN_VAR_<name> wins when both are set.
+    const p = env[`PKR_VAR_${name}`];
+    if (p !== undefined)
+      setValue(out, name, p, "PKR_VAR", `$PKR_VAR_${name}`, true, undefined, undefined, diags);
     const k = env[`KILN_VAR_${name}`];
     if (k !== undefined)
       setValue(out, name, k, "KILN_VAR", `$KILN_VAR_${name}`, true, undefined, undefined, diags);
@@ -221,7 +226,7 @@ export function resolveVariables(
           diagnostic("KILN_VAR_MISSING", `variable "${v.name}" has no value`, {
             path: `variables.${v.name}`,
             pos: positionOf(src, ["variables", v.name], "key"),
-            hint: `Give it a default, pass --var ${v.name}=…${envHint}, set $KILN_VAR_${v.name}, or put it in a --var-file.`,
+            hint: `Give it a default, pass --var ${v.name}=…${envHint}, set $KILN_VAR_${v.name} (or $PKR_VAR_${v.name}), or put it in a --var-file.`,
           }),
         );
       }

@@ -14,5 +14,6 @@ export {
   writeTemporaryPrivateKey,
 } from "./keys.js";
 export { NoneCommunicator } from "./none.js";
+export { endGroup, endGroupCommand, groupedCommand } from "./remote-group.js";
 export { SSHCommunicator, type SSHConfig } from "./ssh.js";
 export type { Communicator, ExecOptions, ExecResult, TransferOptions, UploadOptions } from "./types.js";

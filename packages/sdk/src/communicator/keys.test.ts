@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import {
   generateTemporaryKeyPair,
   MIN_RSA_BITS,
+  publicKeyBlob,
   publicKeyFingerprint,
   writeTemporaryPrivateKey,
 } from "./keys.js";
@@ -23,6 +24,16 @@ describe("generateTemporaryKeyPair", () => {
     expect(parsed).not.toBeInstanceOf(Error);
     expect(k.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
     expect(generateTemporaryKeyPair().publicKey).not.toBe(k.publicKey);
+  });
+
+  it("never gives a malformed ed25519 pair (ssh2 drops a leading zero byte about once in 200)", () => {
+    for (let i = 0; i < 2000; i++) {
+      const k = generateTemporaryKeyPair();
+      const blob = publicKeyBlob(k.publicKey);
+      // uint32 11, "ssh-ed25519", uint32 32, the 32 key bytes
+      expect(blob.length, k.publicKey).toBe(4 + 11 + 4 + 32);
+      expect(ssh2.utils.parseKey(k.publicKey), k.publicKey).not.toBeInstanceOf(Error);
+    }
   });
 
   it("makes RSA keys of at least 3072 bits and refuses smaller ones", () => {

@@ -43,7 +43,13 @@ export function generateTemporaryKeyPair(
         `ed25519 keys have a fixed size; do not pass bits (got ${String(bits)})`,
       );
     }
-    pair = ssh2.utils.generateKeyPairSync("ed25519", { comment });
+    // ssh2 drops a leading zero byte of the public key (about 1 key in 200: a 31-byte key that
+    // OpenSSH and ssh2 itself refuse as malformed); such a pair is made again
+    for (let attempt = 0; ; attempt++) {
+      pair = ssh2.utils.generateKeyPairSync("ed25519", { comment });
+      const ok = [pair.public, pair.private].every((k) => !(ssh2.utils.parseKey(k) instanceof Error));
+      if (ok || attempt >= 20) break;
+    }
   } else {
     throw new CommunicatorError(
       "KILN_SSH_KEY",

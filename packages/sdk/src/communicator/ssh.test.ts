@@ -16,6 +16,7 @@ import {
 import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough, Writable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   freePort,
@@ -362,6 +363,42 @@ describe.skipIf(skip)(
         await expect(c.exec("true", { env: { "BAD-NAME": "x" } })).rejects.toMatchObject({
           code: "KILN_SSH_CONFIG",
         });
+      });
+
+      it("feeds a stream to stdin and hands back raw stdout/stderr bytes, with back-pressure", async () => {
+        const c = make();
+        await c.connect();
+        // 8 MiB of random bytes (not UTF-8): what a relayed SFTP or dd session carries
+        const data = randomBytes(8 * 1024 * 1024);
+        const input = new PassThrough();
+        const chunks: Buffer[] = [];
+        let slow = 0;
+        // a sink that is full after every chunk and drains a little later
+        const out = new Writable({
+          highWaterMark: 1,
+          write(chunk: Buffer, _enc, done) {
+            chunks.push(chunk);
+            slow++;
+            setTimeout(done, slow % 50 === 0 ? 5 : 0);
+          },
+        });
+        const errChunks: Buffer[] = [];
+        const err = new Writable({
+          write(chunk: Buffer, _enc, done) {
+            errChunks.push(chunk);
+            done();
+          },
+        });
+        const running = c.exec("cat; printf '\\377oops' >&2; exit 7", {
+          stdin: input,
+          stdout: out,
+          stderr: err,
+        });
+        for (let i = 0; i < data.length; i += 1024 * 1024) input.write(data.subarray(i, i + 1024 * 1024));
+        input.end();
+        expect(await running).toEqual({ exitCode: 7 });
+        expect(Buffer.concat(chunks).equals(data)).toBe(true);
+        expect(Buffer.concat(errChunks)).toEqual(Buffer.from([0xff, ...Buffer.from("oops")]));
       });
 
       it("stops a command at timeoutMs", async () => {

@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable, Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CommunicatorError } from "../communicator/errors.js";
 import { localCommunicator } from "./local-communicator.js";
@@ -31,6 +32,27 @@ describe("localCommunicator", () => {
     expect(err).toBe("oops\n");
     expect(await readFile(join(root, "made.txt"), "utf8")).toBe("hi there\n");
     expect(comm.calls).toEqual([{ op: "exec", target: expect.stringContaining("GREETING"), started: true }]);
+  });
+
+  it("feeds stdin from a stream and hands back raw stdout bytes", async () => {
+    const comm = localCommunicator({ root });
+    const data = Buffer.from([0, 0xff, 0xfe, 10, 65, 0x80]);
+    const chunks: Buffer[] = [];
+    const out = new Writable({
+      write(c: Buffer, _e, done) {
+        chunks.push(c);
+        done();
+      },
+    });
+    let err = "";
+    const r = await comm.exec("cat; echo done >&2", {
+      stdin: Readable.from([data]),
+      stdout: out,
+      onStderr: (c) => (err += c),
+    });
+    expect(r.exitCode).toBe(0);
+    expect(Buffer.concat(chunks)).toEqual(data);
+    expect(err).toBe("done\n");
   });
 
   it("kills a command when its signal aborts, and rejects with KILN_SSH_ABORTED", async () => {

@@ -9,11 +9,12 @@
  * The provisioner conformance suite runs provisioners against it, so shell and file
  * provisioners really do their work; a test can also use it on its own.
  */
+import { spawn } from "node:child_process";
 import { chmod, copyFile, cp, mkdir, stat, writeFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import type { Communicator, ExecOptions, ExecResult, TransferOptions, UploadOptions } from "@kiln/core";
 import { CommunicatorError } from "../communicator/errors.js";
-import { launchWithPipes } from "../local-shell/spawn.js";
+import { cannotRun, launchWithPipes, type ScriptLauncher, watchAbort } from "../local-shell/spawn.js";
 
 export interface CommunicatorCall {
   op: "connect" | "exec" | "upload" | "uploadDir" | "download" | "downloadDir" | "reconnect" | "close";
@@ -41,6 +42,53 @@ export interface LocalCommunicator extends Communicator {
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Like launchWithPipes, with the raw streams of ExecOptions (stdin fed in, stdout/stderr as bytes). */
+function launchWithStreams(x: ExecOptions): ScriptLauncher {
+  return (argv, o) =>
+    new Promise((resolve, reject) => {
+      const [program, ...args] = argv as [string, ...string[]];
+      const child = spawn(program, args, {
+        cwd: o.cwd,
+        env: o.env,
+        stdio: [x.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+        detached: process.platform !== "win32",
+      });
+      const stop = watchAbort(
+        o.signal,
+        child.pid,
+        (s) => child.kill(s),
+        () => child.exitCode !== null || child.signalCode !== null,
+      );
+      if (x.stdin && child.stdin) {
+        child.stdin.on("error", () => {}); // the command may exit before reading everything
+        x.stdin.pipe(child.stdin);
+      }
+      const relay = (
+        from: NodeJS.ReadableStream | null,
+        to: NodeJS.WritableStream | undefined,
+        name: "stdout" | "stderr",
+      ) => {
+        if (!from) return;
+        if (to) from.pipe(to, { end: false });
+        else {
+          from.setEncoding("utf8");
+          from.on("data", (c: string) => o.output(name, c));
+        }
+      };
+      relay(child.stdout, x.stdout, "stdout");
+      relay(child.stderr, x.stderr, "stderr");
+      child.once("error", (err) => {
+        stop();
+        reject(cannotRun(o.fail, program, err));
+      });
+      child.once("close", (code, signal) => {
+        stop();
+        if (x.stdin && child.stdin) x.stdin.unpipe(child.stdin);
+        resolve({ code, signal });
+      });
+    });
+}
 
 export function localCommunicator(o: LocalCommunicatorOptions): LocalCommunicator {
   const calls: CommunicatorCall[] = [];
@@ -109,7 +157,9 @@ export function localCommunicator(o: LocalCommunicatorOptions): LocalCommunicato
       const env: Record<string, string> = {};
       for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
       Object.assign(env, opts.env ?? {});
-      const outcome = await launchWithPipes(["/bin/sh", "-c", command], {
+      const outcome = await (opts.stdin || opts.stdout || opts.stderr
+        ? launchWithStreams(opts)
+        : launchWithPipes)(["/bin/sh", "-c", command], {
         cwd: o.root,
         env,
         signal,

@@ -1,9 +1,15 @@
-/** A minimal HTTP(S) GET with redirects, an idle timeout and errors that say what happened. */
-import http, { type IncomingMessage } from "node:http";
-import https from "node:https";
+/**
+ * A minimal HTTP(S) GET with redirects, an idle timeout, the environment's proxy settings and
+ * errors that say what happened.
+ */
+import { STATUS_CODES } from "node:http";
+import type { Readable } from "node:stream";
+import type { Dispatcher } from "undici";
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 const MAX_REDIRECTS = 10;
+/** Undici's error codes for "nothing arrived in time". */
+const TIMEOUTS = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
 
 /** Why one URL failed: a one-line reason, shown after the URL in the error that lists them all. */
 export class FetchFailure extends Error {
@@ -23,7 +29,8 @@ export interface GetOptions {
 }
 
 export interface GetResponse {
-  res: IncomingMessage;
+  /** The body. */
+  res: Readable;
   /** The URL after redirects. */
   url: URL;
   /** Content-Length, when the server sent one. */
@@ -38,7 +45,7 @@ function describeNetworkError(
   idleMs: number,
   timedOut: boolean,
 ): FetchFailure {
-  const where = url.host;
+  const where = peerOf(err, url);
   if (timedOut)
     return new FetchFailure("KILN_DOWNLOAD_TIMEOUT", `timed out: no data received for ${fmtMs(idleMs)}`, {
       cause: err,
@@ -66,6 +73,19 @@ function describeNetworkError(
   }
 }
 
+/**
+ * Who failed us: the URL's host, or the proxy when the error names another address (kiln
+ * connects only to the two). Never the proxy URL itself: it may hold credentials.
+ */
+function peerOf(err: NodeJS.ErrnoException & { address?: string; port?: number }, url: URL): string {
+  if (err.address === undefined || err.port === undefined) return url.host;
+  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const isIp = /^[\d.]+$|:/.test(host);
+  if (err.port !== port || (isIp && err.address !== host)) return `the proxy at ${err.address}:${err.port}`;
+  return url.host;
+}
+
 export function fmtMs(ms: number): string {
   if (ms < 1000) return `${ms}ms`;
   const s = ms / 1000;
@@ -78,7 +98,13 @@ export function bodyFailure(err: unknown, got: GetResponse, idleMs: number): unk
   const e = err as NodeJS.ErrnoException;
   if (e?.name === "AbortError") return err;
   if (got.timedOut()) return describeNetworkError(e, got.url, idleMs, true);
-  if (e?.code === "ECONNRESET" || e?.message === "aborted") {
+  if (TIMEOUTS.has(e?.code ?? "")) return describeNetworkError(e, got.url, idleMs, true);
+  if (
+    e?.code === "ECONNRESET" ||
+    e?.code === "UND_ERR_SOCKET" ||
+    e?.code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH" ||
+    e?.message === "aborted"
+  ) {
     return new FetchFailure(
       "KILN_DOWNLOAD_FAILED",
       `connection to ${got.url.host} closed before the download finished`,
@@ -89,61 +115,94 @@ export function bodyFailure(err: unknown, got: GetResponse, idleMs: number): unk
 }
 
 /**
+ * The dispatcher for one download: direct, or through the proxy that HTTP_PROXY / HTTPS_PROXY
+ * name (NO_PROXY excepted; lower-case names too), as Packer and curl do. Read from the
+ * environment when the download starts; undici is loaded only when something is downloaded.
+ */
+async function dispatcherFor(idleMs: number): Promise<Dispatcher> {
+  const { EnvHttpProxyAgent } = await import("undici");
+  return new EnvHttpProxyAgent({
+    connectTimeout: idleMs,
+    headersTimeout: idleMs,
+    bodyTimeout: idleMs,
+    // http:// is forwarded (GET http://host/… to the proxy), as curl and Go do; proxies allow
+    // CONNECT to port 443 only by default (squid). https:// goes through a CONNECT tunnel.
+    proxyTunnel: false,
+  });
+}
+
+/** Drop a body that is not read (a redirect, an error page); its abort error is expected. */
+function discard(body: Readable): void {
+  body.on("error", () => undefined);
+  body.destroy();
+}
+
+/**
  * GET `url`, following up to 10 redirects. Resolves once a 2xx response's headers arrived; the
  * caller reads `res`. Rejects with a FetchFailure for HTTP errors and network failures, or with
  * the signal's reason when aborted.
  */
 export async function httpGet(url: URL, opts: GetOptions = {}): Promise<GetResponse> {
   const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const { request } = await import("undici");
+  const dispatcher = await dispatcherFor(idleMs);
+  const done = () => void dispatcher.destroy().catch(() => undefined);
   let current = url;
-  for (let hop = 0; ; hop++) {
-    if (current.protocol !== "http:" && current.protocol !== "https:") {
-      throw new FetchFailure("KILN_DOWNLOAD_FAILED", `redirected to unsupported URL ${current.href}`);
-    }
-    opts.signal?.throwIfAborted();
-    let timedOut = false;
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const mod = current.protocol === "https:" ? https : http;
-      const req = mod.request(current, {
-        method: "GET",
-        agent: false,
-        headers: { "user-agent": "kiln", "accept-encoding": "identity", ...opts.headers },
-        // `timeout` also covers connecting; the socket's idle timer then covers headers and body.
-        timeout: idleMs,
-        ...(opts.signal ? { signal: opts.signal } : {}),
+  try {
+    for (let hop = 0; ; hop++) {
+      if (current.protocol !== "http:" && current.protocol !== "https:") {
+        throw new FetchFailure("KILN_DOWNLOAD_FAILED", `redirected to unsupported URL ${current.href}`);
+      }
+      opts.signal?.throwIfAborted();
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(current, {
+          method: "GET",
+          dispatcher,
+          headers: { "user-agent": "kiln", "accept-encoding": "identity", ...opts.headers },
+          headersTimeout: idleMs,
+          bodyTimeout: idleMs,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+      } catch (err) {
+        if (opts.signal?.aborted) throw opts.signal.reason;
+        const e = err as NodeJS.ErrnoException;
+        throw describeNetworkError(e, current, idleMs, TIMEOUTS.has(e.code ?? ""));
+      }
+      const status = res.statusCode;
+      const header = (name: string) => {
+        const v = res.headers[name];
+        return Array.isArray(v) ? v[0] : v;
+      };
+      const location = header("location");
+      if (status >= 300 && status < 400 && location) {
+        discard(res.body);
+        if (hop >= MAX_REDIRECTS)
+          throw new FetchFailure("KILN_DOWNLOAD_FAILED", `too many redirects (more than ${MAX_REDIRECTS})`);
+        current = new URL(location, current);
+        continue;
+      }
+      if (status < 200 || status >= 300) {
+        discard(res.body);
+        const where = current.href === url.href ? "" : ` (after redirect to ${current.href})`;
+        throw new FetchFailure(
+          status === 404 ? "KILN_DOWNLOAD_NOT_FOUND" : "KILN_DOWNLOAD_FAILED",
+          `HTTP ${status} ${STATUS_CODES[status] ?? ""}`.trim() + where,
+        );
+      }
+      const len = header("content-length");
+      const total = len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined;
+      let timedOut = false;
+      res.body.on("error", (err: NodeJS.ErrnoException) => {
+        if (TIMEOUTS.has(err.code ?? "")) timedOut = true;
       });
-      req.on("timeout", () => {
-        timedOut = true;
-        req.destroy(Object.assign(new Error(`idle for ${idleMs}ms`), { code: "KILN_IDLE" }));
-      });
-      req.once("response", resolve);
-      req.once("error", (err: NodeJS.ErrnoException) => {
-        if (opts.signal?.aborted) reject(opts.signal.reason);
-        else reject(describeNetworkError(err, current, idleMs, timedOut));
-      });
-      req.end();
-    });
-    const status = res.statusCode ?? 0;
-    if (status >= 300 && status < 400 && res.headers.location) {
-      res.resume();
-      res.destroy();
-      if (hop >= MAX_REDIRECTS)
-        throw new FetchFailure("KILN_DOWNLOAD_FAILED", `too many redirects (more than ${MAX_REDIRECTS})`);
-      current = new URL(res.headers.location, current);
-      continue;
+      // The connection (and the proxy tunnel) ends with the body: read to the end or destroyed.
+      res.body.once("close", done);
+      return { res: res.body, url: current, total, timedOut: () => timedOut };
     }
-    if (status < 200 || status >= 300) {
-      res.resume();
-      res.destroy();
-      const where = current.href === url.href ? "" : ` (after redirect to ${current.href})`;
-      throw new FetchFailure(
-        status === 404 ? "KILN_DOWNLOAD_NOT_FOUND" : "KILN_DOWNLOAD_FAILED",
-        `HTTP ${status} ${res.statusMessage ?? ""}`.trim() + where,
-      );
-    }
-    const len = res.headers["content-length"];
-    const total = len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined;
-    return { res, url: current, total, timedOut: () => timedOut };
+  } catch (err) {
+    done();
+    throw err;
   }
 }
 

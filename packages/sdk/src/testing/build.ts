@@ -18,11 +18,13 @@ import {
   runBuild,
 } from "@kiln/core";
 
+/** The newest mtime of the files under `dir` (sub-folders too: a builder's src/steps/) that pass `filter`. */
 function newest(dir: string, filter: (f: string) => boolean): number {
   let t = 0;
-  for (const f of readdirSync(dir)) {
-    if (!filter(f)) continue;
-    t = Math.max(t, statSync(join(dir, f)).mtimeMs);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) t = Math.max(t, newest(p, filter));
+    else if (filter(e.name)) t = Math.max(t, statSync(p).mtimeMs);
   }
   return t;
 }

@@ -2,7 +2,7 @@
 import os from "node:os";
 import { paramError } from "../api-error.js";
 import { type Cluster, isTemplate } from "../state.js";
-import { STORAGE } from "../volumes.js";
+import { STORAGES } from "../volumes.js";
 import { filterAudit } from "./access.js";
 import { type Handlers, str } from "./common.js";
 
@@ -37,18 +37,19 @@ export function clusterRoutes(cluster: Cluster, fingerprint: string): Handlers {
             });
       if (!type || type === "storage") {
         const s = storage.storageInfo();
-        out.push({
-          id: `storage/${node}/${STORAGE}`,
-          type: "storage",
-          storage: STORAGE,
-          node,
-          status: "available",
-          plugintype: "dir",
-          content: "iso,vztmpl,images,import",
-          shared: 0,
-          disk: s.used,
-          maxdisk: s.total,
-        });
+        for (const d of STORAGES)
+          out.push({
+            id: `storage/${node}/${d.id}`,
+            type: "storage",
+            storage: d.id,
+            node,
+            status: "available",
+            plugintype: d.type,
+            content: d.content.join(","),
+            shared: 0,
+            disk: s.used,
+            maxdisk: s.total,
+          });
       }
       if (!type || type === "node")
         out.push({

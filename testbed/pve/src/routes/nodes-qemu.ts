@@ -17,9 +17,17 @@ import {
 } from "../cloudinit.js";
 import { run } from "../exec.js";
 import { type ParamValue, splitPropertyString } from "../spec.js";
-import { type Cluster, configDigest, isTemplate, normalizeNets, randomMac, type VmState } from "../state.js";
+import {
+  type Cluster,
+  configDigest,
+  defaultBoot,
+  isTemplate,
+  normalizeNets,
+  randomMac,
+  type VmState,
+} from "../state.js";
 import type { Tasks } from "../tasks.js";
-import { checkStorage, DRIVE_RE, STORAGE } from "../volumes.js";
+import { checkStorage, DRIVE_RE, STORAGE, storageOf } from "../volumes.js";
 import { filterAudit, hasPriv } from "./access.js";
 import { bool, type Handlers, str, stringParams, upidOf } from "./common.js";
 
@@ -48,10 +56,18 @@ const checkSshKeys = (p: Record<string, ParamValue>) => {
   }
 };
 
-export function nodesQemuRoutes(cluster: Cluster, tasks: Tasks): Handlers {
+/**
+ * `configValue(key, value)`: a config value as GET …/config answers it — integers and booleans
+ * as JSON numbers (QemuServer's parse_vm_config runs check_type: int(), 1/0), the rest as stored.
+ */
+export function nodesQemuRoutes(
+  cluster: Cluster,
+  tasks: Tasks,
+  configValue: (key: string, value: string) => string | number = (_k, v) => v,
+): Handlers {
   const { node, vms, runner, storage, getVm, checkVmidUnused, toSpec, vmSummary } = cluster;
   const { imagesDir, volumePath, allocateDrives, generateCloudinit, freeCloudinit, allocCloudinit } = storage;
-  const { hasQemuImg, nextDiskName } = storage;
+  const { hasQemuImg, nextDiskName, hostFormat, apiFormat, newVolume } = storage;
 
   const updateConfig = async (p: Record<string, ParamValue>, log: (l: string) => void) => {
     const vmid = Number(p.vmid);
@@ -139,9 +155,12 @@ export function nodesQemuRoutes(cluster: Cluster, tasks: Tasks): Handlers {
           async (log) => {
             try {
               await allocateDrives(vmid, conf, log);
+              // API2::Qemu create: without `boot`, PVE writes its default order once the disks exist
+              const boot = conf.boot ? undefined : defaultBoot(conf);
+              if (boot) conf.boot = boot;
             } catch (e) {
               vms.delete(vmid);
-              fs.rmSync(imagesDir(vmid), { recursive: true, force: true });
+              storage.freeVmVolumes(vmid);
               throw new Error(`unable to create VM ${vmid} - ${(e as Error).message}`);
             }
             vm.config = conf;
@@ -166,7 +185,7 @@ export function nodesQemuRoutes(cluster: Cluster, tasks: Tasks): Handlers {
       for (const other of vms.values()) {
         if (other.vmid === vmid) continue;
         for (const d of storage.vmDrives(other.config))
-          if (d.path && fs.existsSync(d.path) && storage.linkedTo(d.path, imagesDir(vmid)))
+          if (d.path && fs.existsSync(d.path) && storage.linkedTo(d.path, vmid))
             throw new ApiError(
               500,
               `base volume of VM ${vmid} is still in use by linked cloned VM ${other.vmid}`,
@@ -175,7 +194,7 @@ export function nodesQemuRoutes(cluster: Cluster, tasks: Tasks): Handlers {
       vm.config.lock = "destroyed";
       return upidOf(
         tasks.start("qmdestroy", vmid, auth.user, async () => {
-          fs.rmSync(imagesDir(vmid), { recursive: true, force: true });
+          storage.freeVmVolumes(vmid);
           vms.delete(vmid);
         }),
       );
@@ -184,10 +203,7 @@ export function nodesQemuRoutes(cluster: Cluster, tasks: Tasks): Handlers {
     "GET /nodes/{node}/qemu/{vmid}/config": (p) => {
       const vm = getVm(Number(p.vmid));
       const out: Record<string, string | number> = {};
-      for (const [k, v] of Object.entries(vm.config))
-        out[k] = /^(cores|sockets|template|vcpus|onboot|protection|balloon|cpuunits)$/.test(k)
-          ? Number(v)
-          : v;
+      for (const [k, v] of Object.entries(vm.config)) out[k] = configValue(k, v);
       if (vm.config.cipassword && vm.config.cipassword !== "0") out.cipassword = "**********"; // as PVE
       out.digest = configDigest(vm.config);
       return out;
@@ -311,11 +327,12 @@ export function nodesQemuRoutes(cluster: Cluster, tasks: Tasks): Handlers {
               const d = splitPropertyString(v, "file");
               if (d.media === "cdrom" || !d.file) continue;
               const m = /^([^:]+):(\d+)\/vm-(\d+-disk-\d+\.\w+)$/.exec(d.file);
-              if (!m) continue;
+              const lv = /^([^:]+):vm-(\d+-disk-\d+)$/.exec(d.file);
+              if (!m && !lv) continue;
               const from = volumePath(d.file) as string;
-              const baseName = `base-${m[3]}`;
+              const baseName = `base-${m ? m[3] : lv?.[2]}`;
               fs.renameSync(from, path.join(path.dirname(from), baseName));
-              vm.config[k] = v.replace(d.file, `${m[1]}:${m[2]}/${baseName}`);
+              vm.config[k] = v.replace(d.file, m ? `${m[1]}:${m[2]}/${baseName}` : `${lv?.[1]}:${baseName}`);
             }
             vm.config.template = "1";
           } finally {
@@ -331,7 +348,8 @@ export function nodesQemuRoutes(cluster: Cluster, tasks: Tasks): Handlers {
       const src = getVm(vmid);
       if (p.target !== undefined && p.target !== node)
         throw new ApiError(500, `Target node '${p.target}' does not exist`);
-      checkStorage(str(p.storage));
+      const target = str(p.storage);
+      checkStorage(target, "images");
       checkVmidUnused(newid);
       if (src.config.lock) throw new ApiError(500, `VM is locked (${src.config.lock})`);
       const full = p.full !== undefined ? bool(p.full) : !isTemplate(src);
@@ -339,6 +357,8 @@ export function nodesQemuRoutes(cluster: Cluster, tasks: Tasks): Handlers {
         throw new ApiError(500, "Linked clone feature is not supported for drive 'scsi0'");
       if (p.format !== undefined && !full)
         throw paramError({ format: "option is only allowed for full clones" });
+      if (target !== undefined && !full)
+        throw paramError({ storage: "option is only allowed for full clones" });
       const conf: Record<string, string> = { ...src.config };
       delete conf.template;
       delete conf.lock;
@@ -363,27 +383,35 @@ export function nodesQemuRoutes(cluster: Cluster, tasks: Tasks): Handlers {
               for (const [k, v] of Object.entries(conf)) {
                 if (!DRIVE_RE.test(k)) continue;
                 const d = splitPropertyString(v, "file");
+                const srcStorage = storageOf(d.file ?? "") ?? STORAGE;
                 if (isCloudinitVolume(d.file)) {
                   // QemuServer::clone_disk: always a new (empty, 4 MiB) vm-NEWID-cloudinit volume,
                   // also for linked clones; its content is generated at the clone's first start
-                  const src = volumePath(d.file as string);
-                  const format = String(p.format ?? (src ? path.extname(src).slice(1) : "qcow2"));
-                  conf[k] = await allocCloudinit(newid, { ...d, format }, STORAGE, true);
+                  const sid = (full && target) || srcStorage;
+                  const format = storage.isLvm(sid)
+                    ? "raw"
+                    : String(
+                        p.format ?? (storage.isLvm(srcStorage) ? "qcow2" : hostFormat(d.file as string)),
+                      );
+                  conf[k] = await allocCloudinit(newid, { ...d, format }, sid, true);
                   log(`create full clone of drive ${k} (${d.file}) -> ${conf[k]}`);
                   continue;
                 }
                 if (d.media === "cdrom" || !d.file) continue;
                 const from = volumePath(d.file);
                 if (!from || !fs.existsSync(from)) continue;
-                const fmt = full ? String(p.format ?? d.format ?? path.extname(from).slice(1)) : "qcow2";
-                const name = nextDiskName(newid, fmt);
-                const to = path.join(imagesDir(newid), name);
                 let volid: string;
                 if (full) {
-                  if (hasQemuImg) await run("qemu-img", ["convert", "-O", fmt, from, to]);
-                  else fs.copyFileSync(from, to);
-                  volid = `${STORAGE}:${newid}/${name}`;
+                  const sid = target ?? srcStorage;
+                  const fmt = storage.isLvm(sid) ? "raw" : String(p.format ?? d.format ?? apiFormat(d.file));
+                  const vol = newVolume(newid, sid, nextDiskName(newid, fmt, sid));
+                  const hostFmt = storage.isLvm(sid) ? "qcow2" : fmt;
+                  if (hasQemuImg) await run("qemu-img", ["convert", "-O", hostFmt, from, vol.file]);
+                  else fs.copyFileSync(from, vol.file);
+                  volid = vol.volid;
                 } else {
+                  const lvm = storage.isLvm(srcStorage);
+                  const vol = newVolume(newid, srcStorage, nextDiskName(newid, "qcow2", srcStorage));
                   if (hasQemuImg)
                     await run("qemu-img", [
                       "create",
@@ -391,14 +419,18 @@ export function nodesQemuRoutes(cluster: Cluster, tasks: Tasks): Handlers {
                       "-f",
                       "qcow2",
                       "-F",
-                      path.extname(from).slice(1),
+                      hostFormat(d.file),
                       "-b",
                       from,
-                      to,
+                      vol.file,
                     ]);
-                  else fs.copyFileSync(from, to);
+                  else fs.copyFileSync(from, vol.file);
                   const base = /^[^:]+:(.+)$/.exec(d.file)?.[1];
-                  volid = `${STORAGE}:${base}/${newid}/${name}`;
+                  // dir: local:100/base-100-disk-0.qcow2/101/vm-101-disk-0.qcow2;
+                  // LVM-thin: local-lvm:base-100-disk-0/vm-101-disk-0
+                  volid = lvm
+                    ? `${srcStorage}:${base}/${path.basename(vol.file)}`
+                    : `${srcStorage}:${base}/${newid}/${path.basename(vol.file)}`;
                 }
                 log(`${full ? "full" : "linked"} clone of ${k}: ${d.file} -> ${volid}`);
                 conf[k] = v.replace(d.file, volid);
@@ -406,7 +438,7 @@ export function nodesQemuRoutes(cluster: Cluster, tasks: Tasks): Handlers {
               dst.config = conf;
             } catch (e) {
               vms.delete(newid);
-              fs.rmSync(imagesDir(newid), { recursive: true, force: true });
+              storage.freeVmVolumes(newid);
               throw e;
             } finally {
               delete src.config.lock;

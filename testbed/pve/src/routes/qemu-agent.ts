@@ -1,26 +1,69 @@
-/** The PVE double's guest agent routes: /nodes/{node}/qemu/{vmid}/agent/*. */
+/**
+ * The PVE double's guest agent routes: /nodes/{node}/qemu/{vmid}/agent/* as qemu-server's
+ * API2::Qemu::Agent serves them — each a qemu-guest-agent command (`guest-<name>`) answered
+ * `{result: <the agent's return>}` by the VM's runner (the real agent on the Debian image).
+ * PVE's checks first: `VM N is not running`, `No QEMU guest agent configured`, then the agent's
+ * own `QEMU guest agent is not running` / `Agent error: …`.
+ * Not served: exec, exec-status, file-read, file-write, set-user-password.
+ */
 import { ApiError } from "../api-error.js";
-import { AgentNotRunningError } from "../runner.js";
+import { AgentCommandError, AgentNotRunningError } from "../runner.js";
 import type { Cluster } from "../state.js";
 import type { Handlers } from "./common.js";
+
+/** GET commands (read-only) and POST commands, as in PVE's schema. */
+export const AGENT_GET = [
+  "get-fsinfo",
+  "get-host-name",
+  "get-memory-block-info",
+  "get-memory-blocks",
+  "get-osinfo",
+  "get-time",
+  "get-timezone",
+  "get-users",
+  "get-vcpus",
+  "info",
+  "network-get-interfaces",
+] as const;
+export const AGENT_POST = [
+  "fsfreeze-freeze",
+  "fsfreeze-status",
+  "fsfreeze-thaw",
+  "fstrim",
+  "ping",
+  "shutdown",
+  "suspend-disk",
+  "suspend-hybrid",
+  "suspend-ram",
+] as const;
 
 /** `agentIsDown` tells which guest agents a fault keeps from answering. */
 export function qemuAgentRoutes(cluster: Cluster, agentIsDown: (vmid: number) => boolean): Handlers {
   const { runner, getVm, toSpec } = cluster;
-  return {
-    "GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces": async (p) => {
-      const vmid = Number(p.vmid);
-      const vm = getVm(vmid);
-      if (vm.status !== "running" || !runner.isRunning(vmid))
-        throw new ApiError(500, `VM ${vmid} is not running`);
-      if (!toSpec(vm).agent) throw new ApiError(500, "No QEMU guest agent configured");
-      if (agentIsDown(vmid)) throw new ApiError(500, "QEMU guest agent is not running");
-      try {
-        return { result: await runner.agentInterfaces(vmid) };
-      } catch (e) {
-        if (e instanceof AgentNotRunningError) throw new ApiError(500, e.message);
-        throw e;
-      }
-    },
+  const call = async (vmidParam: unknown, command: string) => {
+    const vmid = Number(vmidParam);
+    const vm = getVm(vmid);
+    if (vm.status !== "running" || !runner.isRunning(vmid))
+      throw new ApiError(500, `VM ${vmid} is not running`);
+    if (!toSpec(vm).agent) throw new ApiError(500, "No QEMU guest agent configured");
+    if (agentIsDown(vmid)) throw new ApiError(500, "QEMU guest agent is not running");
+    try {
+      const result = await runner.agent(vmid, command);
+      return { result: result ?? null };
+    } catch (e) {
+      if (e instanceof AgentNotRunningError) throw new ApiError(500, e.message);
+      if (e instanceof AgentCommandError) throw new ApiError(500, `Agent error: ${e.desc}`);
+      throw e;
+    }
   };
+  const h: Handlers = {
+    "GET /nodes/{node}/qemu/{vmid}/agent": (p) => {
+      getVm(Number(p.vmid));
+      return [...AGENT_GET, ...AGENT_POST].sort().map((name) => ({ name }));
+    },
+    "POST /nodes/{node}/qemu/{vmid}/agent": (p) => call(p.vmid, String(p.command)),
+  };
+  for (const c of AGENT_GET) h[`GET /nodes/{node}/qemu/{vmid}/agent/${c}`] = (p) => call(p.vmid, c);
+  for (const c of AGENT_POST) h[`POST /nodes/{node}/qemu/{vmid}/agent/${c}`] = (p) => call(p.vmid, c);
+  return h;
 }

@@ -1,5 +1,6 @@
 /** Running commands: streaming output, environment, timeouts, cancellation and expected disconnects. */
 import { StringDecoder } from "node:string_decoder";
+import { type LongTimer, setLongTimeout } from "@kiln/core";
 import type { Client, ClientChannel } from "ssh2";
 import { CommunicatorError } from "../errors.js";
 import { shellQuote } from "../sftp.js";
@@ -42,6 +43,41 @@ function stopChannel(ch: ClientChannel): void {
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** Write `input` to the channel as it comes, pausing it while the channel is full; its end is end-of-file. */
+function feed(input: NodeJS.ReadableStream, ch: ClientChannel): void {
+  const onData = (d: Buffer | string) => {
+    if (!ch.writable) return;
+    if (!ch.write(d)) {
+      input.pause();
+      ch.once("drain", () => input.resume());
+    }
+  };
+  const onEnd = () => {
+    detach();
+    if (ch.writable) ch.end();
+  };
+  const detach = () => {
+    input.removeListener("data", onData);
+    input.removeListener("end", onEnd);
+    input.removeListener("error", onEnd);
+  };
+  input.on("data", onData);
+  input.once("end", onEnd);
+  input.once("error", onEnd);
+  ch.once("close", detach);
+  input.resume();
+}
+
+/** Copy raw bytes from the channel to `out`, pausing the channel (and so the remote side) while `out` is full. */
+function relay(from: NodeJS.ReadableStream, out: NodeJS.WritableStream): void {
+  from.on("data", (d: Buffer) => {
+    if (!out.write(d)) {
+      from.pause();
+      out.once("drain", () => from.resume());
+    }
+  });
+}
+
 export function exec(link: SSHLink, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
   let client: Client;
   try {
@@ -71,11 +107,11 @@ export function exec(link: SSHLink, command: string, opts: ExecOptions = {}): Pr
   return new Promise<ExecResult>((resolve, reject) => {
     let channel: ClientChannel | undefined;
     let settled = false;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimer | undefined;
     const outDec = new StringDecoder("utf8");
     const errDec = new StringDecoder("utf8");
     const cleanup = (): void => {
-      if (timer) clearTimeout(timer);
+      timer?.clear();
       signal?.removeEventListener("abort", onAbort);
       client.removeListener("close", onClientGone);
       client.removeListener("end", onClientGone);
@@ -123,7 +159,7 @@ export function exec(link: SSHLink, command: string, opts: ExecOptions = {}): Pr
     client.once("end", onClientGone);
     if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) {
       const ms = opts.timeoutMs;
-      timer = setTimeout(() => {
+      timer = setLongTimeout(() => {
         fail(
           new CommunicatorError(
             "KILN_SSH_EXEC_TIMEOUT",
@@ -149,15 +185,20 @@ export function exec(link: SSHLink, command: string, opts: ExecOptions = {}): Pr
           stopChannel(ch);
           return;
         }
-        ch.end(); // no stdin: the command sees end-of-file
-        ch.on("data", (d: Buffer) => {
-          const s = outDec.write(d);
-          if (s) opts.onStdout?.(s);
-        });
-        ch.stderr.on("data", (d: Buffer) => {
-          const s = errDec.write(d);
-          if (s) opts.onStderr?.(s);
-        });
+        if (opts.stdin) feed(opts.stdin, ch);
+        else ch.end(); // no stdin: the command sees end-of-file
+        if (opts.stdout) relay(ch, opts.stdout);
+        else
+          ch.on("data", (d: Buffer) => {
+            const s = outDec.write(d);
+            if (s) opts.onStdout?.(s);
+          });
+        if (opts.stderr) relay(ch.stderr, opts.stderr);
+        else
+          ch.stderr.on("data", (d: Buffer) => {
+            const s = errDec.write(d);
+            if (s) opts.onStderr?.(s);
+          });
         ch.on("exit", (code: number | null, sig?: string) => {
           exit =
             code === null || code === undefined

@@ -1,7 +1,7 @@
 /**
  * A remote command that can be ended. Closing the SSH channel does not end what it started,
  * and OpenSSH honours "signal" requests only for some sessions (not for root logins), so the
- * shell provisioner runs each script in a process group of its own and records the group's id
+ * shell provisioner (and ansible-local) runs each script in a process group of its own and records the group's id
  * in a file next to the script; on interrupt, a second command sends the group TERM, then KILL
  * if it is still there after 2 s, and removes the file. The whole session is ended too
  * (`pkill -s`), so children that moved to a process group of their own go with it.
@@ -13,8 +13,8 @@
  *
  * Both commands are one `sh -c '…' args` line, so they work whatever the login shell (csh, fish).
  */
-import type { Communicator } from "@kiln/core";
-import { shellQuote } from "./util.js";
+import { shellQuote } from "./sftp.js";
+import type { Communicator } from "./types.js";
 
 /** Records its pid in "$0" and becomes the command "$1". */
 const LEADER = `echo $$ > "$0" && exec sh -c "$1"`;

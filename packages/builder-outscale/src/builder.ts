@@ -1,0 +1,110 @@
+/**
+ * outscale-bsu's run time, after the Packer plugin's bsu builder (RESEARCH.md §2.3):
+ *
+ *   API (DryRun check, account) → no OMI of that name yet → source OMI → network → temporary
+ *   key (made locally) imported as a key pair → public IP → security group (+ rule for the SSH
+ *   port) → VM (tags, public IP linked, address) → SSH → provisioners → keys cleared → stop →
+ *   [force_deregister] → OMI (wait, permissions, tags) → copies in omi_regions → done.
+ *
+ * Every cleanup runs on success, failure and Ctrl-C, in reverse: the VM is deleted (and waited
+ * for), its launch volumes that outlive it deleted, then the security group, the public IP, the
+ * key pair; an OMI (or a copy) the build did not finish is deleted with its snapshots.
+ */
+import type { Artifact, BuilderRuntime, RunContext, Step } from "@kiln/core";
+import { clearAuthorizedKeysStep, connectStep, temporaryKeyStep } from "@kiln/sdk";
+import { checkBsu } from "./checks.js";
+import { regionEndpoint, resolveCredentials } from "./credentials.js";
+import { type OutscaleType, outscaleErrors } from "./errors.js";
+import { openClient } from "./open-client.js";
+import type { BsuOptions } from "./schema.js";
+import { RESULT } from "./state.js";
+import { apiStep } from "./steps/api.js";
+import { copyRegionsStep } from "./steps/copy-regions.js";
+import { createOmiStep, deleteImage } from "./steps/create-omi.js";
+import { deregisterStep } from "./steps/deregister.js";
+import { finishStep } from "./steps/finish.js";
+import { keyPairStep } from "./steps/key-pair.js";
+import { networkStep } from "./steps/network.js";
+import { preValidateStep } from "./steps/pre-validate.js";
+import { publicIpStep } from "./steps/public-ip.js";
+import { runVmStep } from "./steps/run-vm.js";
+import { securityGroupStep } from "./steps/security-group.js";
+import { sourceOmiStep } from "./steps/source-omi.js";
+import { stopVmStep } from "./steps/stop-vm.js";
+
+/** Packer's BuilderId of the bsu builder. */
+export const BSU_BUILDER_ID = "oapi.outscale.bsu";
+
+export function bsuBuilder(type: OutscaleType): BuilderRuntime<BsuOptions> {
+  const e = outscaleErrors(type);
+  return {
+    async prepare(o, ctx) {
+      const check: Step = {
+        name: "prepare",
+        async run() {
+          for (const s of [o.access_key, o.secret_key]) if (s) ctx.secret(s);
+          checkBsu(o, ctx.ui);
+          resolveCredentials(o, { env: process.env, baseDir: ctx.baseDir });
+        },
+      };
+      await e.wrap(check).run(ctx);
+    },
+    steps(o, ctx) {
+      const provision = ctx.provisionStep();
+      const ssh = { ...o, ssh_timeout: o.ssh_timeout ?? o.ssh_wait_timeout ?? "10m" };
+      const steps: Step[] = [
+        apiStep(o),
+        preValidateStep(o),
+        sourceOmiStep(o),
+        networkStep(o),
+        temporaryKeyStep(o),
+        keyPairStep(o),
+        publicIpStep(o),
+        securityGroupStep(o),
+        runVmStep(o),
+        connectStep(ssh),
+        provision,
+        clearAuthorizedKeysStep(o),
+        stopVmStep(o),
+        deregisterStep(o),
+        createOmiStep(o),
+        copyRegionsStep(o),
+        finishStep(),
+      ];
+      return steps.map((s) => (s === provision ? s : e.wrap(s)));
+    },
+    artifact: (o, ctx) => artifactOf(type, o, ctx),
+  };
+}
+
+/** The OMIs by region (Packer's id: "eu-west-2:ami-…,us-east-2:ami-…"); destroy() deletes them and their snapshots. */
+function artifactOf(type: OutscaleType, o: BsuOptions, ctx: RunContext): Artifact | undefined {
+  const r = ctx.state.get(RESULT);
+  if (!r) return undefined;
+  const entries = Object.entries(r.omis);
+  const home = entries[0]?.[0] as string;
+  return {
+    builderType: type,
+    id: entries.map(([region, id]) => `${region}:${id}`).join(","),
+    files: [],
+    description: `OMIs were created: ${entries.map(([region, id]) => `${region}: ${id}`).join(", ")}`,
+    data: { builder_id: BSU_BUILDER_ID, region: home, omis: r.omis, snapshots: r.snapshots },
+    async destroy() {
+      for (const [region, id] of entries) {
+        const endpoint =
+          region === home ? undefined : (o.omi_region_endpoints?.[region] ?? regionEndpoint(region));
+        const client = openClient(
+          o,
+          ctx,
+          region === home ? undefined : { region, ...(endpoint ? { endpoint } : {}) },
+        );
+        try {
+          await deleteImage(client, id, r.snapshots[region] ?? []);
+          ctx.ui.say(`Deleted the OMI ${id} in ${region}.`);
+        } finally {
+          client.close();
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,26 @@
+export { DEFAULT_LOOPBACK_DIR, isLoopbackV4, LoopbackPool, type LoopbackPoolOptions } from "./addresses.js";
+export { AgentCommandError, AgentNotRunningError, agentCommandName, GuestAgent } from "./agent.js";
+export {
+  copyDisk,
+  createDisk,
+  createOverlay,
+  type DiskFormat,
+  type DiskInfo,
+  diskInfo,
+  resizeDisk,
+} from "./disks.js";
+export { type ExitReason, Guest, type GuestExit, type GuestInfo } from "./guest.js";
+export { type AgentInterface, hostView } from "./host-view.js";
+export { choosePorts, type Forward, freePort, portFree } from "./ports.js";
+export { accepts, greets } from "./probe.js";
+export { macFor, qemuArgs, type ResolvedDisk } from "./qemu-args.js";
+export { GuestRunner, type GuestRunnerOptions } from "./runner.js";
+export {
+  type CloudConfigOptions,
+  cloudConfig,
+  metaData,
+  type NoCloudSeed,
+  seedFiles,
+  writeSeedIso,
+} from "./seed.js";
+export type { DiskBus, DiskSpec, GuestSpec, NicSpec } from "./spec.js";
