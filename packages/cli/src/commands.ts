@@ -63,13 +63,42 @@ export const COMMANDS: CommandSpec[] = [
       ...vars,
       { name: "no-install", help: "never install missing plugins; fail instead" },
       { name: "allow-scripts", help: "let npm run the install scripts of the plugins it installs" },
+      { name: "no-cache", help: "neither resume from checkpoints nor save them (docs/checkpoints.md)" },
+      {
+        name: "cache-dir",
+        arg: "dir",
+        help: "keep checkpoints in dir/checkpoints (default: $XDG_CACHE_HOME/kiln)",
+      },
     ],
     examples: [
       ["kiln build .", "the kiln.yaml (or only *.kiln.yaml) of this folder"],
+      [
+        "kiln build --force image.kiln.yaml",
+        "rebuild: resumes the saved machine from the first changed step",
+      ],
       ["kiln build --only 'debian.*' --var version=12 image.kiln.yaml", "one build, one variable set"],
       ["kiln build -var version=12 -on-error=ask image.kiln.yaml", "Packer's spelling works too"],
     ],
     load: () => import("./commands/build.js"),
+  },
+  {
+    name: "cache",
+    summary: "List or prune the checkpoints kiln keeps to resume builds",
+    operands: "list | prune",
+    flags: [
+      { name: "json", help: "list: print the checkpoints as JSON" },
+      {
+        name: "keep-size",
+        arg: "size",
+        help: "prune: remove the least recently used until at most size is left (20GiB)",
+      },
+      { name: "cache-dir", arg: "dir", help: "the cache folder (default: $XDG_CACHE_HOME/kiln)" },
+    ],
+    examples: [
+      ["kiln cache list", "each checkpoint: key, run, step, size, last use"],
+      ["kiln cache prune --keep-size 20GiB", "make room, least recently used first"],
+    ],
+    load: () => import("./commands/cache.js"),
   },
   {
     name: "validate",

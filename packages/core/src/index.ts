@@ -8,6 +8,25 @@ export {
   runBuild,
 } from "./engine/build.js";
 export {
+  CHECKPOINTS,
+  type CheckpointHooks,
+  type CheckpointInfo,
+  type CheckpointSaveContext,
+  type CheckpointSession,
+} from "./engine/checkpoint/api.js";
+export { CHECKPOINT_UNUSABLE, CheckpointUnusableError } from "./engine/checkpoint/errors.js";
+export { hashPath, sha256 } from "./engine/checkpoint/hash.js";
+export { localPaths } from "./engine/checkpoint/inputs.js";
+export { type PruneOptions, type PruneResult, pruneCache } from "./engine/checkpoint/prune.js";
+export { type OutputRecord, readRecord, recordPath } from "./engine/checkpoint/record.js";
+export type { CheckpointSettings } from "./engine/checkpoint/run.js";
+export {
+  type CacheEntry,
+  type CheckpointMeta,
+  CheckpointStore,
+  defaultCacheDir,
+} from "./engine/checkpoint/store.js";
+export {
   createRunContext,
   type OwnedRunContext,
   type RunContextInit,

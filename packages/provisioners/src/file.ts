@@ -16,7 +16,7 @@
  */
 import { lstat, mkdir, readdir, stat } from "node:fs/promises";
 import { basename, dirname, join, posix } from "node:path";
-import type { ProvisionContext, ProvisionerRuntime } from "@kiln/core";
+import { localPaths, type ProvisionContext, type ProvisionerRuntime } from "@kiln/core";
 import type { FileOptions } from "./schema.js";
 import {
   CODES,
@@ -228,6 +228,8 @@ async function download(ctx: ProvisionContext<FileOptions>, list: string[]): Pro
 }
 
 export const file: ProvisionerRuntime<FileOptions> = {
+  // Checkpoints: what it uploads. A download writes here, which a restored run would not redo.
+  checkpointInputs: (o) => (o.direction === "download" ? false : localPaths(o.source, o.sources)),
   async provision(ctx) {
     const o = ctx.options;
     if (typeof o.destination !== "string" || o.destination === "")

@@ -112,6 +112,8 @@ export interface ShellLocalDeps {
 export function createShellLocal(deps: ShellLocalDeps = {}): ProvisionerRuntime<ShellLocalOptions> {
   const load = deps.loadPty ?? loadNodePty;
   return {
+    // Checkpoints: it runs here and may read or write anything here, which kiln cannot see.
+    checkpointInputs: () => false,
     async provision(ctx) {
       const o = ctx.options;
       const ui = ctx.ui;

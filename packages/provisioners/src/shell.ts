@@ -23,6 +23,7 @@ import { posix } from "node:path";
 import {
   type Communicator,
   type ExecResult,
+  localPaths,
   type ProvisionContext,
   type ProvisionerRuntime,
   setLongTimeout,
@@ -233,6 +234,8 @@ async function loadScripts(ctx: ProvisionContext<ShellOptions>): Promise<Script[
 }
 
 export const shell: ProvisionerRuntime<ShellOptions> = {
+  // Checkpoints: the scripts it uploads and runs (inline commands are options, in the key anyway).
+  checkpointInputs: (o) => localPaths(o.script, o.scripts),
   async provision(ctx) {
     const o = ctx.options;
     const ui = ctx.ui;

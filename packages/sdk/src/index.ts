@@ -14,6 +14,7 @@ export * from "./schemas.js";
 export * from "./state.js";
 export * from "./steps/boot-command.js";
 export * from "./steps/cd.js";
+export { restoredKeyStep, saveCheckpointKey } from "./steps/checkpoint-key.js";
 export * from "./steps/clear-keys.js";
 export { type ConnectStepOptions, connectStep, DEFAULT_SSH_TIMEOUT } from "./steps/connect.js";
 export * from "./steps/download.js";

@@ -45,6 +45,11 @@ export const PROVISIONER_COMMON: Record<string, JsonSchema> = {
     description: "Retry a failing provisioner this many times.",
   },
   timeout: duration("Fail the provisioner when it runs longer than this."),
+  cache: {
+    type: "boolean",
+    description:
+      "false: never checkpoint this provisioner, nor anything after it (a step that is not repeatable, e.g. one that fetches from the network). Default: true.",
+  },
   override: {
     type: "object",
     description: "Options that replace the provisioner's own for the named source.",
