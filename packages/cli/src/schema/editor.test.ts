@@ -5,7 +5,7 @@
  * examples, the README's build file) get no diagnostics, and qemu's options complete with docs.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
