@@ -60,6 +60,18 @@ const COMMANDS: Record<string, CommandSpec> = {
     options: { ...varOptions, "syntax-only": { type: "boolean" } },
     load: () => import("./commands/validate.js"),
   },
+  import: {
+    summary: "Translate Packer templates (HCL2, .pkr.json or legacy JSON) into a kiln build file",
+    usage:
+      "kiln import [-o out.yaml] [--var-file x.pkrvars.hcl]... [--check] [--force] <template or folder>...",
+    options: {
+      output: { type: "string", short: "o" },
+      "var-file": { type: "string", multiple: true },
+      check: { type: "boolean" },
+      force: { type: "boolean" },
+    },
+    load: () => import("./commands/import.js"),
+  },
   inspect: {
     summary: "Show a build file's variables, sources, builds and the plugins that serve them",
     usage: "kiln inspect [--var k=v]... [--var-file f]... <file>",
