@@ -9,6 +9,7 @@ import {
   type LoadOptions,
   loadBuildFile,
   readYamlBytes,
+  redactWords,
   SecretRegistry,
   type SourceFile,
 } from "@kiln/core";
@@ -44,13 +45,32 @@ export function loadFromArgs(
   file: string,
   extra: Partial<LoadOptions> = {},
 ): LoadedBuildFile {
-  return loadBuildFile({
+  const loaded = loadBuildFile({
     file,
     vars: (ctx.values.var as string[] | undefined) ?? [],
     varFiles: (ctx.values["var-file"] as string[] | undefined) ?? [],
     resolver: resolverOptions(dirname(resolve(file))),
     ...extra,
   });
+  printWarnings(ctx, loaded.warnings, loaded.secrets, extra.structure?.src ?? loaded.src);
+  return loaded;
+}
+
+/** Warnings (a variables file setting an undeclared variable …) on stderr, with their places. */
+export function printWarnings(
+  ctx: CommandContext,
+  warnings: readonly Diagnostic[],
+  secrets: readonly string[],
+  known?: SourceFile,
+): void {
+  if (warnings.length === 0) return;
+  const redact = secrets.length ? redactor(secrets) : undefined;
+  const text = formatDiagnostics([...warnings], {
+    sources: readSources([...warnings], known),
+    color: ctx.color,
+    ...(redact ? { redact, redactWords: (t: string) => redactWords(t, redact, secrets) } : {}),
+  });
+  ctx.stderr.write(`${text}\n`);
 }
 
 function readSources(diags: Diagnostic[], known?: SourceFile): Record<string, string> {
@@ -76,13 +96,14 @@ function readSources(diags: Diagnostic[], known?: SourceFile): Record<string, st
 export function report(ctx: CommandContext, err: unknown, known?: SourceFile): number {
   if (!isKilnError(err)) throw err;
   const redact = err.secrets.length ? redactor(err.secrets) : undefined;
+  const words = redact ? (t: string) => redactWords(t, redact, err.secrets) : undefined;
   const diags: Diagnostic[] = err.diagnostics.length
     ? err.diagnostics
     : [{ code: err.code, severity: "error", message: err.message, ...(err.hint ? { hint: err.hint } : {}) }];
   const text = formatDiagnostics(diags, {
     sources: readSources(diags, known),
     color: ctx.color,
-    ...(redact ? { redact } : {}),
+    ...(redact && words ? { redact, redactWords: words } : {}),
   });
   const n = diags.filter((d) => d.severity === "error").length;
   ctx.stderr.write(`${text}\n\n${n} problem${n === 1 ? "" : "s"} found.\n`);

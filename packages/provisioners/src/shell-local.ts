@@ -20,6 +20,7 @@
  * The run itself is the SDK's runLocalShell (shared with the shell-local post-processor); here are
  * the pseudo-terminal, Packer's build variables and this provisioner's messages.
  */
+
 import type { ProvisionerRuntime } from "@kiln/core";
 import {
   cannotRun,
@@ -30,6 +31,7 @@ import {
   renderShellArg,
   runLocalShell,
   type ScriptLauncher,
+  scriptProblems,
   signalName,
   watchAbort,
 } from "@kiln/sdk";
@@ -108,6 +110,7 @@ export interface ShellLocalDeps {
 export function createShellLocal(deps: ShellLocalDeps = {}): ProvisionerRuntime<ShellLocalOptions> {
   const load = deps.loadPty ?? loadNodePty;
   return {
+    check: (o, ctx) => scriptProblems(o, ctx),
     async provision(ctx) {
       const o = ctx.options;
       const ui = ctx.ui;

@@ -17,6 +17,7 @@
  *   start_retry_timeout (default 5m) while the machine is not reachable.
  * - The uploaded script (and variables file) is removed afterwards unless skip_clean.
  */
+
 import { randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
@@ -27,7 +28,7 @@ import {
   type ProvisionerRuntime,
   setLongTimeout,
 } from "@kiln/core";
-import { CommunicatorError } from "@kiln/sdk";
+import { CommunicatorError, scriptProblems } from "@kiln/sdk";
 import { endGroup, groupedCommand } from "./remote-group.js";
 import type { ShellOptions } from "./schema.js";
 import {
@@ -234,6 +235,7 @@ async function loadScripts(ctx: ProvisionContext<ShellOptions>): Promise<Script[
 }
 
 export const shell: ProvisionerRuntime<ShellOptions> = {
+  check: (o, ctx) => scriptProblems(o, ctx),
   async provision(ctx) {
     const o = ctx.options;
     const ui = ctx.ui;

@@ -2,6 +2,7 @@
  * `kiln build`: expand builds × sources into named runs, run them (up to N at once), each with
  * its builder's steps, the build's provisioners and its post-processor chains.
  */
+
 import { randomUUID } from "node:crypto";
 import { parseDuration } from "../duration.js";
 import { type Diagnostic, isKilnError, KilnError } from "../errors.js";
@@ -10,6 +11,7 @@ import { formatPath, positionOf } from "../load/parse.js";
 import { createRuntime } from "../plugins/runtime.js";
 import { applyDefaults } from "../schema/defaults.js";
 import { abortableSleep, messageOf } from "../util/abort.js";
+import { checkComponents } from "./check.js";
 import { createRunContext } from "./context.js";
 import { withinRun } from "./crash.js";
 import type { EventBus } from "./events.js";
@@ -102,7 +104,7 @@ export function planRuns(
   const dupes: Diagnostic[] = [];
   loaded.builds.forEach((b, buildIndex) => {
     b.sources.forEach((s, j) => {
-      const type = loaded.sources[s]?.type ?? "unknown";
+      const type = (b.variants?.[s] ?? loaded.sources[s])?.type ?? "unknown";
       const name = b.name ? `${b.name}.${type}.${s}` : `${type}.${s}`;
       const path = ["builds", b.index, "sources", j];
       const prev = seen.get(name);
@@ -196,7 +198,7 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
   const { loaded, bus } = opts;
   const { info } = p;
   const build = loaded.builds[p.buildIndex];
-  const source = loaded.sources[info.source];
+  const source = build?.variants?.[info.source] ?? loaded.sources[info.source];
   const t0 = Date.now();
   bus.emit({ type: "run-start", time: t0, run: info.name });
   const ui = bus.ui(info.name);
@@ -227,6 +229,17 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
     const plugin = source.plugin;
     const builder = await guarded(`loading ${plugin.pkg.name}`, () => createRuntime<BuilderRuntime>(plugin));
     const options = applyDefaults(source.plugin.schema, source.options);
+    // The components' own checks (as validate runs them), before anything starts: a missing
+    // script or a boot-command typo fails here, at its place in the file, not after the boot.
+    const problems = (
+      await guarded("checking the options", () =>
+        checkComponents(loaded, {
+          env: opts.env ?? process.env,
+          runs: [{ buildIndex: p.buildIndex, source: info.source }],
+        }),
+      )
+    ).filter((d) => d.severity === "error");
+    if (problems.length > 0) throw configError(problems);
     await guarded("prepare", (signal) => builder.prepare?.(options, { ...ctx, signal }));
     const provisionStep: Step = {
       name: "provision",
@@ -275,6 +288,21 @@ async function runInContext(p: PlannedRun, opts: BuildOptions, ctl: AbortControl
     opts.signal.removeEventListener("abort", onAbort);
     await dispose();
   }
+}
+
+/** The checks' problems as the run's error: each with its file:line:column. */
+function configError(problems: Diagnostic[]): KilnError {
+  const lines = problems.map((d) => {
+    const at = d.pos ? `${d.pos.file}:${d.pos.line}:${d.pos.column}: ` : "";
+    return `${at}${d.path ? `${d.path}: ` : ""}${d.message}${d.hint ? ` (${d.hint})` : ""}`;
+  });
+  return new KilnError(
+    problems[0]?.code ?? "KILN_CONFIG",
+    problems.length === 1
+      ? (lines[0] as string)
+      : `${problems.length} problems in the options:\n${lines.join("\n")}`,
+    { diagnostics: problems },
+  );
 }
 
 function emitArtifact(bus: EventBus, run: string, a: Artifact): void {

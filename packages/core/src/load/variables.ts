@@ -16,6 +16,7 @@ import {
   positionOf,
   type SourceFile,
 } from "./parse.js";
+import { scanPlaceholders } from "./placeholders.js";
 import { sensitiveLines } from "./sensitive-lines.js";
 
 export type VariableType = "string" | "number" | "bool" | "list" | "map";
@@ -62,6 +63,8 @@ export function coerce(
   type: VariableType,
   fromText: boolean,
 ): { ok: true; value: unknown } | { ok: false; why: string } {
+  // As in Packer, any variable may be null (`default: null`): options set from it are unset.
+  if (value === null && !fromText) return { ok: true, value: null };
   switch (type) {
     case "string":
       if (typeof value === "string") return { ok: true, value };
@@ -137,6 +140,7 @@ export function resolveVariables(
           ),
         );
       }
+      scanPlaceholders(decl.default, src, ["variables", name, "default"], diags);
       setValue(
         out,
         name,
@@ -177,16 +181,25 @@ export function resolveVariables(
     }
     for (const [name, v] of Object.entries(map)) {
       if (!Object.hasOwn(decls, name)) {
+        // As Packer: a variables file may set more than this build file declares (a warning).
         const close = suggest(name, names);
         diags.push(
-          diagnostic("KILN_VAR_UNDEFINED", `variable "${name}" is not declared in ${src.file}`, {
-            path: name,
-            pos: positionOf(vf, [name], "key"),
-            hint: close ? `Did you mean "${close}"?` : `declare it under \`variables:\` in ${src.file}`,
-          }),
+          diagnostic(
+            "KILN_VAR_UNDEFINED",
+            `variable "${name}" is set in ${file} but not declared in ${src.file}; it is ignored`,
+            {
+              severity: "warning",
+              path: name,
+              pos: positionOf(vf, [name], "key"),
+              hint: close
+                ? `Did you mean "${close}"?`
+                : `declare it under \`variables:\` in ${src.file} to use it`,
+            },
+          ),
         );
         continue;
       }
+      scanPlaceholders(v, vf, [name], diags);
       setValue(out, name, v, "var-file", file, false, vf, [name], diags);
     }
   }

@@ -14,6 +14,8 @@ export type CommunicatorErrorCode =
   | "KILN_SSH_TRANSFER_FAILED"
   | "KILN_SSH_INTEGRITY"
   | "KILN_SSH_KEY"
+  | "KILN_SSH_PROXY"
+  | "KILN_SSH_TUNNEL"
   | "KILN_COMMUNICATOR_NONE";
 
 /**

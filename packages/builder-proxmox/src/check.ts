@@ -1,0 +1,90 @@
+/**
+ * The proxmox builders' checks beyond their schema (the plugin API's `check`), each problem at its
+ * option, for `kiln validate` and before a build starts: the credentials (options or PROXMOX_*),
+ * the ISOs, durations, the boot command, firmware and the HTTP address. Nothing is contacted.
+ */
+import type { CheckContext, ConfigProblem } from "@kiln/core";
+import { caught, commonProblems, durationProblem, problem } from "@kiln/sdk";
+import { credentials } from "./credentials.js";
+import { interfaceAddress } from "./http-host.js";
+import { bootIso, checkIso } from "./isos.js";
+import type { CommonOptions, ProxmoxCloneOptions, ProxmoxIsoOptions } from "./schema.js";
+
+function commonCheck(o: CommonOptions, ctx: CheckContext): ConfigProblem[] {
+  const out = [...commonProblems(o as unknown as Record<string, unknown>, ctx)];
+  const cred = caught(undefined, () => credentials(o, ctx.env));
+  for (const p of cred) {
+    // At the option that is wrong; a missing secret at the source itself.
+    const which = /proxmox_url/.test(p.message)
+      ? "proxmox_url"
+      : /^a password/.test(p.message)
+        ? undefined
+        : "username";
+    out.push(which ? { ...p, option: [which] } : p);
+  }
+  out.push(...durationProblem("task_timeout", o.task_timeout));
+  for (const [i, iso] of (o.additional_iso_files ?? []).entries())
+    out.push(
+      ...caught(undefined, () => checkIso(iso, `additional_iso_files[${i}]`, true)).map((p) => ({
+        ...p,
+        option: ["additional_iso_files", i],
+      })),
+    );
+  if (o.bios === "ovmf" && !o.efi_config)
+    out.push(
+      problem(
+        "bios",
+        "bios: ovmf needs efi_config (the EFI vars disk)",
+        "Add efi_config: { efi_storage_pool: local-lvm } (or your storage).",
+      ),
+    );
+  if (o.http_interface && o.http_bind_address && o.http_bind_address !== "0.0.0.0")
+    out.push(
+      problem(
+        "http_interface",
+        "set only one of http_interface and http_bind_address",
+        "http_interface picks the address the guest reaches kiln's HTTP server at; http_bind_address binds the server to one.",
+      ),
+    );
+  else if (o.http_interface && !interfaceAddress(o.http_interface))
+    out.push(
+      problem(
+        "http_interface",
+        `http_interface ${JSON.stringify(o.http_interface)} is not an interface of this machine with an IPv4 address`,
+      ),
+    );
+  return out;
+}
+
+export function proxmoxIsoCheck(o: ProxmoxIsoOptions, ctx: CheckContext): ConfigProblem[] {
+  const out = commonCheck(o, ctx);
+  const where = o.boot_iso ? "boot_iso" : "iso_file";
+  out.push(
+    ...caught(undefined, () => checkIso(bootIso(o), "boot_iso", true)).map((p) => ({
+      ...p,
+      option: [where],
+    })),
+  );
+  if (!o.disks?.length)
+    out.push(
+      problem(
+        undefined,
+        "proxmox-iso needs at least one disk to install to",
+        "Add disks: [{ type: scsi, storage_pool: local-lvm, disk_size: 20G }].",
+      ),
+    );
+  return out;
+}
+
+export function proxmoxCloneCheck(o: ProxmoxCloneOptions, ctx: CheckContext): ConfigProblem[] {
+  const out = commonCheck(o, ctx);
+  if ((o.clone_vm === undefined) === (o.clone_vm_id === undefined))
+    out.push(
+      problem(
+        o.clone_vm === undefined ? undefined : "clone_vm_id",
+        o.clone_vm === undefined ? "set clone_vm or clone_vm_id" : "set only one of clone_vm and clone_vm_id",
+        "clone_vm is the name of the VM or template to clone, clone_vm_id its ID.",
+      ),
+    );
+  return out;
+}
