@@ -122,20 +122,18 @@ export async function importTemplates(opts: ImportOptions): Promise<ImportResult
   const body = await readTemplates(inputs.files);
   const resolverOpts = { ...opts.resolver, fromDir: outDir };
   const components = componentsFor(new PluginResolver(resolverOpts), opts.resolver.standard);
-  const displayFile = (f: string) => {
-    const r = relative(cwd, f);
-    return r.startsWith("..") ? f : r;
-  };
+  const displayFile = (f: string) => relative(cwd, f) || f;
+  const commentFile = (f: string) => relative(outDir, f) || f;
 
   // *.auto.pkrvars.* set values as if given first: they become the variables' defaults.
   const autoValues = new Map<string, { value: unknown; pos: Position }>();
   for (const f of inputs.autoVarFiles) {
-    const vf = await convertVarFile(f, outDir, displayFile);
+    const vf = await convertVarFile(f, outDir, displayFile, commentFile);
     for (const [k, v] of vf.values) autoValues.set(k, v);
   }
   const varFiles: VarFileResult[] = [];
   for (const f of opts.varFiles ?? [])
-    varFiles.push(await convertVarFile(resolve(cwd, f), outDir, displayFile));
+    varFiles.push(await convertVarFile(resolve(cwd, f), outDir, displayFile, commentFile));
 
   const header = [
     "yaml-language-server: $schema=https://kiln.dev/schemas/kiln.schema.json",
@@ -165,6 +163,7 @@ export async function importTemplates(opts: ImportOptions): Promise<ImportResult
         templateDir: inputs.dir,
         outDir,
         displayFile,
+        commentFile,
         autoValues,
         forcedLocals,
       });
@@ -191,7 +190,7 @@ export async function importTemplates(opts: ImportOptions): Promise<ImportResult
         const shown = pos ? { ...pos, file: displayFile(pos.file) } : undefined;
         next.push({
           path: path.slice(0, found.depth),
-          reason: shown ? `${reason} (${shown.file}:${shown.line}:${shown.column})` : reason,
+          reason: pos ? `${reason} (${commentFile(pos.file)}:${pos.line}:${pos.column})` : reason,
         });
         forcedReport.push({
           kind: "unsupported",
@@ -223,7 +222,8 @@ export async function importTemplates(opts: ImportOptions): Promise<ImportResult
 }
 
 function noEquivalentReason(d: Diagnostic): string {
-  return `${d.message}${d.hint ? ` (${d.hint.replace(/\.$/, "")})` : ""}`;
+  const hint = d.hint && !/^valid keys/i.test(d.hint) ? ` (${d.hint.replace(/\.$/, "")})` : "";
+  return `${d.message}${hint}`;
 }
 
 /** Comment out the entry at `x.path` (in the model as it is after the earlier rounds). */

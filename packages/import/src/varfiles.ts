@@ -34,6 +34,7 @@ export async function convertVarFile(
   file: string,
   outDir: string,
   displayFile: (f: string) => string,
+  commentFile: (f: string) => string,
 ): Promise<VarFileResult> {
   let text: string;
   try {
@@ -55,6 +56,9 @@ export async function convertVarFile(
     reference: () => undefined,
     field: (name) => (["Path", "Vars"].includes(name) ? undefined : `build.${name}`),
     note: () => {},
+    external: (fn, _args, pos) => {
+      throw new Unsupported(`${fn}() in a variables file`, pos);
+    },
   });
   const take = (
     name: string,
@@ -81,7 +85,7 @@ export async function convertVarFile(
         comments,
         origin: pos,
         raw,
-        disabled: `${why} (${p.file}:${p.line}:${p.column})`,
+        disabled: `${why} (${commentFile(pos.file)}:${pos.line}:${pos.column})`,
       });
     }
   };

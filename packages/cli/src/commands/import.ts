@@ -3,7 +3,7 @@
  * templates to a kiln build file. The importer (`@kiln/import`: web-tree-sitter and the HCL
  * grammar) is loaded only here, so no other command pays for it.
  */
-import { existsSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, relative } from "node:path";
 import { formatDiagnostics } from "@kiln/core";
 import { type CommandContext, EXIT } from "../context.js";
@@ -12,6 +12,7 @@ import { redactor, resolverOptions } from "../shared.js";
 const USAGE = "kiln import [-o out.yaml] [--var-file x.pkrvars.hcl]... [--check] [--force] PATH...";
 
 function writeAtomically(file: string, text: string): void {
+  mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.kiln-import-${process.pid}.tmp`;
   writeFileSync(tmp, text);
   renameSync(tmp, file);

@@ -89,27 +89,56 @@ export function namedEntries(ctx: Context, list: Named[], kind: Kind): KEntry[] 
 /** Common keys of provisioners and post-processors that kiln reads itself. */
 const COMMON = new Set(["only", "except", "override", "name", "type"]);
 
-/** `only` / `except`: Packer's `type.name` of a source is kiln's `type.<kiln name>`. */
+/** The source a glob of `only`/`except` names exactly (`qemu.vm` or `vm`), if any. */
+function namedSource(ctx: Context, s: string): Named | undefined {
+  if (s.includes("*") || s.includes("?")) return undefined;
+  const byRef = ctx.sources.get(`source.${s}`);
+  if (byRef) return byRef;
+  const byName = [...ctx.sources.values()].filter((n) => n.name === s);
+  return byName.length === 1 ? byName[0] : undefined;
+}
+
+/**
+ * `only` / `except`: Packer's `type.name` of a source is kiln's `type.<kiln name>`. Entries naming
+ * a source that is not imported match nothing and are left out; a component whose `only` names
+ * nothing else runs for no source kiln builds, and is commented out.
+ */
 function sourceGlobs(ctx: Context, b: Block, key: "only" | "except"): KEntry | undefined {
   const a = attribute(b.body, key);
   if (!a) return undefined;
   const base: KEntry = { key, value: scalar(null), comments: a.comments, origin: a.pos, raw: a.raw };
-  return guarded(ctx, base, `${b.type} "${b.labels[0] ?? ""}".${key}`, a.raw, a.pos, () => {
-    const v = staticValue(a.expr)?.value;
-    if (Array.isArray(v) && v.every((s) => typeof s === "string")) {
-      return {
-        ...base,
-        value: kseq(v.map((s) => ({ value: scalar(renameGlob(ctx, s as string)) }))),
-      };
-    }
-    return { ...base, value: ctx.value(a.expr) };
+  const v = staticValue(a.expr)?.value;
+  if (!(Array.isArray(v) && v.every((s) => typeof s === "string")))
+    return guarded(ctx, base, `${b.type} "${b.labels[0] ?? ""}".${key}`, a.raw, a.pos, () => ({
+      ...base,
+      value: ctx.value(a.expr),
+    }));
+  const isGlob = (s: string) => s.includes("*") || s.includes("?");
+  const kept = (v as string[]).filter((s) => {
+    if (isGlob(s)) return true;
+    const n = namedSource(ctx, s);
+    if (!n)
+      ctx.note(
+        "changed",
+        `${b.type} "${b.labels[0] ?? ""}".${key}`,
+        `"${s}" names no source of this template: it matches nothing, in Packer too, and is left out`,
+        a.pos,
+      );
+    return n !== undefined && !n.dropped;
   });
+  if (key === "only" && v.length > 0 && kept.length === 0)
+    throw new Unsupported(
+      `its only: names no source kiln imports (${v.join(", ")}), so it would never run`,
+      a.pos,
+    );
+  if (kept.length === 0) return undefined;
+  return { ...base, value: kseq(kept.map((s) => ({ value: scalar(renameGlob(ctx, s)) }))) };
 }
 
 /** `qemu.vm` → `qemu.<kiln name of vm>`; globs and unknown names stay as written. */
 export function renameGlob(ctx: Context, s: string): string {
-  const n = ctx.sources.get(`source.${s}`);
-  if (n && !n.dropped) return `${n.kilnType}.${n.kiln}`;
+  const n = namedSource(ctx, s);
+  if (n && !n.dropped) return s.includes(".") ? `${n.kilnType}.${n.kiln}` : n.kiln;
   return s;
 }
 

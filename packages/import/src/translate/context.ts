@@ -40,8 +40,10 @@ export interface ContextOptions {
   templateDir: string;
   /** The folder the kiln file is written to (path.root in kiln). */
   outDir: string;
-  /** How a Packer file is named in the report and in comments. */
+  /** How a Packer file is named in the report. */
   displayFile: (file: string) => string;
+  /** How a Packer file is named in the output's comments (relative to the output). */
+  commentFile?: (file: string) => string;
   /** Values from `*.auto.pkrvars.*`: Packer reads them first, so they are the defaults. */
   autoValues?: ReadonlyMap<string, { value: unknown; pos: Position }>;
   /** Locals validation found kiln cannot evaluate (a function it lacks), and why. */
@@ -61,6 +63,8 @@ export class Context {
   readonly translator: ExprTranslator;
   /** kiln expression for `{{ .Name }}` in the source being translated. */
   vmName: string | undefined;
+  /** Variables standing for values Packer read from a secret store, by name. */
+  readonly externals = new Map<string, { fn: string; args: string[]; sensitive: boolean; pos: Position }>();
 
   constructor(readonly opts: ContextOptions) {
     for (const [k, v] of opts.forcedLocals ?? []) this.droppedLocals.set(k, v);
@@ -68,6 +72,7 @@ export class Context {
       reference: (root, attrs, pos) => this.reference(root, attrs, pos),
       field: (name) => this.field(name),
       note: (message, pos) => this.note("changed", "template", message, pos),
+      external: (fn, args, pos) => this.external(fn, args, pos),
     });
   }
 
@@ -82,13 +87,38 @@ export class Context {
 
   /** `file:line:col` of a position as the report shows it. */
   where(pos: Position): string {
-    return `${this.opts.displayFile(pos.file)}:${pos.line}:${pos.column}`;
+    return `${(this.opts.commentFile ?? this.opts.displayFile)(pos.file)}:${pos.line}:${pos.column}`;
   }
 
   /** A disabled entry/item for `what` (written as its Packer text), reported as unsupported. */
   drop<T extends KEntry | KItem>(base: T, what: string, reason: string, pos: Position, raw: string): T {
     this.note("unsupported", what, reason, pos);
     return { ...base, disabled: `${reason} (${this.where(pos)})`, raw, value: scalar(null) };
+  }
+
+  private external(fn: string, args: string[], pos: Position): string {
+    const base = `${fn === "aws_secretsmanager_raw" ? "aws_secretsmanager" : fn}_${args.join("_")}`
+      .replace(/[^A-Za-z0-9_]+/g, "_")
+      .replace(/_+/g, "_")
+      .replace(/^_|_$/g, "");
+    let name = base;
+    for (
+      let i = 2;
+      this.variables.has(name) ||
+      (this.externals.has(name) && this.externals.get(name)?.args.join("\0") !== args.join("\0"));
+      i++
+    )
+      name = `${base}_${i}`;
+    if (!this.externals.has(name)) {
+      this.externals.set(name, { fn, args, sensitive: fn !== "consul_key", pos });
+      this.note(
+        "changed",
+        `${fn}(${args.map((a) => JSON.stringify(a)).join(", ")})`,
+        `kiln reads no secret store: the value is the ${fn !== "consul_key" ? "sensitive " : ""}variable ${name}; set it with --var, a variables file or KILN_VAR_${name}`,
+        pos,
+      );
+    }
+    return `var.${name}`;
   }
 
   private field(name: string): string | undefined {
@@ -129,7 +159,7 @@ export class Context {
         if (name === undefined) return undefined;
         const why = this.droppedLocals.get(name);
         if (why !== undefined)
-          throw new Unsupported(`uses local.${name}, which is not imported (${why})`, pos);
+          throw new Unsupported(`uses local.${name}, which is not imported (${rootCause(why)})`, pos);
         return { text: `local.${name}`, used: 1 };
       }
       case "path": {
@@ -171,6 +201,18 @@ export class Context {
   expr(e: Expr): string {
     return this.translator.expr(e);
   }
+}
+
+/** The first reason of a chain "uses local.a, which is not imported (uses local.b, … (reason))". */
+function rootCause(why: string): string {
+  let r = why;
+  for (
+    let m = /^uses [^ ]+, which is not imported \((.*)\)$/.exec(r);
+    m;
+    m = /^uses [^ ]+, which is not imported \((.*)\)$/.exec(r)
+  )
+    r = m[1] as string;
+  return r;
 }
 
 function same(a: Position | undefined, b: Position | undefined): boolean {

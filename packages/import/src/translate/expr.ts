@@ -33,17 +33,20 @@ export interface ExprEnv {
   field(name: string): string | undefined;
   /** A translation whose behaviour differs a little from Packer's. */
   note(message: string, pos: Position): void;
+  /**
+   * A value Packer reads from a secret store (`vault("p", "k")`): the kiln expression of the
+   * variable that takes its place.
+   */
+  external(fn: string, args: string[], pos: Position): string;
 }
 
 /** Functions of Packer that kiln does not have, and why. */
 const MISSING_FUNCTIONS: Record<string, string> = {
-  vault: "vault() reads HashiCorp Vault, which kiln does not; pass the value in a sensitive variable",
-  consul_key: "consul_key() reads Consul, which kiln does not; pass the value in a variable",
-  aws_secretsmanager: "aws_secretsmanager() has no kiln equivalent; pass the value in a sensitive variable",
-  aws_secretsmanager_raw:
-    "aws_secretsmanager_raw() has no kiln equivalent; pass the value in a sensitive variable",
   rsadecrypt: "rsadecrypt() has no kiln equivalent",
 };
+
+/** Functions that read a secret store: each call becomes a variable the user sets. */
+const EXTERNAL = new Set(["vault", "consul_key", "aws_secretsmanager", "aws_secretsmanager_raw"]);
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const RESERVED = new Set(["true", "false", "null", "for", "in", "if"]);
@@ -365,6 +368,14 @@ export class ExprTranslator {
       throw new Unsupported(`${e.name}(…...): kiln has no argument expansion (...)`, e.pos);
     }
     const args = () => e.args.map((a) => this.expr(a));
+    if (EXTERNAL.has(e.name)) {
+      const values = e.args.map((a) =>
+        a.t === "literal" && typeof a.value === "string" ? a.value : staticText(a),
+      );
+      if (values.some((v) => v === undefined))
+        throw new Unsupported(`${e.name}() with computed arguments has no kiln equivalent`, e.pos);
+      return this.env.external(e.name, values as string[], e.pos);
+    }
     const staticArg = (i: number): string | undefined => {
       const a = e.args[i];
       if (a?.t === "literal" && typeof a.value === "string") return a.value;
@@ -373,6 +384,34 @@ export class ExprTranslator {
       return undefined;
     };
     switch (e.name) {
+      case "try": {
+        // What kiln lacks fails here as it would fail in Packer: try() takes the next argument.
+        const ok: string[] = [];
+        let first: Unsupported | undefined;
+        for (const a of e.args) {
+          try {
+            ok.push(this.expr(a));
+          } catch (err) {
+            if (!(err instanceof Unsupported)) throw err;
+            first ??= err;
+            this.env.note(
+              `try(): ${err.message}; the next argument is used, as in Packer when it fails`,
+              err.pos ?? e.pos,
+            );
+          }
+        }
+        if (ok.length === 0) throw first ?? new Unsupported("try() without arguments", e.pos);
+        return ok.length === 1 ? (ok[0] as string) : `try(${ok.join(", ")})`;
+      }
+      case "can": {
+        try {
+          return `can(${args().join(", ")})`;
+        } catch (err) {
+          if (!(err instanceof Unsupported)) throw err;
+          this.env.note(`can(): ${err.message}; it is false, as in Packer when it fails`, err.pos ?? e.pos);
+          return "false";
+        }
+      }
       case "legacy_isotime":
       case "legacy_strftime": {
         const f = staticArg(0);
@@ -414,6 +453,13 @@ export class ExprTranslator {
         return `${e.name}(${args().join(", ")})`;
     }
   }
+}
+
+/** A template of text only, as its text. */
+function staticText(e: Expr): string | undefined {
+  if (e.t === "template" && e.parts.every((p) => p.t === "text"))
+    return e.parts.map((p) => (p as { text: string }).text).join("");
+  return undefined;
 }
 
 /** Apply `~` strip markers: whitespace next to a stripping interpolation or directive is removed. */

@@ -136,6 +136,18 @@ export function translateTemplate(body: Body, opts: ContextOptions): Translation
   const sourceEntries = namedEntries(ctx, sources, "builder");
   const builds = blocksOfType("build").map((b, i) => buildItem(ctx, b, i));
   const plugins = pluginEntries(ctx, blocksOfType("packer"), usedTypes(body.items));
+  for (const [name, x] of ctx.externals) {
+    const call = `${x.fn}(${x.args.map((a) => JSON.stringify(a)).join(", ")})`;
+    const entries: KEntry[] = [
+      { key: "type", value: scalar("string") },
+      {
+        key: "description",
+        value: scalar(`Read by Packer with ${call}; kiln reads no secret store: give the value.`),
+      },
+    ];
+    if (x.sensitive) entries.push({ key: "sensitive", value: scalar(true) });
+    variables.push({ key: name, value: kmap(entries), origin: x.pos });
+  }
 
   const section = (key: string, entries: KEntry[]) => {
     if (entries.length) root.entries.push({ key, value: kmap(entries) });
