@@ -569,25 +569,46 @@ export function decodeHeredoc(raw: string): string {
 
 /** `<<-`: remove the smallest indentation of the lines that hold more than spaces from every line. */
 function unindent(parts: TemplatePart[]): TemplatePart[] {
-  // Interpolations and directives count as content, so a line that starts with one has no indentation.
-  const flat = parts.map((p) => (p.t === "text" ? p.text : "\u0000")).join("");
+  // Interpolations and directives count as content, so a line that starts with one has no
+  // indentation; the text inside directives is part of the lines too.
+  const flatten = (ps: TemplatePart[]): string =>
+    ps
+      .map((p) => {
+        if (p.t === "text") return p.text;
+        if (p.t === "if") return `\u0000${flatten(p.then)}${flatten(p.else ?? [])}\u0000`;
+        if (p.t === "for") return `\u0000${flatten(p.body)}\u0000`;
+        return "\u0000";
+      })
+      .join("");
   let min = Number.POSITIVE_INFINITY;
-  for (const line of flat.split("\n")) {
+  for (const line of flatten(parts).split("\n")) {
     const indent = /^[ \t]*/.exec(line)?.[0].length ?? 0;
     if (indent < line.length) min = Math.min(min, indent);
   }
   if (!Number.isFinite(min) || min === 0) return parts;
   let atLineStart = true;
-  return parts.map((p) => {
-    if (p.t !== "text") {
-      atLineStart = false;
-      return p;
-    }
-    const lines = p.text.split("\n").map((line, i) => {
-      const strip = i > 0 || atLineStart;
-      return strip ? line.replace(new RegExp(`^[ \\t]{0,${min}}`), "") : line;
+  const strip = (ps: TemplatePart[]): TemplatePart[] =>
+    ps.map((p) => {
+      if (p.t === "interp") {
+        atLineStart = false;
+        return p;
+      }
+      if (p.t === "if") {
+        atLineStart = false;
+        const then = strip(p.then);
+        const otherwise = p.else ? strip(p.else) : undefined;
+        return { ...p, then, ...(otherwise ? { else: otherwise } : {}) };
+      }
+      if (p.t === "for") {
+        atLineStart = false;
+        return { ...p, body: strip(p.body) };
+      }
+      const lines = p.text.split("\n").map((line, i) => {
+        const cut = i > 0 || atLineStart;
+        return cut ? line.replace(new RegExp(`^[ \\t]{0,${min}}`), "") : line;
+      });
+      atLineStart = p.text.endsWith("\n");
+      return { t: "text", text: lines.join("\n") };
     });
-    atLineStart = p.text.endsWith("\n");
-    return { t: "text", text: lines.join("\n") };
-  });
+  return strip(parts);
 }

@@ -136,22 +136,6 @@ export function buildItem(ctx: Context, b: Block, index: number): KItem {
         value: ctx.value(description.expr),
         comments: description.comments,
       });
-    const sources: KItem[] = [];
-    sourcesAttr(ctx, b, sources, what);
-    for (const s of blocksOf(b.body, ["source"])) sources.push(variantItem(ctx, s, what));
-    entries.push({ key: "sources", value: kseq(sources) });
-    const provisioners = blocksOf(b.body, ["provisioner"]).map((p) => stepItem(ctx, p, "provisioner"));
-    if (provisioners.length) entries.push({ key: "provisioners", value: kseq(provisioners) });
-    const cleanup = blocksOf(b.body, ["error-cleanup-provisioner"])[0];
-    if (cleanup) {
-      const it = stepItem(ctx, cleanup, "provisioner");
-      const entry: KEntry = { key: "error-cleanup-provisioner", value: it.value, comments: it.comments };
-      entries.push(it.disabled ? { ...entry, disabled: it.disabled, raw: it.raw as string } : entry);
-    }
-    const pps = blocksOf(b.body, ["post-processor", "post-processors"]).map((p) =>
-      p.type === "post-processors" ? chainItem(ctx, p) : stepItem(ctx, p, "post-processor"),
-    );
-    if (pps.length) entries.push({ key: "post-processors", value: kseq(pps) });
     for (const item of b.body.items) {
       const known = [
         "name",
@@ -178,6 +162,22 @@ export function buildItem(ctx: Context, b: Block, index: number): KItem {
         comments: item.comments,
       });
     }
+    const sources: KItem[] = [];
+    sourcesAttr(ctx, b, sources, what);
+    for (const s of blocksOf(b.body, ["source"])) sources.push(variantItem(ctx, s, what));
+    entries.push({ key: "sources", value: kseq(sources) });
+    const provisioners = blocksOf(b.body, ["provisioner"]).map((p) => stepItem(ctx, p, "provisioner"));
+    if (provisioners.length) entries.push({ key: "provisioners", value: kseq(provisioners) });
+    const cleanup = blocksOf(b.body, ["error-cleanup-provisioner"])[0];
+    if (cleanup) {
+      const it = stepItem(ctx, cleanup, "provisioner");
+      const entry: KEntry = { key: "error-cleanup-provisioner", value: it.value, comments: it.comments };
+      entries.push(it.disabled ? { ...entry, disabled: it.disabled, raw: it.raw as string } : entry);
+    }
+    const pps = blocksOf(b.body, ["post-processor", "post-processors"]).map((p) =>
+      p.type === "post-processors" ? chainItem(ctx, p) : stepItem(ctx, p, "post-processor"),
+    );
+    if (pps.length) entries.push({ key: "post-processors", value: kseq(pps) });
     if (!sources.some((s) => !s.disabled)) {
       throw new Unsupported("none of its sources has a kiln builder, so kiln has nothing to build", b.pos);
     }

@@ -63,6 +63,9 @@ export class Context {
   readonly translator: ExprTranslator;
   /** kiln expression for `{{ .Name }}` in the source being translated. */
   vmName: string | undefined;
+  /** Variables whose Packer default is computed: the local that computes it, by variable. */
+  readonly computedDefaults = new Map<string, { local: string; expr: string; pos: Position }>();
+  private plain = 0;
   /** Variables standing for values Packer read from a secret store, by name. */
   readonly externals = new Map<string, { fn: string; args: string[]; sensitive: boolean; pos: Position }>();
 
@@ -94,6 +97,16 @@ export class Context {
   drop<T extends KEntry | KItem>(base: T, what: string, reason: string, pos: Position, raw: string): T {
     this.note("unsupported", what, reason, pos);
     return { ...base, disabled: `${reason} (${this.where(pos)})`, raw, value: scalar(null) };
+  }
+
+  /** Translate with `var.x` meaning the variable itself (in its validation), not a computed default. */
+  plainVars<T>(fn: () => T): T {
+    this.plain++;
+    try {
+      return fn();
+    } finally {
+      this.plain--;
+    }
   }
 
   private external(fn: string, args: string[], pos: Position): string {
@@ -152,6 +165,8 @@ export class Context {
       case "var": {
         const name = attrs[0];
         if (name === undefined) return undefined;
+        const computed = this.plain === 0 ? this.computedDefaults.get(name) : undefined;
+        if (computed) return { text: `local.${computed.local}`, used: 1 };
         return { text: `var.${name}`, used: 1 };
       }
       case "local": {

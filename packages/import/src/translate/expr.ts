@@ -110,10 +110,10 @@ export class ExprTranslator {
     switch (e.t) {
       case "literal":
         // Packer placeholders ({{ .HTTPIP }}) are found in plain strings too.
-        if (typeof e.value === "string") return scalar(this.templateString([{ t: "text", text: e.value }]));
+        if (typeof e.value === "string") return scalar(this.templateString([{ t: "text", text: e.value }], e.pos));
         return scalar(e.value);
       case "template":
-        return scalar(this.templateString(e.parts));
+        return scalar(this.templateString(e.parts, e.pos));
       case "tuple": {
         const seq = kseq(
           e.items.map((it) => ({ value: this.value(it.expr), comments: it.comments, origin: it.expr.pos })),
@@ -140,19 +140,24 @@ export class ExprTranslator {
         if (e.op === "-" && e.operand.t === "literal" && typeof e.operand.value === "number")
           return scalar(-e.operand.value);
         return scalar(`\${{ ${this.expr(e)} }}`);
-      default:
-        return scalar(`\${{ ${this.expr(e)} }}`);
+      default: {
+        const text = this.expr(e);
+        // What came out plain (a try() whose fallback is all that is left): a plain value.
+        if (/^"(?:[^"\\]|\\.)*"$/.test(text) || /^-?\d+(\.\d+)?$/.test(text) || text === "true" || text === "false")
+          return scalar(JSON.parse(text) as string | number | boolean);
+        return scalar(`\${{ ${text} }}`);
+      }
     }
   }
 
   /** A template as a kiln string: text, and `${{ … }}` for each interpolation. */
-  templateString(parts: TemplatePart[]): string {
+  templateString(parts: TemplatePart[], pos?: Position): string {
     const stripped = applyStrips(parts);
     if (stripped.length === 1 && stripped[0]?.t === "interp") return `\${{ ${this.expr(stripped[0].expr)} }}`;
     let out = "";
     for (const p of stripped) {
       if (p.t === "text") {
-        for (const piece of this.pieces(p.text)) {
+        for (const piece of this.pieces(p.text, pos)) {
           out += piece.t === "text" ? piece.text.replace(/\$\{\{/g, "$${{") : `\${{ ${piece.expr} }}`;
         }
       } else out += `\${{ ${this.partExpr(p)} }}`;
@@ -163,8 +168,10 @@ export class ExprTranslator {
   /** Go placeholders in text, as kiln pieces. */
   private pieces(text: string, pos?: Position): Piece[] {
     try {
+      const at = pos ?? { file: "", line: 0, column: 0 };
       return translateGoTemplate(text, {
         field: (name) => this.env.field(name),
+        variable: (name) => this.env.reference("var", [name], at)?.text,
         note: (m) => this.env.note(m, pos ?? { file: "", line: 0, column: 0 }),
       });
     } catch (err) {

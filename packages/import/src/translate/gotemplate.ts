@@ -17,6 +17,8 @@ export interface GoTemplateEnv {
   field(name: string): string | undefined;
   /** Note a translation whose behaviour differs a little from Packer's. */
   note(message: string): void;
+  /** kiln expression for `{{user `name`}}`. */
+  variable?(name: string): string | undefined;
 }
 
 type Tok =
@@ -169,7 +171,8 @@ class PipelineReader {
       case "user": {
         need(1);
         const v = lit(args[0]);
-        return v === undefined ? `var[${args[0]}]` : member("var", v);
+        if (v === undefined) return `var[${args[0]}]`;
+        return this.env.variable?.(v) ?? member("var", v);
       }
       case "env": {
         need(1);

@@ -114,15 +114,15 @@ export function translateTemplate(body: Body, opts: ContextOptions): Translation
   const ctx = new Context(opts);
   const blocksOfType = (t: string) =>
     body.items.filter((i): i is Block => i.kind === "block" && i.type === t);
+  const unknownTop: KEntry[] = [];
   for (const item of body.items) {
     const key = item.kind === "attribute" ? item.name : item.type;
-    if (!TOP.has(key))
-      ctx.note(
-        "unsupported",
-        key,
-        `kiln has no top-level ${item.kind === "block" ? "block" : "attribute"} "${key}"`,
-        item.pos,
-      );
+    if (TOP.has(key)) continue;
+    const why =
+      key === "min_packer_version"
+        ? "kiln does not check Packer's version"
+        : `kiln has no top-level ${item.kind === "block" ? "block" : "attribute"} "${key}"`;
+    unknownTop.push(ctx.drop({ key, value: scalar(null), comments: item.comments, origin: item.pos }, key, why, item.pos, item.raw));
   }
   const sources = named(ctx, blocksOfType("source"), "builder", "source");
   for (const s of sources) ctx.sources.set(s.ref, s);
@@ -130,8 +130,17 @@ export function translateTemplate(body: Body, opts: ContextOptions): Translation
   for (const d of data) ctx.data.set(d.ref, d);
 
   const root = kmap([{ key: "kiln", value: scalar(1) }]);
+  const defs = localDefs([...blocksOfType("locals"), ...blocksOfType("local")]);
+  for (const d of defs) ctx.localNames.add(d.name);
   const variables = blocksOfType("variable").map((b) => variableEntry(ctx, b));
-  const locals = localEntries(ctx, localDefs([...blocksOfType("locals"), ...blocksOfType("local")]));
+  const locals = localEntries(ctx, defs);
+  for (const [name, c] of ctx.computedDefaults)
+    locals.push({
+      key: c.local,
+      value: scalar(`\${{ var.${name} != null ? var.${name} : ${c.expr.includes("?") ? `(${c.expr})` : c.expr} }}`),
+      comments: { before: [` var.${name}, or its Packer default when it is not set`] },
+      origin: c.pos,
+    });
   const dataEntries = namedEntries(ctx, data, "datasource");
   const sourceEntries = namedEntries(ctx, sources, "builder");
   const builds = blocksOfType("build").map((b, i) => buildItem(ctx, b, i));
@@ -158,6 +167,7 @@ export function translateTemplate(body: Body, opts: ContextOptions): Translation
   section("data", dataEntries);
   section("sources", sourceEntries);
   if (builds.length) root.entries.push({ key: "builds", value: kseq(builds) });
+  root.entries.push(...unknownTop);
   root.trailing = body.trailing;
   return { root, ctx };
 }

@@ -85,11 +85,20 @@ export function variableEntry(ctx: Context, b: Block): KEntry {
         };
         const d = guarded(ctx, dBase, `${what}.default`, dflt.raw, dflt.pos, () => {
           const v = ctx.value(e);
-          if (hasExpression(toData(v)))
-            throw new Unsupported(
-              "a variable's value is plain data in kiln (no expressions or Packer placeholders); compute it in a local, or write the option with ${{ … }} in the build file",
+          if (hasExpression(toData(v))) {
+            // A default computed from something (a legacy `{{env}}` in text, a placeholder): kiln's
+            // defaults are plain values, so the variable defaults to null and a local computes it.
+            const local = ctx.localNames.has(name) ? `var_${name}` : name;
+            ctx.computedDefaults.set(name, { local, expr: ctx.expr(e), pos: dflt.pos });
+            ctx.localNames.add(local);
+            ctx.note(
+              "changed",
+              `${what}.default`,
+              `kiln's defaults are plain values: this one is computed by local.${local} (var.${name} when it is set, else the default), and the template uses that local`,
               dflt.pos,
             );
+            return { ...dBase, value: scalar(null) };
+          }
           return { ...dBase, value: v };
         });
         dfltValue = d.disabled ? undefined : toData(d.value);
@@ -126,7 +135,7 @@ export function variableEntry(ctx: Context, b: Block): KEntry {
         value: kmap([
           {
             key: "condition",
-            value: scalar(`\${{ ${ctx.expr(condition.expr)} }}`),
+            value: scalar(`\${{ ${ctx.plainVars(() => ctx.expr(condition.expr))} }}`),
             comments: condition.comments,
           },
           { key: "error_message", value: ctx.value(message.expr), comments: message.comments },
