@@ -145,13 +145,13 @@ export class CstReader {
     const parts = node.namedChildren.filter((c): c is Node => c?.type === "expression");
     const [test, then, otherwise] = parts;
     if (!test || !then || !otherwise) throw this.broken(node);
-    return {
+    return rightAssociate({
       t: "conditional",
       test: this.expression(test),
       then: this.expression(then),
       else: this.expression(otherwise),
       pos: this.pos(node),
-    };
+    });
   }
 
   /** A primary followed by its accessors (index, attribute, splat), as the grammar flattens them. */
@@ -514,6 +514,25 @@ export class CstReader {
     }
     return best;
   }
+}
+
+/**
+ * HCL's `a ? b : c ? d : e` is `a ? b : (c ? d : e)`; the grammar nests it the other way
+ * (`(a ? b : c) ? d : e`) when there are no parentheses. Turn it around.
+ */
+function rightAssociate(e: Expr): Expr {
+  if (e.t !== "conditional" || e.test.t !== "conditional") return e;
+  const inner = e.test;
+  return rightAssociate({
+    ...inner,
+    else: rightAssociate({
+      t: "conditional",
+      test: inner.else,
+      then: e.then,
+      else: e.else,
+      pos: inner.else.pos,
+    }),
+  });
 }
 
 /** The lines of a comment, without `#`, `//`, or the `/*` `*\/` around a block comment. */

@@ -110,7 +110,8 @@ export class ExprTranslator {
     switch (e.t) {
       case "literal":
         // Packer placeholders ({{ .HTTPIP }}) are found in plain strings too.
-        if (typeof e.value === "string") return scalar(this.templateString([{ t: "text", text: e.value }], e.pos));
+        if (typeof e.value === "string")
+          return scalar(this.templateString([{ t: "text", text: e.value }], e.pos));
         return scalar(e.value);
       case "template":
         return scalar(this.templateString(e.parts, e.pos));
@@ -143,7 +144,12 @@ export class ExprTranslator {
       default: {
         const text = this.expr(e);
         // What came out plain (a try() whose fallback is all that is left): a plain value.
-        if (/^"(?:[^"\\]|\\.)*"$/.test(text) || /^-?\d+(\.\d+)?$/.test(text) || text === "true" || text === "false")
+        if (
+          /^"(?:[^"\\]|\\.)*"$/.test(text) ||
+          /^-?\d+(\.\d+)?$/.test(text) ||
+          text === "true" ||
+          text === "false"
+        )
           return scalar(JSON.parse(text) as string | number | boolean);
         return scalar(`\${{ ${text} }}`);
       }
@@ -158,7 +164,7 @@ export class ExprTranslator {
     for (const p of stripped) {
       if (p.t === "text") {
         for (const piece of this.pieces(p.text, pos)) {
-          out += piece.t === "text" ? piece.text.replace(/\$\{\{/g, "$${{") : `\${{ ${piece.expr} }}`;
+          out += piece.t === "text" ? piece.text.replace(/\$\{\{/g, "$$$${{") : `\${{ ${piece.expr} }}`;
         }
       } else out += `\${{ ${this.partExpr(p)} }}`;
     }

@@ -122,7 +122,15 @@ export function translateTemplate(body: Body, opts: ContextOptions): Translation
       key === "min_packer_version"
         ? "kiln does not check Packer's version"
         : `kiln has no top-level ${item.kind === "block" ? "block" : "attribute"} "${key}"`;
-    unknownTop.push(ctx.drop({ key, value: scalar(null), comments: item.comments, origin: item.pos }, key, why, item.pos, item.raw));
+    unknownTop.push(
+      ctx.drop(
+        { key, value: scalar(null), comments: item.comments, origin: item.pos },
+        key,
+        why,
+        item.pos,
+        item.raw,
+      ),
+    );
   }
   const sources = named(ctx, blocksOfType("source"), "builder", "source");
   for (const s of sources) ctx.sources.set(s.ref, s);
@@ -137,7 +145,9 @@ export function translateTemplate(body: Body, opts: ContextOptions): Translation
   for (const [name, c] of ctx.computedDefaults)
     locals.push({
       key: c.local,
-      value: scalar(`\${{ var.${name} != null ? var.${name} : ${c.expr.includes("?") ? `(${c.expr})` : c.expr} }}`),
+      value: scalar(
+        `\${{ var.${name} != null ? var.${name} : ${c.expr.includes("?") ? `(${c.expr})` : c.expr} }}`,
+      ),
       comments: { before: [` var.${name}, or its Packer default when it is not set`] },
       origin: c.pos,
     });
