@@ -238,7 +238,7 @@ describe("a legacy JSON template", async () => {
       iso_url: "https://cdimage.debian.org/debian-cd/${{ var.version }}/debian.iso",
       cpus: "${{ var.cpus }}",
       boot_command: ["<esc><wait>auto url=http://${{ http.ip }}:${{ http.port }}/preseed.cfg<enter>"],
-      output_directory: 'output-${{ build.BuildName }}-${{ formatdate("YYYY-MM-DD", timestamp()) }}',
+      output_directory: 'output-${{ source.name }}-${{ formatdate("YYYY-MM-DD", timestamp()) }}',
       shutdown_command: "echo '${{ var.password }}' | sudo -S poweroff",
     });
     expect(data.sources.debian.vm_name).toBe(

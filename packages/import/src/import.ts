@@ -84,7 +84,21 @@ function defaultOut(paths: string[], dir: string, cwd: string): string {
   return join(dir, "kiln.yaml");
 }
 
-async function readTemplates(files: ReturnType<typeof gatherInputs>["files"]): Promise<Body> {
+/** An ImportError about `file`, naming it as the user does. */
+function shown(err: unknown, file: string, display: (f: string) => string): unknown {
+  if (!(err instanceof ImportError)) return err;
+  const name = display(file);
+  return new ImportError(
+    err.message.split(file).join(name),
+    err.pos ? { ...err.pos, file: err.pos.file === file ? name : err.pos.file } : undefined,
+    err.extra,
+  );
+}
+
+async function readTemplates(
+  files: ReturnType<typeof gatherInputs>["files"],
+  display: (f: string) => string,
+): Promise<Body> {
   const items: Item[] = [];
   const trailing: string[] = [];
   for (const f of files) {
@@ -96,12 +110,17 @@ async function readTemplates(files: ReturnType<typeof gatherInputs>["files"]): P
         `${f.path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
       );
     }
-    const body =
-      f.kind === "hcl"
-        ? await readHclFile(text, f.path)
-        : f.kind === "hcl-json"
-          ? await readHclJsonFile(text, f.path)
-          : await readLegacyJsonFile(text, f.path);
+    let body: Body;
+    try {
+      body =
+        f.kind === "hcl"
+          ? await readHclFile(text, f.path)
+          : f.kind === "hcl-json"
+            ? await readHclJsonFile(text, f.path)
+            : await readLegacyJsonFile(text, f.path);
+    } catch (err) {
+      throw shown(err, f.path, display);
+    }
     items.push(...body.items);
     trailing.push(...body.trailing);
   }
@@ -119,21 +138,29 @@ export async function importTemplates(opts: ImportOptions): Promise<ImportResult
   const inputs = gatherInputs(opts.paths, cwd);
   const out = resolve(cwd, opts.out ?? defaultOut(opts.paths, inputs.dir, cwd));
   const outDir = dirname(out);
-  const body = await readTemplates(inputs.files);
+  const displayFile = (f: string) => relative(cwd, f) || f;
+  const body = await readTemplates(inputs.files, displayFile);
   const resolverOpts = { ...opts.resolver, fromDir: outDir };
   const components = componentsFor(new PluginResolver(resolverOpts), opts.resolver.standard);
-  const displayFile = (f: string) => relative(cwd, f) || f;
   const commentFile = (f: string) => relative(outDir, f) || f;
 
   // *.auto.pkrvars.* set values as if given first: they become the variables' defaults.
   const autoValues = new Map<string, { value: unknown; pos: Position }>();
   for (const f of inputs.autoVarFiles) {
-    const vf = await convertVarFile(f, outDir, displayFile, commentFile);
+    const vf = await convertVarFile(f, outDir, displayFile, commentFile).catch((err) => {
+      throw shown(err, f, displayFile);
+    });
     for (const [k, v] of vf.values) autoValues.set(k, v);
   }
   const varFiles: VarFileResult[] = [];
-  for (const f of opts.varFiles ?? [])
-    varFiles.push(await convertVarFile(resolve(cwd, f), outDir, displayFile, commentFile));
+  for (const f of opts.varFiles ?? []) {
+    const abs = resolve(cwd, f);
+    varFiles.push(
+      await convertVarFile(abs, outDir, displayFile, commentFile).catch((err) => {
+        throw shown(err, abs, displayFile);
+      }),
+    );
+  }
 
   const header = [
     "yaml-language-server: $schema=https://kiln.dev/schemas/kiln.schema.json",

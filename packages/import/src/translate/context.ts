@@ -150,7 +150,6 @@ export class Context {
       Password: "build.Password",
       ID: "build.ID",
       PackerRunUUID: "build.PackerRunUUID",
-      BuildName: "build.BuildName",
     };
     if (name === "Name") return this.vmName ?? 'format("packer-%s", source.name)';
     return Object.hasOwn(fields, name) ? fields[name] : undefined;

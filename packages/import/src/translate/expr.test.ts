@@ -134,7 +134,7 @@ describe("Go templates (legacy JSON and placeholders)", () => {
       { t: "text", text: "-" },
       { t: "expr", expr: 'formatdate("YYYY", timestamp())' },
       { t: "text", text: "-" },
-      { t: "expr", expr: "build.BuildName" },
+      { t: "expr", expr: "source.name" },
       { t: "text", text: "-" },
       { t: "expr", expr: "path.root" },
     ]);

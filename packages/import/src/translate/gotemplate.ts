@@ -214,12 +214,13 @@ class PipelineReader {
         if (args[2] !== "-1")
           throw new TemplateProblem("{{ replace … n … }} with a count other than -1 has no kiln equivalent");
         return `replace(${args[3]}, ${args[0]}, ${args[1]})`;
+      // Packer's build name is the builder's (the source's) name, and its type the builder type.
       case "build_name":
         need(0);
-        return "build.BuildName";
+        return "source.name";
       case "build_type":
         need(0);
-        return "build.BuilderType";
+        return "source.type";
       case "template_dir":
         need(0);
         return "path.root";
