@@ -4,7 +4,7 @@
  * the ISOs, durations, the boot command, firmware and the HTTP address. Nothing is contacted.
  */
 import type { CheckContext, ConfigProblem } from "@kiln/core";
-import { caught, commonProblems, durationProblem, problem } from "@kiln/sdk";
+import { caught, commonProblems, durationProblem, problem, warning } from "@kiln/sdk";
 import { credentials } from "./credentials.js";
 import { interfaceAddress } from "./http-host.js";
 import { bootIso, checkIso } from "./isos.js";
@@ -30,7 +30,50 @@ function commonCheck(o: CommonOptions, ctx: CheckContext): ConfigProblem[] {
         option: ["additional_iso_files", i],
       })),
     );
-  if (o.bios === "ovmf" && !o.efi_config)
+  if (o.efidisk)
+    out.push(
+      warning(
+        "efidisk",
+        "efidisk is deprecated (as in Packer): it is read as efi_config.efi_storage_pool",
+        `Write efi_config: { efi_storage_pool: ${o.efidisk} }.`,
+      ),
+    );
+  if (o.efidisk && o.efi_config) out.push(problem("efidisk", "set only one of efidisk and efi_config"));
+  for (const [i, d] of (o.disks ?? []).entries())
+    if (d.storage_pool_type !== undefined)
+      out.push(
+        warning(
+          ["disks", i, "storage_pool_type"],
+          "storage_pool_type is deprecated and ignored (as in Packer): Proxmox knows the storage's type",
+          "Remove it.",
+        ),
+      );
+  for (const [i, d] of (o.pci_devices ?? []).entries())
+    if (!d.host === !d.mapping)
+      out.push(
+        problem(
+          ["pci_devices", i],
+          `pci_devices[${i}]: set one of host and mapping`,
+          'host is the PCI address (e.g. "0000:01:00.0"), mapping a cluster resource mapping.',
+        ),
+      );
+  if (o.cloud_init_disable_upgrade_packages && !o.cloud_init)
+    out.push(
+      problem(
+        "cloud_init_disable_upgrade_packages",
+        "cloud_init_disable_upgrade_packages has no effect without cloud_init: true",
+        "Set cloud_init: true, or remove it.",
+      ),
+    );
+  if (ctx.type === "proxmox")
+    out.push(
+      warning(
+        "type",
+        "type proxmox is deprecated (as in Packer): it is proxmox-iso",
+        "Write type: proxmox-iso.",
+      ),
+    );
+  if (o.bios === "ovmf" && !o.efi_config && !o.efidisk)
     out.push(
       problem(
         "bios",

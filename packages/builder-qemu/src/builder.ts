@@ -53,7 +53,10 @@ export const qemuBuilder: BuilderRuntime<QemuOptions> = {
       temporaryKeyStep(o),
       downloadStep(o, {
         what: o.disk_image ? "the disk image" : "the ISO",
-        extensionFromUrl: o.disk_image === true,
+        // A disk image keeps the URL's extension (.qcow2, .img) unless iso_target_extension says otherwise.
+        ...(o.disk_image && o.iso_target_extension === "iso"
+          ? { extensionFromUrl: true }
+          : { extension: o.iso_target_extension }),
       }),
       diskStep(o),
       efiStep(o),

@@ -5,7 +5,8 @@
  * exist; URLs are left to the download step.
  */
 import type { CheckContext, ConfigProblem } from "@kiln/core";
-import { commonProblems, isUrl, pathProblem, problem } from "@kiln/sdk";
+import { commonProblems, isUrl, pathProblem, problem, warning } from "@kiln/sdk";
+import { acceleratorMissing } from "./accel.js";
 import { VNC_PORT_MAX, VNC_PORT_MIN, vncRange } from "./defaults.js";
 import type { QemuOptions } from "./schema.js";
 import { parseSize } from "./size.js";
@@ -92,6 +93,52 @@ export function qemuCheck(o: QemuOptions, ctx: CheckContext): ConfigProblem[] {
       out.push(problem(["disk_additional_size", i], `disk_additional_size[${i}]: ${(e as Error).message}`));
     }
   }
+  // Removed in Packer too: say what replaces them.
+  if (o.iso_checksum_url !== undefined)
+    out.push(
+      problem(
+        "iso_checksum_url",
+        "iso_checksum_url was removed (also in Packer)",
+        `Write iso_checksum: "file:${typeof o.iso_checksum_url === "string" ? o.iso_checksum_url : "<url of the SUMS file>"}".`,
+      ),
+    );
+  if (o.iso_checksum_type !== undefined)
+    out.push(
+      problem(
+        "iso_checksum_type",
+        "iso_checksum_type was removed (also in Packer)",
+        typeof o.iso_checksum === "string" && !o.iso_checksum.includes(":")
+          ? `Write iso_checksum: "${o.iso_checksum_type}:${o.iso_checksum}".`
+          : `Write the type in iso_checksum: "${typeof o.iso_checksum_type === "string" ? o.iso_checksum_type : "sha256"}:<hash>".`,
+      ),
+    );
+  if (o.disable_vnc && o.boot_command_method === "vnc")
+    out.push(
+      problem(
+        "disable_vnc",
+        "disable_vnc leaves no VNC server to type boot_command_method: vnc through",
+        "Remove disable_vnc, or type through QMP (boot_command_method: qmp).",
+      ),
+    );
+  if (o.vnc_password !== undefined && o.vnc_password.length > 8)
+    out.push(
+      problem(
+        "vnc_password",
+        "vnc_password: VNC uses at most 8 characters of a password",
+        "Use a password of up to 8 characters.",
+      ),
+    );
+  const missing = acceleratorMissing(o.accelerator);
+  if (missing)
+    out.push(warning("accelerator", `accelerator ${o.accelerator}: ${missing}; a build on this host fails`));
+  if (o.use_pflash && !o.firmware)
+    out.push(
+      problem(
+        "use_pflash",
+        "use_pflash needs firmware (the file to put in the pflash drive)",
+        "Set firmware, or for UEFI use efi_boot.",
+      ),
+    );
   for (const f of ["firmware", "efi_firmware_code", "efi_firmware_vars"] as const)
     out.push(...pathProblem(ctx, [f], o[f], "file"));
   return out;

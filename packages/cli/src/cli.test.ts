@@ -32,7 +32,7 @@ describe("kiln validate", () => {
     const r = kiln(["validate", example]);
     // The example boots the testbed's appliance ISO: a warning only until that is built.
     expect(
-      r.stderr.replace(/^.*warning KILN_CONFIG sources\.appliance\.iso_url[^]*?hint: .*\n/m, "").trim(),
+      r.stderr.replace(/^.*warning KILN_CONFIG sources\.appliance\.iso_url[\s\S]*?hint: .*\n/m, "").trim(),
     ).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/valid \(1 source, 1 build, 1 run\)/);

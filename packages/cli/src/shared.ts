@@ -9,6 +9,7 @@ import {
   type LoadOptions,
   loadBuildFile,
   readYamlBytes,
+  redactKeeping,
   redactWords,
   SecretRegistry,
   type SourceFile,
@@ -68,7 +69,13 @@ export function printWarnings(
   const text = formatDiagnostics([...warnings], {
     sources: readSources([...warnings], known),
     color: ctx.color,
-    ...(redact ? { redact, redactWords: (t: string) => redactWords(t, redact, secrets) } : {}),
+    ...(redact
+      ? {
+          redact,
+          redactWords: (t: string) => redactWords(t, redact, secrets),
+          keepPaths: pathKeeper(redact, secrets, warnings, known?.file),
+        }
+      : {}),
   });
   ctx.stderr.write(`${text}\n`);
 }
@@ -103,11 +110,27 @@ export function report(ctx: CommandContext, err: unknown, known?: SourceFile): n
   const text = formatDiagnostics(diags, {
     sources: readSources(diags, known),
     color: ctx.color,
-    ...(redact && words ? { redact, redactWords: words } : {}),
+    ...(redact && words
+      ? { redact, redactWords: words, keepPaths: pathKeeper(redact, err.secrets, diags, known?.file) }
+      : {}),
   });
   const n = diags.filter((d) => d.severity === "error").length;
   ctx.stderr.write(`${text}\n\n${n} problem${n === 1 ? "" : "s"} found.\n`);
   return err.code === "KILN_INTERNAL" ? EXIT.INTERNAL : EXIT.INVALID;
+}
+
+/** A message redactor that keeps the files the diagnostics name (kiln's words) whole. */
+function pathKeeper(
+  redact: (t: string) => string,
+  secrets: readonly string[],
+  diags: readonly Diagnostic[],
+  also?: string,
+): (file: string | undefined) => (t: string) => string {
+  const files = [...new Set([...diags.map((d) => d.pos?.file), also].filter((f): f is string => !!f))].sort(
+    (a, b) => b.length - a.length,
+  );
+  void secrets;
+  return () => (t) => redactKeeping(t, redact, files);
 }
 
 /**

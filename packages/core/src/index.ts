@@ -60,7 +60,7 @@ export {
   readYamlBytes,
   type SourceFile,
 } from "./load/parse.js";
-export { redactWords } from "./load/redact.js";
+export { redactKeeping, redactWords } from "./load/redact.js";
 export { maskDiagnostics, sensitiveLines } from "./load/sensitive-lines.js";
 export type { ValueOrigin, VariableDecl, VariableType, VariableValue } from "./load/variables.js";
 export * from "./plugin.js";

@@ -12,6 +12,8 @@ export interface FormatOptions {
    * secret is only a part (`ssh_password` when the secret is "password"). Default: `redact`.
    */
   redactWords?: (text: string) => string;
+  /** A redactor for a message that keeps `file` (a path kiln names) whole. Default: `redact`. */
+  keepPaths?: (file: string | undefined) => (text: string) => string;
 }
 
 const paint = (on: boolean, code: string, s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s);
@@ -28,7 +30,11 @@ export function formatDiagnostic(d: Diagnostic, opts: FormatOptions = {}): strin
   const sev = d.severity === "warning" ? paint(c, "33", "warning") : paint(c, "31", "error");
   const path =
     d.path && d.path !== "--var" && d.path !== "--var-file" ? ` ${paint(c, "36", w(d.path))}:` : "";
-  const lines = [`${paint(c, "1", r(where))}: ${sev} ${d.code}${path} ${r(d.message)}`];
+  // The file's own path is kiln's text: a secret that is also a word of it stays visible there.
+  const keepFile = opts.keepPaths?.(d.pos?.file) ?? r;
+  const lines = [
+    `${paint(c, "1", d.pos ? where : r(where))}: ${sev} ${d.code}${path} ${keepFile(d.message)}`,
+  ];
   const text = d.pos ? opts.sources?.[d.pos.file] : undefined;
   if (text && d.pos) {
     const all = text.split(/\r?\n/);

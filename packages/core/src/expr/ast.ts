@@ -93,7 +93,14 @@ export interface ForNode extends Span {
   group: boolean;
 }
 
+/** `"qemu-system-${var.arch}"`: a double-quoted string with HCL interpolations in it. */
+export interface TemplateNode extends Span {
+  type: "template";
+  parts: Array<string | Ast>;
+}
+
 export type Ast =
+  | TemplateNode
   | ForNode
   | LiteralNode
   | ListNode
@@ -128,6 +135,8 @@ export function children(node: Ast): Ast[] {
       return [node.left, node.right];
     case "conditional":
       return [node.test, node.consequent, node.alternate];
+    case "template":
+      return node.parts.filter((p): p is Ast => typeof p !== "string");
     case "for":
       return [
         node.collection,

@@ -258,6 +258,19 @@ function evalInner(node: Ast, ctx: Ctx): unknown {
       return call(node, ctx);
     case "for":
       return forExpr(node, ctx);
+    case "template": {
+      let out = "";
+      for (const part of node.parts) {
+        out += typeof part === "string" ? part : guard(part, () => toText(evalNode(part, ctx)));
+        if (out.length > MAX_STRING_LENGTH)
+          throw err(
+            "KILN_EXPR_EVAL",
+            node,
+            `Result is longer than the limit of ${MAX_STRING_LENGTH} characters.`,
+          );
+      }
+      return out;
+    }
     case "unary": {
       const v = evalNode(node.operand, ctx);
       if (node.op === "!") {

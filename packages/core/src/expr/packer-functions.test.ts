@@ -62,6 +62,22 @@ describe("for expressions", () => {
   });
 });
 
+describe("HCL interpolation in double-quoted strings", () => {
+  it('"qemu-system-${var.x}" interpolates; $${ is a literal ${; single quotes stay literal', () => {
+    expect(x('"qemu-system-${var.name}"')).toBe("qemu-system-ubuntu");
+    expect(x('"${var.n + 1}-${upper("x${var.name}")}"')).toBe("4-XUBUNTU");
+    expect(x('"$${literal}"')).toBe("${literal}");
+    expect(x("'${var.name}'")).toBe("${var.name}");
+    expect(
+      references(parseTemplate('${{ "a-${var.version}" }}')).map((r) => `${r.root}.${r.member}`),
+    ).toEqual(["var.version"]);
+    expect(checkTemplate(parseTemplate('${{ "a-${var.nope}" }}'), scope()).map((e) => e.message)).toEqual([
+      '"var.nope" is not declared.',
+    ]);
+    expect(() => parseTemplate('${{ "a-${var.name" }}')).toThrow();
+  });
+});
+
 describe("Packer's functions", () => {
   it("strings", () => {
     expect(x("chomp('hello\\n\\r\\n')")).toBe("hello");

@@ -113,7 +113,12 @@ interface Token {
   num: number;
   start: number;
   end: number;
+  /** A double-quoted string with `${ … }` interpolations: its text and expression parts. */
+  parts?: Array<string | Ast>;
 }
+
+/** How deeply `"…${ "…${ … }" }…"` interpolations may nest. */
+const MAX_INTERPOLATION_DEPTH = 16;
 
 const PUNCT3 = ["..."];
 const PUNCT2 = ["==", "!=", "<=", ">=", "&&", "||", "=>"];
@@ -169,6 +174,7 @@ export class Parser {
     start: number,
     private readonly open: number,
     private readonly closer: "}}" | "}" = "}}",
+    private readonly nesting = 0,
   ) {
     this.pos = start;
     this.tok = this.lex();
@@ -344,6 +350,8 @@ export class Parser {
     const text = this.text;
     let p = start + 1;
     let out = "";
+    /** Text and `${ … }` parts of a double-quoted string (HCL's interpolation); none in '…'. */
+    const parts: Array<string | Ast> = [];
     for (;;) {
       const c = text[p];
       if (c === undefined) {
@@ -354,6 +362,30 @@ export class Parser {
         });
       }
       if (c === quote) break;
+      if (quote === '"' && c === "$" && text[p + 1] === "$" && text[p + 2] === "{") {
+        out += "${";
+        p += 3;
+        continue;
+      }
+      if (quote === '"' && c === "$" && text[p + 1] === "{") {
+        if (this.nesting >= MAX_INTERPOLATION_DEPTH) {
+          throw new ExprError(
+            "KILN_EXPR_SYNTAX",
+            `Interpolations nest more than ${MAX_INTERPOLATION_DEPTH} deep.`,
+            {
+              offset: p,
+              length: 2,
+            },
+          );
+        }
+        const inner = new Parser(text, p + 2, p, "}", this.nesting + 1);
+        const ast = inner.parseWhole();
+        if (out !== "") parts.push(out);
+        out = "";
+        parts.push(ast);
+        p = inner.endOfExpression();
+        continue;
+      }
       if (c === "\\") {
         const e = text[p + 1];
         const map: Record<string, string> = { n: "\n", t: "\t", r: "\r", "\\": "\\", '"': '"', "'": "'" };
@@ -373,7 +405,9 @@ export class Parser {
       p++;
     }
     this.pos = p + 1;
-    return { kind: "str", text: out, num: 0, start, end: p + 1 };
+    if (parts.length === 0) return { kind: "str", text: out, num: 0, start, end: p + 1 };
+    if (out !== "") parts.push(out);
+    return { kind: "str", text: "", num: 0, start, end: p + 1, parts };
   }
 
   next(): Token {
@@ -539,6 +573,11 @@ export class Parser {
     }
     if (t.kind === "str") {
       this.next();
+      if (t.parts)
+        return this.finish(
+          { type: "template", parts: t.parts, start: t.start, end: t.end },
+          ...t.parts.filter((x): x is Ast => typeof x !== "string"),
+        );
       return this.finish({ type: "literal", value: t.text, start: t.start, end: t.end });
     }
     if (t.kind === "ident") {

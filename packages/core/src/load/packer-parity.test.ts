@@ -63,6 +63,20 @@ describe("conversions and zero values, as Packer's", () => {
   });
 });
 
+describe("list-valued expressions in place of a list of blocks (Packer's dynamic blocks)", () => {
+  it("a for expression gives the list, checked against the schema", () => {
+    const l = load(
+      `kiln: 1\nvariables:\n  keys: { type: list, default: [a, b] }\n${SRC(`    boot_command: "\${{ [for k in var.keys: format('<%s>', k) if k != 'b'] }}"\n`).slice(8)}`,
+    );
+    expect(l.sources.a?.options.boot_command).toEqual(["<a>"]);
+    const e = fail(`kiln: 1\n${SRC(`    boot_command: "\${{ [for k in [1]: k] }}"\n`).slice(8)}`);
+    expect(e.diagnostics[0]?.code).toBe("KILN_SCHEMA_TYPE");
+    // unquoted, the ": " of the for ends the YAML value: the hint says to quote it
+    const y = fail(`kiln: 1\n${SRC("    boot_command: ${{ [for k in [1]: k] }}\n").slice(8)}`);
+    expect(y.diagnostics[0]?.hint).toMatch(/must be quoted in YAML/);
+  });
+});
+
 describe("Packer placeholders are errors, with the kiln spelling", () => {
   it("in options, at the placeholder's column", () => {
     const e = fail(
@@ -127,6 +141,21 @@ describe("variables files, env() and kiln.version", () => {
     expect(l.locals).toEqual({ a: "-1", v: coreVersion() });
     const e = fail("kiln: 1\nlocals:\n  a: ${{ env.NOPE }}\n");
     expect(e.diagnostics[0]?.hint).toMatch(/env\("NOPE"\)/);
+  });
+});
+
+describe("variable defaults from the environment, as Packer's", () => {
+  it('default: ${{ env("X") }} reads the environment; a default over var.* is still an error', () => {
+    const l = load(
+      'kiln: 1\nvariables:\n  proxy: { default: "${{ env(\\"HTTP_PROXY\\") }}" }\n  none: { default: "${{ env(\\"NOPE\\") }}" }\n',
+      {
+        env: { HTTP_PROXY: "http://p:3128" },
+      },
+    );
+    expect(l.variables.proxy?.value).toBe("http://p:3128");
+    expect(l.variables.none?.value).toBe("");
+    const e = fail('kiln: 1\nvariables:\n  a: { default: x }\n  b: { default: "${{ var.a }}" }\n');
+    expect(e.diagnostics[0]?.message).toMatch(/reads more than the environment/);
   });
 });
 

@@ -228,6 +228,14 @@ function parseYamlText(input: string | Uint8Array, file: string): SourceFile {
       hint =
         "indent the entries of one map or list by the same number of spaces, deeper than their parent key";
     }
+    if (!hint) {
+      // `a: ${{ [for x in xs: x] }}`: the ": " inside the expression ends a plain YAML value.
+      const lineStart = text.lastIndexOf("\n", offset - 1) + 1;
+      const lineEnd = text.indexOf("\n", offset);
+      const line = text.slice(lineStart, lineEnd < 0 ? undefined : lineEnd);
+      if (/\$\{\{[^}]*: /.test(line))
+        hint = 'an expression holding ": " (a for expression, a map) must be quoted in YAML: "${{ … }}"';
+    }
     diags.push(diagnostic(code, message, { pos: posAt(offset), ...(hint ? { hint } : {}) }));
   };
   let tokens: Opener[] | undefined;

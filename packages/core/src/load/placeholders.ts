@@ -22,6 +22,11 @@ const FIELDS: Record<string, string> = {
   Password: "${{ build.Password }}",
   ID: "${{ build.ID }}",
   PackerHTTPAddr: "${{ http.addr }}",
+  HTTPDir: "the http_directory as text",
+  OutputDir: "the output_directory as text",
+  SSHHostPort:
+    "nothing: kiln forwards the SSH port itself (host_port_min/host_port_max); drop the hostfwd from qemuargs",
+  VMName: "the vm_name as text",
   PackerHTTPIP: "${{ http.ip }}",
   PackerHTTPPort: "${{ http.port }}",
 };

@@ -40,10 +40,16 @@ export function redactWords(
   text: string,
   redact: (text: string) => string,
   secrets: readonly string[],
+  /** Texts kiln wrote (file paths) kept whole wherever they stand. */
+  keep: readonly string[] = [],
 ): string {
   if (secrets.length === 0) return redact(text);
   const kept: string[] = [];
-  const masked = text.replace(/[A-Za-z0-9_]+/g, (w) => {
+  let masked = text;
+  for (const k of keep)
+    if (k && masked.includes(k)) masked = masked.split(k).join(`\uE000${kept.push(k) - 1}\uE000`);
+  // Words of names and paths (`ssh_password`, `image-builder/kiln.yaml`) that hold a secret as a part.
+  masked = masked.replace(/[A-Za-z0-9_./-]+/g, (w) => {
     if (!secrets.some((s) => s !== w && s.length > 0 && w.includes(s))) return w;
     kept.push(w);
     return `\uE000${kept.length - 1}\uE000`;
@@ -63,4 +69,17 @@ export function redactDiagnostics(
     ...(d.hint !== undefined ? { hint: redactWords(d.hint, redact, secrets) } : {}),
     ...(d.path !== undefined ? { path: redactWords(d.path, redact, secrets) } : {}),
   }));
+}
+
+/** `redact`, except for the texts in `keep` (file paths kiln names), which stay whole. */
+export function redactKeeping(
+  text: string,
+  redact: (text: string) => string,
+  keep: readonly string[],
+): string {
+  const kept: string[] = [];
+  let masked = text;
+  for (const k of keep)
+    if (k && masked.includes(k)) masked = masked.split(k).join(`\uE001${kept.push(k) - 1}\uE001`);
+  return redact(masked).replace(/\uE001(\d+)\uE001/g, (_m, i: string) => kept[Number(i)] ?? "");
 }
