@@ -19,8 +19,14 @@ const { parse } = await import(join(repo, "packages/import/node_modules/yaml/dis
  * A value for a variable the template needs and the repository gives none for (credentials, a
  * host, a node): what its user would put in a variables file, guessed from its type and name.
  */
-function guess(name, type) {
+function guess(name, type, scratch) {
   const n = name.toLowerCase();
+  if ((type === "string" || type === undefined) && /_file$|_path$|key_file|_key$/.test(n)) {
+    // a file of the user's (a public key, a certificate): one that exists
+    const f = join(scratch, `${name}.txt`);
+    writeFileSync(f, "kiln\n");
+    return f;
+  }
   if (type === "bool") return false;
   if (type === "list") return [];
   if (type === "map") return {};
@@ -76,7 +82,10 @@ for (const u of units) {
     if (missing.length) {
       const decls = parse(r.text)?.variables ?? {};
       const f = join(scratch, "values.pkrvars.json");
-      writeFileSync(f, JSON.stringify(Object.fromEntries(missing.map((m) => [m, guess(m, decls[m]?.type)]))));
+      writeFileSync(
+        f,
+        JSON.stringify(Object.fromEntries(missing.map((m) => [m, guess(m, decls[m]?.type, scratch)]))),
+      );
       guessed = missing.length;
       r = await run([f]);
     }

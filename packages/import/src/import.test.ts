@@ -227,6 +227,7 @@ describe("a legacy JSON template", async () => {
     expect(data.variables.mirror).toEqual({ type: "string", default: "", env: "DEBIAN_MIRROR" });
     expect(data.variables.password.sensitive).toBe(true);
     expect(data.variables.cpus).toEqual({ type: "number", default: 2 });
+    expect(data.variables.motd).toEqual({ type: "string", default: 'built on ${{ env("HOSTNAME") }}' });
     expect(data.locals.box_name).toBe(
       '${{ var.box_name != null ? var.box_name : format("debian-%s", var.version) }}',
     );
@@ -237,6 +238,8 @@ describe("a legacy JSON template", async () => {
       type: "qemu",
       iso_url: "https://cdimage.debian.org/debian-cd/${{ var.version }}/debian.iso",
       cpus: "${{ var.cpus }}",
+      // "" is Packer's zero value for a number: unset
+      memory: '${{ var.mem == "" ? null : var.mem }}',
       boot_command: ["<esc><wait>auto url=http://${{ http.ip }}:${{ http.port }}/preseed.cfg<enter>"],
       output_directory: 'output-${{ source.name }}-${{ formatdate("YYYY-MM-DD", timestamp()) }}',
       shutdown_command: "echo '${{ var.password }}' | sudo -S poweroff",
@@ -272,7 +275,7 @@ describe("a legacy JSON template", async () => {
       },
     ]);
     expect(r.text).toMatch(
-      /# kiln import: kiln has no provisioner "ansible".*legacy\.json:48:5\)\n\s+# \{\n\s+# {3}"type": "ansible"/,
+      /# kiln import: kiln has no provisioner "ansible".*legacy\.json:50:5\)\n\s+# \{\n\s+# {3}"type": "ansible"/,
     );
     expect(b["post-processors"]).toEqual([
       { type: "manifest" },

@@ -193,6 +193,7 @@ export async function importTemplates(opts: ImportOptions): Promise<ImportResult
         commentFile,
         autoValues,
         forcedLocals,
+        legacy: inputs.files.some((f) => f.kind === "legacy-json"),
       });
       for (const f of forced) for (const x of f) applyForced(root, x);
       const text = renderYaml(root, header, out, (e) => e.disabled ?? "");

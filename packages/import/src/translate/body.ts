@@ -4,7 +4,7 @@
  * list. What kiln lacks is a commented entry, in its place.
  */
 
-import { type KEntry, type KItem, kmap, kseq, scalar } from "../emit/model.js";
+import { type KEntry, type KItem, type KNode, kmap, kseq, scalar } from "../emit/model.js";
 import type { Block, Body, Expr } from "../hcl/ast.js";
 import { attribute, blocks } from "../hcl/ast.js";
 import { blockSchema, type Context, propertySchema, type SchemaLike, wantsObject } from "./context.js";
@@ -53,7 +53,7 @@ export function bodyEntries(
       out.push(
         guarded(ctx, base, `${what}.${item.name}`, item.raw, item.pos, () => ({
           ...base,
-          value: ctx.value(item.expr),
+          value: weak(ctx, ctx.value(item.expr), propertySchema(schema, item.name)),
         })),
       );
       continue;
@@ -167,6 +167,24 @@ function contentExpr(ctx: Context, body: Body, schema: SchemaLike | undefined): 
     fields.push(`${keyText(option)} = ${value}`);
   }
   return `{${fields.join(", ")}}`;
+}
+
+/**
+ * Legacy JSON: `"memory": "{{user `m`}}"` with `m` empty is Packer's zero value, unset; kiln's
+ * number and bool options do not take "", so the expression gives null for it.
+ */
+function weak(ctx: Context, v: KNode, schema: SchemaLike | undefined): KNode {
+  if (!ctx.opts.legacy || v.kind !== "scalar" || typeof v.value !== "string") return v;
+  const types = [schema?.type, ...(schema?.anyOf ?? []).map((s) => s.type)].flat();
+  if (!types.some((t) => t === "integer" || t === "number" || t === "boolean")) return v;
+  const m = /^\$\{\{ (.*) \}\}$/.exec(v.value);
+  if (!m || (m[1] as string).includes("}}")) return v;
+  const e = m[1] as string;
+  const v1 = /^var\.([\w-]+)$/.exec(e)?.[1];
+  const declared = v1 === undefined ? undefined : ctx.variables.get(v1)?.type;
+  if (declared === "number" || declared === "bool") return v; // never ""
+  const operand = /^[A-Za-z_][\w.-]*$/.test(e) ? e : `(${e})`;
+  return scalar(`\${{ ${operand} == "" ? null : ${operand} }}`);
 }
 
 /** The value of `expr` as a kiln string (a plain string stays one). For labels and names. */

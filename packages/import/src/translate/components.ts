@@ -11,6 +11,7 @@ import type { ComponentInfo, Context, Kind } from "./context.js";
 import { Unsupported } from "./expr.js";
 import type { Named } from "./names.js";
 import { TYPE_ALIASES } from "./names.js";
+import { rewriteOption } from "./rewrites.js";
 
 const KIND_WORD: Record<Kind, string> = {
   builder: "builder",
@@ -193,7 +194,19 @@ export function stepItem(ctx: Context, b: Block, kind: Kind): KItem {
       const e = sourceGlobs(ctx, b, key);
       if (e) entries.push(e);
     }
-    entries.push(...bodyEntries(ctx, b.body, info.schema, what, COMMON));
+    for (const e of bodyEntries(ctx, b.body, info.schema, what, COMMON)) {
+      const v =
+        e.value.kind === "scalar" && typeof e.value.value === "string" && !e.disabled
+          ? e.value.value
+          : undefined;
+      const r = v === undefined || v.includes("${{") ? undefined : rewriteOption(kind, c.kilnType, e.key, v);
+      if (r && "none" in r)
+        entries.push(ctx.drop(e, `${what}.${e.key}`, r.none, e.origin ?? b.pos, e.raw ?? ""));
+      else if (r) {
+        ctx.note("changed", `${what}.${e.key}`, `Packer's "${v}" is "${r.value}" in kiln`, e.origin);
+        entries.push({ ...e, value: scalar(r.value) });
+      } else entries.push(e);
+    }
     const o = overrideEntry(ctx, b, kind, type);
     if (o) entries.push(o);
     const map = kmap(entries);

@@ -48,13 +48,18 @@ export interface ContextOptions {
   autoValues?: ReadonlyMap<string, { value: unknown; pos: Position }>;
   /** Locals validation found kiln cannot evaluate (a function it lacks), and why. */
   forcedLocals?: ReadonlyMap<string, string>;
+  /**
+   * A legacy JSON template: its values are strings that Packer decodes weakly, so a number or
+   * bool option set to "" (an unset variable) is that option's zero value: unset.
+   */
+  legacy?: boolean;
 }
 
 export class Context {
   readonly report: ReportEntry[] = [];
   readonly sources = new Map<string, Named>();
   readonly data = new Map<string, Named>();
-  readonly variables = new Map<string, { sensitive: boolean }>();
+  readonly variables = new Map<string, { sensitive: boolean; type?: string }>();
   /** Locals not imported, and why. */
   readonly droppedLocals = new Map<string, string>();
   readonly localNames = new Set<string>();

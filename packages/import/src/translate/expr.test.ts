@@ -99,6 +99,9 @@ describe("expressions", () => {
     expect(await expr("convert(var.n, string)")).toBe("tostring(var.n)");
     expect(await expr('textencodebase64(var.s, "UTF-8")')).toBe("base64encode(var.s)");
     expect(await expr('vault("secret/p", "pw")')).toBe("var.vault_secret_p_pw");
+    expect(await expr('file("~/.ssh/id.pub")')).toBe('file(pathexpand("~/.ssh/id.pub"))');
+    expect(await expr("file(var.key)")).toBe("file(pathexpand(var.key))");
+    expect(await expr('file("${path.root}/x")')).toBe('file(format("%s/x", path.root))');
   });
 
   it("what kiln lacks throws Unsupported; try() and can() fall back as Packer's do when it fails", async () => {

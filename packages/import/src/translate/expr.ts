@@ -462,6 +462,21 @@ export class ExprTranslator {
           throw new Unsupported(`${e.name}() for encodings other than UTF-8 has no kiln equivalent`, e.pos);
         return `${e.name === "textencodebase64" ? "base64encode" : "base64decode"}(${this.expr(e.args[0])})`;
       }
+      case "file":
+      case "templatefile":
+      case "fileexists":
+      case "filebase64":
+      case "filesha256": {
+        // Packer's file functions expand a leading ~ (as Terraform's); kiln's take paths as they are.
+        const [first, ...rest] = args();
+        const p = e.args[0];
+        const tilde =
+          (p?.t === "literal" && typeof p.value === "string" && p.value.startsWith("~")) ||
+          (p?.t === "template" && p.parts[0]?.t === "text" && p.parts[0].text.startsWith("~")) ||
+          p?.t === "attr";
+        const path = tilde && first !== undefined ? `pathexpand(${first})` : first;
+        return `${e.name}(${[path, ...rest].filter((a) => a !== undefined).join(", ")})`;
+      }
       default:
         return `${e.name}(${args().join(", ")})`;
     }

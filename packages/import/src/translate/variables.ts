@@ -85,7 +85,16 @@ export function variableEntry(ctx: Context, b: Block): KEntry {
         };
         const d = guarded(ctx, dBase, `${what}.default`, dflt.raw, dflt.pos, () => {
           const v = ctx.value(e);
-          if (hasExpression(toData(v))) {
+          const data = toData(v);
+          if (
+            typeof data === "string" &&
+            hasExpression(data) &&
+            !/\b(var|local|http|build|path|source|data)\./.test(data)
+          ) {
+            // Read from the environment and computed with functions: kiln's defaults may do that too.
+            return { ...dBase, value: v };
+          }
+          if (hasExpression(data)) {
             // A default computed from something (a legacy `{{env}}` in text, a placeholder): kiln's
             // defaults are plain values, so the variable defaults to null and a local computes it.
             const local = ctx.localNames.has(name) ? `var_${name}` : name;
@@ -125,6 +134,7 @@ export function variableEntry(ctx: Context, b: Block): KEntry {
     if (envName !== undefined) entries.push({ key: "env", value: scalar(envName) });
     ctx.variables.set(name, {
       sensitive: staticValue(sensitive?.expr ?? { t: "literal", value: false, pos: b.pos })?.value === true,
+      ...(type ? { type } : {}),
     });
     const validations = blocks(b.body, "validation").map((v) => {
       const condition = attribute(v.body, "condition");
