@@ -310,6 +310,42 @@ describe("HCL2 in JSON (.pkr.json)", async () => {
   });
 });
 
+describe("a data source kiln has through a plugin", async () => {
+  const r = await run(["hcl/data-source"]);
+  const data = parse(r.text);
+  it("data.T.N is data.N; found by the naming convention, so pinned in plugins:", () => {
+    expect(r.errors).toEqual([]);
+    expect(data.plugins).toEqual({ sshkey: "kiln-datasource-sshkey@^1.0.0" });
+    expect(data.data).toEqual({ install: { type: "sshkey", name: "packer" } });
+    expect(data.builds[0].provisioners[0].inline).toEqual(["echo ${{ data.install.public_key }}"]);
+    // an option called type has no place beside kiln's type:
+    expect(r.text).toMatch(
+      /# kiln import: an option named type: .*\(template\.pkr\.hcl:4:3\)\n\s+# type = "ed25519"/,
+    );
+  });
+});
+
+describe("what Packer itself would refuse", () => {
+  it("a block with the wrong number of labels is commented; an undefined source is an error of the output", async () => {
+    const dir = mkdtempSync(join(scratch, "labels-"));
+    writeFileSync(
+      join(dir, "t.pkr.hcl"),
+      'source "qemu" {}\nvariable {}\nx = 1\nbuild {\n  sources = ["source.nope.x"]\n}\n',
+    );
+    const r = await run([dir]);
+    expect(r.report.map((e) => `${e.kind} ${e.pos?.line}:${e.pos?.column} ${e.message}`)).toEqual(
+      expect.arrayContaining([
+        "unsupported 1:1 a source block takes two labels, its type and its name; this one has 1",
+        "unsupported 2:1 a variable block takes one label, its name; this one has 0",
+        'unsupported 3:1 kiln has no top-level attribute "x"',
+        'invalid 5:14 "source.nope.x" names no source of this template',
+      ]),
+    );
+    expect(r.errors.map((d) => d.code)).toEqual(["KILN_REF_UNKNOWN_SOURCE"]);
+    expect(r.text).toContain("# x = 1");
+  });
+});
+
 describe("bad input", () => {
   it("a syntax error: file:line:col, nothing else done", async () => {
     const dir = mkdtempSync(join(scratch, "syntax-"));

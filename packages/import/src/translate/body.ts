@@ -37,12 +37,33 @@ export function bodyEntries(
   schema: SchemaLike | undefined,
   what: string,
   skip: ReadonlySet<string> = new Set(),
+  /** A component's own body (where `type:` is taken), not a nested block's. */
+  topLevel = true,
 ): KEntry[] {
   const out: KEntry[] = [];
   const done = new Set<string>();
   for (const item of body.items) {
     if (item.kind === "attribute") {
       if (skip.has(item.name)) continue;
+      if (item.name === "type" && topLevel) {
+        // kiln's `type:` names the component: an option of that name has no place beside it.
+        const base: KEntry = {
+          key: item.name,
+          value: scalar(null),
+          comments: item.comments,
+          origin: item.pos,
+        };
+        out.push(
+          ctx.drop(
+            base,
+            `${what}.type`,
+            "an option named type: in kiln, type: names the component",
+            item.pos,
+            item.raw,
+          ),
+        );
+        continue;
+      }
       const base: KEntry = {
         key: item.name,
         value: scalar(null),
@@ -85,13 +106,13 @@ function nestedEntry(
   return guarded(ctx, base, what, raw, first.pos, () => {
     if (group.every((b) => b.type !== "dynamic")) {
       if (wantsObject(schema) && group.length === 1)
-        return { ...base, value: kmap(bodyEntries(ctx, first.body, items, what)) };
+        return { ...base, value: kmap(bodyEntries(ctx, first.body, items, what, new Set(), false)) };
       return {
         ...base,
         comments: undefined,
         value: kseq(
           group.map((b, i) => ({
-            value: kmap(bodyEntries(ctx, b.body, items, what)),
+            value: kmap(bodyEntries(ctx, b.body, items, what, new Set(), false)),
             comments: i === 0 ? undefined : b.comments,
             origin: b.pos,
           })),

@@ -13,7 +13,7 @@ import { blocksOf, componentFor, stepItem } from "./components.js";
 import type { Context } from "./context.js";
 import { Unsupported } from "./expr.js";
 import { quote } from "./gotemplate.js";
-import type { Named } from "./names.js";
+import { kilnName, type Named } from "./names.js";
 
 const BUILD_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
@@ -35,10 +35,8 @@ function sourcesAttr(ctx: Context, b: Block, items: KItem[], what: string): void
       const base: KItem = { value: scalar(null), ...(comments ? { comments } : {}), origin: pos };
       const n = typeof ref === "string" ? sourceRef(ctx, ref) : undefined;
       if (!n) {
-        items.push({
-          ...base,
-          value: scalar(typeof ref === "string" ? ref.replace(/^source\./, "") : String(ref)),
-        });
+        const last = typeof ref === "string" ? (ref.split(".").pop() ?? ref) : String(ref);
+        items.push({ ...base, value: scalar(kilnName(last)) });
         ctx.note("invalid", `${what}.sources`, `"${String(ref)}" names no source of this template`, pos);
       } else if (n.dropped)
         items.push(

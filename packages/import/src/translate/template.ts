@@ -23,7 +23,12 @@ function named(ctx: Context, blocks: Block[], kind: Kind, prefix: "source" | "da
   const out: Named[] = blocks.map((b) => {
     const [type = "", name = ""] = b.labels;
     const kilnType = TYPE_ALIASES[type] ?? type;
-    const c = componentFor(ctx, kind, kilnType);
+    const c =
+      b.labels.length === 2
+        ? componentFor(ctx, kind, kilnType)
+        : {
+            missing: `a ${prefix} block takes two labels, its type and its name; this one has ${b.labels.length}`,
+          };
     return {
       ref: `${prefix}.${type}.${name}`,
       type,
@@ -31,7 +36,12 @@ function named(ctx: Context, blocks: Block[], kind: Kind, prefix: "source" | "da
       name,
       kiln: name,
       block: b,
-      ...(c.info ? {} : { dropped: missingReason(kind, kilnType, c.missing ?? "") }),
+      ...("info" in c && c.info
+        ? {}
+        : {
+            dropped:
+              b.labels.length === 2 ? missingReason(kind, kilnType, c.missing ?? "") : (c.missing ?? ""),
+          }),
     };
   });
   assignNames(out);

@@ -52,6 +52,11 @@ export function variableEntry(ctx: Context, b: Block): KEntry {
   const base: KEntry = { key: name, value: scalar(null), comments: b.comments, origin: b.pos, raw: b.raw };
   const what = `variable "${name}"`;
   return guarded(ctx, base, what, b.raw, b.pos, () => {
+    if (b.labels.length !== 1)
+      throw new Unsupported(
+        `a variable block takes one label, its name; this one has ${b.labels.length}`,
+        b.pos,
+      );
     const entries: KEntry[] = [];
     const dflt = attribute(b.body, "default");
     let dfltValue: unknown;
