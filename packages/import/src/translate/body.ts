@@ -6,7 +6,7 @@
 
 import { type KEntry, type KItem, type KNode, kmap, kseq, scalar } from "../emit/model.js";
 import type { Block, Body, Expr } from "../hcl/ast.js";
-import { attribute, blocks } from "../hcl/ast.js";
+import { attribute, blocks, staticString } from "../hcl/ast.js";
 import { blockSchema, type Context, propertySchema, type SchemaLike, wantsObject } from "./context.js";
 import { keyText, Unsupported } from "./expr.js";
 
@@ -213,4 +213,10 @@ export function textOf(ctx: Context, expr: Expr): string {
   const v = ctx.value(expr);
   if (v.kind === "scalar" && typeof v.value === "string") return v.value;
   return `\${{ ${ctx.expr(expr)} }}`;
+}
+
+/** Text for people (a description, an error message): kept as written, placeholders and all. */
+export function prose(ctx: Context, expr: Expr): KNode {
+  const text = staticString(expr);
+  return text === undefined ? ctx.value(expr) : scalar(text.replace(/\$\{\{/g, "$$$${{"));
 }

@@ -8,7 +8,7 @@
 import { type KEntry, type KItem, type KMap, kmap, kseq, scalar } from "../emit/model.js";
 import type { Block } from "../hcl/ast.js";
 import { attribute, staticValue } from "../hcl/ast.js";
-import { bodyEntries, guarded } from "./body.js";
+import { bodyEntries, guarded, prose } from "./body.js";
 import { blocksOf, componentFor, stepItem } from "./components.js";
 import type { Context } from "./context.js";
 import { Unsupported } from "./expr.js";
@@ -131,7 +131,7 @@ export function buildItem(ctx: Context, b: Block, index: number): KItem {
     if (description)
       entries.push({
         key: "description",
-        value: ctx.value(description.expr),
+        value: prose(ctx, description.expr),
         comments: description.comments,
       });
     for (const item of b.body.items) {

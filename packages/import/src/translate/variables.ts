@@ -7,7 +7,7 @@
 import { fromData, type KEntry, kmap, kseq, scalar, toData } from "../emit/model.js";
 import type { Block, Expr } from "../hcl/ast.js";
 import { attribute, blocks, staticValue } from "../hcl/ast.js";
-import { guarded } from "./body.js";
+import { guarded, prose } from "./body.js";
 import type { Context } from "./context.js";
 import { Unsupported } from "./expr.js";
 
@@ -127,7 +127,7 @@ export function variableEntry(ctx: Context, b: Block): KEntry {
     if (description)
       entries.push({
         key: "description",
-        value: ctx.value(description.expr),
+        value: prose(ctx, description.expr),
         comments: description.comments,
       });
     if (dfltEntry) entries.push(dfltEntry);
@@ -153,7 +153,7 @@ export function variableEntry(ctx: Context, b: Block): KEntry {
             value: scalar(`\${{ ${ctx.plainVars(() => ctx.expr(condition.expr))} }}`),
             comments: condition.comments,
           },
-          { key: "error_message", value: ctx.value(message.expr), comments: message.comments },
+          { key: "error_message", value: prose(ctx, message.expr), comments: message.comments },
         ]),
         comments: v.comments,
       };
