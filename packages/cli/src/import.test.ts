@@ -4,7 +4,7 @@
  * codes, errors at file:line:col; and round trips: import → `kiln validate` → `kiln fmt --check`
  * → `kiln build` with the null builder and shell-local, for an HCL2 and a legacy JSON template.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   copyFileSync,
   existsSync,
@@ -107,6 +107,44 @@ describe("kiln import", () => {
     expect(r.stderr).toMatch(/t\.kiln\.yaml:\d+:\d+: error KILN_SCHEMA_TYPE sources\.a\.memory/);
     expect(r.stderr).toContain("memory: lots");
     expect(r.stderr).toMatch(/it does not validate: \d+ problems? found/);
+  });
+});
+
+describe("interrupted", () => {
+  it("Ctrl-C while the result is checked: exit 1, no scratch folder, nothing written", async () => {
+    const dir = folder();
+    const tmp = join(dir, "tmp");
+    spawnSync("mkdir", ["-p", tmp]);
+    // Big enough that validation takes a while.
+    const sources = Array.from(
+      { length: 400 },
+      (_, i) =>
+        `source "qemu" "vm${i}" {\n  iso_url = "https://example.invalid/\${var.v}-${i}.iso"\n  iso_checksum = "none"\n  ssh_username = "u"\n}\n`,
+    ).join("");
+    const refs = Array.from({ length: 400 }, (_, i) => `"source.qemu.vm${i}"`).join(", ");
+    writeFileSync(
+      join(dir, "big.pkr.hcl"),
+      `variable "v" {\n  default = "1"\n}\n${sources}build {\n  sources = [${refs}]\n}\n`,
+    );
+    writeFileSync(join(dir, "v.pkrvars.hcl"), 'v = "2"\n');
+    const child = spawn(process.execPath, [bin, "import", "--var-file", "v.pkrvars.hcl", "big.pkr.hcl"], {
+      cwd: dir,
+      env: { ...process.env, NO_COLOR: "1", TMPDIR: tmp },
+    });
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr += String(d);
+    });
+    // Signal once its scratch folder exists (validation has begun).
+    for (let i = 0; i < 400 && readdirSync(tmp).length === 0; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(readdirSync(tmp).length, `the scratch folder appears while it validates (${stderr})`).toBe(1);
+    child.kill("SIGINT");
+    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    expect(code).toBe(1);
+    expect(stderr).toContain("kiln import: interrupted (SIGINT)");
+    expect(readdirSync(tmp)).toEqual([]);
+    expect(readdirSync(dir).sort()).toEqual(["big.pkr.hcl", "tmp", "v.pkrvars.hcl"]);
   });
 });
 

@@ -31,6 +31,11 @@ export interface ImportOptions {
   resolver: Resolver;
   cwd?: string;
   env?: Record<string, string | undefined>;
+  /**
+   * Told the scratch folder (the variables files validation reads) when it is made, and
+   * `undefined` once it is gone: a caller that ends the process on a signal removes it.
+   */
+  onScratch?: (dir: string | undefined) => void;
 }
 
 export interface ImportResult {
@@ -178,6 +183,7 @@ export async function importTemplates(opts: ImportOptions): Promise<ImportResult
     secrets: string[];
   };
   const scratch = mkdtempSync(join(tmpdir(), "kiln-import-"));
+  opts.onScratch?.(scratch);
   try {
     const varPaths = varFiles.map((vf, i) => {
       const p = join(scratch, `${i}-${basename(vf.out)}`);
@@ -185,6 +191,8 @@ export async function importTemplates(opts: ImportOptions): Promise<ImportResult
       return p;
     });
     for (let round = 0; ; round++) {
+      // A turn of the event loop between rounds: a signal is handled while an import runs.
+      await new Promise((r) => setImmediate(r));
       const { root, ctx } = translateTemplate(body, {
         components,
         templateDir: inputs.dir,
@@ -236,6 +244,7 @@ export async function importTemplates(opts: ImportOptions): Promise<ImportResult
     }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
+    opts.onScratch?.(undefined);
   }
   return {
     out,

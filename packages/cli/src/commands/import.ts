@@ -3,19 +3,26 @@
  * templates to a kiln build file. The importer (`@kiln/import`: web-tree-sitter and the HCL
  * grammar) is loaded only here, so no other command pays for it.
  */
-import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, relative } from "node:path";
 import { formatDiagnostics } from "@kiln/core";
 import { type CommandContext, EXIT } from "../context.js";
 import { redactor, resolverOptions } from "../shared.js";
 
-const USAGE = "kiln import [-o out.yaml] [--var-file x.pkrvars.hcl]... [--check] [--force] PATH...";
+const USAGE =
+  "kiln import [-o out.yaml] [--var-file x.pkrvars.hcl]... [--check] [--force] <template or folder>...";
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+/** The temporary file being written, if any (removed when a signal ends the import). */
+let writing: string | undefined;
 
 function writeAtomically(file: string, text: string): void {
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.kiln-import-${process.pid}.tmp`;
+  writing = tmp;
   writeFileSync(tmp, text);
   renameSync(tmp, file);
+  writing = undefined;
 }
 
 export async function run(ctx: CommandContext): Promise<number> {
@@ -29,8 +36,20 @@ export async function run(ctx: CommandContext): Promise<number> {
   const force = ctx.values.force === true;
   const out = ctx.values.output as string | undefined;
   let result: Awaited<ReturnType<typeof importTemplates>>;
+  // Interrupted while it validates: its scratch folder goes, and nothing is written.
+  let scratch: string | undefined;
+  const stop = (signal: NodeJS.Signals) => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+    if (writing) rmSync(writing, { force: true });
+    ctx.stderr.write(`kiln import: interrupted (${signal})\n`);
+    process.exit(EXIT.BUILD_FAILED);
+  };
+  for (const s of SIGNALS) process.once(s, stop);
   try {
     result = await importTemplates({
+      onScratch: (dir) => {
+        scratch = dir;
+      },
       paths,
       ...(out ? { out } : {}),
       varFiles: (ctx.values["var-file"] as string[] | undefined) ?? [],
@@ -38,12 +57,29 @@ export async function run(ctx: CommandContext): Promise<number> {
       resolver: resolverOptions(out ? dirname(out) : process.cwd()),
     });
   } catch (err) {
+    for (const s of SIGNALS) process.off(s, stop);
     if (err instanceof ImportError) {
       ctx.stderr.write(`kiln import: ${err.message}\n${err.extra.hint ? `  hint: ${err.extra.hint}\n` : ""}`);
       return EXIT.INVALID;
     }
     throw err;
   }
+  try {
+    // A signal that came while it worked is handled here, before anything is written.
+    await new Promise((r) => setImmediate(r));
+    return finish(ctx, result, check, force, formatReport);
+  } finally {
+    for (const s of SIGNALS) process.off(s, stop);
+  }
+}
+
+function finish(
+  ctx: CommandContext,
+  result: Awaited<ReturnType<typeof import("@kiln/import").importTemplates>>,
+  check: boolean,
+  force: boolean,
+  formatReport: typeof import("@kiln/import").formatReport,
+): number {
   const show = (f: string) => relative(process.cwd(), f) || f;
   const targets = [result.out, ...result.varFiles.map((v) => v.out)];
   if (!check && !force) {
