@@ -150,7 +150,9 @@ export function buildItem(ctx: Context, b: Block, index: number): KItem {
       const why =
         key === "hcp_packer_registry"
           ? "kiln does not publish to HCP Packer's registry"
-          : `kiln builds have no "${key}"`;
+          : key === "dynamic"
+            ? `kiln has no dynamic ${item.kind === "block" ? (item.labels[0] ?? "") : ""} blocks in a build: write the components out (with only/except, or an expression in their options)`
+            : `kiln builds have no "${key}"`;
       ctx.note("unsupported", `${what}.${key}`, why, item.pos);
       entries.push({
         key,
