@@ -3,8 +3,9 @@
  * grammar's npm package). Loaded once, on first use, so nothing of it is read by commands that do
  * not import. A tree with ERROR or MISSING nodes is refused with the position of the first one.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import type { Language, Node, Parser, Tree } from "web-tree-sitter";
 import { ImportError, type Position } from "../report.js";
 
@@ -12,9 +13,15 @@ let loading: Promise<Parser> | undefined;
 
 async function load(): Promise<Parser> {
   const ts = await import("web-tree-sitter");
-  const require = createRequire(import.meta.url);
   await ts.Parser.init();
-  const wasm = readFileSync(require.resolve("@tree-sitter-grammars/tree-sitter-hcl/tree-sitter-hcl.wasm"));
+  // Shipped in dist/grammar by the build (scripts/copy-grammar.mjs); from the sources (tests),
+  // the grammar package itself.
+  const shipped = fileURLToPath(new URL("../grammar/tree-sitter-hcl.wasm", import.meta.url));
+  const wasm = existsSync(shipped)
+    ? readFileSync(shipped)
+    : readFileSync(
+        createRequire(import.meta.url).resolve("@tree-sitter-grammars/tree-sitter-hcl/tree-sitter-hcl.wasm"),
+      );
   const language: Language = await ts.Language.load(wasm);
   const parser = new ts.Parser();
   parser.setLanguage(language);
