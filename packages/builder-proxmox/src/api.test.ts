@@ -529,6 +529,7 @@ describe("TLS and credentials", () => {
       Object.assign(process.env, saved);
     }
     const before = pve.state.requests.length;
+    // Found by the builder's check before anything starts: at the option, nothing sent.
     const run = await buildFile(
       dir,
       "badtoken.kiln.yaml",
@@ -537,8 +538,10 @@ describe("TLS and credentials", () => {
       }),
       { resolver: RESOLVER },
     );
-    expect(errorOf(run)?.code).toBe("KILN_PROXMOX_CONFIG");
-    expect(errorText(run)).toMatch(/user@realm!tokenid/);
+    expect(errorOf(run)?.code).toBe("KILN_CONFIG");
+    expect(errorText(run)).toMatch(
+      /badtoken\.kiln\.yaml:\d+:\d+: sources\.box\.username: \[proxmox-iso\] .*user@realm!tokenid/,
+    );
     expect(pve.state.requests.length).toBe(before);
     expect(JSON.stringify(run.events)).not.toContain(TOKEN_SECRET);
   }, 30_000);

@@ -19,11 +19,11 @@ import {
   httpServerStep,
   temporaryKeyStep,
 } from "@kiln/sdk";
-import { checkCommon } from "./checks.js";
+import { proxmoxCloneCheck, proxmoxIsoCheck } from "./check.js";
 import { credentials } from "./credentials.js";
-import { errors, type ProxmoxType, proxmoxErrors } from "./errors.js";
+import { type ProxmoxType, proxmoxErrors } from "./errors.js";
 import { guestHttpIp } from "./http-host.js";
-import { type BuildIso, bootIso, checkIso, isoList, isoSource } from "./isos.js";
+import { type BuildIso, bootIso, isoList, isoSource } from "./isos.js";
 import { openClient } from "./open-client.js";
 import type { CommonOptions, ProxmoxCloneOptions, ProxmoxIsoOptions } from "./schema.js";
 import { RESULT } from "./state.js";
@@ -42,24 +42,11 @@ import { uploadIsoStep } from "./steps/upload-iso.js";
 
 export type { ProxmoxResult } from "./state.js";
 
-/** prepare's checks, with the builder's prefix on their errors (`[proxmox-iso] …`). */
-async function prepare(
-  type: ProxmoxType,
-  o: CommonOptions,
-  ctx: RunContext,
-  more: () => void,
-): Promise<void> {
-  const check: Step = {
-    name: "prepare",
-    async run() {
-      const c = credentials(o);
-      if (c.password) ctx.secret(c.password);
-      if (c.token) ctx.secret(c.token);
-      checkCommon(o);
-      more();
-    },
-  };
-  await proxmoxErrors(type).wrap(check).run(ctx);
+/** Run-time preparation (the checks are in check.ts): the API secrets are redacted from now on. */
+function prepare(o: CommonOptions, ctx: RunContext): void {
+  const c = credentials(o);
+  if (c.password) ctx.secret(c.password);
+  if (c.token) ctx.secret(c.token);
 }
 
 /** The ISO ledger, then for each ISO the steps that bring its volume onto the storage. */
@@ -104,15 +91,8 @@ function buildSteps(
 }
 
 export const proxmoxIsoBuilder: BuilderRuntime<ProxmoxIsoOptions> = {
-  prepare: (o, ctx) =>
-    prepare("proxmox-iso", o, ctx, () => {
-      checkIso(bootIso(o), "boot_iso", true);
-      if (!o.disks?.length)
-        throw errors.config(
-          "proxmox-iso needs at least one disk to install to",
-          "Add disks: [{ type: scsi, storage_pool: local-lvm, disk_size: 20G }].",
-        );
-    }),
+  check: proxmoxIsoCheck,
+  prepare,
   steps(o, ctx) {
     const list = isoList(o, bootIso(o));
     return buildSteps("proxmox-iso", o, ctx, list, createVmStep(o, list));
@@ -121,16 +101,8 @@ export const proxmoxIsoBuilder: BuilderRuntime<ProxmoxIsoOptions> = {
 };
 
 export const proxmoxCloneBuilder: BuilderRuntime<ProxmoxCloneOptions> = {
-  prepare: (o, ctx) =>
-    prepare("proxmox-clone", o, ctx, () => {
-      if ((o.clone_vm === undefined) === (o.clone_vm_id === undefined))
-        throw errors.config(
-          o.clone_vm === undefined
-            ? "set clone_vm or clone_vm_id"
-            : "set only one of clone_vm and clone_vm_id",
-          "clone_vm is the name of the VM or template to clone, clone_vm_id its ID.",
-        );
-    }),
+  check: proxmoxCloneCheck,
+  prepare,
   steps(o, ctx) {
     const list = isoList(o);
     return buildSteps("proxmox-clone", o, ctx, list, cloneVmStep(o, list));

@@ -20,4 +20,15 @@ export const proxmoxClone = defineBuilder({
   create: async () => (await import("./builder.js")).proxmoxCloneBuilder,
 });
 
-export default definePlugin({ name: "@kiln/builder-proxmox", builders: [proxmoxIso, proxmoxClone] });
+/** Packer's old name of proxmox-iso: the same builder, with a deprecation warning (check.ts). */
+export const proxmoxAlias = defineBuilder({
+  type: "proxmox",
+  description: "Deprecated name of proxmox-iso (as in Packer).",
+  schema: proxmoxIsoSchema,
+  create: async () => (await import("./builder.js")).proxmoxIsoBuilder,
+});
+
+export default definePlugin({
+  name: "@kiln/builder-proxmox",
+  builders: [proxmoxIso, proxmoxClone, proxmoxAlias],
+});

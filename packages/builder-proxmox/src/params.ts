@@ -53,11 +53,43 @@ export function hardwareParams(o: CommonOptions, vmid?: number): Params {
   if (o.vga) p.vga = [o.vga.type, o.vga.memory ? `memory=${o.vga.memory}` : ""].filter(Boolean).join(",");
   for (const [i, s] of (o.serials ?? []).entries()) p[`serial${i}`] = s;
   for (const [i, n] of (o.network_adapters ?? []).entries()) p[`net${i}`] = netParam(n, i, vmid);
-  if (o.efi_config) {
-    const e = o.efi_config;
-    p.efidisk0 = `${e.efi_storage_pool}:1,efitype=${e.efi_type},format=${e.efi_format},pre-enrolled-keys=${e.pre_enrolled_keys ? 1 : 0}`;
+  const efi =
+    o.efi_config ??
+    (o.efidisk
+      ? { efi_storage_pool: o.efidisk, efi_type: "4m", efi_format: "raw", pre_enrolled_keys: false }
+      : undefined);
+  if (efi)
+    p.efidisk0 = `${efi.efi_storage_pool}:1,efitype=${efi.efi_type},format=${efi.efi_format},pre-enrolled-keys=${efi.pre_enrolled_keys ? 1 : 0}`;
+  if (o.tpm_config) p.tpmstate0 = `${o.tpm_config.tpm_storage_pool}:1,version=${o.tpm_config.tpm_version}`;
+  if (o.rng0) {
+    const r = o.rng0;
+    p.rng0 = [
+      `source=${r.source}`,
+      `max_bytes=${r.max_bytes}`,
+      ...(r.period !== undefined ? [`period=${r.period}`] : []),
+    ].join(",");
   }
+  for (const [i, d] of (o.pci_devices ?? []).entries()) p[`hostpci${i}`] = pciParam(d);
+  if (o.qemu_additional_args) p.args = o.qemu_additional_args;
   return p;
+}
+
+type PciDevice = NonNullable<CommonOptions["pci_devices"]>[number];
+
+/** hostpciN: the device (host address or mapping) and its settings, as Proxmox writes them. */
+export function pciParam(d: PciDevice): string {
+  const parts = [d.mapping ? `mapping=${d.mapping}` : (d.host ?? "")];
+  if (d.pcie) parts.push("pcie=1");
+  if (d.x_vga) parts.push("x-vga=1");
+  if (d.hide_rombar) parts.push("rombar=0");
+  if (d.romfile) parts.push(`romfile=${d.romfile}`);
+  if (d.mdev) parts.push(`mdev=${d.mdev}`);
+  if (d.legacy_igd) parts.push("legacy-igd=1");
+  if (d.device_id) parts.push(`device-id=${d.device_id}`);
+  if (d.vendor_id) parts.push(`vendor-id=${d.vendor_id}`);
+  if (d.sub_device_id) parts.push(`sub-device-id=${d.sub_device_id}`);
+  if (d.sub_vendor_id) parts.push(`sub-vendor-id=${d.sub_vendor_id}`);
+  return parts.join(",");
 }
 
 /**

@@ -47,6 +47,7 @@ const DISK = options(
     discard: bool("Pass discard/TRIM to the storage."),
     ssd: bool("Present the disk as an SSD."),
     exclude_from_backup: bool("Do not back this disk up (backup=0)."),
+    storage_pool_type: str("Deprecated in Packer and unused: Proxmox knows the storage's type (a warning)."),
   },
   { description: "A disk of the VM." },
 );
@@ -197,6 +198,49 @@ const COMMON = {
       { description: "The EFI disk, with bios: ovmf." },
     ),
   ),
+  efidisk: str("Deprecated: efi_config.efi_storage_pool (the EFI disk's storage)."),
+  tpm_config: optional(
+    options(
+      {
+        tpm_storage_pool: required(str("Storage for the TPM state disk.")),
+        tpm_version: withDefault(oneOf(["v1.2", "v2.0"], "TPM version."), "v2.0"),
+      },
+      { description: "An emulated TPM (tpmstate0), e.g. for Windows 11." },
+    ),
+  ),
+  rng0: optional(
+    options(
+      {
+        source: required(oneOf(["/dev/urandom", "/dev/random", "/dev/hwrng"], "The host's entropy source.")),
+        max_bytes: withDefault(int("Most bytes of entropy per period; 0 is no limit.", { minimum: 0 }), 1024),
+        period: int("The period in ms for max_bytes.", { minimum: 0 }),
+      },
+      { description: "A VirtIO random number generator fed from the host." },
+    ),
+  ),
+  pci_devices: optional(
+    Type.Array(
+      options(
+        {
+          host: str("Host PCI address, e.g. 0000:01:00.0 (or mapping)."),
+          mapping: str("A cluster resource mapping instead of host."),
+          device_id: str("Override the device ID."),
+          vendor_id: str("Override the vendor ID."),
+          sub_device_id: str("Override the subsystem device ID."),
+          sub_vendor_id: str("Override the subsystem vendor ID."),
+          legacy_igd: bool("Legacy Intel graphics passthrough."),
+          hide_rombar: bool("Hide the ROM BAR from the guest."),
+          romfile: str("A ROM file under /usr/share/kvm/."),
+          mdev: str("A mediated device type."),
+          pcie: bool("Attach as PCI Express (q35 machines)."),
+          x_vga: bool("The device is the VM's primary GPU."),
+        },
+        { description: "A host PCI device passed through (hostpciN)." },
+      ),
+      { description: "Host PCI devices passed through to the VM." },
+    ),
+  ),
+  qemu_additional_args: str("Extra QEMU arguments, as Proxmox's args: (needs root@pam)."),
   machine: str("QEMU machine type, e.g. q35 or pc. Default: Proxmox's (pc)."),
   disks: optional(Type.Array(DISK, { description: "Disks of the VM." })),
   network_adapters: optional(Type.Array(NETWORK, { description: "Network adapters of the VM." })),
@@ -239,6 +283,9 @@ const COMMON = {
   cloud_init: bool("Add an empty cloud-init drive to the template."),
   cloud_init_storage_pool: str("Storage for the cloud-init drive. Default: the boot disk's storage."),
   cloud_init_disk_type: withDefault(oneOf(["ide", "sata", "scsi"], "Bus of the cloud-init drive."), "ide"),
+  cloud_init_disable_upgrade_packages: bool(
+    "With cloud_init: VMs made from the template do not upgrade their packages at first boot (ciupgrade=0).",
+  ),
   additional_iso_files: optional(
     Type.Array(ISO_OBJECT, { description: "More CD-ROM drives: driver disks, seeds, answer files." }),
   ),

@@ -6,7 +6,7 @@
  * a time limit (2 s; a working KVM takes ~0.1 s). Anything else — QEMU exiting, an internal
  * error, slowness — means tcg. The result is cached per QEMU binary for the process.
  */
-import { constants } from "node:fs";
+import { constants, existsSync } from "node:fs";
 import { access, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -98,5 +98,33 @@ async function runProbe(qemuBinary: string, limitMs: number): Promise<ProbeResul
     vm.child.kill("SIGKILL");
     await waitExit(vm, 5000);
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Why an accelerator QEMU knows cannot run on this host (undefined when it may): hvf is macOS's,
+ * whpx Windows', hax Intel HAXM's (macOS and Windows), xen needs a Xen host.
+ */
+export function acceleratorMissing(
+  accel: string,
+  platform: NodeJS.Platform = process.platform,
+): string | undefined {
+  switch (accel) {
+    case "hvf":
+      return platform === "darwin" ? undefined : "Hypervisor.framework (hvf) exists only on macOS";
+    case "whpx":
+      return platform === "win32"
+        ? undefined
+        : "the Windows Hypervisor Platform (whpx) exists only on Windows";
+    case "hax":
+      return platform === "darwin" || platform === "win32"
+        ? undefined
+        : "Intel HAXM (hax) exists only on macOS and Windows (and QEMU 8.2 dropped it)";
+    case "xen":
+      return existsSync("/proc/xen") || existsSync("/dev/xen/privcmd")
+        ? undefined
+        : "this host is not a Xen host (no /proc/xen)";
+    default:
+      return undefined;
   }
 }

@@ -223,16 +223,25 @@ describe("the VNC server (-vnc) and its options", () => {
     expect(r.address?.host).toBe("::1");
   });
 
-  it("prepare() refuses vnc_port_min > vnc_port_max, defaults included", () => {
-    const prepare = (o: QemuInput) => qemuBuilder.prepare?.(withDefaults(o), {} as never);
-    expect(() => prepare({ ...base, vnc_port_min: 5910, vnc_port_max: 5905 })).toThrow(
-      /\[qemu\] vnc_port_min \(5910\) is greater than vnc_port_max \(5905\)/,
-    );
-    expect(() => prepare({ ...base, vnc_port_min: 6100 })).toThrow(
+  it("check() refuses vnc_port_min > vnc_port_max, defaults included", async () => {
+    const check = async (o: QemuInput) =>
+      (
+        await (qemuBuilder.check?.(withDefaults({ ...o, iso_url: "https://example.invalid/x.iso" }), {
+          baseDir: "/",
+          type: "qemu",
+          env: {},
+        }) ?? [])
+      ).map((p) => `${p.option?.join(".")}: ${p.message}`);
+    expect(await check({ ...base, vnc_port_min: 5910, vnc_port_max: 5905 })).toEqual([
+      "vnc_port_min: vnc_port_min (5910) is greater than vnc_port_max (5905)",
+    ]);
+    expect((await check({ ...base, vnc_port_min: 6100 }))[0]).toMatch(
       /vnc_port_min \(6100\) is greater than vnc_port_max \(6000, the default\)/,
     );
-    expect(() => prepare({ ...base, vnc_port_max: 5800 })).toThrow(/vnc_port_max \(5800\)/);
-    expect(() => prepare({ ...base, vnc_port_min: 5905, vnc_port_max: 5905 })).not.toThrow();
-    expect(() => prepare({ ...base, vnc_port_min: 6100, vnc_port_max: 6200 })).not.toThrow();
+    expect((await check({ ...base, vnc_port_max: 5800 }))[0]).toMatch(
+      /^vnc_port_max: .*vnc_port_max \(5800\)/,
+    );
+    expect(await check({ ...base, vnc_port_min: 5905, vnc_port_max: 5905 })).toEqual([]);
+    expect(await check({ ...base, vnc_port_min: 6100, vnc_port_max: 6200 })).toEqual([]);
   });
 });

@@ -2,6 +2,7 @@
  * The QEMU command line, as a pure function of what the steps decided, and Packer's `qemuargs`
  * merge: a switch the user gives replaces every kiln entry with the same switch.
  */
+import type { Accel } from "./state.js";
 
 export interface VmDisk {
   path: string;
@@ -13,7 +14,7 @@ export interface VmDisk {
 export interface VmConfig {
   name: string;
   machineType: string;
-  accel: "kvm" | "tcg" | "none";
+  accel: Accel;
   memoryMiB: number;
   cpus: number;
   sockets?: number;
@@ -43,8 +44,14 @@ export interface VmConfig {
   /** A second QMP socket for the user (qmp_enable / qmp_socket_path); kiln's own stays connected. */
   userQmpSocket?: string;
   serialLog: string;
-  /** -display value; "none" unless the user asked for a window. */
-  display: string;
+  /** -display value; "none" unless the user asked for a window; undefined passes none (use_default_display). */
+  display?: string;
+  /** -vga value. */
+  vga?: string;
+  /** How the ISO and CD are attached: ide (default), scsi, virtio or virtio-scsi. */
+  cdromInterface?: string;
+  /** Give `firmware` as a pflash drive instead of -bios. */
+  pflash?: boolean;
   /** -vnc value such as 127.0.0.1:5 (display number), when a VNC server is wanted. */
   vnc?: string;
   firmware?: string;
@@ -113,22 +120,36 @@ export function defaultArgs(c: VmConfig): ArgEntry[] {
         ]);
     }
   });
-  // CDs on the IDE bus (or q35's AHCI ports), after the disks: index 2 and 3 unless IDE disks took them.
+  // CDs on the IDE bus (or q35's AHCI ports) by default, after the disks: index 2 and 3 unless IDE
+  // disks took them; cdrom_interface puts them on SCSI, virtio or a virtio-scsi controller.
   let cdIndex = c.diskInterface === "ide" ? Math.max(2, c.disks.length) : 2;
-  for (const iso of [c.installIso, c.cdIso]) {
-    if (!iso) continue;
+  const cdIf = c.cdromInterface ?? "ide";
+  [c.installIso, c.cdIso].forEach((iso, k) => {
+    if (!iso) return;
+    if (cdIf === "virtio-scsi") {
+      if (!scsiController) {
+        out.push(["-device", "virtio-scsi-pci,id=scsi0"]);
+        scsiController = true;
+      }
+      out.push(["-device", `scsi-cd,bus=scsi0.0,drive=cdrom${k}`]);
+      out.push([
+        "-drive",
+        driveOpts({ if: "none", id: `cdrom${k}`, file: iso, media: "cdrom", format: "raw", readonly: "on" }),
+      ]);
+      return;
+    }
     out.push([
       "-drive",
       driveOpts({
         file: iso,
         media: "cdrom",
-        if: "ide",
-        index: String(cdIndex++),
+        if: cdIf,
+        ...(cdIf === "ide" ? { index: String(cdIndex++) } : {}),
         format: "raw",
         readonly: "on",
       }),
     ]);
-  }
+  });
   // The first floppy drive (an ISA floppy controller; QEMU adds one on q35 too when a floppy is given).
   if (c.floppy) out.push(["-drive", driveOpts({ file: c.floppy, if: "floppy", index: "0", format: "raw" })]);
   out.push(["-boot", c.bootFromCd ? "once=d" : "c"]);
@@ -144,7 +165,9 @@ export function defaultArgs(c: VmConfig): ArgEntry[] {
   }
   out.push(["-device", `${c.netDevice},netdev=user.0`]);
 
-  if (c.firmware) out.push(["-bios", c.firmware]);
+  if (c.firmware && c.pflash)
+    out.push(["-drive", driveOpts({ if: "pflash", format: "raw", readonly: "on", file: c.firmware })]);
+  else if (c.firmware) out.push(["-bios", c.firmware]);
   if (c.tpm) {
     out.push(["-chardev", `socket,${driveOpts({ id: "chrtpm", path: c.tpm.socket })}`]);
     out.push(["-tpmdev", "emulator,id=tpm0,chardev=chrtpm"]);
@@ -157,7 +180,8 @@ export function defaultArgs(c: VmConfig): ArgEntry[] {
   out.push(["-qmp", `unix:${c.qmpSocket},server=on,wait=off`]);
   if (c.userQmpSocket) out.push(["-qmp", `unix:${c.userQmpSocket},server=on,wait=off`]);
   out.push(["-serial", `file:${c.serialLog}`]);
-  out.push(["-display", c.display]);
+  if (c.vga) out.push(["-vga", c.vga]);
+  if (c.display !== undefined) out.push(["-display", c.display]);
   if (c.vnc) out.push(["-vnc", c.vnc]);
   return out;
 }

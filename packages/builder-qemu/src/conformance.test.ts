@@ -35,6 +35,6 @@ testBuilder({
     { iso_url: "x.iso", accelerator: "warp" },
     { iso_url: "x.iso", memory: "lots" },
     { iso_url: "x.iso", disk_size: "huge" },
-    { iso_checksum: "none" },
+    { iso_url: "x.iso", net_device: "" },
   ],
 });

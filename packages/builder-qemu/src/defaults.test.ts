@@ -65,16 +65,18 @@ describe("computed defaults", () => {
     expect(machineType(opts({ efi_boot: true, machine_type: "pc-q35-8.2" }))).toBe("pc-q35-8.2");
   });
 
-  it("display: none headless, gtk with headless: false, display wins", () => {
+  it("display: none headless (display ignored, as Packer), gtk or display with headless: false, none at all with use_default_display", () => {
     expect(displayOf(opts())).toBe("none");
     expect(displayOf(opts({ headless: false }))).toBe("gtk");
     expect(displayOf(opts({ headless: false, display: "sdl" }))).toBe("sdl");
-    expect(displayOf(opts({ display: "vnc=:3" }))).toBe("vnc=:3");
+    expect(displayOf(opts({ display: "vnc=:3" }))).toBe("none");
+    expect(displayOf(opts({ headless: false, use_default_display: true }))).toBeUndefined();
   });
 
   it("vm name, HTTP address, port forwarding, serial file, user QMP, VNC range", () => {
-    expect(vmName(opts(), ctx)).toBe("src.qcow2");
-    expect(vmName(opts({ format: "raw" }), ctx)).toBe("src.raw");
+    // Packer's default: packer-<source name>, no extension (templates point qemuargs -drive at it)
+    expect(vmName(opts(), ctx)).toBe("packer-src");
+    expect(vmName(opts({ format: "raw" }), ctx)).toBe("packer-src");
     expect(vmName(opts({ vm_name: "disk.img" }), ctx)).toBe("disk.img");
     expect(httpGuestIp(opts(), "192.168.1.5")).toBe("10.0.2.2");
     expect(httpGuestIp(opts({ net_bridge: "br0" }), "192.168.1.5")).toBe("192.168.1.5");

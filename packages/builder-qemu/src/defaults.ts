@@ -16,14 +16,21 @@ export function machineType(o: Pick<QemuOptions, "machine_type" | "efi_boot">): 
   return o.machine_type ?? (o.efi_boot ? "q35" : "pc");
 }
 
-/** -display: display, else none (headless), else gtk (headless: false, as Packer). */
-export function displayOf(o: Pick<QemuOptions, "display" | "headless">): string {
-  return o.display ?? (o.headless ? "none" : "gtk");
+/**
+ * -display: none when headless (display is then ignored), else display or gtk, as Packer; no
+ * -display at all with use_default_display.
+ */
+export function displayOf(
+  o: Pick<QemuOptions, "display" | "headless" | "use_default_display">,
+): string | undefined {
+  if (o.use_default_display) return undefined;
+  if (o.headless) return "none";
+  return o.display ?? "gtk";
 }
 
-/** File name of the result disk: vm_name, else <source>.<format>. */
-export function vmName(o: Pick<QemuOptions, "vm_name" | "format">, ctx: Pick<RunContext, "run">): string {
-  return o.vm_name ?? `${ctx.run.source}.${o.format}`;
+/** File name of the result disk: vm_name, else packer-<source> (no extension), as Packer. */
+export function vmName(o: Pick<QemuOptions, "vm_name">, ctx: Pick<RunContext, "run">): string {
+  return o.vm_name ?? `packer-${ctx.run.source}`;
 }
 
 /** Where the guest reaches kiln's HTTP server: http_host, else 10.0.2.2 (user net) or the host's own address (bridge). */
@@ -43,7 +50,9 @@ export function forwardsSshPort(
  * or, when any other vnc_* option asks for one, to watch the guest.
  */
 export function wantsVncServer(o: Partial<QemuOptions>): boolean {
+  if (o.disable_vnc) return false;
   return (
+    o.vnc_password !== undefined ||
     o.boot_command_method === "vnc" ||
     o.vnc_use_password === true ||
     o.vnc_bind_address !== undefined ||

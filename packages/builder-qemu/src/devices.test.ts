@@ -63,16 +63,31 @@ describe("QEMU arguments for floppy and TPM", () => {
     expect(tpmDevice({ tpm_device_type: "tpm-tis" }, "q35")).toBe("tpm-tis");
   });
 
-  it("prepare() takes floppy and vtpm options and refuses contradictions", () => {
+  it("check() takes floppy and vtpm options and refuses contradictions", async () => {
     type QemuInput = Partial<QemuOptions> & { iso_url: string };
-    const base: QemuInput = { iso_url: "x.iso" };
-    const prepare = (o: QemuInput) =>
-      qemuBuilder.prepare?.(applyDefaults(qemuSchema, o) as QemuOptions, {} as never);
-    expect(() => prepare({ ...base, floppy_files: ["a"], floppy_label: "cidata", vtpm: true })).not.toThrow();
-    expect(() => prepare({ ...base, floppy_label: "far-too-long-label" })).toThrow(/\[qemu\] floppy_label/);
-    expect(() => prepare({ ...base, use_tpm1: true })).toThrow(/use_tpm1 has no effect without vtpm/);
-    expect(() => prepare({ ...base, vtpm: true, use_tpm1: true, tpm_device_type: "tpm-crb" })).toThrow(
+    const base: QemuInput = { iso_url: "https://example.invalid/x.iso" };
+    const check = async (o: QemuInput) =>
+      (
+        await (qemuBuilder.check?.(applyDefaults(qemuSchema, o) as QemuOptions, {
+          baseDir: import.meta.dirname,
+          type: "qemu",
+          env: {},
+        }) ?? [])
+      ).map((p) => `${p.option?.join(".")}: ${p.message}`);
+    expect(
+      await check({ ...base, floppy_files: ["devices.test.ts"], floppy_label: "cidata", vtpm: true }),
+    ).toEqual([]);
+    expect((await check({ ...base, floppy_label: "far-too-long-label" }))[0]).toMatch(
+      /^floppy_label: floppy_label/,
+    );
+    expect(await check({ ...base, use_tpm1: true })).toEqual([
+      "use_tpm1: use_tpm1 has no effect without vtpm: true",
+    ]);
+    expect((await check({ ...base, vtpm: true, use_tpm1: true, tpm_device_type: "tpm-crb" }))[0]).toMatch(
       /TPM 2\.0 interface/,
+    );
+    expect((await check({ ...base, floppy_files: ["missing.ps1"] }))[0]).toMatch(
+      /^floppy_files.0: floppy_files\[0\]: "missing.ps1" does not exist/,
     );
     expect(checkTpmOptions({ vtpm: true, use_tpm1: true })).toBeUndefined();
   });

@@ -83,8 +83,8 @@ builds:
     expect(outputSeenEarly, "the output directory must appear only at the end").toBe(false);
     const artifact = first.result.runs[0]?.artifacts[0];
     expect(artifact?.builderType).toBe("qemu");
-    expect(artifact?.id).toBe("appliance.qcow2");
-    const image = join(outDir, "appliance.qcow2");
+    expect(artifact?.id).toBe("packer-appliance");
+    const image = join(outDir, "packer-appliance");
     expect(artifact?.files).toEqual([image]);
     expect(readFileSync(image).subarray(0, 4).toString("latin1")).toBe("QFI\xfb");
     expect(first.log).toContain("HTTP GET /config 200");
@@ -124,7 +124,7 @@ builds:
     );
     expect(second.result.ok, `${second.log}\n${errorText(second)}`).toBe(true);
     expect(second.log).toContain("out: proof from");
-    expect(existsSync(join(dir, "output-again", "again.qcow2"))).toBe(true);
+    expect(existsSync(join(dir, "output-again", "packer-again"))).toBe(true);
     note(`[qemu e2e] build from the installed image: ${(second.ms / 1000).toFixed(1)}s`);
     expect(qemuPids(dir)).toEqual([]);
   }, 420_000);
@@ -171,7 +171,7 @@ builds:
     expect(run.result.ok, `${run.log}\n${errorText(run)}`).toBe(true);
     expect(run.log).toContain("out: seeded");
     expect(run.log).toContain("temporary ed25519 key pair");
-    expect(run.log).toContain("ACPI power-button");
+    expect(run.log).toContain("Halting the virtual machine");
     const image = join(dir, "out", "cloud", "seeded.qcow2");
     expect(existsSync(image)).toBe(true);
     const info = JSON.parse(

@@ -1,12 +1,13 @@
 /** What a qemu checkpoint records about itself (its `data` in meta.json), and reading it back. */
 import { join } from "node:path";
 import { type CheckpointInfo, CheckpointUnusableError } from "@kiln/core";
+import type { Accel } from "./state.js";
 import type { VmStateFile } from "./vmstate.js";
 
 export interface SavedVm {
   /** `qemu-system-… --version`'s first line. */
   qemu: string;
-  accel: "kvm" | "tcg" | "none";
+  accel: Accel;
   /** The layer of each disk in the checkpoint's folder, in the order of the disks. */
   disks: Array<{ file: string; format: string }>;
   vmstate: VmStateFile;

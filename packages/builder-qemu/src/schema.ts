@@ -16,7 +16,6 @@ import {
   oneOf,
   options,
   port,
-  required,
   SHUTDOWN_OPTIONS,
   SSH_OPTIONS,
   size,
@@ -31,20 +30,24 @@ const SIZE_PATTERN = "^[0-9]+(\\.[0-9]+)?[KMGT]?i?B?$";
 /** Options of the qemu builder, with Packer's names and meanings. */
 export const qemuSchema = options(
   {
-    iso_url: required(str("URL or path of the ISO (or, with disk_image, the disk image) to boot from.")),
+    // Not required by the schema: iso_urls may stand in for it (check.ts says when neither is set).
+    iso_url: str("URL or path of the ISO (or, with disk_image, the disk image) to boot from."),
     iso_urls: strList("Several URLs for the same file, tried in order."),
     iso_checksum: str(
       'Checksum of the ISO: "sha256:…", a bare hash, "file:<url or path of a SUMS file>", or "none".',
     ),
     iso_target_path: str("Where the downloaded ISO is kept. Default: kiln's download cache."),
+    iso_target_extension: withDefault(str("Extension of the downloaded file in the cache."), "iso"),
+    iso_checksum_url: str("Removed (also in Packer): write iso_checksum: file:<url>."),
+    iso_checksum_type: str("Removed (also in Packer): write iso_checksum: <type>:<hash>."),
     iso_skip_cache: bool("Always download, never reuse the cache."),
     disk_image: bool("iso_url is a bootable disk image (a cloud image), not an installer ISO."),
     use_backing_file: bool("With disk_image, make the output a qcow2 overlay backed by the original image."),
     skip_resize_disk: bool("With disk_image, do not grow the image to disk_size."),
     accelerator: withDefault(
       oneOf(
-        ["auto", "kvm", "tcg", "none"],
-        "auto checks that KVM really runs a guest before choosing it, else tcg.",
+        ["auto", "kvm", "tcg", "none", "hvf", "whpx", "xen", "hax"],
+        "auto checks that KVM really runs a guest before choosing it, else tcg. hvf (macOS), whpx (Windows), xen and hax are passed to QEMU where the host has them.",
       ),
       "auto",
     ),
@@ -64,7 +67,10 @@ export const qemuSchema = options(
     ),
     format: withDefault(oneOf(["qcow2", "raw"], "Format of the output disk."), "qcow2"),
     disk_interface: withDefault(
-      oneOf(["virtio", "virtio-scsi", "ide", "sata", "scsi"], "How the disk is attached."),
+      oneOf(
+        ["virtio", "virtio-scsi", "ide", "sata", "scsi", "sd"],
+        "How the disk is attached (sd: an SD card, for ARM boards).",
+      ),
       "virtio",
     ),
     disk_cache: withDefault(
@@ -76,21 +82,9 @@ export const qemuSchema = options(
     skip_compaction: bool("Do not run qemu-img convert on the result."),
     disk_compression: bool("Compress the qcow2 result (qemu-img convert -c)."),
     net_device: withDefault(
-      oneOf(
-        [
-          "virtio-net",
-          "virtio-net-pci",
-          "e1000",
-          "e1000e",
-          "rtl8139",
-          "ne2k_pci",
-          "i82551",
-          "i82557b",
-          "i82559er",
-          "pcnet",
-          "vmxnet3",
-        ],
-        "Network card model.",
+      str(
+        "Network card model: any QEMU -device name, e.g. virtio-net, virtio-net-pci, e1000, e1000e, rtl8139, vmxnet3, usb-net.",
+        { minLength: 1 },
       ),
       "virtio-net",
     ),
@@ -159,12 +153,27 @@ export const qemuSchema = options(
       bool("No window (-display none) unless display is set; false opens QEMU's gtk window, as Packer."),
       true,
     ),
-    display: str("QEMU -display value, e.g. gtk or none. Default: none (gtk with headless: false)."),
+    display: str(
+      "QEMU -display value, e.g. gtk or sdl, used with headless: false (default gtk); ignored when headless.",
+    ),
+    use_default_display: bool(
+      "Pass no -display option: QEMU picks its default (e.g. on macOS, where gtk is missing).",
+    ),
+    vga: str("QEMU -vga value, e.g. std, virtio, qxl or none. Default: QEMU's for the machine."),
+    cdrom_interface: oneOf(
+      ["ide", "scsi", "virtio", "virtio-scsi"],
+      "How the ISO and CD are attached. Default: ide (on q35, its AHCI ports); some ARM64 images need virtio-scsi.",
+    ),
+    use_pflash: bool("Give QEMU firmware as a pflash drive instead of -bios."),
+    vnc_password: str(
+      "A fixed password for the VNC server (implies one; set over QMP), instead of vnc_use_password's random one.",
+    ),
+    disable_vnc: bool("No VNC server, whatever the vnc_* options say (kiln types through QMP by default)."),
     output_directory: str(
       "Folder for the result. Default: output-<source name>. Never overwritten without --force.",
     ),
     vm_name: str(
-      "File name of the result disk in output_directory. Default: <source name>.<format>, e.g. ubuntu.qcow2.",
+      "File name of the result disk in output_directory. Default: packer-<source name>, without an extension, as Packer names it.",
     ),
     ...FLOPPY_OPTIONS,
     boot_steps: Type.Optional(

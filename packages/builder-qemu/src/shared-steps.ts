@@ -8,7 +8,10 @@ import type { QemuOptions } from "./schema.js";
 export const sourceStep = (o: QemuOptions): Step =>
   downloadStep(o, {
     what: o.disk_image ? "the disk image" : "the ISO",
-    extensionFromUrl: o.disk_image === true,
+    // A disk image keeps the URL's extension (.qcow2, .img) unless iso_target_extension says otherwise.
+    ...(o.disk_image && o.iso_target_extension === "iso"
+      ? { extensionFromUrl: true }
+      : { extension: o.iso_target_extension }),
   });
 
 /** On user networking the guest reaches the host at 10.0.2.2; on a bridge, at the host's own address. */

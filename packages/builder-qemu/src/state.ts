@@ -43,4 +43,6 @@ export const VNC = stateKey<{ arg: string; address: { host: string; port: number
 );
 
 /** The accelerator QEMU runs with (accelerator step). */
-export const ACCEL = stateKey<"kvm" | "tcg" | "none">("qemu-accel");
+/** The accelerator QEMU gets: the option, or what auto chose. */
+export type Accel = "kvm" | "tcg" | "none" | "hvf" | "whpx" | "xen" | "hax";
+export const ACCEL = stateKey<Accel>("qemu-accel");

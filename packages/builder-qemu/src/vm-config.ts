@@ -1,13 +1,15 @@
 /** The machine QEMU runs, as a pure function of the options and what the earlier steps made. */
+
 import { resolve } from "node:path";
 import type { VmConfig, VmDisk } from "./args.js";
 import { displayOf, machineType } from "./defaults.js";
 import type { QemuOptions } from "./schema.js";
+import type { Accel } from "./state.js";
 
 /** What the steps before the launch made or decided. */
 export interface VmFacts {
   name: string;
-  accel: "kvm" | "tcg" | "none";
+  accel: Accel;
   disks: VmDisk[];
   /** The downloaded ISO or disk image (the ISO is attached as a CD-ROM unless disk_image). */
   source?: string;
@@ -52,7 +54,10 @@ export function vmConfig(o: QemuOptions, f: VmFacts): VmConfig {
     qmpSocket: f.qmpSocket,
     ...(f.userQmpSocket ? { userQmpSocket: f.userQmpSocket } : {}),
     serialLog: f.serialLog,
-    display: displayOf(o),
+    ...(displayOf(o) !== undefined ? { display: displayOf(o) } : {}),
+    ...(o.vga ? { vga: o.vga } : {}),
+    ...(o.cdrom_interface ? { cdromInterface: o.cdrom_interface } : {}),
+    ...(o.use_pflash ? { pflash: true } : {}),
     ...(f.vnc ? { vnc: f.vnc } : {}),
     ...(o.firmware ? { firmware: resolve(f.baseDir, o.firmware) } : {}),
     ...(f.efi ? { efi: f.efi } : {}),

@@ -24,7 +24,9 @@ const result = await build({
   format: "cjs",
   platform: "node",
   target: "node20.19",
-  external: ["ajv", "ajv/*", "diff"],
+  // @kiln/import (web-tree-sitter and its grammar's wasm) stays a package of its own, loaded only
+  // by `kiln import`.
+  external: ["ajv", "ajv/*", "diff", "@kiln/import"],
   // The sources are ES modules: import.meta.url is this file's URL. Plugin modules are imported
   // through the loader's function when it passes one (src/start.ts says why).
   banner: {
@@ -44,6 +46,13 @@ const result = await build({
           if (n !== 1)
             throw new Error(`${args.path}: expected one import() to route through __kilnImport, found ${n}`);
           return { contents: text.replace("await import(", "await __kilnImport("), loader: "js" };
+        });
+        // `kiln import` loads @kiln/import (external) the same way.
+        b.onLoad({ filter: /[\\/]cli[\\/]dist[\\/]commands[\\/]import\.js$/ }, (args) => {
+          const text = readFileSync(args.path, "utf8");
+          const from = 'await import("@kiln/import")';
+          if (!text.includes(from)) throw new Error(`${args.path}: expected ${from}`);
+          return { contents: text.replace(from, 'await __kilnImport("@kiln/import")'), loader: "js" };
         });
       },
     },

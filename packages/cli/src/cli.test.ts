@@ -30,7 +30,10 @@ function write(name: string, body: string): string {
 describe("kiln validate", () => {
   it("accepts the example and says what it holds", () => {
     const r = kiln(["validate", example]);
-    expect(r.stderr).toBe("");
+    // The example boots the testbed's appliance ISO: a warning only until that is built.
+    expect(
+      r.stderr.replace(/^.*warning KILN_CONFIG sources\.appliance\.iso_url[\s\S]*?hint: .*\n/m, "").trim(),
+    ).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/valid \(1 source, 1 build, 1 run\)/);
   });

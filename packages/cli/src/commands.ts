@@ -10,6 +10,8 @@ export interface Flag {
   arg?: string;
   /** May be given more than once; the values are kept in order. */
   multiple?: boolean;
+  /** A one-letter alias, written `-o` (its value is kept under `name`). */
+  short?: string;
   help: string;
 }
 
@@ -113,6 +115,32 @@ export const COMMANDS: CommandSpec[] = [
       ["kiln validate --var-file prod.yaml image.kiln.yaml", "with the variables of prod.yaml"],
     ],
     load: () => import("./commands/validate.js"),
+  },
+  {
+    name: "import",
+    summary: "Translate Packer templates (HCL2, .pkr.json or legacy JSON) into a kiln build file",
+    operands: "<template or folder>...",
+    flags: [
+      {
+        name: "output",
+        short: "o",
+        arg: "file",
+        help: "where to write the build file (default: beside the template)",
+      },
+      {
+        name: "var-file",
+        arg: "file",
+        multiple: true,
+        help: "a .pkrvars.hcl / .json variables file to translate too (repeatable)",
+      },
+      { name: "check", help: "print the report only; write nothing" },
+      { name: "force", help: "overwrite an existing output" },
+    ],
+    examples: [
+      ["kiln import ./packer -o image.kiln.yaml", "a folder of *.pkr.hcl files, as Packer reads it"],
+      ["kiln import --check template.json", "what a legacy JSON template would become, nothing written"],
+    ],
+    load: () => import("./commands/import.js"),
   },
   {
     name: "inspect",

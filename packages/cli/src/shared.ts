@@ -8,6 +8,8 @@ import {
   type LoadOptions,
   loadBuildFile,
   readYamlBytes,
+  redactKeeping,
+  redactWords,
   SecretRegistry,
   type SourceFile,
 } from "@kiln/core";
@@ -55,13 +57,38 @@ export function loadFromArgs(
   file: string,
   extra: Partial<LoadOptions> = {},
 ): LoadedBuildFile {
-  return loadBuildFile({
+  const loaded = loadBuildFile({
     file,
     vars: (ctx.values.var as string[] | undefined) ?? [],
     varFiles: (ctx.values["var-file"] as string[] | undefined) ?? [],
     resolver: resolverOptions(dirname(resolve(file))),
     ...extra,
   });
+  printWarnings(ctx, loaded.warnings, loaded.secrets, extra.structure?.src ?? loaded.src);
+  return loaded;
+}
+
+/** Warnings (a variables file setting an undeclared variable …) on stderr, with their places. */
+export function printWarnings(
+  ctx: CommandContext,
+  warnings: readonly Diagnostic[],
+  secrets: readonly string[],
+  known?: SourceFile,
+): void {
+  if (warnings.length === 0) return;
+  const redact = secrets.length ? redactor(secrets) : undefined;
+  const text = formatDiagnostics([...warnings], {
+    sources: readSources([...warnings], known),
+    color: ctx.color,
+    ...(redact
+      ? {
+          redact,
+          redactWords: (t: string) => redactWords(t, redact, secrets),
+          keepPaths: pathKeeper(redact, secrets, warnings, known?.file),
+        }
+      : {}),
+  });
+  ctx.stderr.write(`${text}\n`);
 }
 
 function readSources(diags: Diagnostic[], known?: SourceFile): Record<string, string> {
@@ -87,17 +114,34 @@ function readSources(diags: Diagnostic[], known?: SourceFile): Record<string, st
 export function report(ctx: CommandContext, err: unknown, known?: SourceFile): number {
   if (!isKilnError(err)) throw err;
   const redact = err.secrets.length ? redactor(err.secrets) : undefined;
+  const words = redact ? (t: string) => redactWords(t, redact, err.secrets) : undefined;
   const diags: Diagnostic[] = err.diagnostics.length
     ? err.diagnostics
     : [{ code: err.code, severity: "error", message: err.message, ...(err.hint ? { hint: err.hint } : {}) }];
   const text = formatDiagnostics(diags, {
     sources: readSources(diags, known),
     color: ctx.color,
-    ...(redact ? { redact } : {}),
+    ...(redact && words
+      ? { redact, redactWords: words, keepPaths: pathKeeper(redact, err.secrets, diags, known?.file) }
+      : {}),
   });
   const n = diags.filter((d) => d.severity === "error").length;
   ctx.stderr.write(`${text}\n\n${n} problem${n === 1 ? "" : "s"} found.\n`);
   return err.code === "KILN_INTERNAL" ? EXIT.INTERNAL : EXIT.INVALID;
+}
+
+/** A message redactor that keeps the files the diagnostics name (kiln's words) whole. */
+function pathKeeper(
+  redact: (t: string) => string,
+  secrets: readonly string[],
+  diags: readonly Diagnostic[],
+  also?: string,
+): (file: string | undefined) => (t: string) => string {
+  const files = [...new Set([...diags.map((d) => d.pos?.file), also].filter((f): f is string => !!f))].sort(
+    (a, b) => b.length - a.length,
+  );
+  void secrets;
+  return () => (t) => redactKeeping(t, redact, files);
 }
 
 /**

@@ -7,6 +7,7 @@ export const STANDARD_PLUGINS: Partial<Record<Kind, Record<string, string>>> = {
     qemu: "@kiln/builder-qemu",
     "proxmox-iso": "@kiln/builder-proxmox",
     "proxmox-clone": "@kiln/builder-proxmox",
+    proxmox: "@kiln/builder-proxmox",
     kamatera: "@kiln/builder-kamatera",
     // The plugin's names, and Packer core's older osc-* names as aliases.
     "outscale-bsu": "@kiln/builder-outscale",

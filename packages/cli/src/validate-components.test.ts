@@ -152,6 +152,9 @@ describe("kiln validate checks what the components' prepare would", () => {
     );
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
+    // the scripts must exist: validate checks what the provisioners would read
+    writeFileSync(join(scratch, "a.sh"), "true\n");
+    writeFileSync(join(scratch, "b.sh"), "true\n");
     const p = validate(
       "provisioners",
       '      - type: shell-local\n        script: a.sh\n        scripts: [b.sh]\n      - type: shell-local\n        command: "true"\n      - type: shell\n        inline: ["true"]\n',

@@ -7,6 +7,7 @@ export {
   type RunResult,
   runBuild,
 } from "./engine/build.js";
+export { type CheckOptions, checkComponents } from "./engine/check.js";
 export {
   CHECKPOINTS,
   type CheckpointHooks,
@@ -79,6 +80,7 @@ export {
   readYamlBytes,
   type SourceFile,
 } from "./load/parse.js";
+export { redactKeeping, redactWords } from "./load/redact.js";
 export { maskDiagnostics, sensitiveLines } from "./load/sensitive-lines.js";
 export type { ValueOrigin, VariableDecl, VariableType, VariableValue } from "./load/variables.js";
 export * from "./plugin.js";

@@ -112,6 +112,6 @@ describe("create-kiln-plugin", () => {
     ).catch((e: { stdout: string; stderr: string }) => {
       throw new Error(`the scaffold's tests failed:\n${e.stdout}\n${e.stderr}`);
     });
-    expect(t.stdout).toMatch(/Tests\s+5 passed/);
+    expect(t.stdout).toMatch(/Tests\s+6 passed/);
   });
 });

@@ -28,6 +28,7 @@ import {
   type LocalShellErrorFactory,
   packerHttpEnv,
   runLocalShell,
+  scriptProblems,
   shellWord,
   stringList,
 } from "@kiln/sdk";
@@ -95,6 +96,7 @@ function environment(
 }
 
 export const shellLocal: PostProcessorRuntime<ShellLocalOptions> = {
+  check: (o, ctx) => scriptProblems(o, ctx),
   async postProcess(ctx: PostProcessContext<ShellLocalOptions>) {
     const o = ctx.options;
     const ext = (o.tempfile_extension ?? (isWindows ? "cmd" : "")).replace(/^\./, "");

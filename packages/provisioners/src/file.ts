@@ -14,9 +14,11 @@
  * - Missing folders on the receiving side are created; transfers are checked (size, sha256)
  *   by the communicator and reported with ui.progress.
  */
+
 import { lstat, mkdir, readdir, stat } from "node:fs/promises";
 import { basename, dirname, join, posix } from "node:path";
 import { localPaths, type ProvisionContext, type ProvisionerRuntime } from "@kiln/core";
+import { pathListProblems, pathProblem } from "@kiln/sdk";
 import type { FileOptions } from "./schema.js";
 import {
   CODES,
@@ -230,6 +232,14 @@ async function download(ctx: ProvisionContext<FileOptions>, list: string[]): Pro
 export const file: ProvisionerRuntime<FileOptions> = {
   // Checkpoints: what it uploads. A download writes here, which a restored run would not redo.
   checkpointInputs: (o) => (o.direction === "download" ? false : localPaths(o.source, o.sources)),
+  // What is uploaded must exist, unless an earlier step makes it (generated: true).
+  check: (o, ctx) =>
+    o.direction !== "upload" || o.generated || o.content !== undefined
+      ? []
+      : [
+          ...pathProblem(ctx, ["source"], o.source, "any"),
+          ...pathListProblems(ctx, "sources", o.sources, "any"),
+        ],
   async provision(ctx) {
     const o = ctx.options;
     if (typeof o.destination !== "string" || o.destination === "")

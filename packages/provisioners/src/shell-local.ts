@@ -22,6 +22,7 @@
  * The run itself is the SDK's runLocalShell (shared with the shell-local post-processor); here are
  * the pseudo-terminal, Packer's build variables and this provisioner's messages.
  */
+
 import type { ProvisionerRuntime } from "@kiln/core";
 import {
   cannotRun,
@@ -32,6 +33,7 @@ import {
   renderShellArg,
   runLocalShell,
   type ScriptLauncher,
+  scriptProblems,
   signalName,
   watchAbort,
 } from "@kiln/sdk";
@@ -114,6 +116,7 @@ export function createShellLocal(deps: ShellLocalDeps = {}): ProvisionerRuntime<
   return {
     // Checkpoints: it runs here and may read or write anything here, which kiln cannot see.
     checkpointInputs: () => false,
+    check: (o, ctx) => scriptProblems(o, ctx),
     async provision(ctx) {
       const o = ctx.options;
       const ui = ctx.ui;

@@ -17,6 +17,7 @@
  *   start_retry_timeout (default 5m) while the machine is not reachable.
  * - The uploaded script (and variables file) is removed afterwards unless skip_clean.
  */
+
 import { randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
@@ -28,7 +29,7 @@ import {
   type ProvisionerRuntime,
   setLongTimeout,
 } from "@kiln/core";
-import { CommunicatorError, endGroup, groupedCommand } from "@kiln/sdk";
+import { CommunicatorError, endGroup, groupedCommand, scriptProblems } from "@kiln/sdk";
 import type { ShellOptions } from "./schema.js";
 import {
   abortError,
@@ -236,6 +237,7 @@ async function loadScripts(ctx: ProvisionContext<ShellOptions>): Promise<Script[
 export const shell: ProvisionerRuntime<ShellOptions> = {
   // Checkpoints: the scripts it uploads and runs (inline commands are options, in the key anyway).
   checkpointInputs: (o) => localPaths(o.script, o.scripts),
+  check: (o, ctx) => scriptProblems(o, ctx),
   async provision(ctx) {
     const o = ctx.options;
     const ui = ctx.ui;

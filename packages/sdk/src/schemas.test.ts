@@ -29,6 +29,9 @@ describe("the shared option fragments", () => {
       description: expect.stringMatching(/Default: 22\.$/),
     });
     expect(BOOT_OPTIONS.boot_wait.default).toBe("10s");
-    expect(COMMUNICATOR_OPTIONS.communicator).toMatchObject({ enum: ["ssh", "none"], default: "ssh" });
+    expect(COMMUNICATOR_OPTIONS.communicator).toMatchObject({
+      enum: ["ssh", "none", "winrm"],
+      default: "ssh",
+    });
   });
 });

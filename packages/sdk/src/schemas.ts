@@ -27,8 +27,24 @@ export type JsonSchema = Record<string, unknown>;
 export const DURATION: JsonSchema = { type: "string", pattern: DURATION_PATTERN };
 
 export const COMMUNICATOR_OPTIONS = {
-  communicator: withDefault(oneOf(["ssh", "none"], "How kiln reaches the machine to provision it."), "ssh"),
+  communicator: withDefault(
+    oneOf(
+      ["ssh", "none", "winrm"],
+      "How kiln reaches the machine to provision it. winrm is Packer's name for Windows Remote Management, which kiln does not speak yet (validate says so).",
+    ),
+    "ssh",
+  ),
   pause_before_connecting: duration("Wait this long after the machine is up before connecting."),
+  // Packer's WinRM options, so templates that set them get "not supported yet" at their place.
+  winrm_username: str("WinRM is not supported yet: use communicator: ssh."),
+  winrm_password: str("WinRM is not supported yet: use communicator: ssh."),
+  winrm_host: str("WinRM is not supported yet: use communicator: ssh."),
+  winrm_port: port("WinRM is not supported yet: use communicator: ssh."),
+  winrm_timeout: duration("WinRM is not supported yet: use communicator: ssh."),
+  winrm_use_ssl: bool("WinRM is not supported yet: use communicator: ssh."),
+  winrm_insecure: bool("WinRM is not supported yet: use communicator: ssh."),
+  winrm_use_ntlm: bool("WinRM is not supported yet: use communicator: ssh."),
+  winrm_no_proxy: bool("WinRM is not supported yet: use communicator: ssh."),
 };
 
 export const SSH_OPTIONS = {
@@ -54,6 +70,30 @@ export const SSH_OPTIONS = {
   ssh_bastion_password: str("Password on the bastion host."),
   ssh_bastion_private_key_file: str("Private key for the bastion host."),
   ssh_bastion_agent_auth: bool("Use ssh-agent for the bastion host."),
+  ssh_proxy_host: str("Connect through this SOCKS5 proxy."),
+  ssh_proxy_port: withDefault(port("The SOCKS5 proxy's port."), 1080),
+  ssh_proxy_username: str("User on the SOCKS5 proxy."),
+  ssh_proxy_password: str("Password on the SOCKS5 proxy (redacted from all output)."),
+  ssh_ciphers: strList(
+    "The ciphers to offer, in order of preference (e.g. aes128-gcm@openssh.com); default: the SSH library's list.",
+  ),
+  ssh_key_exchange_algorithms: strList(
+    "The key exchange algorithms to offer (e.g. curve25519-sha256); default: the SSH library's list.",
+  ),
+  ssh_certificate_file: str(
+    "An OpenSSH user certificate for ssh_private_key_file (not supported yet; validate says so).",
+  ),
+  ssh_local_tunnels: strList(
+    'Forward local ports to the machine\'s side while the build runs: "[bind_address:]port:host:hostport", as ssh -L.',
+  ),
+  ssh_remote_tunnels: strList(
+    'Forward ports on the machine back to this side while the build runs: "[bind_address:]port:host:hostport", as ssh -R.',
+  ),
+  ssh_pty: bool("Run commands in a pseudo-terminal (sudo with requiretty needs one)."),
+  ssh_keypair_name: str(
+    "Packer's name of a key pair the platform knows; for builders without key pairs it only labels ssh_private_key_file.",
+  ),
+
   temporary_key_pair_type: withDefault(
     oneOf(["ed25519", "rsa"], "Type of the generated key pair."),
     "ed25519",

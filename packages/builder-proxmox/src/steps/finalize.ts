@@ -42,6 +42,8 @@ export function finalizeStep(o: CommonOptions): Step {
           );
         conf[freeSlot(o.cloud_init_disk_type, taken)] = `${pool}:cloudinit`;
       }
+      // Packer's cloud_init_disable_upgrade_packages: VMs from the template skip the first-boot upgrade.
+      if (o.cloud_init && o.cloud_init_disable_upgrade_packages) conf.ciupgrade = 0;
       const name = o.template_name ?? (config.name as string | undefined);
       if (o.template_name) conf.name = o.template_name;
       conf.description =

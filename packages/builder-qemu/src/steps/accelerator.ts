@@ -1,6 +1,7 @@
 /** The accelerator step: accelerator as given, or (auto) KVM only when it really runs a guest, else tcg. */
 import type { Step } from "@kiln/core";
-import { probeKvm } from "../accel.js";
+import { acceleratorMissing, probeKvm } from "../accel.js";
+import { qemuErrors } from "../errors.js";
 import type { QemuOptions } from "../schema.js";
 import { ACCEL } from "../state.js";
 
@@ -9,6 +10,13 @@ export function acceleratorStep(o: QemuOptions): Step {
     name: "accelerator",
     async run(ctx) {
       if (o.accelerator !== "auto") {
+        const missing = acceleratorMissing(o.accelerator);
+        if (missing)
+          throw qemuErrors.error(
+            "KILN_QEMU_ACCEL",
+            `accelerator ${o.accelerator}: ${missing}`,
+            "Use accelerator: auto (KVM where it works, else tcg), kvm or tcg on this host.",
+          );
         ctx.state.put(ACCEL, o.accelerator);
         return;
       }

@@ -39,7 +39,9 @@ export function portStep(o: QemuOptions): Step {
             `no free VNC port in ${min}–${max} on ${bind}`,
             "Widen vnc_port_min/vnc_port_max.",
           );
-        const password = o.vnc_use_password ? randomBytes(6).toString("base64url") : undefined; // VNC's limit: 8
+        // vnc_password as given, or a random one for vnc_use_password (VNC uses 8 characters).
+        const password =
+          o.vnc_password ?? (o.vnc_use_password ? randomBytes(6).toString("base64url") : undefined);
         if (password) ctx.secret(password);
         // QEMU takes an IPv6 address in brackets, and a display number (port − 5900).
         const qemuBind = bind.includes(":") ? `[${bind}]` : bind;
@@ -49,7 +51,7 @@ export function portStep(o: QemuOptions): Step {
           address: { host, port, ...(password ? { password } : {}) },
         });
         ctx.ui.say(
-          `VNC: vnc://${qemuBind}:${port}${password ? " (with a random password)" : ""}${
+          `VNC: vnc://${qemuBind}:${port}${password ? (o.vnc_password ? " (with vnc_password)" : " (with a random password)") : ""}${
             o.boot_command_method === "vnc"
               ? ""
               : ", to watch the guest; the boot command is still typed through QMP (boot_command_method: vnc types it over VNC)"

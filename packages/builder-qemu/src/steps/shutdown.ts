@@ -1,7 +1,7 @@
 /**
  * The shutdown step: shutdown_command over the communicator, or (communicator: none) wait for
- * the machine to power off by itself, or an ACPI power-button press; then wait up to
- * shutdown_timeout for QEMU to exit.
+ * the machine to power off by itself, or (no shutdown_command) halt it at once as Packer does;
+ * then wait up to shutdown_timeout for QEMU to exit.
  */
 import { messageOf, type Step } from "@kiln/core";
 import { COMMUNICATOR } from "@kiln/sdk";
@@ -45,9 +45,11 @@ export function shutdownStep(o: QemuOptions): Step {
         how = "the build had nothing more to do (communicator: none)";
         ctx.ui.say("Waiting for the machine to power off by itself (communicator: none)...");
       } else {
-        how = "an ACPI power-button press";
-        ctx.ui.say("Shutting down with an ACPI power-button press (QMP system_powerdown)...");
-        await vm.qmp.systemPowerdown();
+        // As Packer: without a shutdown_command the VM is halted at once (QEMU quits; its disk
+        // caches are written, the guest is not asked). Set shutdown_command for a clean shutdown.
+        how = "halting it (no shutdown_command)";
+        ctx.ui.say("Halting the virtual machine (no shutdown_command; set one for a clean shutdown)...");
+        await vm.qmp.quit().catch((e: unknown) => ctx.ui.message(`QMP quit: ${messageOf(e)}`));
       }
       ctx.ui.message(`Waiting up to ${o.shutdown_timeout} for the machine to stop...`);
       if (!(await waitExit(vm.proc, timeout, ctx.signal))) {

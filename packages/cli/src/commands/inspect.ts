@@ -43,7 +43,9 @@ function describe(loaded: LoadedBuildFile) {
     builds: loaded.builds.map((b) => ({
       name: b.name,
       sources: b.sources,
-      runs: b.sources.map((s) => [b.name || undefined, loaded.sources[s]?.type, s].filter(Boolean).join(".")),
+      runs: b.sources.map((s) =>
+        [b.name || undefined, (b.variants?.[s] ?? loaded.sources[s])?.type, s].filter(Boolean).join("."),
+      ),
       provisioners: b.provisioners.map(comp),
       ...(b.errorCleanupProvisioner ? { "error-cleanup-provisioner": comp(b.errorCleanupProvisioner) } : {}),
       "post-processors": b.postProcessors.map((chain) => chain.map(comp)),

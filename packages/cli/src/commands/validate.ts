@@ -1,6 +1,6 @@
 import { loadStructure, type Structure } from "@kiln/core";
 import { type CommandContext, EXIT } from "../context.js";
-import { fileArg, loadFromArgs, report } from "../shared.js";
+import { fileArg, loadFromArgs, printWarnings, report } from "../shared.js";
 
 export async function run(ctx: CommandContext): Promise<number> {
   const file = fileArg(ctx, "validate");
@@ -22,6 +22,16 @@ export async function run(ctx: CommandContext): Promise<number> {
       return EXIT.OK;
     }
     const loaded = loadFromArgs(ctx, file, { structure });
+    // Every component's own checks (boot commands, local files, option relations): no side effects.
+    const { checkComponents, KilnError } = await import("@kiln/core");
+    const found = await checkComponents(loaded, { env: process.env });
+    const errors = found.filter((d) => d.severity === "error");
+    if (errors.length > 0)
+      throw new KilnError(errors[0]?.code ?? "KILN_CONFIG", `${file}: ${errors.length} problem(s)`, {
+        diagnostics: [...errors, ...found.filter((d) => d.severity !== "error")],
+        secrets: loaded.secrets,
+      });
+    printWarnings(ctx, found, loaded.secrets, structure.src);
     const nSources = Object.keys(loaded.sources).length;
     const runs = loaded.builds.reduce((n, b) => n + b.sources.length, 0);
     ctx.stdout.write(

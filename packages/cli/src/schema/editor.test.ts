@@ -67,7 +67,7 @@ sources:
   b:
     type: qemuu
   c:
-    type: qemu
+    type: kamatera
 builds:
   - sources: [a]
     provisioners:
@@ -91,7 +91,7 @@ builds:
       [23, /expected a whole number/, "4. a wrong type of a key every provisioner takes"],
       [14, /Value is not accepted\. Valid values: .*"qemu"/, "5. an unknown builder type"],
       [20, /Value is not accepted\. Valid values: .*"shell"/, "5. an unknown provisioner type"],
-      [15, /Missing property "iso_url"/, "6. a missing required option"],
+      [15, /Missing property "datacenter"/, "6. a missing required option"],
       [21, /Missing property "inline"/, "6. none of inline/script/scripts"],
       [
         11,

@@ -46,6 +46,32 @@ ${prov}
 `;
 
 describe("runBuild", () => {
+  it("runs a per-build variant of a source with its own options, named after the variant", async () => {
+    const { loaded, bus, lines } = setup(
+      (log) => `kiln: 1
+plugins: { steps: kiln-builder-steps }
+sources:
+  a:
+    type: steps
+    log: ${log}
+    steps: [create]
+builds:
+  - name: img.v2
+    sources:
+      - a
+      - { source: a, name: big, steps: [create, boot] }
+`,
+    );
+    const r = await runBuild({ loaded, bus, parallel: 1, signal: new AbortController().signal });
+    expect(r.ok).toBe(true);
+    expect(r.runs.map((x) => x.run)).toEqual(["img.v2.steps.a", "img.v2.steps.big"]);
+    expect(lines().filter((l) => l.startsWith("run "))).toEqual([
+      "run create img.v2.steps.a",
+      "run create img.v2.steps.big",
+      "run boot img.v2.steps.big",
+    ]);
+  });
+
   it("runs steps, provisioners and cleanups in reverse order, run by run", async () => {
     const { loaded, bus, lines, events } = setup((log) => two(log));
     const r = await runBuild({ loaded, bus, parallel: 1, signal: new AbortController().signal });

@@ -2,6 +2,7 @@
  * `kiln build`: expand builds × sources into named runs, run them (up to N at once), each with
  * its builder's steps, the build's provisioners and its post-processor chains.
  */
+
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { parseDuration } from "../duration.js";
@@ -13,6 +14,7 @@ import { createRuntime } from "../plugins/runtime.js";
 import { applyDefaults } from "../schema/defaults.js";
 import { validateValue } from "../schema/validate.js";
 import { abortableSleep, messageOf } from "../util/abort.js";
+import { checkComponents } from "./check.js";
 import { CHECKPOINT_UNUSABLE } from "./checkpoint/errors.js";
 import { pointerPath, quickUpToDate } from "./checkpoint/quick.js";
 import { artifactsOf } from "./checkpoint/record.js";
@@ -120,7 +122,7 @@ export function planRuns(
   const dupes: Diagnostic[] = [];
   loaded.builds.forEach((b, buildIndex) => {
     b.sources.forEach((s, j) => {
-      const type = loaded.sources[s]?.type ?? "unknown";
+      const type = (b.variants?.[s] ?? loaded.sources[s])?.type ?? "unknown";
       const name = b.name ? `${b.name}.${type}.${s}` : `${type}.${s}`;
       const path = ["builds", b.index, "sources", j];
       const prev = seen.get(name);
@@ -267,7 +269,7 @@ async function runInContext(
   const { loaded, bus } = opts;
   const { info } = p;
   const build = loaded.builds[p.buildIndex];
-  const source = loaded.sources[info.source];
+  const source = build?.variants?.[info.source] ?? loaded.sources[info.source];
   const t0 = Date.now();
   bus.emit({ type: "run-start", time: t0, run: info.name });
   const ui = bus.ui(info.name);
@@ -341,6 +343,17 @@ async function runInContext(
     }
     const builder = await guarded(`loading ${plugin.pkg.name}`, () => createRuntime<BuilderRuntime>(plugin));
     const options = applyDefaults(source.plugin.schema, knownOptions(source, resolveKnown, loaded));
+    // The components' own checks (as validate runs them), before anything starts: a missing
+    // script or a boot-command typo fails here, at its place in the file, not after the boot.
+    const problems = (
+      await guarded("checking the options", () =>
+        checkComponents(loaded, {
+          env: opts.env ?? process.env,
+          runs: [{ buildIndex: p.buildIndex, source: info.source }],
+        }),
+      )
+    ).filter((d) => d.severity === "error");
+    if (problems.length > 0) throw configError(problems);
     await guarded("prepare", (signal) => builder.prepare?.(options, { ...ctx, signal }));
     const provisioners = await guarded("loading the provisioners", () =>
       planProvisioners(build.provisioners, info, resolveKnown),
@@ -488,6 +501,21 @@ function valueAt(v: unknown, path: readonly (string | number)[]): unknown {
   for (const seg of path)
     cur = cur && typeof cur === "object" ? (cur as Record<string | number, unknown>)[seg] : undefined;
   return cur;
+}
+
+/** The checks' problems as the run's error: each with its file:line:column. */
+function configError(problems: Diagnostic[]): KilnError {
+  const lines = problems.map((d) => {
+    const at = d.pos ? `${d.pos.file}:${d.pos.line}:${d.pos.column}: ` : "";
+    return `${at}${d.path ? `${d.path}: ` : ""}${d.message}${d.hint ? ` (${d.hint})` : ""}`;
+  });
+  return new KilnError(
+    problems[0]?.code ?? "KILN_CONFIG",
+    problems.length === 1
+      ? (lines[0] as string)
+      : `${problems.length} problems in the options:\n${lines.join("\n")}`,
+    { diagnostics: problems },
+  );
 }
 
 function emitArtifact(bus: EventBus, run: string, a: Artifact): void {

@@ -4,11 +4,13 @@
  * every context renders `${{ build.* }}` / `${{ http.* }}` the same way: `ctx.render` evaluates
  * the loader's `Deferred` markers (once, in the run's scope) and leaves every other value as it is.
  */
+
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KilnError } from "../errors.js";
 import { DEFERRED, evaluateTracked, isDeferred, references, type Scope } from "../expr/index.js";
+import { coreVersion } from "../plugins/version.js";
 import { MIN_DERIVED_SECRET, secretStrings } from "../util/secret-strings.js";
 import { StateBag } from "./state.js";
 import type { BuildVars, RunContext, RunInfo, Ui } from "./types.js";
@@ -73,6 +75,7 @@ export function createRunContext(init: RunContextInit): OwnedRunContext {
       local: locals,
       env,
       path: { root: init.baseDir, cwd: init.cwd ?? process.cwd() },
+      kiln: { version: coreVersion() },
       source: { name: run.source, type: run.type },
       build: { ...buildVars },
       http: {

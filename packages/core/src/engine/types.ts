@@ -164,8 +164,44 @@ export interface BuildStepsContext extends RunContext {
   provisionStep(): Step;
 }
 
+/**
+ * A problem `check` finds in a component's options: the option it is about (a path into the
+ * options, e.g. ["boot_command", 2]) and, for a string, the character offset in it.
+ */
+export interface ConfigProblem {
+  option?: ReadonlyArray<string | number>;
+  offset?: number;
+  message: string;
+  hint?: string;
+  /** A warning does not stop the build or fail validate. */
+  severity?: "error" | "warning";
+}
+
+/** What `check` may look at: the build file's folder, the environment. Nothing else. */
+export interface CheckContext {
+  /** The folder the build file is in; relative paths in options are relative to it. */
+  baseDir: string;
+  /** The component's type, e.g. "qemu". */
+  type: string;
+  env: Record<string, string | undefined>;
+}
+
+/**
+ * The checks of a component's options beyond its schema, for `kiln validate` and before a build
+ * starts: option relations, boot-command syntax, local files and folders that must exist. Pure:
+ * no network, no processes, nothing written (reading the local file system is allowed). Every
+ * problem is returned, each with the option it is about, so both commands report them at their
+ * place in the file. Options kept for build time are `Deferred` markers: leave them alone.
+ */
+export type CheckFn<O> = (options: O, ctx: CheckContext) => ConfigProblem[] | Promise<ConfigProblem[]>;
+
 export interface BuilderRuntime<O = Record<string, unknown>> {
-  /** Checks beyond the schema (throw a KilnError whose message starts with `[type]`). */
+  /** The checks validate runs too (see CheckFn): everything that can be found without side effects. */
+  check?: CheckFn<O>;
+  /**
+   * Run-time preparation after `check` passed (register secrets, derive values); throw a
+   * KilnError whose message starts with `[type]` for a problem only found here.
+   */
   prepare?: (options: O, ctx: RunContext) => void | Promise<void>;
   steps: (options: O, ctx: BuildStepsContext) => Step[];
   /** What the run produced, once every step succeeded. */
@@ -185,6 +221,8 @@ export interface ProvisionContext<O = Record<string, unknown>> extends RunContex
 }
 
 export interface ProvisionerRuntime<O = Record<string, unknown>> {
+  /** The checks validate runs too (see CheckFn). */
+  check?: CheckFn<O>;
   provision: (ctx: ProvisionContext<O>) => Promise<void>;
   /**
    * Checkpoints: the local files and folders these options upload, run or read (relative to
@@ -208,6 +246,8 @@ export interface PostProcessResult {
 }
 
 export interface PostProcessorRuntime<O = Record<string, unknown>> {
+  /** The checks validate runs too (see CheckFn). */
+  check?: CheckFn<O>;
   postProcess: (ctx: PostProcessContext<O>) => Promise<PostProcessResult>;
 }
 

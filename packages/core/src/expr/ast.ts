@@ -74,7 +74,34 @@ export interface ConditionalNode extends Span {
   alternate: Ast;
 }
 
+/**
+ * `[for k, v in coll: value if cond]` (a list) and `{for k, v in coll: key => value if cond}` (a
+ * map; `value...` groups values of equal keys into lists), as in HCL.
+ */
+export interface ForNode extends Span {
+  type: "for";
+  kind: "list" | "map";
+  /** The key (index) variable, when two names are given. */
+  keyVar?: string;
+  valueVar: string;
+  collection: Ast;
+  /** For maps: the key expression. */
+  key?: Ast;
+  value: Ast;
+  cond?: Ast;
+  /** `{for …: k => v...}` */
+  group: boolean;
+}
+
+/** `"qemu-system-${var.arch}"`: a double-quoted string with HCL interpolations in it. */
+export interface TemplateNode extends Span {
+  type: "template";
+  parts: Array<string | Ast>;
+}
+
 export type Ast =
+  | TemplateNode
+  | ForNode
   | LiteralNode
   | ListNode
   | MapNode
@@ -108,5 +135,14 @@ export function children(node: Ast): Ast[] {
       return [node.left, node.right];
     case "conditional":
       return [node.test, node.consequent, node.alternate];
+    case "template":
+      return node.parts.filter((p): p is Ast => typeof p !== "string");
+    case "for":
+      return [
+        node.collection,
+        ...(node.key ? [node.key] : []),
+        node.value,
+        ...(node.cond ? [node.cond] : []),
+      ];
   }
 }

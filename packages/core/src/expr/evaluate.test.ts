@@ -119,7 +119,10 @@ describe("names, members and indexes", () => {
     expect(e.code).toBe("KILN_EXPR_EVAL");
     expect(e.hint).toBe('Did you mean "env.HOME"?');
     const e2 = caught(() => ex("env.SOMETHING_ELSE"));
-    expect(e2.hint).toMatch(/lookup\(env, "SOMETHING_ELSE", default\)/);
+    expect(e2.message).toBe("The environment variable SOMETHING_ELSE is not set.");
+    expect(e2.hint).toMatch(/env\("SOMETHING_ELSE"\), which gives "" for an unset variable/);
+    expect(ex('env("SOMETHING_ELSE")')).toBe("");
+    expect(ex('env("HOME")')).toBe(ex("env.HOME"));
   });
 
   it("reports unknown roots and undeclared members while evaluating", () => {

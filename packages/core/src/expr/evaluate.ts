@@ -3,12 +3,13 @@
  * walked, names are looked up in `scope.values` (own properties of plain objects and arrays only)
  * and calls go to the fixed function table.
  */
-import type { Ast, BinaryNode, CallNode } from "./ast.js";
+import type { Ast, BinaryNode, CallNode, ForNode } from "./ast.js";
 import { type Deferred, holdsDeferred, isDeferred } from "./deferred.js";
 import { closestName, ExprError, type ExprErrorCode, listNames } from "./errors.js";
 import { Args, arityHint, type CallContext, FnError, FUNCTIONS } from "./functions/index.js";
 import { MAX_COLLECTION_SIZE, MAX_DEPTH, MAX_STRING_LENGTH, MAX_TEMPLATEFILE_DEPTH } from "./limits.js";
 import { parseTemplate, type Template } from "./parse.js";
+import { isPackerTemplate, type PkrNode, parsePackerTemplate } from "./pkrtpl.js";
 import { DEFERRED, declaredMembers, knownRoots, type Scope } from "./scope.js";
 import {
   checkLength,
@@ -255,6 +256,21 @@ function evalInner(node: Ast, ctx: Ctx): unknown {
     }
     case "call":
       return call(node, ctx);
+    case "for":
+      return forExpr(node, ctx);
+    case "template": {
+      let out = "";
+      for (const part of node.parts) {
+        out += typeof part === "string" ? part : guard(part, () => toText(evalNode(part, ctx)));
+        if (out.length > MAX_STRING_LENGTH)
+          throw err(
+            "KILN_EXPR_EVAL",
+            node,
+            `Result is longer than the limit of ${MAX_STRING_LENGTH} characters.`,
+          );
+      }
+      return out;
+    }
     case "unary": {
       const v = evalNode(node.operand, ctx);
       if (node.op === "!") {
@@ -280,6 +296,73 @@ function evalInner(node: Ast, ctx: Ctx): unknown {
       return evalNode(test ? node.consequent : node.alternate, ctx);
     }
   }
+}
+
+/** `[for …]` / `{for …}`: the collection's items in order (a map's keys sorted), bound as extra roots. */
+function forExpr(node: ForNode, ctx: Ctx): unknown {
+  const coll = evalNode(node.collection, ctx);
+  let pairs: Array<[unknown, unknown]>;
+  if (Array.isArray(coll)) pairs = coll.map((v, i) => [i, v === undefined ? null : v]);
+  else if (typeOf(coll) === "map") {
+    const m = coll as Record<string, unknown>;
+    pairs = mapKeys(m)
+      .sort()
+      .map((k) => [k, ownValue(m, k).value ?? null]);
+  } else {
+    throw err(
+      "KILN_EXPR_TYPE",
+      node.collection,
+      `A \`for\` expression iterates over a list or a map, got ${describeType(coll)}.`,
+    );
+  }
+  const list: unknown[] = [];
+  const map: Record<string, unknown> = {};
+  let size = 0;
+  for (const [k, v] of pairs) {
+    const extra: Record<string, unknown> = { ...(ctx.extra ?? {}) };
+    extra[node.valueVar] = v;
+    if (node.keyVar !== undefined) extra[node.keyVar] = k;
+    const inner: Ctx = { ...ctx, extra };
+    if (node.cond) {
+      const c = evalNode(node.cond, inner);
+      if (typeof c !== "boolean")
+        throw err(
+          "KILN_EXPR_TYPE",
+          node.cond,
+          `The \`if\` of a \`for\` must be a bool, got ${describeType(c)}.`,
+        );
+      if (!c) continue;
+    }
+    if (++size > MAX_COLLECTION_SIZE)
+      throw err("KILN_EXPR_EVAL", node, `The result has more than ${MAX_COLLECTION_SIZE} items.`);
+    if (node.kind === "list") {
+      list.push(evalNode(node.value, inner));
+      continue;
+    }
+    const keyNode = node.key as Ast;
+    const key = evalNode(keyNode, inner);
+    const t = typeOf(key);
+    if (t !== "string" && t !== "number" && t !== "bool")
+      throw err("KILN_EXPR_TYPE", keyNode, `A map key must be a string, got ${describeType(key)}.`);
+    const ks = guard(keyNode, () => toText(key));
+    if (FORBIDDEN_KEYS.has(ks)) throw err("KILN_EXPR_EVAL", keyNode, `"${ks}" cannot be used as a map key.`);
+    const value = evalNode(node.value, inner);
+    if (node.group) {
+      const prev = ownValue(map, ks);
+      if (prev.found) (prev.value as unknown[]).push(value);
+      else map[ks] = [value];
+    } else {
+      if (ownValue(map, ks).found)
+        throw err(
+          "KILN_EXPR_EVAL",
+          keyNode,
+          `Two items give the key "${ks}".`,
+          "Make the keys unique, or group the values of equal keys into lists with `=> value...`.",
+        );
+      map[ks] = value;
+    }
+  }
+  return node.kind === "list" ? list : map;
 }
 
 const ownsName = (extra: Record<string, unknown> | undefined, name: string): boolean =>
@@ -354,7 +437,7 @@ function lookupRoot(name: string, node: Ast, ctx: Ctx): unknown {
 export function unknownRoot(
   name: string,
   node: { start: number; end: number },
-  roots: Set<string>,
+  roots: ReadonlySet<string>,
 ): ExprError {
   const close = closestName(name, roots);
   const hint =
@@ -431,6 +514,16 @@ function getMember(
     throw err("KILN_EXPR_EVAL", where, `"${objNode.name}.${key}" has no value.`);
   }
   const close = closestName(key, mapKeys(obj as Record<string, unknown>));
+  if (objNode.type === "name" && objNode.name === "env" && !ownsName(ctx.extra, "env")) {
+    throw err(
+      "KILN_EXPR_EVAL",
+      where,
+      `The environment variable ${key} is not set.`,
+      close !== undefined
+        ? `Did you mean "env.${close}"?`
+        : `Set it, or write env("${key}"), which gives "" for an unset variable (as Packer's env()).`,
+    );
+  }
   throw err(
     "KILN_EXPR_EVAL",
     where,
@@ -543,6 +636,40 @@ function call(node: CallNode, ctx: Ctx): unknown {
       throw e;
     }
   }
+  if (node.callee === "try") {
+    // The first argument that evaluates without error (a build-time value defers the whole call).
+    let last: unknown;
+    for (const a of node.args) {
+      try {
+        return evalNode(a, ctx);
+      } catch (e) {
+        if (!(e instanceof ExprError)) throw e;
+        last = e;
+      }
+    }
+    const e = last as ExprError;
+    throw err(
+      "KILN_EXPR_EVAL",
+      node,
+      `try(): no argument evaluates without an error; the last: ${e.message}`,
+      "Add a last argument that always works, e.g. a default value.",
+    );
+  }
+  if (node.callee === "env") {
+    // env("X"): the environment variable, or "" when it is not set (as Packer's env()).
+    const name = evalNode(node.args[0] as Ast, ctx);
+    if (typeof name !== "string")
+      throw err(
+        "KILN_EXPR_TYPE",
+        node.args[0] as Ast,
+        `env() argument 1 must be a string, got ${describeType(name)}.`,
+      );
+    if (ctx.scope.sensitive?.env?.has(name)) ctx.taint.hit = true;
+    const envRoot = ownValue(ctx.scope.values, "env");
+    if (!envRoot.found || typeOf(envRoot.value) !== "map") return "";
+    const v = ownValue(envRoot.value as object, name);
+    return typeof v.value === "string" ? v.value : "";
+  }
   const values = node.args.map((a) => evalNode(a, ctx));
   const args = new Args(node.callee, values);
   const callCtx: CallContext = {
@@ -614,14 +741,17 @@ function renderFile(
   const extra: Record<string, unknown> = {};
   for (const k of mapKeys(vars)) extra[k] = ownValue(vars, k).value;
   let value: unknown;
+  const inner: Ctx = {
+    scope: ctx.scope,
+    extra,
+    templateDepth: ctx.templateDepth + 1,
+    walk: ctx.walk,
+    taint: ctx.taint,
+  };
   try {
-    value = render(parseTemplate(text), {
-      scope: ctx.scope,
-      extra,
-      templateDepth: ctx.templateDepth + 1,
-      walk: ctx.walk,
-      taint: ctx.taint,
-    });
+    value = isPackerTemplate(file)
+      ? renderPacker(parsePackerTemplate(text), inner, { size: 0 })
+      : render(parseTemplate(text), inner);
   } catch (e) {
     if (e instanceof ExprError) {
       const before = text.slice(0, e.offset);
@@ -642,4 +772,65 @@ function renderFile(
     if (e instanceof ValueError) throw new FnError(e.kind, `templatefile(): ${e.message}`);
     throw e;
   }
+}
+
+/** Render a Packer template file's tree (pkrtpl.ts) with `ctx` (its vars are the extra roots). */
+function renderPacker(nodes: PkrNode[], ctx: Ctx, out: { size: number }): string {
+  let text = "";
+  const add = (s: string, at: { start: number; end: number }) => {
+    text += s;
+    out.size += s.length;
+    if (out.size > MAX_STRING_LENGTH)
+      throw err("KILN_EXPR_EVAL", at, `Result is longer than the limit of ${MAX_STRING_LENGTH} characters.`);
+  };
+  for (const n of nodes) {
+    switch (n.t) {
+      case "text":
+        add(n.value, { start: 0, end: 0 });
+        break;
+      case "interp": {
+        const v = evalNode(n.ast, ctx);
+        add(
+          guard(n.ast, () => toText(v)),
+          n.ast,
+        );
+        break;
+      }
+      case "if": {
+        const c = evalNode(n.cond, ctx);
+        if (typeof c !== "boolean")
+          throw err(
+            "KILN_EXPR_TYPE",
+            n.cond,
+            `The condition of %{ if } must be a bool, got ${describeType(c)}.`,
+          );
+        text += renderPacker(c ? n.then : n.else, ctx, out);
+        break;
+      }
+      case "for": {
+        const coll = evalNode(n.collection, ctx);
+        let pairs: Array<[unknown, unknown]>;
+        if (Array.isArray(coll)) pairs = coll.map((v, i) => [i, v ?? null]);
+        else if (typeOf(coll) === "map") {
+          const m = coll as Record<string, unknown>;
+          pairs = mapKeys(m)
+            .sort()
+            .map((k) => [k, ownValue(m, k).value ?? null]);
+        } else
+          throw err(
+            "KILN_EXPR_TYPE",
+            n.collection,
+            `%{ for } iterates over a list or a map, got ${describeType(coll)}.`,
+          );
+        for (const [k, v] of pairs) {
+          const extra: Record<string, unknown> = { ...(ctx.extra ?? {}) };
+          extra[n.valueVar] = v;
+          if (n.keyVar !== undefined) extra[n.keyVar] = k;
+          text += renderPacker(n.body, { ...ctx, extra }, out);
+        }
+        break;
+      }
+    }
+  }
+  return text;
 }

@@ -113,10 +113,16 @@ interface Token {
   num: number;
   start: number;
   end: number;
+  /** A double-quoted string with `${ … }` interpolations: its text and expression parts. */
+  parts?: Array<string | Ast>;
 }
 
-const PUNCT2 = ["==", "!=", "<=", ">=", "&&", "||"];
-const PUNCT1 = "()[]{},.:?=<>+-*/%!";
+/** How deeply `"…${ "…${ … }" }…"` interpolations may nest. */
+const MAX_INTERPOLATION_DEPTH = 16;
+
+const PUNCT3 = ["..."];
+const PUNCT2 = ["==", "!=", "<=", ">=", "&&", "||", "=>"];
+const PUNCT1 = "()[]{},.:?=<>+-*/%!~";
 
 const BINARY_LEVELS: ReadonlyArray<readonly BinaryOp[]> = [
   ["||"],
@@ -152,21 +158,67 @@ function describe(t: Token): string {
   }
 }
 
-class Parser {
+export class Parser {
   private pos: number;
   private tok: Token;
   private depth = 0;
   /** Depth of each finished node's subtree, to refuse trees too deep to walk safely. */
   private readonly depths = new WeakMap<Ast, number>();
 
-  /** `open` is the offset of `${{`, or -1 for a bare expression. */
+  /**
+   * `open` is the offset of `${{`, or -1 for a bare expression. `closer` is what ends the
+   * expression: `}}` in kiln strings, `}` (or `~}`) in Packer template files (`${x}`, `%{ if x }`).
+   */
   constructor(
     private readonly text: string,
     start: number,
     private readonly open: number,
+    private readonly closer: "}}" | "}" = "}}",
+    private readonly nesting = 0,
   ) {
     this.pos = start;
     this.tok = this.lex();
+  }
+
+  /** The current token is the name `word` (a keyword of `for` expressions and directives). */
+  isWord(word: string): boolean {
+    return this.tok.kind === "ident" && this.tok.text === word;
+  }
+
+  /** Consume the keyword `word`, or fail saying what was expected. */
+  expectWord(word: string, what: string): Token {
+    if (!this.isWord(word)) {
+      throw this.error(`Expected \`${word}\` ${what}, found ${describe(this.tok)}.`, this.tok.start);
+    }
+    return this.next();
+  }
+
+  /** A name (of a `for` variable). */
+  expectName(what: string): Token {
+    if (this.tok.kind !== "ident") {
+      throw this.error(`Expected a name ${what}, found ${describe(this.tok)}.`, this.tok.start);
+    }
+    return this.next();
+  }
+
+  /** `k, v in coll` or `v in coll` (after `for`): the names and the collection. */
+  parseForHeader(): { keyVar?: string; valueVar: string; collection: Ast } {
+    const first = this.expectName("after `for`");
+    let keyVar: string | undefined;
+    let valueVar = first.text;
+    if (this.isPunct(",")) {
+      this.next();
+      keyVar = first.text;
+      valueVar = this.expectName("after `,` in `for`").text;
+    }
+    this.expectWord("in", "in `for … in …`");
+    const collection = this.parseExpr();
+    return { ...(keyVar !== undefined ? { keyVar } : {}), valueVar, collection };
+  }
+
+  /** With closer `}`: whether the close is `~}` (strip the whitespace after it). */
+  closeStrips(): boolean {
+    return this.tok.kind === "punct" && this.tok.text === "~";
   }
 
   parseWhole(): Ast {
@@ -176,11 +228,15 @@ class Parser {
     return this.parseExpr();
   }
 
-  /** After `parseWhole`: require `}}` and return the offset just past it. */
+  /** After `parseWhole`: require `}}` (or the closer) and return the offset just past it. */
   endOfExpression(): number {
     if (!this.isClose()) {
-      throw this.error(`Expected \`}}\` to end the expression, found ${describe(this.tok)}.`, this.tok.start);
+      throw this.error(
+        `Expected \`${this.closer}\` to end the expression, found ${describe(this.tok)}.`,
+        this.tok.start,
+      );
     }
+    if (this.closer === "}") return this.tok.text === "~" ? this.tok.start + 2 : this.tok.end;
     return this.tok.start + 2;
   }
 
@@ -190,7 +246,13 @@ class Parser {
     }
   }
 
-  private isClose(): boolean {
+  isClose(): boolean {
+    if (this.closer === "}") {
+      return (
+        this.tok.kind === "punct" &&
+        (this.tok.text === "}" || (this.tok.text === "~" && this.text[this.tok.start + 1] === "}"))
+      );
+    }
     return this.tok.kind === "punct" && this.tok.text === "}" && this.text[this.tok.start + 1] === "}";
   }
 
@@ -211,11 +273,15 @@ class Parser {
     if (c === undefined) {
       this.pos = p;
       if (this.open >= 0) {
-        throw new ExprError("KILN_EXPR_SYNTAX", "The string ended inside `${{ … }}`.", {
-          offset: this.open,
-          length: 3,
-          hint: "Close the expression with `}}`.",
-        });
+        throw new ExprError(
+          "KILN_EXPR_SYNTAX",
+          this.closer === "}" ? "The text ended inside `${ … }`." : "The string ended inside `${{ … }}`.",
+          {
+            offset: this.open,
+            length: this.closer === "}" ? 2 : 3,
+            hint: `Close the expression with \`${this.closer}\`.`,
+          },
+        );
       }
       return { kind: "eof", text: "", num: 0, start, end: start };
     }
@@ -256,6 +322,11 @@ class Parser {
     if (c === '"' || c === "'") {
       return this.lexString(c, start);
     }
+    const three = text.slice(p, p + 3);
+    if (PUNCT3.includes(three)) {
+      this.pos = p + 3;
+      return { kind: "punct", text: three, num: 0, start, end: p + 3 };
+    }
     const two = text.slice(p, p + 2);
     if (PUNCT2.includes(two)) {
       this.pos = p + 2;
@@ -279,6 +350,8 @@ class Parser {
     const text = this.text;
     let p = start + 1;
     let out = "";
+    /** Text and `${ … }` parts of a double-quoted string (HCL's interpolation); none in '…'. */
+    const parts: Array<string | Ast> = [];
     for (;;) {
       const c = text[p];
       if (c === undefined) {
@@ -289,6 +362,30 @@ class Parser {
         });
       }
       if (c === quote) break;
+      if (quote === '"' && c === "$" && text[p + 1] === "$" && text[p + 2] === "{") {
+        out += "${";
+        p += 3;
+        continue;
+      }
+      if (quote === '"' && c === "$" && text[p + 1] === "{") {
+        if (this.nesting >= MAX_INTERPOLATION_DEPTH) {
+          throw new ExprError(
+            "KILN_EXPR_SYNTAX",
+            `Interpolations nest more than ${MAX_INTERPOLATION_DEPTH} deep.`,
+            {
+              offset: p,
+              length: 2,
+            },
+          );
+        }
+        const inner = new Parser(text, p + 2, p, "}", this.nesting + 1);
+        const ast = inner.parseWhole();
+        if (out !== "") parts.push(out);
+        out = "";
+        parts.push(ast);
+        p = inner.endOfExpression();
+        continue;
+      }
       if (c === "\\") {
         const e = text[p + 1];
         const map: Record<string, string> = { n: "\n", t: "\t", r: "\r", "\\": "\\", '"': '"', "'": "'" };
@@ -308,16 +405,18 @@ class Parser {
       p++;
     }
     this.pos = p + 1;
-    return { kind: "str", text: out, num: 0, start, end: p + 1 };
+    if (parts.length === 0) return { kind: "str", text: out, num: 0, start, end: p + 1 };
+    if (out !== "") parts.push(out);
+    return { kind: "str", text: "", num: 0, start, end: p + 1, parts };
   }
 
-  private next(): Token {
+  next(): Token {
     const t = this.tok;
     this.tok = this.lex();
     return t;
   }
 
-  private isPunct(text: string): boolean {
+  isPunct(text: string): boolean {
     return this.tok.kind === "punct" && this.tok.text === text;
   }
 
@@ -362,7 +461,7 @@ class Parser {
     return node;
   }
 
-  private parseExpr(): Ast {
+  parseExpr(): Ast {
     this.enter(this.tok.start);
     try {
       const test = this.parseBinary(0);
@@ -474,6 +573,11 @@ class Parser {
     }
     if (t.kind === "str") {
       this.next();
+      if (t.parts)
+        return this.finish(
+          { type: "template", parts: t.parts, start: t.start, end: t.end },
+          ...t.parts.filter((x): x is Ast => typeof x !== "string"),
+        );
       return this.finish({ type: "literal", value: t.text, start: t.start, end: t.end });
     }
     if (t.kind === "ident") {
@@ -496,7 +600,7 @@ class Parser {
       if (t.text === "{") return this.parseMap();
     }
     if (this.isClose()) {
-      throw this.error("Expected an expression before `}}`.", t.start, 2);
+      throw this.error(`Expected an expression before \`${this.closer}\`.`, t.start, this.closer.length);
     }
     throw this.error(`Expected an expression, found ${describe(t)}.`, t.start);
   }
@@ -523,8 +627,71 @@ class Parser {
     }
   }
 
+  /** After `[` or `{`: the current token is `for` used as the keyword (a name follows it). */
+  private atFor(): boolean {
+    if (!this.isWord("for")) return false;
+    const save = { pos: this.pos, tok: this.tok };
+    this.next();
+    const isFor = this.tok.kind === "ident";
+    this.pos = save.pos;
+    this.tok = save.tok;
+    return isFor;
+  }
+
+  /** `[for …]` or `{for …}`, after the opening bracket. */
+  private parseFor(open: Token, kind: "list" | "map"): Ast {
+    const closer = kind === "list" ? "]" : "}";
+    this.next(); // for
+    const header = this.parseForHeader();
+    this.expectPunct(":", "after the collection of `for`");
+    let key: Ast | undefined;
+    let value = this.parseExpr();
+    let group = false;
+    if (kind === "map") {
+      this.expectPunct("=>", "between the key and the value of `{for …: key => value}`");
+      key = value;
+      value = this.parseExpr();
+      if (this.isPunct("...")) {
+        this.next();
+        group = true;
+      }
+    }
+    let cond: Ast | undefined;
+    if (this.isWord("if")) {
+      this.next();
+      cond = this.parseExpr();
+    }
+    if (!this.isPunct(closer)) {
+      throw this.error(
+        `Expected \`${closer}\` to end the \`for\` expression, found ${describe(this.tok)}.`,
+        this.tok.start,
+        undefined,
+        kind === "list" ? "Write [for x in list: value if condition]." : "Write {for k, v in map: k => v}.",
+      );
+    }
+    const close = this.next();
+    const kids = [header.collection, ...(key ? [key] : []), value, ...(cond ? [cond] : [])];
+    return this.finish(
+      {
+        type: "for",
+        kind,
+        ...(header.keyVar !== undefined ? { keyVar: header.keyVar } : {}),
+        valueVar: header.valueVar,
+        collection: header.collection,
+        ...(key ? { key } : {}),
+        value,
+        ...(cond ? { cond } : {}),
+        group,
+        start: open.start,
+        end: close.end,
+      },
+      ...kids,
+    );
+  }
+
   private parseList(): Ast {
     const open = this.next();
+    if (this.atFor()) return this.parseFor(open, "list");
     {
       const items: Ast[] = [];
       while (!this.isPunct("]")) {
@@ -544,6 +711,7 @@ class Parser {
 
   private parseMap(): Ast {
     const open = this.next();
+    if (this.atFor()) return this.parseFor(open, "map");
     {
       const entries: MapEntry[] = [];
       const seen = new Set<string>();

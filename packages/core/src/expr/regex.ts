@@ -69,6 +69,8 @@ const LITERAL_ESCAPES: Record<string, string> = { n: "\n", t: "\t", r: "\r", f: 
 
 export interface CompiledRegex {
   readonly groups: number;
+  /** The name of each capture group (index 1…groups), for `(?P<name>…)` and `(?<name>…)`. */
+  readonly names: ReadonlyArray<string | undefined>;
   readonly prog: readonly Inst[];
 }
 
@@ -150,7 +152,7 @@ export function compileRegex(pattern: string): CompiledRegex {
   compile(node);
   emit({ op: "save", n: 1 });
   emit({ op: "match" });
-  return { groups: p.groups, prog };
+  return { groups: p.groups, names: p.names, prog };
 }
 
 function setSplit(prog: Inst[], at: number, body: number, out: number, greedy: boolean): void {
@@ -160,6 +162,7 @@ function setSplit(prog: Inst[], at: number, body: number, out: number, greedy: b
 class PatternParser {
   private i = 0;
   groups = 0;
+  readonly names: Array<string | undefined> = [undefined];
   caseInsensitive = false;
   constructor(private readonly src: string) {}
 
@@ -241,9 +244,17 @@ class PatternParser {
     switch (c) {
       case "(": {
         let cap: number | null = null;
+        const named = /^\?P?<([A-Za-z_][A-Za-z0-9_]*)>/.exec(this.src.slice(this.i, this.i + 40));
         if (this.src.startsWith("?:", this.i)) this.i += 2;
-        else if (this.src[this.i] === "?") throw new RegexError("Unsupported group syntax `(?`.", start);
-        else cap = ++this.groups;
+        else if (named) {
+          this.i += named[0].length;
+          cap = ++this.groups;
+          this.names[cap] = named[1];
+        } else if (this.src[this.i] === "?") throw new RegexError("Unsupported group syntax `(?`.", start);
+        else {
+          cap = ++this.groups;
+          this.names[cap] = undefined;
+        }
         const node = this.alt(depth + 1);
         if (this.src[this.i] !== ")") throw new RegexError("Missing `)` in pattern.", start);
         this.i++;
@@ -461,6 +472,28 @@ function checkInput(cps: readonly string[]): void {
       -1,
     );
   }
+}
+
+/** Every match of `re` in `s` (not overlapping), as capture positions in code points, and the code points. */
+export function regexMatches(
+  re: CompiledRegex,
+  s: string,
+  max: number,
+): { cps: string[]; matches: number[][] } {
+  const cps = Array.from(s);
+  checkInput(cps);
+  const matches: number[][] = [];
+  const budget = newBudget();
+  let from = 0;
+  while (from <= cps.length && matches.length < max) {
+    const m = execRegex(re, cps, from, budget);
+    if (m === null) break;
+    matches.push(m);
+    const s0 = m[0] as number;
+    const s1 = m[1] as number;
+    from = s1 === s0 ? s0 + 1 : s1;
+  }
+  return { cps, matches };
 }
 
 /** True when the pattern matches anywhere in `s`. */

@@ -567,3 +567,13 @@ describe("a full build file", () => {
     );
   });
 });
+
+describe("Packer-style reuse", () => {
+  it("keeps x- anchor keys before the sources that merge them, and per-build variants as they are", () => {
+    const out = fmt(
+      "kiln: 1\nx-base: &base\n  type: qemu\nbuilds:\n  - sources:\n      - a\n      - { source: a, name: v }\nsources:\n  a:\n    <<: *base\n",
+    );
+    expect(out.indexOf("x-base: &base")).toBeLessThan(out.indexOf("<<: *base"));
+    expect(out).toContain("{source: a, name: v}");
+  });
+});

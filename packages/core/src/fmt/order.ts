@@ -3,6 +3,8 @@ import { isMap, isNode, isScalar, isSeq, type Pair, type YAMLMap } from "yaml";
 /** Canonical key orders of the build file. Keys not listed keep their original relative order, after the listed ones. */
 export const TOP_LEVEL_ORDER = [
   "kiln",
+  // Your own `x-…` keys (anchors that sources share) stay before what uses them.
+  "x-*",
   "plugins",
   "variables",
   "locals",
@@ -45,7 +47,8 @@ export function reorderMap(
   if (items.length < 2) return false;
   const rank = (pair: Pair<unknown, unknown>): number => {
     const name = keyName(pair);
-    const index = name === undefined ? -1 : order.indexOf(name);
+    let index = name === undefined ? -1 : order.indexOf(name);
+    if (index === -1 && name?.startsWith("x-")) index = order.indexOf("x-*");
     return index === -1 ? order.length : index;
   };
   const ranked = items.map((pair, index) => ({ pair, index, rank: rank(pair) }));

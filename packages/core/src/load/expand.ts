@@ -14,6 +14,7 @@ import {
 } from "../expr/index.js";
 import { setOwn } from "../util/own.js";
 import { formatPath, type PathSegment, positionInScalar, type SourceFile } from "./parse.js";
+import { placeholderDiagnostics } from "./placeholders.js";
 
 export interface TreeResult {
   /**
@@ -71,6 +72,7 @@ export function evaluateTree(
   const sensitive: unknown[] = [];
   const visit = (v: unknown, rel: PathSegment[]): unknown => {
     if (typeof v === "string") {
+      if (v.includes("{{")) diags.push(...placeholderDiagnostics(v, src, [...basePath, ...rel]));
       if (!hasExpressions(v)) return v;
       const path = [...basePath, ...rel];
       const t = parseAt(v, src, path, diags);

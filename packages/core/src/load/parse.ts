@@ -14,10 +14,12 @@ import {
   isSeq,
   LineCounter,
   type Node,
+  type Pair,
   Parser,
   parseAllDocuments,
   type Scalar,
   type YAMLError,
+  type YAMLMap,
 } from "yaml";
 import { type Diagnostic, diagnostic, KilnError, type SourcePosition } from "../errors.js";
 import { maskedNear, sensitiveLines } from "./sensitive-lines.js";
@@ -191,8 +193,9 @@ function parseYamlText(input: string | Uint8Array, file: string): SourceFile {
     uniqueKeys: false,
     strict: true,
     version: "1.2",
+    // `<<: *base` merges a map into another (YAML 1.1's merge key, which Compose files use too).
+    merge: true,
     schema: "core",
-    merge: false,
     keepSourceTokens: false,
   });
   const posAt = (offset: number): SourcePosition => {
@@ -224,6 +227,14 @@ function parseYamlText(input: string | Uint8Array, file: string): SourceFile {
       while (text[offset] === " ") offset++;
       hint =
         "indent the entries of one map or list by the same number of spaces, deeper than their parent key";
+    }
+    if (!hint) {
+      // `a: ${{ [for x in xs: x] }}`: the ": " inside the expression ends a plain YAML value.
+      const lineStart = text.lastIndexOf("\n", offset - 1) + 1;
+      const lineEnd = text.indexOf("\n", offset);
+      const line = text.slice(lineStart, lineEnd < 0 ? undefined : lineEnd);
+      if (/\$\{\{[^}]*: /.test(line))
+        hint = 'an expression holding ": " (a for expression, a map) must be quoted in YAML: "${{ … }}"';
     }
     diags.push(diagnostic(code, message, { pos: posAt(offset), ...(hint ? { hint } : {}) }));
   };
@@ -578,6 +589,25 @@ function firstAliasOffset(node: unknown): number | undefined {
   return found;
 }
 
+/** The pair for `key` in a map, also one a `<<: *anchor` merge key brings in (where it is written). */
+function findPair(doc: Document, map: YAMLMap, key: string, depth = 0): Pair | undefined {
+  const own = map.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
+  if (own || depth > 8) return own;
+  for (const p of map.items) {
+    // With merge keys on, the parser gives `<<` the value Symbol(<<).
+    if (!isScalar(p.key) || (p.key.value !== "<<" && String(p.key.value) !== "Symbol(<<)")) continue;
+    const sources = isSeq(p.value) ? p.value.items : [p.value];
+    for (const s of sources) {
+      const target = isAlias(s) ? s.resolve(doc) : s;
+      if (isMap(target)) {
+        const found = findPair(doc, target, key, depth + 1);
+        if (found) return found;
+      }
+    }
+  }
+  return undefined;
+}
+
 /** The key node and value node at `path`, as far as the path can be followed. */
 export function nodeAt(
   doc: Document,
@@ -588,7 +618,7 @@ export function nodeAt(
   let depth = 0;
   for (const seg of path) {
     if (isMap(current)) {
-      const pair = current.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+      const pair = findPair(doc, current, String(seg));
       if (!pair) break;
       key = pair.key as Node;
       current = pair.value;
@@ -627,6 +657,8 @@ export function positionInScalar(
   src: SourceFile,
   path: readonly PathSegment[],
   offset: number,
+  /** The text that stands at `offset` (found in the source when the scalar is not spelled verbatim). */
+  needle?: string,
 ): SourcePosition {
   const found = nodeAt(src.doc, path);
   const node = found.depth === path.length ? found.value : undefined;
@@ -637,9 +669,16 @@ export function positionInScalar(
   const value = String(node.value);
   // Exact when the source spells the value verbatim (single line, no escapes).
   const exact = raw.slice(quote, quote + value.length) === value;
-  const lp = src.lines.linePos(
-    exact ? start + quote + offset : start + mapThroughExpression(raw, value, offset),
-  );
+  let at = exact ? quote + offset : mapThroughExpression(raw, value, offset);
+  if (!exact && needle) {
+    // The same occurrence of the needle in the source as in the value.
+    let n = 0;
+    for (let i = value.indexOf(needle); i >= 0 && i < offset; i = value.indexOf(needle, i + 1)) n++;
+    let j = raw.indexOf(needle);
+    for (let k = 0; k < n && j >= 0; k++) j = raw.indexOf(needle, j + 1);
+    if (j >= 0) at = j;
+  }
+  const lp = src.lines.linePos(start + at);
   return { file: src.file, line: lp.line, column: lp.col };
 }
 

@@ -25,7 +25,7 @@ export function throwIfErrors(
     return true;
   });
   if (errors.length === 0) return;
-  const sorted = redactDiagnostics(sortDiagnostics(errors), redactorFor(secrets)).map((d) => {
+  const sorted = redactDiagnostics(sortDiagnostics(errors), redactorFor(secrets), secrets).map((d) => {
     const lines = d.pos ? masks.get(d.pos.file) : undefined;
     const near = lines && d.pos ? maskedNear(lines, d.pos.line) : [];
     return near.length > 0 ? { ...d, masked: [...new Set([...(d.masked ?? []), ...near])] } : d;

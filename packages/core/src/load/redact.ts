@@ -32,12 +32,54 @@ export function redactorFor(secrets: readonly string[]): (text: string) => strin
   };
 }
 
+/**
+ * `redact` for text kiln writes (hints, option paths): a name of which a secret is only a part
+ * (`ssh_password` when the secret is "password") is kiln's word, not the secret, and stays.
+ */
+export function redactWords(
+  text: string,
+  redact: (text: string) => string,
+  secrets: readonly string[],
+  /** Texts kiln wrote (file paths) kept whole wherever they stand. */
+  keep: readonly string[] = [],
+): string {
+  if (secrets.length === 0) return redact(text);
+  const kept: string[] = [];
+  let masked = text;
+  for (const k of keep)
+    if (k && masked.includes(k)) masked = masked.split(k).join(`\uE000${kept.push(k) - 1}\uE000`);
+  // Words of names and paths (`ssh_password`, `image-builder/kiln.yaml`) that hold a secret as a part.
+  masked = masked.replace(/[A-Za-z0-9_./-]+/g, (w) => {
+    if (!secrets.some((s) => s !== w && s.length > 0 && w.includes(s))) return w;
+    kept.push(w);
+    return `\uE000${kept.length - 1}\uE000`;
+  });
+  return redact(masked).replace(/\uE000(\d+)\uE000/g, (_m, i: string) => kept[Number(i)] ?? "");
+}
+
 /** The diagnostics with message, hint and path redacted. */
-export function redactDiagnostics(diags: Diagnostic[], redact: (text: string) => string): Diagnostic[] {
+export function redactDiagnostics(
+  diags: Diagnostic[],
+  redact: (text: string) => string,
+  secrets: readonly string[] = [],
+): Diagnostic[] {
   return diags.map((d) => ({
     ...d,
     message: redact(d.message),
-    ...(d.hint !== undefined ? { hint: redact(d.hint) } : {}),
-    ...(d.path !== undefined ? { path: redact(d.path) } : {}),
+    ...(d.hint !== undefined ? { hint: redactWords(d.hint, redact, secrets) } : {}),
+    ...(d.path !== undefined ? { path: redactWords(d.path, redact, secrets) } : {}),
   }));
+}
+
+/** `redact`, except for the texts in `keep` (file paths kiln names), which stay whole. */
+export function redactKeeping(
+  text: string,
+  redact: (text: string) => string,
+  keep: readonly string[],
+): string {
+  const kept: string[] = [];
+  let masked = text;
+  for (const k of keep)
+    if (k && masked.includes(k)) masked = masked.split(k).join(`\uE001${kept.push(k) - 1}\uE001`);
+  return redact(masked).replace(/\uE001(\d+)\uE001/g, (_m, i: string) => kept[Number(i)] ?? "");
 }

@@ -37,16 +37,14 @@ export function checkBuildName(
   }
 }
 
-/** Report each source of build `i` that is not defined under `sources:`. */
+/** Report each source a build names that is not defined under `sources:`. */
 export function checkBuildSources(
-  srcList: string[],
-  i: number,
+  refs: Array<{ name: string; path: PathSegment[] }>,
   sourceNames: string[],
   src: SourceFile,
   diags: Diagnostic[],
 ): void {
-  const base: PathSegment[] = ["builds", i];
-  srcList.forEach((s, j) => {
+  refs.forEach(({ name: s, path }) => {
     if (!sourceNames.includes(s)) {
       const close = suggest(s, sourceNames);
       diags.push(
@@ -54,8 +52,8 @@ export function checkBuildSources(
           "KILN_REF_UNKNOWN_SOURCE",
           `build names source "${s}", which is not defined under \`sources:\``,
           {
-            path: formatPath([...base, "sources", j]),
-            pos: positionOf(src, [...base, "sources", j]),
+            path: formatPath(path),
+            pos: positionOf(src, path),
             hint: close
               ? `Did you mean "${close}"?`
               : sourceNames.length

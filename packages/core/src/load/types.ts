@@ -40,13 +40,18 @@ export interface LoadedComponent {
 
 export interface LoadedSource extends LoadedComponent {
   name: string;
+  /** For a per-build variant: the source it starts from. */
+  base?: string;
 }
 
 export interface LoadedBuild {
   name: string;
   index: number;
   description?: string;
+  /** The runs' source names, in order (a per-build variant's `name:`, or its source's). */
   sources: string[];
+  /** Per-build variants of sources (a map in `sources:`), by run source name. */
+  variants?: Record<string, LoadedSource>;
   provisioners: LoadedComponent[];
   errorCleanupProvisioner?: LoadedComponent;
   /** Each entry is a chain; a single post-processor is a chain of one. */

@@ -7,6 +7,7 @@
 import { SecretRegistry } from "../engine/secrets.js";
 import type { Diagnostic } from "../errors.js";
 import { references, type Scope, type Template } from "../expr/index.js";
+import { coreVersion } from "../plugins/version.js";
 import { MIN_DERIVED_SECRET, secretStrings } from "../util/secret-strings.js";
 import { evaluateLocals } from "./locals.js";
 import type { SourceFile } from "./parse.js";
@@ -69,6 +70,8 @@ export function bindValues(
     local: {},
     env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)),
     path: { root: dir, cwd: opts.cwd ?? process.cwd() },
+    // Packer's packer.version
+    kiln: { version: coreVersion() },
   };
   // Sensitive values: the sensitive variables, the environment variables that set them, and
   // (filled in as they are evaluated) the locals computed from any of these.

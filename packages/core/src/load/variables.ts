@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
 import { type Diagnostic, diagnostic, KilnError } from "../errors.js";
-import { checkTemplate, evaluateTracked, hasExpressions, type Scope } from "../expr/index.js";
+import { checkTemplate, evaluateTracked, hasExpressions, references, type Scope } from "../expr/index.js";
 import { suggest } from "../schema/validate.js";
 import { exprDiagnostic, parseAt } from "./expand.js";
 import {
@@ -17,6 +17,7 @@ import {
   positionOf,
   type SourceFile,
 } from "./parse.js";
+import { scanPlaceholders } from "./placeholders.js";
 import { sensitiveLines } from "./sensitive-lines.js";
 
 export type VariableType = "string" | "number" | "bool" | "list" | "map";
@@ -63,6 +64,8 @@ export function coerce(
   type: VariableType,
   fromText: boolean,
 ): { ok: true; value: unknown } | { ok: false; why: string } {
+  // As in Packer, any variable may be null (`default: null`): options set from it are unset.
+  if (value === null && !fromText) return { ok: true, value: null };
   switch (type) {
     case "string":
       if (typeof value === "string") return { ok: true, value };
@@ -70,13 +73,14 @@ export function coerce(
       return { ok: false, why: `expected a string, got ${describe(value)}` };
     case "number":
       if (typeof value === "number" && Number.isFinite(value)) return { ok: true, value };
-      if (fromText && typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) {
+      // As HCL: a string that is a number converts (a default or a variables file may quote it).
+      if (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) {
         return { ok: true, value: Number(value) };
       }
       return { ok: false, why: `expected a number, got ${describe(value)}` };
     case "bool":
       if (typeof value === "boolean") return { ok: true, value };
-      if (fromText && (value === "true" || value === "false")) return { ok: true, value: value === "true" };
+      if (value === "true" || value === "false") return { ok: true, value: value === "true" };
       return { ok: false, why: `expected true or false, got ${describe(value)}` };
     case "list":
     case "map": {
@@ -125,30 +129,27 @@ export function resolveVariables(
   for (const [name, decl] of Object.entries(decls)) {
     out[name] = { name, decl, value: undefined, sensitive: decl.sensitive === true };
     if ("default" in decl) {
+      let value = decl.default;
       if (typeof decl.default === "string" && hasExpressions(decl.default)) {
-        diags.push(
-          diagnostic(
-            "KILN_EXPR_EVAL",
-            `the default of variable "${name}" uses an expression; defaults are plain values`,
-            {
-              path: `variables.${name}.default`,
-              pos: positionOf(src, ["variables", name, "default"]),
-              hint: "Compute the value in `locals:` instead, from var.* and functions.",
-            },
-          ),
-        );
+        // As Packer: a default may read the environment (env("X"), env.X) and use functions,
+        // nothing else (no var.*, local.*: those are computed in locals).
+        const envOnly = defaultFromEnv(decl.default, env, src, ["variables", name, "default"], diags);
+        if (envOnly.ok) value = envOnly.value;
+        else if (!envOnly.reported)
+          diags.push(
+            diagnostic(
+              "KILN_EXPR_EVAL",
+              `the default of variable "${name}" uses an expression that reads more than the environment`,
+              {
+                path: `variables.${name}.default`,
+                pos: positionOf(src, ["variables", name, "default"]),
+                hint: 'A default may use env("X") and functions; compute values from var.* in `locals:` instead.',
+              },
+            ),
+          );
       }
-      setValue(
-        out,
-        name,
-        decl.default,
-        "default",
-        `${src.file}`,
-        false,
-        src,
-        ["variables", name, "default"],
-        diags,
-      );
+      scanPlaceholders(decl.default, src, ["variables", name, "default"], diags);
+      setValue(out, name, value, "default", `${src.file}`, false, src, ["variables", name, "default"], diags);
     }
   }
   for (const [name, decl] of Object.entries(decls)) {
@@ -182,16 +183,25 @@ export function resolveVariables(
     }
     for (const [name, v] of Object.entries(map)) {
       if (!Object.hasOwn(decls, name)) {
+        // As Packer: a variables file may set more than this build file declares (a warning).
         const close = suggest(name, names);
         diags.push(
-          diagnostic("KILN_VAR_UNDEFINED", `variable "${name}" is not declared in ${src.file}`, {
-            path: name,
-            pos: positionOf(vf, [name], "key"),
-            hint: close ? `Did you mean "${close}"?` : `declare it under \`variables:\` in ${src.file}`,
-          }),
+          diagnostic(
+            "KILN_VAR_UNDEFINED",
+            `variable "${name}" is set in ${file} but not declared in ${src.file}; it is ignored`,
+            {
+              severity: "warning",
+              path: name,
+              pos: positionOf(vf, [name], "key"),
+              hint: close
+                ? `Did you mean "${close}"?`
+                : `declare it under \`variables:\` in ${src.file} to use it`,
+            },
+          ),
         );
         continue;
       }
+      scanPlaceholders(v, vf, [name], diags);
       setValue(out, name, v, "var-file", file, false, vf, [name], diags);
     }
   }
@@ -233,6 +243,35 @@ export function resolveVariables(
     }
   }
   return out;
+}
+
+/** A default written as an expression over the environment only: its value, or why not. */
+function defaultFromEnv(
+  text: string,
+  env: Record<string, string | undefined>,
+  src: SourceFile,
+  path: PathSegment[],
+  diags: Diagnostic[],
+): { ok: true; value: unknown } | { ok: false; reported: boolean } {
+  const t = parseAt(text, src, path, diags);
+  if (!t) return { ok: false, reported: true };
+  if (references(t).some((r) => r.root !== "env")) return { ok: false, reported: false };
+  const scope: Scope = {
+    values: { env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) },
+    deferred: new Set(),
+    baseDir: src.file.replace(/[^/]*$/, ""),
+  };
+  const problems = checkTemplate(t, scope);
+  if (problems.length > 0) {
+    for (const p of problems) diags.push(exprDiagnostic(p, src, path));
+    return { ok: false, reported: true };
+  }
+  try {
+    return { ok: true, value: evaluateTracked(t, scope).value };
+  } catch (err) {
+    diags.push(exprDiagnostic(err, src, path));
+    return { ok: false, reported: true };
+  }
 }
 
 function redactArg(arg: string): string {

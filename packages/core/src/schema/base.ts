@@ -15,6 +15,8 @@ export type JsonSchema = Record<string, unknown>;
 export const SCHEMA_ID = "https://cdn.jsdelivr.net/npm/@kiln/core@0/schema.json";
 
 export const NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_-]*$";
+/** Build names may contain dots, as Packer's do. */
+export const BUILD_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_.-]*$";
 /** Go-style durations as Packer writes them: 5s, 1m30s, 1.5h, 200ms. */
 export const DURATION_PATTERN = "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$|^0$";
 const TYPE_PATTERN = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$";
@@ -25,9 +27,15 @@ const duration = (description: string): JsonSchema => ({
   description: `${description} A duration such as 30s, 5m or 1h30m.`,
 });
 
+/** A string holding a `${{ … }}` expression (a list computed when the file is loaded). */
+export const EXPRESSION_STRING: JsonSchema = {
+  type: "string",
+  pattern: "\\$\\{\\{",
+  description: "An expression, ${{ … }}, that gives the list.",
+};
+
 const nameList = (description: string): JsonSchema => ({
-  type: "array",
-  items: { type: "string", minLength: 1 },
+  anyOf: [{ type: "array", items: { type: "string", minLength: 1 }, description }, EXPRESSION_STRING],
   description,
 });
 
@@ -83,6 +91,12 @@ export function baseSchema(): JsonSchema {
     type: "object",
     required: ["kiln"],
     additionalProperties: false,
+    patternProperties: {
+      "^x-": {
+        description:
+          "Your own keys, ignored by kiln: a place for YAML anchors that sources share with `<<: *name`.",
+      },
+    },
     properties: {
       kiln: { const: 1, description: "The build file format version. Always 1." },
       plugins: {
@@ -191,16 +205,44 @@ export function baseSchema(): JsonSchema {
         properties: {
           name: {
             type: "string",
-            pattern: NAME_PATTERN,
-            description: "The build's name; runs are named build.type.source.",
+            pattern: BUILD_NAME_PATTERN,
+            description: "The build's name (dots allowed, as in Packer); runs are named build.type.source.",
           },
           description: { type: "string" },
           sources: {
-            type: "array",
-            minItems: 1,
-            uniqueItems: true,
-            description: "Names of sources under `sources:` to build, each once.",
-            items: { type: "string", pattern: NAME_PATTERN },
+            anyOf: [
+              {
+                type: "array",
+                minItems: 1,
+                uniqueItems: true,
+                description: "Names of sources under `sources:` to build, each once.",
+                items: {
+                  anyOf: [
+                    { type: "string", pattern: NAME_PATTERN },
+                    EXPRESSION_STRING,
+                    {
+                      type: "object",
+                      required: ["source"],
+                      description:
+                        "A variant of a source for this build (Packer's source block inside build): its options replace the source's.",
+                      properties: {
+                        source: {
+                          type: "string",
+                          pattern: `${NAME_PATTERN}|\\$\\{\\{`,
+                          description: "The source it starts from.",
+                        },
+                        name: {
+                          type: "string",
+                          pattern: `${NAME_PATTERN}|\\$\\{\\{`,
+                          description: "The run's source name. Default: the source's.",
+                        },
+                      },
+                    },
+                  ],
+                },
+              },
+              EXPRESSION_STRING,
+            ],
           },
           provisioners: { type: "array", items: provisionerRef },
           "error-cleanup-provisioner": provisionerRef,

@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   type AnyComponent,
+  applyDefaults,
+  type CheckFn,
   compileSchema,
   createRunContext,
   EventBus,
@@ -230,6 +232,24 @@ export function schemaTests(kind: Kind, o: SchemaCheckOptions): void {
       expect(validate({ type: o.type, ...bad }), `accepted an invalid example: ${JSON.stringify(bad)}`).toBe(
         false,
       );
+    }
+  });
+
+  it("check(), when it has one, returns well-formed problems for the example and never throws", async () => {
+    const c = componentOf(o.plugin, kind, o.type);
+    const runtime = (await c.create()) as { check?: CheckFn<unknown> };
+    if (!runtime.check) return;
+    const problems = await runtime.check(applyDefaults(c.schema, o.example), {
+      baseDir: process.cwd(),
+      type: o.type,
+      env: {},
+    });
+    expect(Array.isArray(problems), "check() must return a list of problems").toBe(true);
+    for (const p of problems) {
+      expect(typeof p.message, `a problem without a message: ${JSON.stringify(p)}`).toBe("string");
+      if (p.option !== undefined)
+        expect(Array.isArray(p.option), "a problem's option is a path (a list)").toBe(true);
+      if (p.severity !== undefined) expect(["error", "warning"]).toContain(p.severity);
     }
   });
 }

@@ -57,6 +57,7 @@ export function connectStep(options: CommunicatorOptions, how: ConnectStepOption
       const generated = ctx.state.get(TEMPORARY_KEY)?.privateKey;
       if (options.ssh_password) ctx.secret(options.ssh_password);
       if (options.ssh_bastion_password) ctx.secret(options.ssh_bastion_password);
+      if (options.ssh_proxy_password) ctx.secret(options.ssh_proxy_password);
       let privateKey = generated;
       if (!privateKey && options.ssh_private_key_file) {
         try {
@@ -87,6 +88,21 @@ export function connectStep(options: CommunicatorOptions, how: ConnectStepOption
           ? { ssh_agent_forwarding: true }
           : {}),
         ...(options.ssh_read_write_timeout ? { ssh_read_write_timeout: options.ssh_read_write_timeout } : {}),
+        ...(options.ssh_proxy_host
+          ? {
+              ssh_proxy_host: options.ssh_proxy_host,
+              ssh_proxy_port: options.ssh_proxy_port,
+              ...(options.ssh_proxy_username ? { ssh_proxy_username: options.ssh_proxy_username } : {}),
+              ...(options.ssh_proxy_password ? { ssh_proxy_password: options.ssh_proxy_password } : {}),
+            }
+          : {}),
+        ...(options.ssh_ciphers?.length ? { ssh_ciphers: options.ssh_ciphers } : {}),
+        ...(options.ssh_key_exchange_algorithms?.length
+          ? { ssh_key_exchange_algorithms: options.ssh_key_exchange_algorithms }
+          : {}),
+        ...(options.ssh_local_tunnels?.length ? { ssh_local_tunnels: options.ssh_local_tunnels } : {}),
+        ...(options.ssh_remote_tunnels?.length ? { ssh_remote_tunnels: options.ssh_remote_tunnels } : {}),
+        ...(options.ssh_pty ? { ssh_pty: true } : {}),
         ...(options.ssh_bastion_host
           ? {
               ssh_bastion_host: options.ssh_bastion_host,

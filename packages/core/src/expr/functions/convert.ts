@@ -1,5 +1,5 @@
-/** Conversions between strings, numbers and bools: tostring(), tonumber(), tobool(). */
-import { formatNumber, typeOf } from "../values.js";
+/** Conversions: tostring(), tonumber(), tobool(), tolist(), toset(), tomap(). */
+import { deepEqual, formatNumber, typeOf } from "../values.js";
 import { type Args, evalError, type FunctionDef } from "./args.js";
 
 function stringish(a: Args, i: number): string {
@@ -63,4 +63,20 @@ export const CONVERSION_FUNCTIONS: Array<[string, FunctionDef]> = [
       },
     },
   ],
+  ["tolist", { params: "value", min: 1, max: 1, call: (a) => (a.any(0) === null ? null : [...a.list(0)]) }],
+  [
+    "toset",
+    {
+      params: "value",
+      min: 1,
+      max: 1,
+      call: (a) => {
+        if (a.any(0) === null) return null;
+        const out: unknown[] = [];
+        for (const v of a.list(0)) if (!out.some((o) => deepEqual(o, v))) out.push(v);
+        return out;
+      },
+    },
+  ],
+  ["tomap", { params: "value", min: 1, max: 1, call: (a) => (a.any(0) === null ? null : { ...a.map(0) }) }],
 ];

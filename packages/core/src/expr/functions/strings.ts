@@ -1,7 +1,7 @@
 /** String functions: case, replace and regex_match, split and join, trim, format, prefixes. */
 import { MAX_COLLECTION_SIZE, MAX_REGEX_INPUT, MAX_STRING_LENGTH } from "../limits.js";
 import { type CompiledRegex, compileRegex, RegexError, regexReplaceAll, regexTest } from "../regex.js";
-import { checkLength, codePoints, formatNumber, toText, typeOf, ValueError } from "../values.js";
+import { checkLength, codePoints, formatNumber, typeOf, ValueError } from "../values.js";
 import { ARTICLE, type Args, evalError, FnError, type FunctionDef } from "./args.js";
 
 function checkSize<T>(fn: string, list: T[]): T[] {
@@ -42,55 +42,6 @@ function regexInput(a: Args, i: number, s: string): void {
       i,
     );
   }
-}
-
-function fmt(a: Args): string {
-  const f = a.str(0);
-  let out = "";
-  let next = 1;
-  for (let i = 0; i < f.length; i++) {
-    const c = f[i] as string;
-    if (c !== "%") {
-      out += c;
-      continue;
-    }
-    const verb = f[++i];
-    if (verb === "%") {
-      out += "%";
-      continue;
-    }
-    if (verb === undefined || !"sdqv".includes(verb)) {
-      throw evalError(
-        "format",
-        `unknown verb "%${verb ?? ""}" in the format string.`,
-        0,
-        "The verbs are %s %d %q %v and %%.",
-      );
-    }
-    if (next >= a.length) {
-      throw evalError(
-        "format",
-        "not enough arguments for the verbs in the format string.",
-        undefined,
-        `Pass one argument per verb (${f.split("%%").join("").split("%").length - 1} verbs).`,
-      );
-    }
-    const v = a.values[next];
-    if (verb === "d") {
-      if (typeof v !== "number" || !Number.isInteger(v)) throw a.typeError(next, "a whole number (for %d)");
-      out += formatNumber(v);
-    } else if (verb === "q") {
-      out += JSON.stringify(toText(v));
-    } else {
-      out += toText(v);
-    }
-    next++;
-    checkLength(out);
-  }
-  if (next < a.length) {
-    throw evalError("format", `${a.length - next} more argument(s) than verbs in the format string.`, next);
-  }
-  return out;
 }
 
 export const STRING_FUNCTIONS: Array<[string, FunctionDef]> = [
@@ -210,7 +161,6 @@ export const STRING_FUNCTIONS: Array<[string, FunctionDef]> = [
     },
   ],
   ["trimspace", { params: "str", min: 1, max: 1, call: (a) => a.str(0).trim() }],
-  ["format", { params: "fmt, args…", min: 1, max: Number.POSITIVE_INFINITY, call: (a) => fmt(a) }],
   ["startswith", { params: "str, prefix", min: 2, max: 2, call: (a) => a.str(0).startsWith(a.str(1)) }],
   ["endswith", { params: "str, suffix", min: 2, max: 2, call: (a) => a.str(0).endsWith(a.str(1)) }],
 ];

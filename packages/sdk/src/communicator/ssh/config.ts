@@ -37,6 +37,19 @@ export interface SSHConfig {
   ssh_bastion_password?: string;
   ssh_bastion_private_key_file?: string;
   ssh_bastion_agent_auth?: boolean;
+  /** Connect through this SOCKS5 proxy. */
+  ssh_proxy_host?: string;
+  ssh_proxy_port?: number;
+  ssh_proxy_username?: string;
+  ssh_proxy_password?: string;
+  /** Ciphers and key exchange algorithms to offer, in order; default: ssh2's. */
+  ssh_ciphers?: string[];
+  ssh_key_exchange_algorithms?: string[];
+  /** "[bind:]port:host:hostport" tunnels while connected, as ssh -L / -R. */
+  ssh_local_tunnels?: string[];
+  ssh_remote_tunnels?: string[];
+  /** Run commands in a pseudo-terminal. */
+  ssh_pty?: boolean;
   /** Receives progress lines ("waiting for SSH…"). Never given secrets. */
   log?: (line: string) => void;
   /** Back-off between connection attempts: starts at `initialMs` (default 250) and doubles up to `maxMs` (default 5000). */

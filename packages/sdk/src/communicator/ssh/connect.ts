@@ -1,4 +1,5 @@
 /** Connecting: the retry loop until ssh_timeout, host key pins, the bastion hop, adopting the connection. */
+
 import { readFile } from "node:fs/promises";
 import { abortableSleep } from "@kiln/core";
 import type { Client } from "ssh2";
@@ -8,6 +9,8 @@ import { type AuthPlan, authPlan } from "./auth.js";
 import { cancelled, describeError } from "./errors.js";
 import { AttemptError, type AttemptState, handshake } from "./handshake.js";
 import type { SSHLink } from "./link.js";
+import { proxySocket } from "./proxy.js";
+import { openTunnels } from "./tunnels.js";
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return abortableSleep(Math.max(0, ms), signal, () => cancelled("waiting for SSH"));
@@ -49,6 +52,16 @@ async function connectLoop(link: SSHLink, signal?: AbortSignal): Promise<void> {
       try {
         const client = await connectOnce(link, plan, pins, remaining, signal);
         adopt(link, client);
+        const local = link.config.ssh_local_tunnels ?? [];
+        const remote = link.config.ssh_remote_tunnels ?? [];
+        if (local.length + remote.length > 0) {
+          try {
+            link.tunnels = await openTunnels(client, local, remote, (l) => link.log(l));
+          } catch (e) {
+            await link.dropClient();
+            throw e;
+          }
+        }
         link.log(
           `connected to ${link.target} as ${link.config.ssh_username}${attempt > 1 ? ` after ${attempt} attempts` : ""}`,
         );
@@ -238,6 +251,23 @@ async function connectOnce(
   let sock: NodeJS.ReadableStream | undefined;
   try {
     sock = await bastionSocket(link, remaining, signal);
+    if (!sock && link.config.ssh_proxy_host) {
+      const p = link.config;
+      sock = await proxySocket(
+        {
+          host: p.ssh_proxy_host as string,
+          port: p.ssh_proxy_port ?? 1080,
+          ...(p.ssh_proxy_username ? { username: p.ssh_proxy_username } : {}),
+          ...(p.ssh_proxy_password ? { password: p.ssh_proxy_password } : {}),
+        },
+        link.host,
+        link.port,
+        Math.min(remaining, 30_000),
+      ).catch((e: unknown) => {
+        // A proxy that is not up yet, or a machine it cannot reach yet: try again until ssh_timeout.
+        throw new AttemptError("transient", (e as Error).message, undefined, e);
+      });
+    }
   } catch (err) {
     if (err instanceof AttemptError) throw err;
     if (err instanceof CommunicatorError) throw new AttemptError("fatal", err.message, undefined, err);

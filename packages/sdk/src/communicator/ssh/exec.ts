@@ -169,7 +169,8 @@ export function exec(link: SSHLink, command: string, opts: ExecOptions = {}): Pr
       }, ms);
     }
     try {
-      client.exec(full, (err, ch) => {
+      // ssh_pty: a pseudo-terminal for commands that want one (sudo with requiretty).
+      client.exec(full, link.config.ssh_pty ? { pty: true } : {}, (err, ch) => {
         if (err) {
           if (link.dead.has(client)) return lost();
           return fail(

@@ -82,6 +82,11 @@ export function handshake(
     },
   };
   if (where.sock) cfg.sock = where.sock as NonNullable<ConnectConfig["sock"]>;
+  const algorithms: NonNullable<ConnectConfig["algorithms"]> = {};
+  if (link.config.ssh_ciphers?.length) algorithms.cipher = link.config.ssh_ciphers as never;
+  if (link.config.ssh_key_exchange_algorithms?.length)
+    algorithms.kex = link.config.ssh_key_exchange_algorithms as never;
+  if (Object.keys(algorithms).length > 0) cfg.algorithms = algorithms;
   if (where.agent) {
     cfg.agent = where.agent;
     cfg.agentForward = true;

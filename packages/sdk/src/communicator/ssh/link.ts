@@ -24,6 +24,8 @@ export class SSHLink implements SSHSettings {
   readonly dead = new WeakSet<Client>();
   /** The SHA256 fingerprint of the server's host key, once connected. */
   hostKeyFingerprint: string | undefined;
+  /** ssh_local_tunnels / ssh_remote_tunnels of the current connection. */
+  tunnels: { close(): Promise<void> } | undefined;
 
   constructor(readonly config: SSHConfig) {
     const s = resolveSettings(config);
@@ -83,6 +85,9 @@ export class SSHLink implements SSHSettings {
     const c = this.client;
     this.client = undefined;
     this.sftpSession = undefined;
+    const t = this.tunnels;
+    this.tunnels = undefined;
+    await t?.close();
     await this.endClient(c);
   }
 
