@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // bench/cli-startup: cold `kiln validate` of a generated build file with 50 QEMU sources, run
 // repeatedly in fresh processes; prints the median and, when Debian's packer is installed, the
-// same for `packer validate` of the equivalent JSON template and the ratio kiln/packer.
+// same for `packer validate` of the equivalent JSON template and the ratio kiln/packer. Then
+// what the time goes to, each in fresh processes too: node's own start, kiln's start
+// (`kiln version`: the bundle, its compiled code from the cache), reading the YAML and checking
+// its structure (`validate --syntax-only`), the rest (plugins, options, expressions).
 //   node bench/cli-startup/run.mjs [--runs N]
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -99,7 +102,7 @@ for (let i = 0; i < RUNS; i++) {
   if (havePacker) packerTimes.push(time("packer", ["validate", packerFile]));
 }
 const k = median(kilnTimes);
-// The first run on a machine compiles the schemas' validators and caches them; measure it too.
+// The first run on a machine compiles the schemas' validators and caches them (and the CLI's code); measure it too.
 const coldCaches = [];
 for (let i = 0; i < 5; i++) {
   const cache = join(dir, `cache-${i}`);
@@ -116,10 +119,25 @@ console.log(
   `  kiln   median ${k.toFixed(1)} ms  (min ${Math.min(...kilnTimes).toFixed(1)}, max ${Math.max(...kilnTimes).toFixed(1)})`,
 );
 console.log(
-  `  kiln   median ${median(coldCaches).toFixed(1)} ms  with an empty validator cache (the first run on a machine)`,
+  `  kiln   median ${median(coldCaches).toFixed(1)} ms  with empty caches (compiled validators and code: the first run on a machine)`,
 );
 const nodeOnly = median(Array.from({ length: 11 }, () => time(process.execPath, ["-e", ""])));
 console.log(`  node   median ${nodeOnly.toFixed(1)} ms  (an empty node process, the floor)`);
+// The stages in turn within each round, so that a change in the machine's load hits them alike.
+const stages = { start: [], syntax: [], full: [] };
+for (let i = 0; i < RUNS; i++) {
+  stages.start.push(time(process.execPath, [kilnBin, "version"]));
+  stages.syntax.push(time(process.execPath, [kilnBin, "validate", "--syntax-only", kilnFile]));
+  stages.full.push(time(process.execPath, [kilnBin, "validate", kilnFile]));
+}
+const start = median(stages.start);
+const syntax = median(stages.syntax);
+const full = median(stages.full);
+console.log("  where it goes (medians):");
+console.log(`    node's start                          ${nodeOnly.toFixed(1)} ms`);
+console.log(`    + kiln's start (kiln version)         ${(start - nodeOnly).toFixed(1)} ms`);
+console.log(`    + YAML and structure (--syntax-only)  ${(syntax - start).toFixed(1)} ms`);
+console.log(`    + plugins, options, expressions       ${(full - syntax).toFixed(1)} ms`);
 if (havePacker) {
   const p = median(packerTimes);
   console.log(`  packer median ${p.toFixed(1)} ms  (${packer.stdout.trim()}, same template as JSON)`);

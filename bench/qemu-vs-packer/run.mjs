@@ -126,6 +126,8 @@ for (let i = 0; i < RUNS; i++) {
     join(repo, "packages/cli/bin.js"),
     "build",
     "--force",
+    // Packer has no checkpoints: every kiln run is a full build too (bench/rebuild measures them).
+    "--no-cache",
     "--json",
     "kiln.yaml",
   ]);

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { main } from "./dist/main.js";
+import { bundlePath, loadBundle } from "./dist/start.js";
+
+const { main } = loadBundle(bundlePath());
 
 main(process.argv.slice(2)).then(
   (code) => {

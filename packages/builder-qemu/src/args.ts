@@ -7,6 +7,8 @@ import type { Accel } from "./state.js";
 export interface VmDisk {
   path: string;
   format: string;
+  /** The QEMU block node on top of it, once kiln put one there itself (a checkpoint's overlay). */
+  node?: string;
 }
 
 export interface VmConfig {

@@ -5,6 +5,10 @@
  *   HTTP server → host port → accelerator → swtpm → QEMU → VNC password → boot command → SSH →
  *   provisioners → clear keys → shutdown → compaction → output directory moved into place.
  *
+ * With checkpoints, a rebuild starts instead from a saved machine (checkpoint.ts): output
+ * directory → saved key → ISO → disk overlays → HTTP → port → accelerator → QEMU -incoming →
+ * state loaded → SSH again → the provisioners that changed → the same steps to the end.
+ *
  * Everything is written into a hidden sibling of the output directory and renamed into place
  * by the last step, so a failed or interrupted build leaves no output directory. QEMU is
  * stopped by its step's cleanup whatever happens (ACPI power button, then quit, then SIGKILL).
@@ -17,18 +21,18 @@ import type { Artifact, BuilderRuntime } from "@kiln/core";
 import {
   cdStep,
   clearAuthorizedKeysStep,
-  downloadStep,
   finishOutputStep,
   floppyStep,
-  httpServerStep,
   OUTPUT_DIR,
   outputDirectoryStep,
   temporaryKeyStep,
 } from "@kiln/sdk";
 import { qemuCheck } from "./check.js";
-import { httpGuestIp, vmName } from "./defaults.js";
+import { qemuCheckpoints, qemuOutputPath } from "./checkpoint.js";
+import { vmName } from "./defaults.js";
 import { qemuErrors } from "./errors.js";
 import type { QemuOptions } from "./schema.js";
+import { httpStep, sourceStep } from "./shared-steps.js";
 import { DISKS, EFI } from "./state.js";
 import { acceleratorStep } from "./steps/accelerator.js";
 import { bootStep } from "./steps/boot.js";
@@ -51,19 +55,12 @@ export const qemuBuilder: BuilderRuntime<QemuOptions> = {
     const before = [
       outputDirectoryStep(o),
       temporaryKeyStep(o),
-      downloadStep(o, {
-        what: o.disk_image ? "the disk image" : "the ISO",
-        // A disk image keeps the URL's extension (.qcow2, .img) unless iso_target_extension says otherwise.
-        ...(o.disk_image && o.iso_target_extension === "iso"
-          ? { extensionFromUrl: true }
-          : { extension: o.iso_target_extension }),
-      }),
+      sourceStep(o),
       diskStep(o),
       efiStep(o),
       cdStep(o),
       floppyStep(o),
-      // On user networking the guest reaches the host at 10.0.2.2; on a bridge, at the host's own address.
-      httpServerStep(o, { guestIp: (h) => httpGuestIp(o, h.ip) }),
+      httpStep(o),
       portStep(o),
       acceleratorStep(o),
       tpmStep(o),
@@ -75,6 +72,10 @@ export const qemuBuilder: BuilderRuntime<QemuOptions> = {
     const after = [clearAuthorizedKeysStep(o), shutdownStep(o), compactStep(o), finishOutputStep()];
     return [...before.map(qemuErrors.wrap), provision, ...after.map(qemuErrors.wrap)];
   },
+
+  // Checkpoints (docs/checkpoints.md) and the up-to-date record beside output_directory.
+  checkpoints: qemuCheckpoints,
+  outputPath: qemuOutputPath,
 
   artifact(o, ctx): Artifact | undefined {
     const out = ctx.state.get(OUTPUT_DIR);

@@ -14,11 +14,16 @@ export interface Vm {
   qmp: QmpClient;
   serialLog: string;
   command: string;
+  /** Resets the guest went through (QMP RESET): an install reboots before SSH answers. */
+  resets: number;
 }
 export const VM = stateKey<Vm>("qemu-vm");
 
 /** The working disks in the staging folder and the file names they get in the output (disk step). */
 export const DISKS = stateKey<{ disks: VmDisk[]; names: string[] }>("qemu-disks");
+
+/** The format of the disk image the disks were made from (disk step, with disk_image). */
+export const SOURCE_FORMAT = stateKey<string>("qemu-source-format");
 
 /** OVMF code and the run's copy of its variables (disk step, with efi_boot). */
 export const EFI = stateKey<{ code: string; vars: string }>("qemu-efi");

@@ -22,7 +22,10 @@ const BOOL_WORDS: Record<string, boolean> = { true: true, false: false, "1": tru
 
 /** Async only so that the "did you mean" code is loaded when there is a mistake, not at every start. */
 export async function parseCommandArgs(spec: CommandSpec, argv: readonly string[]): Promise<Parsed> {
-  const flags = new Map<string, Flag>([...spec.flags, ...COMMON_FLAGS].map((f) => [f.name, f]));
+  const all = [...spec.flags, ...COMMON_FLAGS];
+  const flags = new Map<string, Flag>(all.map((f) => [f.name, f]));
+  // A one-letter alias (`-o` for `--output`) is the same flag, its value kept under the long name.
+  for (const f of all) if (f.short && !flags.has(f.short)) flags.set(f.short, f);
   const values: Values = {};
   const positionals: string[] = [];
   let help = false;
@@ -44,9 +47,10 @@ export async function parseCommandArgs(spec: CommandSpec, argv: readonly string[
     }
     const body = tok.startsWith("--") ? tok.slice(2) : tok.slice(1);
     const eq = body.indexOf("=");
-    const name = eq < 0 ? body : body.slice(0, eq);
+    const written = eq < 0 ? body : body.slice(0, eq);
     const inline = eq < 0 ? undefined : body.slice(eq + 1);
-    const flag = flags.get(name);
+    const flag = flags.get(written);
+    const name = flag?.name ?? written;
     if (!flag) {
       const other = PACKER_SPELLINGS[name];
       if (other) return fail(`kiln ${spec.name} has no flag ${tok}; write ${other}`);

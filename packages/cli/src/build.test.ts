@@ -149,7 +149,7 @@ describe("kiln build", () => {
 
 describe("kiln build on a terminal", () => {
   it("shows a live line per run with its step and elapsed time, and the log lines above", async () => {
-    const pty = (await import("node-pty")).default;
+    const pty = (await import("@lydell/node-pty")).default;
     const { f } = file((log) => twoRuns(log));
     const term = pty.spawn(process.execPath, [bin, "build", f], {
       cols: 120,

@@ -213,6 +213,8 @@ describe("help", () => {
       "var-file",
       "no-install",
       "allow-scripts",
+      "no-cache",
+      "cache-dir",
       "no-color",
       "help",
     ]);

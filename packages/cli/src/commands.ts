@@ -10,6 +10,8 @@ export interface Flag {
   arg?: string;
   /** May be given more than once; the values are kept in order. */
   multiple?: boolean;
+  /** A one-letter alias, written `-o` (its value is kept under `name`). */
+  short?: string;
   help: string;
 }
 
@@ -63,13 +65,42 @@ export const COMMANDS: CommandSpec[] = [
       ...vars,
       { name: "no-install", help: "never install missing plugins; fail instead" },
       { name: "allow-scripts", help: "let npm run the install scripts of the plugins it installs" },
+      { name: "no-cache", help: "neither resume from checkpoints nor save them (docs/checkpoints.md)" },
+      {
+        name: "cache-dir",
+        arg: "dir",
+        help: "keep checkpoints in dir/checkpoints (default: $XDG_CACHE_HOME/kiln)",
+      },
     ],
     examples: [
       ["kiln build .", "the kiln.yaml (or only *.kiln.yaml) of this folder"],
+      [
+        "kiln build --force image.kiln.yaml",
+        "rebuild: resumes the saved machine from the first changed step",
+      ],
       ["kiln build --only 'debian.*' --var version=12 image.kiln.yaml", "one build, one variable set"],
       ["kiln build -var version=12 -on-error=ask image.kiln.yaml", "Packer's spelling works too"],
     ],
     load: () => import("./commands/build.js"),
+  },
+  {
+    name: "cache",
+    summary: "List or prune the checkpoints kiln keeps to resume builds",
+    operands: "list | prune",
+    flags: [
+      { name: "json", help: "list: print the checkpoints as JSON" },
+      {
+        name: "keep-size",
+        arg: "size",
+        help: "prune: remove the least recently used until at most size is left (20GiB)",
+      },
+      { name: "cache-dir", arg: "dir", help: "the cache folder (default: $XDG_CACHE_HOME/kiln)" },
+    ],
+    examples: [
+      ["kiln cache list", "each checkpoint: key, run, step, size, last use"],
+      ["kiln cache prune --keep-size 20GiB", "make room, least recently used first"],
+    ],
+    load: () => import("./commands/cache.js"),
   },
   {
     name: "validate",
@@ -84,6 +115,32 @@ export const COMMANDS: CommandSpec[] = [
       ["kiln validate --var-file prod.yaml image.kiln.yaml", "with the variables of prod.yaml"],
     ],
     load: () => import("./commands/validate.js"),
+  },
+  {
+    name: "import",
+    summary: "Translate Packer templates (HCL2, .pkr.json or legacy JSON) into a kiln build file",
+    operands: "<template or folder>...",
+    flags: [
+      {
+        name: "output",
+        short: "o",
+        arg: "file",
+        help: "where to write the build file (default: beside the template)",
+      },
+      {
+        name: "var-file",
+        arg: "file",
+        multiple: true,
+        help: "a .pkrvars.hcl / .json variables file to translate too (repeatable)",
+      },
+      { name: "check", help: "print the report only; write nothing" },
+      { name: "force", help: "overwrite an existing output" },
+    ],
+    examples: [
+      ["kiln import ./packer -o image.kiln.yaml", "a folder of *.pkr.hcl files, as Packer reads it"],
+      ["kiln import --check template.json", "what a legacy JSON template would become, nothing written"],
+    ],
+    load: () => import("./commands/import.js"),
   },
   {
     name: "inspect",
@@ -106,7 +163,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "init",
-    summary: "Install the plugins a build file needs into .kiln/plugins and write kiln.lock",
+    summary:
+      "Install the plugins a build file needs into .kiln/plugins; write kiln.lock and the editor schema",
     operands: "[file|folder]",
     flags: [
       { name: "upgrade", help: "take the newest versions the ranges allow and rewrite kiln.lock" },
@@ -132,10 +190,20 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "schema",
-    summary: "Print the JSON Schema of build files (composed with a file's plugins when given one)",
+    summary:
+      "Print the editor's JSON Schema of build files (composed with a file's plugins), or --write it to .kiln/schema.json",
     operands: "[file|folder]",
-    flags: [],
-    examples: [["kiln schema image.kiln.yaml > .kiln/schema.json", "a schema for your editor"]],
+    flags: [
+      {
+        name: "write",
+        help: "write .kiln/schema.json beside the file and add the yaml-language-server modeline to it",
+      },
+      { name: "force", help: "with --write: replace a modeline that names another schema" },
+    ],
+    examples: [
+      ["kiln schema --write image.kiln.yaml", "the schema of exactly the file's plugins, named in the file"],
+      ["kiln schema > schema.json", "the standard plugins' schema, as published"],
+    ],
     load: () => import("./commands/schema.js"),
   },
   {

@@ -5,7 +5,7 @@
  * kiln.lock holds their integrity, that a third-party builder made with create-kiln-plugin works,
  * and that a tampered tarball and an incompatible plugin are refused clearly.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import {
   copyFileSync,
   existsSync,
@@ -23,6 +23,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   npmEnv,
+  otherPlatformBuilds,
+  packManifest,
   packThirdParty,
   packWorkspace,
   pool,
@@ -111,6 +113,10 @@ beforeAll(async () => {
     const { tgz, manifest } = await packThirdParty(f, dest);
     await putTarball(reg, tgz, manifest);
   });
+  // Other platforms' builds of what has one per platform: manifests only, for complete locks.
+  await pool(otherPlatformBuilds(third), 4, async ({ manifest }) => {
+    await putTarball(reg, await packManifest(manifest, dest), manifest);
+  });
   const t2 = Date.now();
   await pool([...tarballs], 4, (t) => publishTarball(reg, t, env));
   console.log(
@@ -157,6 +163,120 @@ describe("kiln from a registry (Verdaccio)", () => {
     expect(build.code, build.stderr + build.stdout).toBe(0);
     expect(build.stderr).not.toContain("Installing");
     expect(readFileSync(join(dir, "provisioned.txt"), "utf8").trim()).toBe("provisioned-by-shell-local");
+  });
+
+  it("a packed @kiln/cli in an empty folder installs with no compiler on PATH; init installs the standard plugins and the editor schema; validate passes; shell-local gets a pseudo-terminal", {
+    timeout: 120_000,
+  }, async () => {
+    // Only node and npm on PATH: no python3, make, cc or g++ for node-gyp to find.
+    const bin = join(tmp, "no-compiler-bin");
+    mkdirSync(bin, { recursive: true });
+    const npmCli = join(dirname(process.execPath), "..", "lib", "node_modules", "npm", "bin");
+    symlinkSync(process.execPath, join(bin, "node"));
+    writeFileSync(
+      join(bin, "npm"),
+      `#!/bin/sh\nexec "${process.execPath}" "${join(npmCli, "npm-cli.js")}" "$@"\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    for (const tool of ["python3", "make", "cc", "gcc", "g++"]) {
+      expect(spawnSync("sh", ["-c", `command -v ${tool}`], { env: { PATH: bin } }).status, tool).not.toBe(0);
+    }
+    const noCompiler = { ...env, PATH: bin };
+    const dir = join(tmp, "packed-cli");
+    mkdirSync(dir, { recursive: true });
+    // Scripts allowed, as a plain `npm install` does: nothing in the CLI's tree may need a build.
+    writeFileSync(join(dir, ".npmrc"), `registry=${reg.url}\n`);
+    await exec("npm", ["install", "--no-audit", "--no-fund", `@kiln/cli@${cliVersion}`], {
+      cwd: dir,
+      env: noCompiler,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const cliDir = join(dir, "node_modules", "@kiln", "cli");
+    for (const f of [
+      "LICENSE",
+      "README.md",
+      "schema.json",
+      "bundle/kiln.cjs",
+      "bundle/THIRD-PARTY-LICENSES.txt",
+    ])
+      expect(existsSync(join(cliDir, f)), f).toBe(true);
+    expect(JSON.parse(readFileSync(join(cliDir, "schema.json"), "utf8")).$id).toBe(
+      "https://cdn.jsdelivr.net/npm/@kiln/cli@0/schema.json",
+    );
+    const body = `kiln: 1
+
+sources:
+  disk:
+    type: qemu
+    iso_url: https://example.invalid/debian.iso
+    iso_checksum: none
+    memory: \${{ 512 * 2 }}
+    ssh_username: root
+  here:
+    type: "null"
+    communicator: none
+
+builds:
+  - sources: [disk, here]
+    provisioners:
+      - type: shell-local
+        only: [here]
+        inline: ["[ -t 1 ] && echo on-a-terminal || echo not-a-terminal"]
+      - type: shell
+        except: [here]
+        inline: ["true"]
+      - type: file
+        except: [here]
+        content: hello
+        destination: /tmp/hello
+    post-processors:
+      - type: manifest
+      - type: checksum
+        only: [disk]
+        checksum_types: [sha256]
+`;
+    writeFileSync(join(dir, "image.kiln.yaml"), body);
+    const kilnBin = join(dir, "node_modules", ".bin", "kiln");
+    const run = async (args: string[]) => {
+      try {
+        const r = await exec(kilnBin, args, { cwd: dir, env: noCompiler, maxBuffer: 16 * 1024 * 1024 });
+        return { code: 0, stdout: r.stdout, stderr: r.stderr };
+      } catch (e) {
+        const err = e as { code?: number; stdout?: string; stderr?: string };
+        return { code: err.code ?? -1, stdout: err.stdout ?? "", stderr: err.stderr ?? "" };
+      }
+    };
+    // Before init the plugins are not there, and the hint says what to run.
+    const early = await run(["validate", "image.kiln.yaml"]);
+    expect(early.code).toBe(2);
+    expect(early.stderr).toContain("KILN_PLUGIN_NOT_FOUND");
+    expect(early.stderr).toContain("Run `kiln init` to install the plugins this file uses");
+    const init = await run(["init"]);
+    expect(init.code, init.stderr + init.stdout).toBe(0);
+    expect(init.stdout).toContain("Wrote .kiln/schema.json");
+    const lock = JSON.parse(readFileSync(join(dir, "kiln.lock"), "utf8"));
+    expect(Object.keys(lock.plugins).sort()).toEqual([
+      "@kiln/builder-null",
+      "@kiln/builder-qemu",
+      "@kiln/post-processors",
+      "@kiln/provisioners",
+    ]);
+    const schema = JSON.parse(readFileSync(join(dir, ".kiln", "schema.json"), "utf8"));
+    expect(schema.definitions["builder:qemu"].properties.memory).toBeTruthy();
+    expect(readFileSync(join(dir, "image.kiln.yaml"), "utf8")).toBe(
+      `# yaml-language-server: $schema=.kiln/schema.json\n\n${body}`,
+    );
+    const validate = await run(["validate", "image.kiln.yaml"]);
+    expect(validate.code, validate.stderr).toBe(0);
+    expect(validate.stdout).toContain("image.kiln.yaml: valid (2 sources, 1 build, 2 runs)");
+    expect((await run(["fmt", "--check", "image.kiln.yaml"])).code).toBe(0);
+    // The prebuilt pseudo-terminal came with the plugins, though kiln installs them with scripts off.
+    const build = await run(["build", "--only", "*.here", "image.kiln.yaml"]);
+    expect(build.code, build.stderr + build.stdout).toBe(0);
+    expect(build.stdout).toContain("on-a-terminal");
+    expect(build.stdout + build.stderr).not.toContain("no pseudo-terminal");
   });
 
   it("inspect and plugins list show the package and version serving each type from .kiln/plugins", async () => {

@@ -1,7 +1,8 @@
 /** The help texts, made from the command table: one line per command, one line per flag. */
 import { COMMANDS, COMMON_FLAGS, type CommandSpec, type Flag } from "./commands.js";
 
-const flagText = (f: Flag) => `${f.name === "help" ? "-h, " : ""}--${f.name}${f.arg ? ` <${f.arg}>` : ""}`;
+const flagText = (f: Flag) =>
+  `${f.name === "help" ? "-h, " : f.short ? `-${f.short}, ` : ""}--${f.name}${f.arg ? ` <${f.arg}>` : ""}`;
 
 function table(rows: Array<[string, string]>, indent = "  "): string[] {
   const width = Math.max(0, ...rows.map(([a]) => a.length));

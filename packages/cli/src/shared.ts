@@ -1,6 +1,5 @@
 /** What the commands share: loading a file with the CLI's plugin search path, and reporting problems. */
 import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   type Diagnostic,
   formatDiagnostics,
@@ -17,10 +16,10 @@ import {
 import { buildFileOf } from "./build-file.js";
 import { type CommandContext, EXIT } from "./context.js";
 import { pluginFolder } from "./install/lock.js";
+import { CLI_DIR } from "./own.js";
 import { STANDARD_PLUGINS } from "./standard.js";
 
-/** The CLI's own install: the standard set it depends on resolves from here. */
-export const CLI_DIR = fileURLToPath(new URL("..", import.meta.url));
+export { CLI_DIR };
 
 /**
  * Where plugins are looked for besides the build file's folder (and its parents): the project

@@ -1,5 +1,5 @@
 /**
- * For the terminal tests: run a command in a real pseudo-terminal (node-pty) and feed what it
+ * For the terminal tests: run a command in a real pseudo-terminal (@lydell/node-pty) and feed what it
  * writes into a real terminal emulator (xterm.js, headless), so tests read the screen a person
  * would see — wrapped rows, erased lines, the cursor — not the escape codes.
  *
@@ -8,8 +8,8 @@
  * screen after each frame, so a test can check every state the screen was in.
  */
 import { fileURLToPath } from "node:url";
+import pty from "@lydell/node-pty";
 import xterm from "@xterm/headless";
-import pty from "node-pty";
 
 const SYNC_OFF = "\u001b[?2026l";
 export const BIN = fileURLToPath(new URL("../bin.js", import.meta.url));

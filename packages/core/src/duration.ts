@@ -11,7 +11,8 @@ const UNIT_MS: Record<string, number> = {
   h: 3_600_000,
 };
 
-const PART = /^([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)/;
+// µs and μs (micro sign, Greek mu) written as escapes: the CLI's bundle is ASCII, read without decoding.
+const PART = /^([0-9]*\.?[0-9]*)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/;
 
 /**
  * Parse a duration the way Packer (Go's `time.ParseDuration`) does — "5m", "1h30m", "1.5s",

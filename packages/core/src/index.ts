@@ -9,6 +9,25 @@ export {
 } from "./engine/build.js";
 export { type CheckOptions, checkComponents } from "./engine/check.js";
 export {
+  CHECKPOINTS,
+  type CheckpointHooks,
+  type CheckpointInfo,
+  type CheckpointSaveContext,
+  type CheckpointSession,
+} from "./engine/checkpoint/api.js";
+export { CHECKPOINT_UNUSABLE, CheckpointUnusableError } from "./engine/checkpoint/errors.js";
+export { hashPath, sha256 } from "./engine/checkpoint/hash.js";
+export { localPaths } from "./engine/checkpoint/inputs.js";
+export { type PruneOptions, type PruneResult, pruneCache } from "./engine/checkpoint/prune.js";
+export { type OutputRecord, readRecord, recordPath } from "./engine/checkpoint/record.js";
+export type { CheckpointSettings } from "./engine/checkpoint/run.js";
+export {
+  type CacheEntry,
+  type CheckpointMeta,
+  CheckpointStore,
+  defaultCacheDir,
+} from "./engine/checkpoint/store.js";
+export {
   createRunContext,
   type OwnedRunContext,
   type RunContextInit,
@@ -77,7 +96,6 @@ export { coreVersion } from "./plugins/version.js";
 export { formatDiagnostic, formatDiagnostics } from "./report.js";
 export {
   baseSchema,
-  composeSchema,
   DURATION_PATTERN,
   type JsonSchema,
   KIND_KEY,
@@ -88,7 +106,14 @@ export {
   PROVISIONER_COMMON,
   SCHEMA_ID,
 } from "./schema/base.js";
+export { cacheDir } from "./schema/compile.js";
+export {
+  type ComposedComponent,
+  type ComposeOptions,
+  composeSchema,
+} from "./schema/compose.js";
 export { applyDefaults } from "./schema/defaults.js";
+export { acceptExpressions, EXPR_IN_STRING, EXPR_WHOLE } from "./schema/expressions.js";
 export { compileSchema, suggest, validateValue } from "./schema/validate.js";
 export { abortableSleep, abortError, messageOf, throwIfAborted } from "./util/abort.js";
 export { formatBytes } from "./util/bytes.js";

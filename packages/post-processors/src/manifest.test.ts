@@ -97,6 +97,22 @@ describe("manifest", () => {
     expect(doc.builds[1].files).toEqual([{ name: disk, size: 3 }]);
   });
 
+  it("records the run's checkpoint keys as kiln_checkpoints, and keeps them when it appends", async () => {
+    const checkpoints = [
+      { index: 0, step: "connect", key: "a".repeat(64), how: "restored" as const },
+      { index: 1, step: "shell", key: "b".repeat(64), how: "saved" as const },
+    ];
+    const ctx = makeContext(manifestSchema, dir, { strip_time: true }, { files: [], checkpoints });
+    await manifest.postProcess(ctx);
+    await runManifest({ strip_time: true }, [], { source: "other" });
+    const text = await readFile(join(dir, "packer-manifest.json"), "utf8");
+    const doc = JSON.parse(text);
+    expect(doc.builds[0].kiln_checkpoints).toEqual(checkpoints);
+    // Without checkpoints, the entry is Packer's: no kiln_checkpoints key at all.
+    expect(Object.keys(doc.builds[1])).not.toContain("kiln_checkpoints");
+    expect(text.indexOf('"kiln_checkpoints"')).toBeGreaterThan(text.indexOf('"custom_data"'));
+  });
+
   it("passes the input artifact through and keeps it", async () => {
     const { ctx, result } = await runManifest({}, []);
     expect(result.artifact).toBe(ctx.artifact);

@@ -48,6 +48,18 @@ export interface ManifestBuild {
   artifact_id: string;
   packer_run_uuid: string;
   custom_data: Record<string, string> | null;
+  /**
+   * kiln's addition, only when the run used checkpoints (so without them the bytes are
+   * Packer's): each checkpoint's index, step, key and whether the run restored or saved it.
+   */
+  kiln_checkpoints?: ManifestCheckpoint[];
+}
+
+export interface ManifestCheckpoint {
+  index: number;
+  step: string;
+  key: string;
+  how: string;
 }
 
 export interface ManifestDocument {
@@ -84,6 +96,13 @@ function orderedBuild(b: ManifestBuild): Record<string, unknown> {
     for (const k of goSortedKeys(data)) cd[goString(k)] = goString(data[k] as string);
     out.custom_data = cd;
   }
+  if (b.kiln_checkpoints)
+    out.kiln_checkpoints = b.kiln_checkpoints.map((c) => ({
+      index: c.index,
+      step: goString(c.step),
+      key: goString(c.key),
+      how: goString(c.how),
+    }));
   return out;
 }
 
@@ -166,6 +185,7 @@ function decodeBuild(v: unknown, i: number): ManifestBuild {
     customData = {};
     for (const [k, x] of Object.entries(cdRaw)) customData[k] = str(x, `${where}.custom_data.${k}`);
   }
+  const checkpoints = decodeCheckpoints(v.kiln_checkpoints);
   return {
     name: str(field(v, "name"), `${where}.name`),
     builder_type: str(field(v, "builder_type"), `${where}.builder_type`),
@@ -174,7 +194,24 @@ function decodeBuild(v: unknown, i: number): ManifestBuild {
     artifact_id: str(field(v, "artifact_id"), `${where}.artifact_id`),
     packer_run_uuid: str(field(v, "packer_run_uuid"), `${where}.packer_run_uuid`),
     custom_data: customData,
+    ...(checkpoints ? { kiln_checkpoints: checkpoints } : {}),
   };
+}
+
+/** kiln_checkpoints of an earlier entry, kept when the file is rewritten (dropped when malformed). */
+function decodeCheckpoints(v: unknown): ManifestCheckpoint[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  const ok = v.every(
+    (c) =>
+      isObject(c) &&
+      typeof c.index === "number" &&
+      typeof c.step === "string" &&
+      typeof c.key === "string" &&
+      typeof c.how === "string",
+  );
+  return ok
+    ? (v as ManifestCheckpoint[]).map(({ index, step, key, how }) => ({ index, step, key, how }))
+    : undefined;
 }
 
 /** Parse a manifest file's text. Throws a plain Error describing the problem. */
@@ -238,6 +275,9 @@ function redactEntry(
       files: entry.files?.map((f) => ({ ...f, name: redact(f.name) })) ?? null,
       artifact_id: redact(entry.artifact_id),
       custom_data: customData,
+      ...(entry.kiln_checkpoints
+        ? { kiln_checkpoints: entry.kiln_checkpoints.map((c) => ({ ...c, step: redact(c.step) })) }
+        : {}),
     },
   };
 }
@@ -281,6 +321,16 @@ export const manifest: PostProcessorRuntime<ManifestOptions> = {
       artifact_id: ctx.artifact.id,
       packer_run_uuid: ctx.run.runUuid,
       custom_data: customData,
+      ...(ctx.artifact.checkpoints?.length
+        ? {
+            kiln_checkpoints: ctx.artifact.checkpoints.map((c) => ({
+              index: c.index,
+              step: c.step,
+              key: c.key,
+              how: c.how,
+            })),
+          }
+        : {}),
     };
     const { entry, keys } = redactEntry(full, (t) => ctx.redact(t));
     if (keys.length) {

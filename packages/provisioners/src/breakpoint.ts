@@ -18,6 +18,8 @@ export function createBreakpoint(
   input: () => BreakpointInput = () => process.stdin,
 ): ProvisionerRuntime<BreakpointOptions> {
   return {
+    // Checkpoints: a disabled one does nothing; an active one lets a person change the machine.
+    checkpointInputs: (o) => (o.disable === true ? [] : false),
     async provision(ctx) {
       // An interrupted build does not go on, not even past a disabled breakpoint.
       throwIfAborted(ctx.signal, TYPE);

@@ -17,7 +17,7 @@
 
 import { lstat, mkdir, readdir, stat } from "node:fs/promises";
 import { basename, dirname, join, posix } from "node:path";
-import type { ProvisionContext, ProvisionerRuntime } from "@kiln/core";
+import { localPaths, type ProvisionContext, type ProvisionerRuntime } from "@kiln/core";
 import { pathListProblems, pathProblem } from "@kiln/sdk";
 import type { FileOptions } from "./schema.js";
 import {
@@ -230,6 +230,8 @@ async function download(ctx: ProvisionContext<FileOptions>, list: string[]): Pro
 }
 
 export const file: ProvisionerRuntime<FileOptions> = {
+  // Checkpoints: what it uploads. A download writes here, which a restored run would not redo.
+  checkpointInputs: (o) => (o.direction === "download" ? false : localPaths(o.source, o.sources)),
   // What is uploaded must exist, unless an earlier step makes it (generated: true).
   check: (o, ctx) =>
     o.direction !== "upload" || o.generated || o.content !== undefined

@@ -13,7 +13,7 @@ describe("@kiln/provisioners plugin", () => {
   it("loads each implementation only when create() is called", async () => {
     const source = readFileSync(new URL("./index.ts", import.meta.url), "utf8");
     expect(source).not.toMatch(/^import .* from "\.\/(shell|file|shell-local|breakpoint)\.js"/m);
-    expect(source).not.toMatch(/node-pty/);
+    expect(source).not.toMatch(/node-pty/); // the pseudo-terminal loads only when shell-local runs
     for (const p of plugin.provisioners) {
       const runtime = (await p.create()) as { provision?: unknown };
       expect(typeof runtime.provision, p.type).toBe("function");

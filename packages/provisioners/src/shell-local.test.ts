@@ -30,7 +30,8 @@ function alive(pid: number): boolean {
 const text = (s: string) => s.replace(/\r\n/g, "\n");
 
 const noPty = createShellLocal({
-  loadPty: () => Promise.reject(new Error("Cannot find module 'node-pty'\n  at somewhere")),
+  loadPty: () =>
+    Promise.reject(new Error("Cannot find module '@lydell/node-pty-linux-riscv64'\n  at somewhere")),
 });
 
 describe.skipIf(process.platform === "win32")("shell-local provisioner", () => {
@@ -79,14 +80,14 @@ describe.skipIf(process.platform === "win32")("shell-local provisioner", () => {
     expect(text(ctx.ui.out())).toBe("eof\n");
   });
 
-  it("falls back to pipes with a one-line notice when node-pty cannot be loaded", async () => {
+  it("falls back to pipes with a one-line notice when no pseudo-terminal module fits the platform", async () => {
     const ctx = ctxFor({ inline: ["[ -t 1 ] || echo not-a-terminal", "echo to-stderr >&2"] });
     await noPty.provision(ctx);
     expect(ctx.ui.out("stdout")).toBe("not-a-terminal\n");
     expect(ctx.ui.out("stderr")).toBe("to-stderr\n");
     const notice = ctx.ui.events.filter((e) => e.kind === "message").map((e) => e.text);
     expect(notice).toEqual([
-      "node-pty could not be loaded (Cannot find module 'node-pty'); running without a terminal, so output is not a terminal (no colours or progress bars)",
+      "no pseudo-terminal for this platform (Cannot find module '@lydell/node-pty-linux-riscv64'); running without a terminal, so output is not a terminal (no colours or progress bars)",
     ]);
   });
 

@@ -9,9 +9,11 @@
  *   `{{.Vars}}` is `NAME='value' ` per variable (env_var_format; with the default execute_command
  *   `NAME="$NAME" `, so values stay out of the command line); `{{.Script}}` (also `{{.Path}}`)
  *   the script's absolute path. The variables are also in the process environment.
- * - It runs under a pseudo-terminal (node-pty), so tools keep their colours and progress bars;
- *   its standard input is /dev/null, as in Packer. When node-pty cannot be loaded, it runs
- *   with plain pipes and says so once.
+ * - It runs under a pseudo-terminal, so tools keep their colours and progress bars; its standard
+ *   input is /dev/null, as in Packer. The pseudo-terminal is @lydell/node-pty: node-pty built
+ *   for Linux, macOS and Windows (x64, arm64) in per-platform packages, so installing needs no
+ *   compiler and no install script (kiln installs plugins with scripts off). Where none fits
+ *   (another platform, musl), it runs with plain pipes and says so once.
  * - Exit codes outside valid_exit_codes (default [0]) fail; only_on limits it to some operating
  *   systems; an interrupt kills the script's whole process group (TERM, then KILL).
  * - On Windows, use_linux_pathing makes the scripts POSIX scripts given to execute_command by
@@ -46,13 +48,15 @@ export type { ShellLocalOptions } from "./schema.js";
 
 const isWindows = process.platform === "win32";
 
-type PtyModule = typeof import("node-pty");
+type PtyModule = typeof import("@lydell/node-pty");
 
 let ptyModule: Promise<PtyModule> | undefined;
 
-/** node-pty, loaded once and only when a shell-local provisioner runs. */
+/** The pseudo-terminal module, loaded once and only when a shell-local provisioner runs. */
 export function loadNodePty(): Promise<PtyModule> {
-  ptyModule ??= import("node-pty").then((m) => ((m as { default?: PtyModule }).default ?? m) as PtyModule);
+  ptyModule ??= import("@lydell/node-pty").then(
+    (m) => ((m as { default?: PtyModule }).default ?? m) as PtyModule,
+  );
   return ptyModule;
 }
 
@@ -103,13 +107,15 @@ const fail: LocalShellErrorFactory = (kind, message, extra) =>
   provError(TYPE, kind === "options" ? CODES.options : CODES.failed, message, extra);
 
 export interface ShellLocalDeps {
-  /** How node-pty is loaded (tests replace it to exercise the fallback). */
+  /** How the pseudo-terminal module is loaded (tests replace it to exercise the fallback). */
   loadPty?: () => Promise<PtyModule>;
 }
 
 export function createShellLocal(deps: ShellLocalDeps = {}): ProvisionerRuntime<ShellLocalOptions> {
   const load = deps.loadPty ?? loadNodePty;
   return {
+    // Checkpoints: it runs here and may read or write anything here, which kiln cannot see.
+    checkpointInputs: () => false,
     check: (o, ctx) => scriptProblems(o, ctx),
     async provision(ctx) {
       const o = ctx.options;
@@ -149,7 +155,7 @@ export function createShellLocal(deps: ShellLocalDeps = {}): ProvisionerRuntime<
             return ptyLauncher(await load());
           } catch (err) {
             ui.message(
-              `node-pty could not be loaded (${messageOf(err).split("\n")[0]}); running without a terminal, so output is not a terminal (no colours or progress bars)`,
+              `no pseudo-terminal for this platform (${messageOf(err).split("\n")[0]}); running without a terminal, so output is not a terminal (no colours or progress bars)`,
             );
             return launchWithPipes;
           }

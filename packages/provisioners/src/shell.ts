@@ -24,6 +24,7 @@ import { posix } from "node:path";
 import {
   type Communicator,
   type ExecResult,
+  localPaths,
   type ProvisionContext,
   type ProvisionerRuntime,
   setLongTimeout,
@@ -234,6 +235,8 @@ async function loadScripts(ctx: ProvisionContext<ShellOptions>): Promise<Script[
 }
 
 export const shell: ProvisionerRuntime<ShellOptions> = {
+  // Checkpoints: the scripts it uploads and runs (inline commands are options, in the key anyway).
+  checkpointInputs: (o) => localPaths(o.script, o.scripts),
   check: (o, ctx) => scriptProblems(o, ctx),
   async provision(ctx) {
     const o = ctx.options;

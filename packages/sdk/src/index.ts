@@ -1,8 +1,8 @@
 export { abortableSleep } from "@kiln/core";
 export * from "./boot/index.js";
 export * from "./builder/errors.js";
-export * from "./checks/index.js";
 export * from "./chroot/index.js";
+export * from "./checks/index.js";
 export * from "./communicator/index.js";
 export * from "./download/index.js";
 export * from "./floppy/index.js";
@@ -15,6 +15,7 @@ export * from "./schemas.js";
 export * from "./state.js";
 export * from "./steps/boot-command.js";
 export * from "./steps/cd.js";
+export { restoredKeyStep, saveCheckpointKey } from "./steps/checkpoint-key.js";
 export * from "./steps/clear-keys.js";
 export { type ConnectStepOptions, connectStep, DEFAULT_SSH_TIMEOUT } from "./steps/connect.js";
 export * from "./steps/download.js";

@@ -131,6 +131,8 @@ describe.skipIf(skip)(`the Exoscale template flow on Debian${skip ? ` (skipped: 
       [
         KILN_BIN,
         "build",
+        // A test does not fill the user's checkpoint cache (docs/checkpoints.md).
+        "--no-cache",
         "--timestamp-ui",
         "--var",
         `image_url=${image.disk}`,

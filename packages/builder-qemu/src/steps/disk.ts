@@ -1,10 +1,10 @@
 /**
- * The disk step: in the staging folder, a new disk of disk_size (ISO installs), or the disk
+ * The disk step: in the staging folder (the run's checkpoint scratch folder with checkpoints), a new disk of disk_size (ISO installs), or the disk
  * image copied into `format` (or a qcow2 overlay on it, use_backing_file) and grown to
  * disk_size; then the disk_additional_size disks.
  */
-import { join } from "node:path";
-import { formatBytes, type Step } from "@kiln/core";
+import { join, resolve } from "node:path";
+import { CHECKPOINTS, formatBytes, type Step } from "@kiln/core";
 import { OUTPUT_DIR, SOURCE_FILE } from "@kiln/sdk";
 import type { VmDisk } from "../args.js";
 import { vmName } from "../defaults.js";
@@ -12,7 +12,7 @@ import { runTool } from "../proc.js";
 import { progressParser } from "../progress.js";
 import type { QemuOptions } from "../schema.js";
 import { parseSize } from "../size.js";
-import { DISKS } from "../state.js";
+import { DISKS, SOURCE_FORMAT } from "../state.js";
 
 const IMG = "qemu-img";
 
@@ -27,14 +27,17 @@ export function diskStep(o: QemuOptions): Step {
     name: "disk",
     async run(ctx) {
       const { staging } = ctx.state.require(OUTPUT_DIR);
+      // With checkpoints, the working disks live on the cache's file system: a checkpoint links them.
+      const dir = ctx.state.get(CHECKPOINTS)?.scratch ?? staging;
       const name = vmName(o, ctx);
       const format = o.format;
-      const work = join(staging, `${name}.work`);
+      const work = join(dir, `${name}.work`);
       const want = parseSize(o.disk_size);
       const createArgs = o.qemu_img_args?.create ?? [];
       if (o.disk_image) {
-        const src = ctx.state.require(SOURCE_FILE).path;
+        const src = resolve(ctx.state.require(SOURCE_FILE).path);
         const info = await imageInfo(src, ctx.signal);
+        ctx.state.put(SOURCE_FORMAT, info.format);
         if (o.use_backing_file) {
           ctx.ui.say(`Creating a qcow2 overlay on ${src}`);
           await runTool(IMG, ["create", "-f", "qcow2", "-b", src, "-F", info.format, ...createArgs, work], {
@@ -73,7 +76,7 @@ export function diskStep(o: QemuOptions): Step {
       const disks: VmDisk[] = [{ path: work, format }];
       const names = [name];
       for (const [i, s] of (o.disk_additional_size ?? []).entries()) {
-        const p = join(staging, `${name}-${i + 1}.work`);
+        const p = join(dir, `${name}-${i + 1}.work`);
         await runTool(IMG, ["create", "-f", format, ...createArgs, p, String(parseSize(s))], {
           signal: ctx.signal,
           what: "create an additional disk",

@@ -15,11 +15,18 @@ import { qemuErrors } from "../errors.js";
 import { findFreePort } from "../net.js";
 import { startQemu, waitExit } from "../proc.js";
 import type { QemuOptions } from "../schema.js";
-import { ACCEL, DISKS, EFI, HOST_PORT, TPM, VM, VNC } from "../state.js";
+import { ACCEL, DISKS, EFI, HOST_PORT, TPM, VM, type Vm, VNC } from "../state.js";
 import { stopVm, VmExitedError } from "../vm.js";
 import { vmConfig } from "../vm-config.js";
 
-export function launchStep(o: QemuOptions): Step {
+export interface LaunchHow {
+  /** Start QEMU waiting for a saved state (`-incoming defer`), for a checkpoint's restore. */
+  incoming?: boolean;
+  /** Boot from the disk even with an ISO (the saved machine had rebooted from its disk already). */
+  bootFromDisk?: boolean;
+}
+
+export function launchStep(o: QemuOptions, how: LaunchHow = {}): Step {
   let userQmp: string | undefined;
   return {
     name: "start vm",
@@ -53,9 +60,13 @@ export function launchStep(o: QemuOptions): Step {
           serialLog,
           baseDir: ctx.baseDir,
         });
-        const args = flattenArgs(mergeQemuArgs(defaultArgs(config), o.qemuargs));
+        const entries = mergeQemuArgs(
+          defaultArgs(how.bootFromDisk ? { ...config, bootFromCd: false } : config),
+          o.qemuargs,
+        );
+        const args = flattenArgs(how.incoming ? [...entries, ["-incoming", "defer"]] : entries);
         const command = formatCommand(bin, args);
-        ctx.ui.say(`Starting QEMU (${config.accel})...`);
+        ctx.ui.say(`Starting QEMU (${config.accel})${how.incoming ? " to restore the checkpoint" : ""}...`);
         ctx.ui.message(command);
         await rm(qmpSocket, { force: true });
         const proc = startQemu(bin, args, ctx.baseDir); // relative paths in qemuargs: from the build file's folder
@@ -90,7 +101,11 @@ export function launchStep(o: QemuOptions): Step {
           );
         }
         qmp.on("error", () => {});
-        ctx.state.put(VM, { proc, qmp, serialLog, command });
+        const vm: Vm = { proc, qmp, serialLog, command, resets: 0 };
+        qmp.on("RESET", () => {
+          vm.resets++;
+        });
+        ctx.state.put(VM, vm);
         ctx.ui.say(`QEMU is running (pid ${proc.pid}); serial console: ${serialLog}`);
         if (userQmp) ctx.ui.message(`QMP socket for you (qmp_enable): ${userQmp}`);
         return;

@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import {
   EventBus,
   type LoadedBuildFile,
@@ -171,6 +171,12 @@ export async function run(ctx: CommandContext): Promise<number> {
       prompt,
       signal: ctl.signal,
       hardSignal: hard.signal,
+      cache: {
+        ...(typeof ctx.values["cache-dir"] === "string"
+          ? { cacheDir: resolve(ctx.values["cache-dir"]) }
+          : {}),
+        ...(ctx.values["no-cache"] === true ? { noCache: true } : {}),
+      },
     });
     return result.ok ? EXIT.OK : EXIT.BUILD_FAILED;
   } catch (e) {

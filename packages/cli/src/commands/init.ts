@@ -3,38 +3,17 @@
  * plugin folder (`<build file folder>/.kiln/plugins/`) with the user's own npm, and write
  * kiln.lock next to the build file. Re-running with everything in place runs no npm at all.
  */
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
-import { buildFileOf } from "../build-file.js";
+import { isKilnError } from "@kiln/core";
 import { type CommandContext, EXIT } from "../context.js";
+import { findBuildFile } from "../find-build-file.js";
 import { ensurePlugins, LOCK_NAME } from "../install/index.js";
+import { describeWrite, writeProjectSchema } from "../schema/write.js";
 import { CLI_DIR, report } from "../shared.js";
 
-/** The build file: the one given, else the only *.kiln.yaml / kiln.yaml / *.yaml with `kiln:` here. */
-function findFile(ctx: CommandContext): string | undefined {
-  const [given, ...extra] = ctx.positionals;
-  if (extra.length) {
-    ctx.stderr.write(`kiln init: unexpected argument "${extra[0]}"\nUsage: kiln init [--upgrade] [file]\n`);
-    return undefined;
-  }
-  if (given) {
-    const found = buildFileOf(given);
-    if ("file" in found) return found.file;
-    ctx.stderr.write(`kiln init: ${found.error}\n`);
-    return undefined;
-  }
-  const names = readdirSync(process.cwd()).filter((n) => /\.ya?ml$/.test(n));
-  const preferred = names.filter((n) => /(^|\.)kiln\.ya?ml$/.test(n));
-  const pick = preferred.length === 1 ? preferred : names.length === 1 ? names : [];
-  if (pick[0]) return pick[0];
-  ctx.stderr.write(
-    `kiln init: ${names.length ? `several YAML files here (${names.join(", ")}); name the build file` : "no build file here; name it"}\nUsage: kiln init [--upgrade] [file]\n`,
-  );
-  return undefined;
-}
-
 export async function run(ctx: CommandContext): Promise<number> {
-  const file = findFile(ctx);
+  const file = findBuildFile(ctx, "init", "kiln init [--upgrade] [file]");
   if (!file) return EXIT.INVALID;
   if (!existsSync(file)) {
     ctx.stderr.write(`kiln init: ${file}: no such file\n`);
@@ -63,6 +42,16 @@ export async function run(ctx: CommandContext): Promise<number> {
         ? `Plugins are up to date${res.lock ? ` (${lockRel})` : ""}:`
         : `Plugins installed${res.lock ? `, locked in ${lockRel}` : ""} (${((Date.now() - t0) / 1000).toFixed(1)}s):`;
     ctx.stdout.write(`${[head, ...(out.length ? out : ["  (the file uses no plugins)"])].join("\n")}\n`);
+    // The editor schema with the options of the plugins just installed; the plugins are in place
+    // whether or not it can be written.
+    try {
+      const written = writeProjectSchema(file, (l) => ctx.stderr.write(`kiln init: ${l}\n`));
+      const shown = (p: string) => relative(process.cwd(), p) || p;
+      ctx.stdout.write(`${describeWrite(file, written, shown).join("\n")}\n`);
+    } catch (err) {
+      if (!isKilnError(err)) throw err;
+      ctx.stderr.write(`kiln init: warning: the editor schema was not written: ${err.message}\n`);
+    }
     return EXIT.OK;
   } catch (err) {
     return report(ctx, err);

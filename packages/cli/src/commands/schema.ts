@@ -1,73 +1,43 @@
-import { dirname, resolve } from "node:path";
-import {
-  baseSchema,
-  composeSchema,
-  isKilnError,
-  type Kind,
-  loadStructure,
-  PluginResolver,
-  type Structure,
-  walkComponents,
-} from "@kiln/core";
+import { relative } from "node:path";
 import { buildFileOf } from "../build-file.js";
 import { type CommandContext, EXIT } from "../context.js";
-import { report, resolverOptions } from "../shared.js";
-import { STANDARD_PLUGINS } from "../standard.js";
+import { findBuildFile } from "../find-build-file.js";
+import { schemaFor } from "../schema/compose.js";
+import { describeWrite, writeProjectSchema } from "../schema/write.js";
+import { report } from "../shared.js";
+
+const USAGE = "kiln schema [file|folder] | kiln schema --write [--force] [file|folder]";
 
 /**
- * `kiln schema [file]`: the base schema composed with the option schemas of the plugins a file
- * uses (or, without a file, of every installed standard plugin), for editors.
+ * `kiln schema [file]`: print the editor schema — the base schema composed with the options of
+ * the standard set, the file's pinned plugins and the types it uses. `--write`: write it to
+ * `.kiln/schema.json` beside the file and make the file's yaml-language-server modeline name it
+ * (`--force`: also when the modeline names some other schema).
  */
 export async function run(ctx: CommandContext): Promise<number> {
-  const [given] = ctx.positionals;
-  const found = given === undefined ? undefined : buildFileOf(given);
-  if (found && "error" in found) {
-    ctx.stderr.write(`kiln schema: ${found.error}\n`);
-    return EXIT.INVALID;
-  }
-  const file = found?.file;
-  const components: Array<{ kind: Kind; type: string; schema: Record<string, unknown> }> = [];
-  let structure: Structure | undefined;
+  const warn = (line: string) => ctx.stderr.write(`kiln schema: ${line}\n`);
   try {
-    if (file) {
-      structure = loadStructure(file);
-      const { raw } = structure;
-      const resolver = new PluginResolver({
-        fromDir: dirname(resolve(file)),
-        ...resolverOptions(dirname(resolve(file))),
-        plugins: (raw.plugins ?? {}) as Record<string, string>,
-      });
-      // Builders first, then data sources, then the rest in file order (the schema's order).
-      const rank = (k: Kind) => (k === "builder" ? 0 : k === "datasource" ? 1 : 2);
-      const refs = [...walkComponents(raw)].sort((a, b) => rank(a.kind) - rank(b.kind));
-      const wanted = new Set<string>();
-      for (const c of refs) if (c.type !== undefined) wanted.add(`${c.kind}\u0000${c.type}`);
-      for (const key of wanted) {
-        const [kind, type] = key.split("\u0000") as [Kind, string];
-        try {
-          const r = resolver.resolve(kind, type);
-          components.push({ kind, type, schema: r.schema });
-        } catch (err) {
-          if (!isKilnError(err)) throw err;
-          ctx.stderr.write(`kiln schema: ${err.message} (its options are left out)\n`);
-        }
-      }
-    } else {
-      const resolver = new PluginResolver({ fromDir: process.cwd(), ...resolverOptions() });
-      for (const [kind, types] of Object.entries(STANDARD_PLUGINS) as Array<[Kind, Record<string, string>]>) {
-        for (const type of Object.keys(types)) {
-          try {
-            components.push({ kind, type, schema: resolver.resolve(kind, type).schema });
-          } catch {
-            // not installed: left out
-          }
-        }
-      }
+    if (ctx.values.write === true) {
+      const file = findBuildFile(ctx, "schema", USAGE);
+      if (!file) return EXIT.INVALID;
+      const r = writeProjectSchema(file, warn, { replaceForeign: ctx.values.force === true });
+      const shown = (p: string) => relative(process.cwd(), p) || p;
+      ctx.stdout.write(`${describeWrite(file, r, shown).join("\n")}\n`);
+      return EXIT.OK;
     }
+    const [given, ...extra] = ctx.positionals;
+    if (extra.length) {
+      ctx.stderr.write(`kiln schema: unexpected argument "${extra[0]}"\nUsage: ${USAGE}\n`);
+      return EXIT.INVALID;
+    }
+    const found = given === undefined ? undefined : buildFileOf(given);
+    if (found && "error" in found) {
+      ctx.stderr.write(`kiln schema: ${found.error}\n`);
+      return EXIT.INVALID;
+    }
+    ctx.stdout.write(`${JSON.stringify(schemaFor(found?.file, warn).schema, null, 2)}\n`);
+    return EXIT.OK;
   } catch (err) {
-    return report(ctx, err, structure?.src);
+    return report(ctx, err);
   }
-  const schema = components.length ? composeSchema(components) : baseSchema();
-  ctx.stdout.write(`${JSON.stringify(schema, null, 2)}\n`);
-  return EXIT.OK;
 }

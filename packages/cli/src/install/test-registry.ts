@@ -237,6 +237,50 @@ export function thirdPartyClosure(pkgDirs: string[]): Found[] {
   return [...out.values()];
 }
 
+/**
+ * The optional dependencies of `found` that are not installed here: the per-platform builds of a
+ * package (`@lydell/node-pty-darwin-arm64` …) of which only this platform's is. The registry
+ * needs their manifests so that npm can write a complete lock (`npm ci` refuses one without
+ * them); their contents are never installed here, so each is a package.json with the `os` and
+ * `cpu` its name says.
+ */
+export function otherPlatformBuilds(found: Found[]): Array<{ manifest: Record<string, unknown> }> {
+  const out = new Map<string, { manifest: Record<string, unknown> }>();
+  const installed = new Set(found.map((f) => `${f.name}@${f.version}`));
+  for (const f of found) {
+    const pj = JSON.parse(readFileSync(join(f.dir, "package.json"), "utf8"));
+    for (const [name, spec] of Object.entries((pj.optionalDependencies ?? {}) as Record<string, string>)) {
+      if (!/^\d+\.\d+\.\d+$/.test(spec) || installed.has(`${name}@${spec}`)) continue;
+      const m = /-(darwin|linux|win32|freebsd)-(x64|arm64|arm|ia32)(?:-(gnu|musl))?$/.exec(name);
+      if (!m) continue; // not a platform build: leave it to npm
+      out.set(`${name}@${spec}`, {
+        manifest: {
+          name,
+          version: spec,
+          description: `${name} for the test registry (another platform's build; never installed here)`,
+          os: [m[1]],
+          cpu: [m[2]],
+          ...(m[3] ? { libc: [m[3] === "gnu" ? "glibc" : "musl"] } : {}),
+        },
+      });
+    }
+  }
+  return [...out.values()];
+}
+
+/** Tarball a manifest alone (a package with nothing but its package.json). */
+export async function packManifest(manifest: Record<string, unknown>, dest: string): Promise<string> {
+  const stage = join(dest, "stage", `${String(manifest.name).replace("/", "+")}@${manifest.version}`);
+  mkdirSync(join(stage, "package"), { recursive: true });
+  writeFileSync(join(stage, "package", "package.json"), JSON.stringify(manifest, null, 2));
+  const tgz = join(
+    dest,
+    `${String(manifest.name).replace("/", "-").replace("@", "")}-${manifest.version}.tgz`,
+  );
+  await run("tar", ["-czf", tgz, "-C", stage, "package"]);
+  return tgz;
+}
+
 /** Tarball a third-party package folder as it is on disk, without scripts or publishConfig (it must not go anywhere else). */
 export async function packThirdParty(
   f: Found,

@@ -5,6 +5,7 @@
  */
 import type { KilnEvent } from "@kiln/core";
 import { plainText } from "./ansi.js";
+import { checkpointLine } from "./checkpoint.js";
 
 /** NDJSON: every event as one JSON line. */
 export function jsonRenderer(out: NodeJS.WritableStream) {
@@ -40,6 +41,11 @@ export function machineReadableRenderer(out: NodeJS.WritableStream) {
       case "warning":
         row(e.time, target, "ui", "error", `Warning: ${e.text}`);
         break;
+      case "checkpoint": {
+        const text = checkpointLine(e);
+        if (text) row(e.time, target, "ui", e.action === "unusable" ? "error" : "say", text.trim());
+        break;
+      }
       case "artifact": {
         const i = artifactIndex.get(target) ?? 0;
         artifactIndex.set(target, i + 1);

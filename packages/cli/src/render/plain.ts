@@ -6,6 +6,7 @@
 import type { KilnEvent } from "@kiln/core";
 import { formatMs } from "@kiln/core";
 import { plainText, terminalText } from "./ansi.js";
+import { checkpointLine } from "./checkpoint.js";
 import { describeProgress, Rate } from "./progress.js";
 
 export interface LineOptions {
@@ -57,6 +58,10 @@ export function lineFor(e: KilnEvent, opts: LineOptions = {}): string | undefine
       break;
     case "warning":
       text = `${e.run ? who : "kiln: "}${paint(c, "33", `warning: ${e.text}`)}`;
+      break;
+    case "checkpoint":
+      text = checkpointLine(e);
+      if (text) text = `${who}${e.action === "unusable" ? paint(c, "33", text) : text}`;
       break;
     case "interrupt":
       text = `kiln: ${e.signal}: ${e.pending.length ? `cleaning up ${e.pending.join(", ")}; please wait` : "stopping"}`;

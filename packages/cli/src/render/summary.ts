@@ -11,6 +11,8 @@ interface RunSummary {
   durationMs?: number;
   error?: string;
   artifacts: string[];
+  /** "up to date", or the checkpoint it resumed from (docs/checkpoints.md). */
+  note?: string;
 }
 
 export interface Summary {
@@ -37,6 +39,9 @@ export function buildSummary(): Summary {
         const a = e.artifact;
         runOf(e.run).artifacts.push(`${a.description}${a.files.length ? ` (${a.files.join(", ")})` : ""}`);
       }
+      if (e.type === "up-to-date") runOf(e.run).note = "up to date";
+      if (e.type === "checkpoint" && e.action === "restored")
+        runOf(e.run).note = `resumed from checkpoint ${e.index}, after ${e.step}`;
       if (e.type === "run-end") {
         const r = runOf(e.run);
         r.state = e.ok ? "ok" : "failed";
@@ -61,7 +66,8 @@ export function buildSummary(): Summary {
               ? paint("31", "failed")
               : paint("33", "not run");
         const time = r?.durationMs !== undefined ? `  ${formatMs(r.durationMs)}` : "";
-        out.push(`  ${name.padEnd(width)}  ${state}${time}`.trimEnd());
+        const note = r?.note ? `  (${r.note})` : "";
+        out.push(`  ${name.padEnd(width)}  ${state}${time}${note}`.trimEnd());
         for (const a of r?.artifacts ?? []) out.push(`      artifact: ${clean(a)}`);
         if (r?.error) out.push(`      error: ${clean(r.error)}`);
         const log = logFiles.get(name);

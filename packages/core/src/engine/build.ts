@@ -4,6 +4,7 @@
  */
 
 import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { parseDuration } from "../duration.js";
 import { type Diagnostic, isKilnError, KilnError } from "../errors.js";
 import { isDeferred } from "../expr/index.js";
@@ -14,6 +15,17 @@ import { applyDefaults } from "../schema/defaults.js";
 import { validateValue } from "../schema/validate.js";
 import { abortableSleep, messageOf } from "../util/abort.js";
 import { checkComponents } from "./check.js";
+import { CHECKPOINT_UNUSABLE } from "./checkpoint/errors.js";
+import { pointerPath, quickUpToDate } from "./checkpoint/quick.js";
+import { artifactsOf } from "./checkpoint/record.js";
+import {
+  type Attempt,
+  type CheckpointSettings,
+  type PlannedProvisioner,
+  quickInputs,
+  RunPlan,
+  reportUpToDate,
+} from "./checkpoint/run.js";
 import { createRunContext } from "./context.js";
 import { withinRun } from "./crash.js";
 import { type DataValues, evaluateDataSources } from "./data.js";
@@ -21,7 +33,8 @@ import type { EventBus } from "./events.js";
 import { checkHttpAvailable } from "./http-refs.js";
 import { NoneCommunicator } from "./none.js";
 import { GRACE_MS, InterruptedError, type OnError, runSteps, withTimeout } from "./runner.js";
-import { COMMUNICATOR } from "./state.js";
+import { SecretRegistry } from "./secrets.js";
+import { COMMUNICATOR, StateBag } from "./state.js";
 import type {
   Artifact,
   BuilderRuntime,
@@ -56,6 +69,8 @@ export interface BuildOptions {
   graceMs?: number;
   env?: Record<string, string | undefined>;
   cwd?: string;
+  /** Checkpoints and the cache (docs/checkpoints.md): --cache-dir, --no-cache. */
+  cache?: CheckpointSettings;
 }
 
 export interface PlannedRun {
@@ -187,6 +202,7 @@ export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
       throw e;
     }
   }
+  const keySecrets = secretsBeforeRuns(loaded, data, bus);
   const limit = opts.parallel && opts.parallel > 0 ? opts.parallel : plan.length || 1;
   const results: RunResult[] = new Array(plan.length);
   let next = 0;
@@ -194,7 +210,7 @@ export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
     while (next < plan.length) {
       const i = next++;
       const p = plan[i] as PlannedRun;
-      results[i] = await runOne(p, opts, data);
+      results[i] = await runOne(p, opts, data, keySecrets);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, plan.length) }, worker));
@@ -209,7 +225,30 @@ export async function runBuild(opts: BuildOptions): Promise<BuildResult> {
   return { ok: failed.length === 0, runUuid, runs: results };
 }
 
-function runOne(p: PlannedRun, opts: BuildOptions, data: DataValues): Promise<RunResult> {
+/**
+ * The secrets known before any run starts (the build file's, and the data sources' values that
+ * are secret): what checkpoint keys hash as secrets, so a key never depends on what another
+ * run registered first.
+ */
+function secretsBeforeRuns(loaded: LoadedBuildFile, data: DataValues, bus: EventBus): SecretRegistry {
+  const known = new SecretRegistry();
+  for (const x of loaded.secrets) known.add(x);
+  const walk = (v: unknown): void => {
+    if (typeof v === "string") {
+      if (bus.secrets.redact(v) !== v) known.add(v);
+    } else if (Array.isArray(v)) for (const x of v) walk(x);
+    else if (v && typeof v === "object") for (const x of Object.values(v)) walk(x);
+  };
+  walk(data);
+  return known;
+}
+
+function runOne(
+  p: PlannedRun,
+  opts: BuildOptions,
+  data: DataValues,
+  keySecrets: SecretRegistry,
+): Promise<RunResult> {
   const ctl = new AbortController();
   const ui = opts.bus.ui(p.info.name);
   // An error plugin code throws where nothing awaits it fails this run (see crash.ts).
@@ -217,7 +256,7 @@ function runOne(p: PlannedRun, opts: BuildOptions, data: DataValues): Promise<Ru
     ui.error(err.message);
     if (!ctl.signal.aborted) ctl.abort(err);
   };
-  return withinRun(fail, () => runInContext(p, opts, ctl, data));
+  return withinRun(fail, () => runInContext(p, opts, ctl, data, keySecrets));
 }
 
 async function runInContext(
@@ -225,6 +264,7 @@ async function runInContext(
   opts: BuildOptions,
   ctl: AbortController,
   data: DataValues,
+  keySecrets: SecretRegistry,
 ): Promise<RunResult> {
   const { loaded, bus } = opts;
   const { info } = p;
@@ -259,6 +299,48 @@ async function runInContext(
     if (!build || !source?.plugin)
       throw new KilnError("KILN_INTERNAL", `run ${info.name} has no resolved builder`);
     const plugin = source.plugin;
+    const scope = {
+      isSecret: (t: string) => keySecrets.redact(t) !== t,
+      variables: Object.fromEntries(Object.entries(loaded.variables).map(([k, v]) => [k, v.value])),
+      locals: loaded.locals,
+      env: opts.env ?? process.env,
+      cwd: opts.cwd ?? process.cwd(),
+    };
+    const postProcessors = build.postProcessors.map((chain) =>
+      chain
+        .filter((pp) => applies(pp, info))
+        .map((pp) => ({ type: pp.type, plugin: versionOf(pp), options: postProcessorOptions(pp) })),
+    );
+    // Up to date, checked before any plugin code is loaded (quick.ts); the full check follows otherwise.
+    // (data source values as they came: a key takes them in, not the expressions that read them)
+    const components = resolveKnown({
+      builder: { type: source.type, plugin: versionOf(source), options: source.options },
+      provisioners: build.provisioners
+        .filter((p) => applies(p, info))
+        .map((p) => ({ type: p.type, plugin: versionOf(p), options: p.options })),
+      postProcessors,
+    });
+    let quickDigest: Promise<string | undefined> | undefined;
+    const quick = () => {
+      quickDigest ??= quickInputs(opts.cache ?? {}, scope, loaded.dir, components);
+      return quickDigest;
+    };
+    const fast =
+      !opts.force && existsSync(pointerPath(loaded.dir, info.name))
+        ? await guarded("checking the output", async () => {
+            const q = await quick();
+            return q ? quickUpToDate(loaded.dir, info.name, q) : undefined;
+          })
+        : undefined;
+    if (fast) {
+      reportUpToDate(bus, ctx, fast.output, fast.record);
+      for (const a of artifactsOf(fast.record)) {
+        artifacts.push(a);
+        emitArtifact(bus, info.name, a);
+      }
+      bus.emit({ type: "run-end", time: Date.now(), run: info.name, ok: true, durationMs: Date.now() - t0 });
+      return { run: info.name, ok: true, artifacts };
+    }
     const builder = await guarded(`loading ${plugin.pkg.name}`, () => createRuntime<BuilderRuntime>(plugin));
     const options = applyDefaults(source.plugin.schema, knownOptions(source, resolveKnown, loaded));
     // The components' own checks (as validate runs them), before anything starts: a missing
@@ -273,23 +355,83 @@ async function runInContext(
     ).filter((d) => d.severity === "error");
     if (problems.length > 0) throw configError(problems);
     await guarded("prepare", (signal) => builder.prepare?.(options, { ...ctx, signal }));
-    const provisionStep: Step = {
-      name: "provision",
-      run: (c) => provisionAll(build.provisioners, build.errorCleanupProvisioner, c, opts),
-    };
-    const steps = builder.steps(options, { ...ctx, provisionStep: () => provisionStep });
-    await runSteps(steps, ctx, {
-      bus,
-      onError: opts.onError ?? "cleanup",
-      ...(opts.debug ? { debug: true } : {}),
-      ...(opts.prompt ? { prompt: opts.prompt } : {}),
-      ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
-    });
+    const provisioners = await guarded("loading the provisioners", () =>
+      planProvisioners(build.provisioners, info, resolveKnown),
+    );
+    const plan = await guarded("checking the cache", () =>
+      RunPlan.create({
+        bus,
+        ctx,
+        buildFile: loaded.file,
+        builder,
+        builderPlugin: plugin,
+        options,
+        provisioners,
+        postProcessors,
+        scope,
+        settings: opts.cache ?? {},
+        quick,
+        force: opts.force === true,
+        ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
+      }),
+    );
+    const upToDate = await guarded("checking the output", () => plan.upToDate());
+    if (upToDate) {
+      plan.reportUpToDate(upToDate);
+      for (const a of artifactsOf(upToDate)) {
+        artifacts.push(a);
+        emitArtifact(bus, info.name, a);
+      }
+      bus.emit({ type: "run-end", time: Date.now(), run: info.name, ok: true, durationMs: Date.now() - t0 });
+      return { run: info.name, ok: true, artifacts };
+    }
+    const candidates = await guarded("looking up checkpoints", () => plan.candidates());
+    const initialVars = { ...ctx.buildVars };
+    let attempt: Attempt;
+    for (;;) {
+      const point = candidates.shift();
+      attempt = plan.attempt(point);
+      // Each attempt starts from a clean state: an abandoned resume leaves nothing behind.
+      ctx.state = new StateBag();
+      for (const k of Object.keys(ctx.buildVars)) delete ctx.buildVars[k];
+      Object.assign(ctx.buildVars, initialVars);
+      const current = attempt;
+      const provisionStep: Step = {
+        name: "provision",
+        run: (c) => provisionAll(provisioners, build.errorCleanupProvisioner, c, opts, current),
+      };
+      const stepsCtx = { ...ctx, provisionStep: () => provisionStep };
+      let steps = builder.steps(options, stepsCtx);
+      if (point && plan.hooks) {
+        const at = steps.indexOf(provisionStep);
+        steps = [...plan.hooks.resume(options, stepsCtx, point), ...steps.slice(at)];
+      }
+      try {
+        await attempt.begin(ctx);
+        await runSteps(steps, ctx, {
+          bus,
+          onError: opts.onError ?? "cleanup",
+          ...(opts.debug ? { debug: true } : {}),
+          ...(opts.prompt ? { prompt: opts.prompt } : {}),
+          ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
+        });
+        break;
+      } catch (err) {
+        if (!point || attempt.provisioning || ctl.signal.aborted || !isKilnError(err, CHECKPOINT_UNUSABLE))
+          throw err;
+        plan.unusable(point, messageOf(err));
+      } finally {
+        await attempt.end();
+      }
+    }
     const artifact = await guarded("artifact", (signal) => builder.artifact(options, { ...ctx, signal }));
     if (artifact) {
+      const checkpoints = attempt.artifactCheckpoints();
+      if (checkpoints) artifact.checkpoints = checkpoints;
       artifacts.push(artifact);
       emitArtifact(bus, info.name, artifact);
       artifacts.push(...(await postProcess(artifact, build.postProcessors, ctx, opts)));
+      await plan.record(artifacts, artifact);
     }
     bus.emit({ type: "run-end", time: Date.now(), run: info.name, ok: true, durationMs: Date.now() - t0 });
     return { run: info.name, ok: true, artifacts };
@@ -320,21 +462,6 @@ async function runInContext(
     opts.signal.removeEventListener("abort", onAbort);
     await dispose();
   }
-}
-
-/** The checks' problems as the run's error: each with its file:line:column. */
-function configError(problems: Diagnostic[]): KilnError {
-  const lines = problems.map((d) => {
-    const at = d.pos ? `${d.pos.file}:${d.pos.line}:${d.pos.column}: ` : "";
-    return `${at}${d.path ? `${d.path}: ` : ""}${d.message}${d.hint ? ` (${d.hint})` : ""}`;
-  });
-  return new KilnError(
-    problems[0]?.code ?? "KILN_CONFIG",
-    problems.length === 1
-      ? (lines[0] as string)
-      : `${problems.length} problems in the options:\n${lines.join("\n")}`,
-    { diagnostics: problems },
-  );
 }
 
 /**
@@ -376,6 +503,21 @@ function valueAt(v: unknown, path: readonly (string | number)[]): unknown {
   return cur;
 }
 
+/** The checks' problems as the run's error: each with its file:line:column. */
+function configError(problems: Diagnostic[]): KilnError {
+  const lines = problems.map((d) => {
+    const at = d.pos ? `${d.pos.file}:${d.pos.line}:${d.pos.column}: ` : "";
+    return `${at}${d.path ? `${d.path}: ` : ""}${d.message}${d.hint ? ` (${d.hint})` : ""}`;
+  });
+  return new KilnError(
+    problems[0]?.code ?? "KILN_CONFIG",
+    problems.length === 1
+      ? (lines[0] as string)
+      : `${problems.length} problems in the options:\n${lines.join("\n")}`,
+    { diagnostics: problems },
+  );
+}
+
 function emitArtifact(bus: EventBus, run: string, a: Artifact): void {
   const { destroy: _d, ...plain } = a;
   bus.emit({ type: "artifact", time: Date.now(), run, artifact: plain });
@@ -391,6 +533,7 @@ function applies(c: LoadedComponent, run: RunInfo): boolean {
 
 const COMMON_PROVISIONER_KEYS = [
   "type",
+  "cache",
   "name",
   "only",
   "except",
@@ -407,17 +550,59 @@ function ownOptions(c: LoadedComponent, run: RunInfo): Record<string, unknown> {
   return override ? { ...out, ...override } : out;
 }
 
-async function provisionAll(
+/** The provisioners that apply to a run, loaded, with their options as written (for checkpoint keys). */
+async function planProvisioners(
   list: LoadedComponent[],
+  run: RunInfo,
+  resolveKnown: <T>(v: T) => T,
+): Promise<PlannedProvisioner[]> {
+  const out: PlannedProvisioner[] = [];
+  for (const p of list) {
+    if (!applies(p, run)) continue;
+    if (!p.plugin) throw new KilnError("KILN_INTERNAL", `provisioner ${p.type} is not resolved`);
+    out.push({
+      component: p,
+      plugin: p.plugin,
+      runtime: await createRuntime<ProvisionerRuntime>(p.plugin),
+      label: labelOf(p),
+      options: applyDefaults(p.plugin.schema, resolveKnown(ownOptions(p, run))),
+    });
+  }
+  return out;
+}
+
+const versionOf = (c: LoadedComponent): string =>
+  c.plugin ? `${c.plugin.pkg.name}@${c.plugin.pkg.version}` : "";
+
+const labelOf = (p: LoadedComponent): string =>
+  typeof p.options.name === "string" ? p.options.name : p.type;
+
+function postProcessorOptions(pp: LoadedComponent): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(pp.options))
+    if (!["type", "name", "only", "except", "keep_input_artifact"].includes(k)) options[k] = v;
+  return options;
+}
+
+async function provisionAll(
+  list: PlannedProvisioner[],
   errorCleanup: LoadedComponent | undefined,
   ctx: RunContext,
   opts: BuildOptions,
+  checkpoints: Attempt,
 ): Promise<void> {
   const communicator = ctx.state.get(COMMUNICATOR);
+  checkpoints.provisioning = true;
   try {
-    for (const p of list) {
-      if (!applies(p, ctx.run)) continue;
-      await runProvisioner(p, ctx, communicator, opts.graceMs, opts.loaded.src);
+    // Checkpoint 0: the machine is up and connected.
+    await checkpoints.save(0, ctx);
+    for (const [i, p] of list.entries()) {
+      if (checkpoints.restored(i + 1)) {
+        ctx.ui.fork(p.label).say(`Restored from the checkpoint: ${p.component.type} is not run again`);
+        continue;
+      }
+      await runProvisioner(p.component, ctx, communicator, opts.graceMs, opts.loaded.src);
+      await checkpoints.save(i + 1, ctx);
     }
   } catch (err) {
     if (errorCleanup && !ctx.signal.aborted) {
@@ -478,7 +663,7 @@ async function runProvisioner(
   src?: LoadedBuildFile["src"],
 ): Promise<void> {
   if (!p.plugin) throw new KilnError("KILN_INTERNAL", `provisioner ${p.type} is not resolved`);
-  const label = typeof p.options.name === "string" ? p.options.name : p.type;
+  const label = labelOf(p);
   checkHttpAvailable(`the ${p.type} provisioner's`, ownOptions(p, ctx.run), p.path, ctx.buildVars, src);
   const ui = ctx.ui.fork(label);
   const pause = p.options.pause_before as string | undefined;
@@ -550,9 +735,7 @@ async function postProcess(
       );
       const ui = ctx.ui.fork(pp.type);
       ui.say(`Running post-processor ${pp.type}...`);
-      const options: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(pp.options))
-        if (!["type", "name", "only", "except", "keep_input_artifact"].includes(k)) options[k] = v;
+      const options = postProcessorOptions(pp);
       checkHttpAvailable(`the ${pp.type} post-processor's`, options, pp.path, ctx.buildVars, opts.loaded.src);
       const rendered = applyDefaults(plugin.schema, ctx.render(options));
       const result = await withTimeout(

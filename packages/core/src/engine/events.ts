@@ -28,6 +28,27 @@ export type KilnEvent =
   | (Base & { type: "cleanup"; run: string; step: string; ok: boolean; error?: string })
   | (Base & { type: "run-end"; run: string; ok: boolean; durationMs: number; error?: string; code?: string })
   | (Base & { type: "interrupt"; signal: string; pending: string[] })
+  /**
+   * Checkpoints (docs/checkpoints.md): `restored` — the run starts from checkpoint `index`
+   * (after `step`) instead of running `skipped`; `saving`/`saved` — a checkpoint is being or was
+   * written; `unusable` — a checkpoint was found but cannot be restored (`reason`), the run goes
+   * on from an earlier one; `off` — no checkpoints for this run, or none from `index` on.
+   */
+  | (Base & {
+      type: "checkpoint";
+      run: string;
+      action: "restored" | "saving" | "saved" | "unusable" | "off";
+      index: number;
+      step: string;
+      key?: string;
+      dir?: string;
+      reason?: string;
+      skipped?: string[];
+      bytes?: number;
+      durationMs?: number;
+    })
+  /** The run's output exists and was made from the same inputs: nothing ran. */
+  | (Base & { type: "up-to-date"; run: string; output: string; record: string })
   /** Something is wrong that does not stop the build (e.g. its log cannot be written). */
   | (Base & { type: "warning"; text: string })
   | (Base & { type: "build-end"; ok: boolean; durationMs: number; failed: string[] });

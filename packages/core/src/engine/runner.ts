@@ -7,6 +7,7 @@
 import { isKilnError, KilnError } from "../errors.js";
 import { messageOf } from "../util/abort.js";
 import { type LongTimer, setLongTimeout } from "../util/timer.js";
+import { CHECKPOINT_UNUSABLE } from "./checkpoint/errors.js";
 import type { EventBus } from "./events.js";
 import type { RunContext, Step } from "./types.js";
 
@@ -162,7 +163,8 @@ export async function runSteps(steps: Step[], ctx: RunContext, opts: StepRunOpti
       const interrupted = ctx.signal.aborted && !(err instanceof StepTimeoutError);
       failure = interrupted && !isKilnError(err) ? new InterruptedError() : err;
       if (interrupted) break;
-      let mode = opts.onError;
+      // A checkpoint that cannot be restored is the engine's to handle: clean up, run from earlier.
+      let mode: OnError = isKilnError(err, CHECKPOINT_UNUSABLE) ? "cleanup" : opts.onError;
       if (mode === "ask" && opts.prompt) {
         const ui = bus.ui(ctx.run.name);
         ui.error(`step "${step.name}" failed: ${messageOf(err)}`);

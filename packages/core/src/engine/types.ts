@@ -1,3 +1,4 @@
+import type { CheckpointHooks } from "./checkpoint/api.js";
 import type { StateBag } from "./state.js";
 
 /**
@@ -145,6 +146,17 @@ export interface Artifact {
   data?: Record<string, unknown>;
   /** Remove the artifact (when a post-processor consumed it and keep_input_artifact is false). */
   destroy?(): Promise<void>;
+  /** The checkpoints of the run that made it (set by the engine; the manifest records them). */
+  checkpoints?: ArtifactCheckpoint[];
+}
+
+/** One checkpoint of a run, as its artifact records it. */
+export interface ArtifactCheckpoint {
+  index: number;
+  step: string;
+  key: string;
+  /** "restored": the run started from it (or a later one); "saved": this run saved it; "none": neither. */
+  how: "restored" | "saved" | "none";
 }
 
 export interface BuildStepsContext extends RunContext {
@@ -194,6 +206,13 @@ export interface BuilderRuntime<O = Record<string, unknown>> {
   steps: (options: O, ctx: BuildStepsContext) => Step[];
   /** What the run produced, once every step succeeded. */
   artifact: (options: O, ctx: RunContext) => Artifact | undefined | Promise<Artifact | undefined>;
+  /**
+   * The file or folder a run writes its result to, known before it runs: kiln records the
+   * run's inputs beside it and tells a later run with the same inputs that it is up to date.
+   */
+  outputPath?: (options: O, ctx: RunContext) => string | undefined;
+  /** Checkpoints: resume a machine from the first changed step (docs/checkpoints.md). */
+  checkpoints?: CheckpointHooks<O>;
 }
 
 export interface ProvisionContext<O = Record<string, unknown>> extends RunContext {
@@ -205,6 +224,14 @@ export interface ProvisionerRuntime<O = Record<string, unknown>> {
   /** The checks validate runs too (see CheckFn). */
   check?: CheckFn<O>;
   provision: (ctx: ProvisionContext<O>) => Promise<void>;
+  /**
+   * Checkpoints: the local files and folders these options upload, run or read (relative to
+   * the build file's folder; their content enters the checkpoint key), or false when the step
+   * cannot be repeated from what kiln sees (it waits for a person, runs on the host …). The
+   * options are as written: a value known only while building is a `Deferred` marker.
+   * Without this, a provisioner is never checkpointed.
+   */
+  checkpointInputs?: (options: O) => Array<string | { path: string; stat: true }> | false;
 }
 
 export interface PostProcessContext<O = Record<string, unknown>> extends RunContext {

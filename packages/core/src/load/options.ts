@@ -8,7 +8,7 @@ import { formatPath, type PathSegment, positionOf, type SourceFile } from "./par
 
 /** Keys the engine reads before a run renders anything: they cannot wait for build-time values. */
 const READ_BEFORE_RUN: Partial<Record<Kind, readonly string[]>> = {
-  provisioner: ["type", "name", "only", "except", "pause_before", "max_retries", "timeout"],
+  provisioner: ["type", "name", "only", "except", "pause_before", "max_retries", "timeout", "cache"],
   "post-processor": ["type", "name", "only", "except", "keep_input_artifact"],
 };
 

@@ -243,10 +243,12 @@ function parseYamlText(input: string | Uint8Array, file: string): SourceFile {
     // parseAllDocuments returns an EmptyStream for an empty file.
     throw fileError("KILN_HEADER", file, `${file} is empty; a build file starts with \`kiln: 1\``);
   }
-  for (const d of list) {
+  // One walk over each document: its duplicate keys and its aliases (checked below, in order).
+  const scans = list.map((d) => scanDocument(d.contents));
+  for (const [i, d] of list.entries()) {
     for (const e of d.errors) fromYamlError(e, "error");
     for (const w of d.warnings) fromYamlError(w, "warning");
-    for (const key of duplicateKeys(d.contents)) {
+    for (const key of scans[i]?.duplicates ?? []) {
       const shown =
         String(key.value).length > 60 ? `${String(key.value).slice(0, 57)}...` : String(key.value);
       diags.push(
@@ -276,8 +278,9 @@ function parseYamlText(input: string | Uint8Array, file: string): SourceFile {
     );
   }
   const doc = list[0] as Document.Parsed;
+  const aliases = scans[0]?.aliases ?? [];
   if (diags.length === 0) {
-    const unknown = firstUndefinedAlias(doc);
+    const unknown = firstUndefinedAlias(doc, aliases);
     if (unknown) {
       diags.push(
         diagnostic("KILN_YAML_SYNTAX", `alias *${unknown.source} refers to no anchor &${unknown.source}`, {
@@ -288,7 +291,7 @@ function parseYamlText(input: string | Uint8Array, file: string): SourceFile {
     }
   }
   if (diags.length === 0) {
-    const aliasCount = countAliases(doc.contents);
+    const aliasCount = aliases.length;
     if (aliasCount > MAX_ALIAS_COUNT) {
       diags.push(
         diagnostic(
@@ -300,7 +303,7 @@ function parseYamlText(input: string | Uint8Array, file: string): SourceFile {
         ),
       );
     }
-    const recursive = firstRecursiveAlias(doc);
+    const recursive = firstRecursiveAlias(doc, aliases);
     if (recursive) {
       diags.push(
         diagnostic(
@@ -345,6 +348,15 @@ function parseYamlText(input: string | Uint8Array, file: string): SourceFile {
  * block scalars (`|`, `>`) or plain words (`a[1]`). Linear, and it never runs the YAML parser.
  */
 export function tooDeep(text: string): number | undefined {
+  // Fewer brackets than levels allowed: no nesting can be too deep (most files; no scan needed).
+  let brackets = 0;
+  for (let at = 0; brackets <= MAX_NESTING; at++) {
+    const a = text.indexOf("[", at);
+    const b = text.indexOf("{", at);
+    if (a < 0 && b < 0) return undefined;
+    at = a < 0 ? b : b < 0 ? a : Math.min(a, b);
+    brackets++;
+  }
   let depth = 0;
   let i = 0;
   const n = text.length;
@@ -519,66 +531,50 @@ function walk(node: unknown, visit: (n: unknown) => boolean | undefined): void {
   }
 }
 
-/** Scalar keys that repeat an earlier key of the same map (as the parser's uniqueKeys check, in linear time). */
-function duplicateKeys(node: unknown): Scalar[] {
-  const out: Scalar[] = [];
+/**
+ * In one walk: the scalar keys that repeat an earlier key of the same map (as the parser's
+ * uniqueKeys check, in linear time), and the document's aliases in the order the walk meets them.
+ */
+function scanDocument(node: unknown): { duplicates: Scalar[]; aliases: Alias[] } {
+  const duplicates: Scalar[] = [];
+  const aliases: Alias[] = [];
   walk(node, (n) => {
+    if (isAlias(n)) {
+      aliases.push(n);
+      return undefined;
+    }
     if (!isMap(n)) return undefined;
     const seen = new Set<string>();
     for (const pair of n.items) {
       if (!isScalar(pair.key)) continue;
       const v = pair.key.value;
       const id = `${v === null ? "null" : typeof v}:${String(v)}`;
-      if (seen.has(id)) out.push(pair.key);
+      if (seen.has(id)) duplicates.push(pair.key);
       else seen.add(id);
     }
     return undefined;
   });
-  return out;
+  return { duplicates, aliases };
 }
 
-function countAliases(node: unknown): number {
-  let count = 0;
-  walk(node, (n) => {
-    if (isAlias(n)) count++;
-    return undefined;
-  });
-  return count;
-}
-
-/** An alias whose anchor is not defined before it, if any. */
-function firstUndefinedAlias(doc: Document.Parsed): Alias | undefined {
-  let found: Alias | undefined;
-  walk(doc.contents, (n) => {
-    if (!isAlias(n)) return undefined;
-    let target: unknown;
+/** The first of `aliases` whose anchor is not defined before it, if any. */
+function firstUndefinedAlias(doc: Document.Parsed, aliases: readonly Alias[]): Alias | undefined {
+  return aliases.find((n) => {
     try {
-      target = n.resolve(doc);
+      return n.resolve(doc) === undefined;
     } catch {
-      target = undefined;
+      return true;
     }
-    if (target === undefined) {
-      found = n;
-      return false;
-    }
-    return undefined;
   });
-  return found;
 }
 
-/** An alias inside the very node its anchor names (a structure that contains itself), if any. */
-function firstRecursiveAlias(doc: Document.Parsed): Alias | undefined {
-  let found: Alias | undefined;
-  walk(doc.contents, (n) => {
-    if (!isAlias(n) || !n.range) return undefined;
+/** The first of `aliases` inside the very node its anchor names (a structure that contains itself), if any. */
+function firstRecursiveAlias(doc: Document.Parsed, aliases: readonly Alias[]): Alias | undefined {
+  return aliases.find((n) => {
+    if (!n.range) return false;
     const target = n.resolve(doc);
-    if (target?.range && target.range[0] <= n.range[0] && n.range[1] <= target.range[1]) {
-      found = n;
-      return false;
-    }
-    return undefined;
+    return Boolean(target?.range && target.range[0] <= n.range[0] && n.range[1] <= target.range[1]);
   });
-  return found;
 }
 
 function firstAliasOffset(node: unknown): number | undefined {

@@ -4,7 +4,7 @@ import { type Diagnostic, diagnostic } from "../errors.js";
 import { parsePackageSpec } from "../plugins/resolve.js";
 import { baseSchema } from "../schema/base.js";
 import { validateValue } from "../schema/validate.js";
-import { loadYamlFile, positionOf, type SourceFile } from "./parse.js";
+import { loadYamlFile, type PathSegment, positionOf, type SourceFile } from "./parse.js";
 import { throwIfErrors } from "./problems.js";
 import type { VariableDecl } from "./variables.js";
 
@@ -23,6 +23,23 @@ export interface Structure {
   src: SourceFile;
   raw: RawFile;
   diags: Diagnostic[];
+}
+
+/**
+ * A key of a provisioner or post-processor (`max_retries`, `pause_before`, `only` …) whose value
+ * is written as an expression: its value is checked once evaluated, with the component's options.
+ */
+function evaluatedLater(raw: RawFile, path: readonly PathSegment[]): boolean {
+  const [top, , list] = path;
+  if (
+    top !== "builds" ||
+    !["provisioners", "post-processors", "error-cleanup-provisioner"].includes(String(list))
+  )
+    return false;
+  let v: unknown = raw;
+  for (const seg of path)
+    v = v !== null && typeof v === "object" ? (v as Record<string, unknown>)[seg] : undefined;
+  return typeof v === "string" && v.includes("${{");
 }
 
 /** Parse a build file and check its structure only. */
@@ -61,7 +78,10 @@ export function checkStructure(src: SourceFile): Structure {
       ),
     );
   }
-  const schemaDiags = validateValue(baseSchema(), raw, src, { what: "top-level key" }).filter(
+  const schemaDiags = validateValue(baseSchema(), raw, src, {
+    what: "top-level key",
+    deferred: (p) => evaluatedLater(raw, p),
+  }).filter(
     (d) =>
       !(d.path === "kiln" && d.code !== "KILN_SCHEMA_UNKNOWN_KEY") &&
       !(d.code === "KILN_SCHEMA_REQUIRED" && d.message.includes('"kiln"') && d.path === ""),

@@ -263,7 +263,9 @@ function notFound(kind: Kind, type: string, tried: string[], install: string): K
   return new KilnError(
     "KILN_PLUGIN_NOT_FOUND",
     `no plugin provides the ${kind} "${type}" (looked for ${[...new Set(tried)].join(", ")})`,
-    { hint: `Install it with: kiln plugins install ${install}   (or npm install ${install})` },
+    {
+      hint: `Run \`kiln init\` to install the plugins this file uses, or install this one: kiln plugins install ${install}   (or npm install ${install})`,
+    },
   );
 }
 

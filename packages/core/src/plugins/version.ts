@@ -2,13 +2,17 @@ import { readFileSync } from "node:fs";
 import satisfies from "semver/functions/satisfies.js";
 import validRange from "semver/ranges/valid.js";
 
+/** Set by a bundler that inlines core (the @kiln/cli bundle): there is no package.json beside the code. */
+declare const __KILN_CORE_VERSION__: string | undefined;
+
 let version: string | undefined;
 
 /** The version of this copy of @kiln/core. */
 export function coreVersion(): string {
-  version ??= String(
-    JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version,
-  );
+  version ??=
+    typeof __KILN_CORE_VERSION__ === "string"
+      ? __KILN_CORE_VERSION__
+      : String(JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version);
   return version;
 }
 

@@ -2,13 +2,17 @@
  * Compiled validators, cached on disk. Compiling a JSON Schema with ajv costs tens of
  * milliseconds per schema on every start; the generated code (ajv's standalone output) is kept
  * under the user's cache folder by a hash of the schema, so later runs load it without loading
- * ajv's compiler at all. A missing or unreadable cache only costs the compile.
+ * ajv's compiler at all. V8's compiled form of that code (its code cache, some 100 KB of
+ * JavaScript for a builder's options) is kept beside it too, per Node version: V8 refuses data
+ * from another V8 or other flags, and then it is written again. A missing or unreadable cache
+ * only costs the compile.
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { Script } from "node:vm";
 import type { ValidateFunction } from "ajv";
 import type { JsonSchema } from "./base.js";
 
@@ -36,10 +40,50 @@ function versionOfAjv(): string {
   return ajvVersion;
 }
 
-function load(code: string): ValidateFunction | undefined {
+/** V8 code caches to write when the process ends (after the validators ran, so their functions are in them). */
+const pendingCodeCaches = new Map<string, Script>();
+let writeOnExit = false;
+
+function writeCodeCaches(): void {
+  for (const [file, script] of pendingCodeCaches) {
+    try {
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(tmp, script.createCachedData());
+      renameSync(tmp, file);
+    } catch {
+      // no code cache this time
+    }
+  }
+  pendingCodeCaches.clear();
+}
+
+/** Evaluate ajv's standalone code (a CommonJS module) as ajv's own compiler would, with V8's code cache at `v8File`. */
+function load(code: string, v8File?: string): ValidateFunction | undefined {
   const mod: { exports: { default?: ValidateFunction } & Partial<ValidateFunction> } = { exports: {} };
-  // ajv's own compiler turns generated code into functions the same way.
-  new Function("require", "module", "exports", code)(require, mod, mod.exports);
+  let cachedData: Buffer | undefined;
+  if (v8File) {
+    try {
+      cachedData = readFileSync(v8File);
+    } catch {
+      cachedData = undefined;
+    }
+  }
+  const script = new Script(`(function (require, module, exports) {${code}\n})`, {
+    filename: "kiln-validator.cjs",
+    ...(cachedData ? { cachedData } : {}),
+  });
+  (script.runInThisContext() as (r: NodeRequire, m: typeof mod, e: typeof mod.exports) => void)(
+    require,
+    mod,
+    mod.exports,
+  );
+  if (v8File && (!cachedData || script.cachedDataRejected)) {
+    pendingCodeCaches.set(v8File, script);
+    if (!writeOnExit) {
+      writeOnExit = true;
+      process.once("exit", writeCodeCaches);
+    }
+  }
   const fn = (mod.exports.default ?? mod.exports) as ValidateFunction;
   return typeof fn === "function" ? fn : undefined;
 }
@@ -55,10 +99,11 @@ export function compileSchema(schema: JsonSchema): ValidateFunction {
     .slice(0, 40);
   const dir = join(cacheDir(), "validators");
   const file = join(dir, `${key}.cjs`);
+  const v8File = join(dir, `${key}.${process.version}-${process.arch}.v8`);
   let fn: ValidateFunction | undefined;
   if (process.env.KILN_NO_VALIDATOR_CACHE !== "1") {
     try {
-      fn = load(readFileSync(file, "utf8"));
+      fn = load(readFileSync(file, "utf8"), v8File);
     } catch {
       fn = undefined;
     }

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writ
 import { join } from "node:path";
 import {
   type BuildResult,
+  type CheckpointSettings,
   EventBus,
   formatDiagnostics,
   isKilnError,
@@ -86,6 +87,11 @@ export interface BuildFileOptions {
   onEvent?: (e: KilnEvent) => void;
   force?: boolean;
   env?: Record<string, string>;
+  /**
+   * Checkpoints (docs/checkpoints.md). Default: off (`noCache`), so tests never fill the
+   * user's cache; a test of checkpoints gives its own `cacheDir`.
+   */
+  cache?: CheckpointSettings;
 }
 
 /** Write `yaml` to `<dir>/<name>` and build it through @kiln/core like `kiln build` does. */
@@ -121,6 +127,7 @@ export async function buildFile(
     bus,
     signal: opts.signal ?? new AbortController().signal,
     ...(opts.force ? { force: true } : {}),
+    cache: opts.cache ?? { noCache: true },
   });
   const log = events
     .map((e) => {
