@@ -279,7 +279,9 @@ describe("a folder as the build file", () => {
   it("means its kiln.yaml, else its only *.kiln.yaml", () => {
     const one = folder({ "kiln.yaml": good, "other.kiln.yaml": "kiln: [" });
     const r = kiln(["validate", one]);
-    expect(r.stderr).toBe("");
+    // (the fixture builder is a schema.json only: a warning says its own checks could not run)
+    expect(r.stderr).not.toMatch(/: error /);
+    expect(r.code).toBe(0);
     expect(r.stdout).toContain(`${join(one, "kiln.yaml")}: valid`);
     const only = folder({ "image.kiln.yaml": good, "vars.yaml": "x: 1\n" });
     expect(kiln(["validate", only]).stdout).toContain(`${join(only, "image.kiln.yaml")}: valid`);

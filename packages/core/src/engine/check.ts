@@ -58,11 +58,13 @@ export async function checkComponents(
     let rt = runtimes.get(key);
     if (!rt) {
       rt = createRuntime<{ check?: CheckFn<unknown> }>(plugin).catch((e: unknown) => {
+        // Its schema was checked; a build would stop at loading it (and say why): a warning here.
         diags.push(
           diagnostic(
             isKilnError(e) ? e.code : "KILN_PLUGIN_LOAD",
-            `${plugin.pkg.name}: cannot load the ${plugin.kind} "${plugin.type}": ${messageOf(e)}`,
+            `${plugin.pkg.name}: the ${plugin.kind} "${plugin.type}" cannot be loaded, so its own checks did not run: ${messageOf(e)}`,
             {
+              severity: "warning",
               path: formatPath([...c.path, "type"]),
               pos: positionOf(loaded.src, [...c.path, "type"]),
             },
