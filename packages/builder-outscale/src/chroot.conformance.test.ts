@@ -4,7 +4,7 @@
  * the suite nothing the runs made is left but the OMIs they finished (the artifacts own those).
  */
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { testBuilder } from "@kiln/sdk/conformance";
@@ -25,9 +25,12 @@ describe.skipIf(skip)("outscale-chroot conformance", async () => {
     durations: { vmStart: 10, vmTerminate: 10, image: 10, snapshot: 10, volume: 10 },
     host: {},
   });
-  afterAll(() => osc.close());
   const caFile = join(tmpdir(), `kiln-osc-chroot-ca-${process.pid}.pem`);
   writeFileSync(caFile, osc.caCert);
+  afterAll(async () => {
+    await osc.close();
+    rmSync(caFile, { force: true });
+  });
   let n = 0;
   const example = () => ({
     access_key: osc.accessKey,

@@ -4,7 +4,7 @@
  * the suite the double must hold nothing the builds made but the OMIs they finished — and those
  * the suite's artifacts own, so it deletes them.
  */
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { testBuilder } from "@kiln/sdk/conformance";
@@ -16,9 +16,12 @@ const osc = await startOutscaleDouble({
   machines: new InMemoryMachines({ shutdownMs: 10 }),
   durations: { vmStart: 10, vmTerminate: 10, image: 10, snapshot: 10 },
 });
-afterAll(() => osc.close());
 const caFile = join(tmpdir(), `kiln-osc-ca-${process.pid}.pem`);
 writeFileSync(caFile, osc.caCert);
+afterAll(async () => {
+  await osc.close();
+  rmSync(caFile, { force: true });
+});
 
 let n = 0;
 const example = () => ({
