@@ -1,8 +1,8 @@
 export { abortableSleep } from "@kiln/core";
 export * from "./boot/index.js";
 export * from "./builder/errors.js";
-export * from "./chroot/index.js";
 export * from "./checks/index.js";
+export * from "./chroot/index.js";
 export * from "./communicator/index.js";
 export * from "./download/index.js";
 export * from "./floppy/index.js";
