@@ -12,8 +12,8 @@ import type { BuilderRuntime, Step } from "@kiln/core";
 import { clearAuthorizedKeysStep, connectStep, temporaryKeyStep } from "@kiln/sdk";
 import { omiArtifact } from "./builder.js";
 import { checkBsusurrogate } from "./checks.js";
-import { resolveCredentials } from "./credentials.js";
 import { type OutscaleType, outscaleErrors } from "./errors.js";
+import { prepareBuilder, withSshTimeout } from "./prepare.js";
 import type { BsusurrogateOptions } from "./schema.js";
 import { SNAPSHOTS } from "./state.js";
 import { apiStep } from "./steps/api.js";
@@ -39,19 +39,13 @@ export function bsusurrogateBuilder(type: OutscaleType): BuilderRuntime<Bsusurro
   const e = outscaleErrors(type);
   return {
     async prepare(o, ctx) {
-      const check: Step = {
-        name: "prepare",
-        async run() {
-          for (const s of [o.access_key, o.secret_key]) if (s) ctx.secret(s);
-          checkBsusurrogate(o, ctx.ui);
-          resolveCredentials(o, { env: process.env, baseDir: ctx.baseDir });
-        },
-      };
-      await e.wrap(check).run(ctx);
+      await prepareBuilder(type, o, ctx, () => {
+        checkBsusurrogate(o, ctx.ui);
+      });
     },
     steps(o, ctx) {
       const provision = ctx.provisionStep();
-      const ssh = { ...o, ssh_timeout: o.ssh_timeout ?? o.ssh_wait_timeout ?? "10m" };
+      const ssh = withSshTimeout(o);
       const launch = {
         mappings: o.launch_block_device_mappings ?? [],
         ...(o.run_volume_tags ? { volumeTags: o.run_volume_tags } : {}),

@@ -15,6 +15,7 @@ import { checkBsuvolume } from "./checks.js";
 import { resolveCredentials } from "./credentials.js";
 import { type OutscaleType, outscaleErrors } from "./errors.js";
 import { openClient } from "./open-client.js";
+import { prepareBuilder, withSshTimeout } from "./prepare.js";
 import type { BsuvolumeOptions } from "./schema.js";
 import { KEPT_VOLUMES } from "./state.js";
 import { apiStep } from "./steps/api.js";
@@ -34,19 +35,13 @@ export function bsuvolumeBuilder(type: OutscaleType): BuilderRuntime<BsuvolumeOp
   const e = outscaleErrors(type);
   return {
     async prepare(o, ctx) {
-      const check: Step = {
-        name: "prepare",
-        async run() {
-          for (const s of [o.access_key, o.secret_key]) if (s) ctx.secret(s);
-          checkBsuvolume(o, ctx.ui);
-          resolveCredentials(o, { env: process.env, baseDir: ctx.baseDir });
-        },
-      };
-      await e.wrap(check).run(ctx);
+      await prepareBuilder(type, o, ctx, () => {
+        checkBsuvolume(o, ctx.ui);
+      });
     },
     steps(o, ctx) {
       const provision = ctx.provisionStep();
-      const ssh = { ...o, ssh_timeout: o.ssh_timeout ?? o.ssh_wait_timeout ?? "10m" };
+      const ssh = withSshTimeout(o);
       const volumes = o.bsu_volumes ?? [];
       const deviceTags = Object.fromEntries(volumes.map((v) => [v.device_name, v.tags ?? {}]));
       const steps: Step[] = [

@@ -26,8 +26,8 @@ import {
 import { omiArtifact } from "./builder.js";
 import { checkChroot } from "./checks.js";
 import { chrootImage } from "./chroot-omi.js";
-import { resolveCredentials } from "./credentials.js";
 import { type OutscaleType, outscaleErrors } from "./errors.js";
+import { prepareBuilder } from "./prepare.js";
 import type { ChrootBuilderOptions } from "./schema.js";
 import { SNAPSHOTS } from "./state.js";
 import { apiStep } from "./steps/api.js";
@@ -48,17 +48,11 @@ export function chrootBuilder(type: OutscaleType): BuilderRuntime<ChrootBuilderO
   const e = outscaleErrors(type);
   return {
     async prepare(o, ctx) {
-      const check: Step = {
-        name: "prepare",
-        async run() {
-          for (const s of [o.access_key, o.secret_key]) if (s) ctx.secret(s);
-          const problems = chrootOptionProblems(o);
-          if (problems.length) throw e.config(problems.join("; "));
-          checkChroot(o, ctx.ui);
-          resolveCredentials(o, { env: process.env, baseDir: ctx.baseDir });
-        },
-      };
-      await e.wrap(check).run(ctx);
+      await prepareBuilder(type, o, ctx, () => {
+        const problems = chrootOptionProblems(o);
+        if (problems.length) throw e.config(problems.join("; "));
+        checkChroot(o, ctx.ui);
+      });
     },
     steps(o, ctx) {
       const provision = ctx.provisionStep();

@@ -13,9 +13,10 @@
 import type { Artifact, BuilderRuntime, RunContext, Step } from "@kiln/core";
 import { clearAuthorizedKeysStep, connectStep, temporaryKeyStep } from "@kiln/sdk";
 import { checkBsu } from "./checks.js";
-import { regionEndpoint, resolveCredentials } from "./credentials.js";
+import { regionEndpoint } from "./credentials.js";
 import { type OutscaleType, outscaleErrors } from "./errors.js";
 import { openClient } from "./open-client.js";
+import { prepareBuilder, withSshTimeout } from "./prepare.js";
 import type { BsuOptions, OmiStepOptions } from "./schema.js";
 import { RESULT } from "./state.js";
 import { apiStep } from "./steps/api.js";
@@ -39,19 +40,13 @@ export function bsuBuilder(type: OutscaleType): BuilderRuntime<BsuOptions> {
   const e = outscaleErrors(type);
   return {
     async prepare(o, ctx) {
-      const check: Step = {
-        name: "prepare",
-        async run() {
-          for (const s of [o.access_key, o.secret_key]) if (s) ctx.secret(s);
-          checkBsu(o, ctx.ui);
-          resolveCredentials(o, { env: process.env, baseDir: ctx.baseDir });
-        },
-      };
-      await e.wrap(check).run(ctx);
+      await prepareBuilder(type, o, ctx, () => {
+        checkBsu(o, ctx.ui);
+      });
     },
     steps(o, ctx) {
       const provision = ctx.provisionStep();
-      const ssh = { ...o, ssh_timeout: o.ssh_timeout ?? o.ssh_wait_timeout ?? "10m" };
+      const ssh = withSshTimeout(o);
       const steps: Step[] = [
         apiStep(o),
         preValidateStep(o),
