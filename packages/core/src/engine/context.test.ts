@@ -28,6 +28,28 @@ describe("createRunContext", () => {
     expect(ctx.render(Deferred.parse("${{ path.root }}/${{ source.type }}"))).toBe("/srv/qemu");
   });
 
+  it("resolves before the run only what needs nothing of it, even through a local", () => {
+    // A local computed from http.* is itself a marker; an option reading that local must wait
+    // for the HTTP server, or it would be typed with an empty address.
+    const bootLine = Deferred.parse('${{ format("url=http://%s:%s/", http.ip, http.port) }}');
+    const owned = createRunContext({
+      run,
+      ui: new EventBus().ui(run.name),
+      baseDir: "/",
+      variables: { v: "x" },
+      locals: { boot_line: bootLine },
+    });
+    const opts = owned.resolveKnown({
+      boot: [Deferred.parse("${{ local.boot_line }}")],
+      name: Deferred.parse("${{ var.v }}"),
+    });
+    expect(opts.name).toBe("x");
+    expect(opts.boot[0]).toBeInstanceOf(Deferred);
+    owned.ctx.buildVars.PackerHTTPIP = "10.0.2.2";
+    owned.ctx.buildVars.PackerHTTPPort = 8000;
+    expect(owned.ctx.render(opts.boot)).toEqual(["url=http://10.0.2.2:8000/"]);
+  });
+
   it("knows var, local and env for build-time expressions", () => {
     const { ctx } = createRunContext({
       run,

@@ -69,7 +69,9 @@ export function createRunContext(init: RunContextInit): OwnedRunContext {
   const env = Object.fromEntries(
     Object.entries(init.env ?? process.env).filter((e): e is [string, string] => e[1] !== undefined),
   );
-  const scope = (): Scope => ({
+  // Before the run (resolveKnown), build.* / http.* are roots still to come, so an expression
+  // reaching them — directly, or through a local computed from them — stays a marker.
+  const scope = (beforeRun = false): Scope => ({
     values: {
       var: variables,
       local: locals,
@@ -77,15 +79,19 @@ export function createRunContext(init: RunContextInit): OwnedRunContext {
       path: { root: init.baseDir, cwd: init.cwd ?? process.cwd() },
       kiln: { version: coreVersion() },
       source: { name: run.source, type: run.type },
-      build: { ...buildVars },
-      http: {
-        ip: buildVars.PackerHTTPIP ?? "",
-        port: buildVars.PackerHTTPPort ?? "",
-        addr: buildVars.PackerHTTPAddr ?? "",
-      },
+      ...(beforeRun
+        ? {}
+        : {
+            build: { ...buildVars },
+            http: {
+              ip: buildVars.PackerHTTPIP ?? "",
+              port: buildVars.PackerHTTPPort ?? "",
+              addr: buildVars.PackerHTTPAddr ?? "",
+            },
+          }),
       ...(init.data ? { data: init.data } : {}),
     },
-    deferred: new Set(init.data ? [] : ["data"]),
+    deferred: new Set([...(init.data ? [] : ["data"]), ...(beforeRun ? RUN_ROOTS : [])]),
     members: {
       var: new Set(Object.keys(variables)),
       local: new Set(Object.keys(locals)),
@@ -100,7 +106,8 @@ export function createRunContext(init: RunContextInit): OwnedRunContext {
   const walk = (v: unknown, onlyKnown = false): unknown => {
     if (isDeferred(v) && onlyKnown && references(v.template).some((r) => RUN_ROOTS.has(r.root))) return v;
     if (isDeferred(v)) {
-      const out = evaluateTracked(v.template, scope());
+      const out = evaluateTracked(v.template, scope(onlyKnown));
+      if (out.value === DEFERRED && onlyKnown) return v;
       if (out.value === DEFERRED)
         throw new KilnError(
           "KILN_EXPR_EVAL",
