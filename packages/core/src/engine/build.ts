@@ -601,7 +601,7 @@ async function provisionAll(
         ctx.ui.fork(p.label).say(`Restored from the checkpoint: ${p.component.type} is not run again`);
         continue;
       }
-      await runProvisioner(p.component, ctx, communicator, opts.graceMs, opts.loaded.src);
+      await runProvisioner(p.component, ctx, communicator, opts.graceMs, opts.loaded);
       await checkpoints.save(i + 1, ctx);
     }
   } catch (err) {
@@ -614,7 +614,7 @@ async function provisionAll(
           { ...ctx, signal: stop.signal },
           communicator,
           opts.graceMs,
-          opts.loaded.src,
+          opts.loaded,
         );
       } catch (cleanupErr) {
         ctx.ui.error(`error-cleanup-provisioner failed: ${messageOf(cleanupErr)}`);
@@ -660,11 +660,11 @@ async function runProvisioner(
   ctx: RunContext,
   communicator: Communicator | undefined,
   graceMs?: number,
-  src?: LoadedBuildFile["src"],
+  loaded?: Pick<LoadedBuildFile, "src" | "locals">,
 ): Promise<void> {
   if (!p.plugin) throw new KilnError("KILN_INTERNAL", `provisioner ${p.type} is not resolved`);
   const label = labelOf(p);
-  checkHttpAvailable(`the ${p.type} provisioner's`, ownOptions(p, ctx.run), p.path, ctx.buildVars, src);
+  checkHttpAvailable(`the ${p.type} provisioner's`, ownOptions(p, ctx.run), p.path, ctx.buildVars, loaded);
   const ui = ctx.ui.fork(label);
   const pause = p.options.pause_before as string | undefined;
   if (pause) {
@@ -736,7 +736,7 @@ async function postProcess(
       const ui = ctx.ui.fork(pp.type);
       ui.say(`Running post-processor ${pp.type}...`);
       const options = postProcessorOptions(pp);
-      checkHttpAvailable(`the ${pp.type} post-processor's`, options, pp.path, ctx.buildVars, opts.loaded.src);
+      checkHttpAvailable(`the ${pp.type} post-processor's`, options, pp.path, ctx.buildVars, opts.loaded);
       const rendered = applyDefaults(plugin.schema, ctx.render(options));
       const result = await withTimeout(
         `${pp.type} post-processor`,

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { isKilnError } from "../errors.js";
+import { Deferred } from "../expr/deferred.js";
 import { loadBuildFile } from "../load/index.js";
 import { runBuild } from "./build.js";
 import { failRunOf, withinRun } from "./crash.js";
@@ -93,6 +94,27 @@ describe("http.* where no HTTP server runs", () => {
       ["builds", 0, "provisioners", 1, "inline", 0],
       ["builds", 0, "provisioners", 1, "env", "URL"],
     ]);
+  });
+
+  it("follows locals: an option reading a local computed from http.* refers to http.* too", () => {
+    const locals = {
+      url: Deferred.parse("http://${{ http.addr }}/seed"),
+      again: Deferred.parse("${{ local.url }}"),
+      plain: "no http here",
+      loop: Deferred.parse("${{ local.loop }}"),
+    };
+    const o = {
+      inline: ["${{ local.again }}", "${{ local.plain }}", "${{ local.loop }}", "${{ local.url }}"].map((t) =>
+        Deferred.parse(t),
+      ),
+    };
+    expect(httpReferences(o, ["p"], locals)).toEqual([
+      ["p", "inline", 0],
+      ["p", "inline", 3],
+    ]);
+    expect(() =>
+      checkHttpAvailable("the shell provisioner's", o, ["p"], { PackerHTTPAddr: "" }, { locals }),
+    ).toThrow("the shell provisioner's option inline[0] refers to http.*");
   });
 
   it("is an error naming the option unless a builder published the HTTP server", () => {

@@ -6,21 +6,37 @@
  */
 import { KilnError } from "../errors.js";
 import { isDeferred } from "../expr/deferred.js";
-import { hasExpressions, parseTemplate, references } from "../expr/index.js";
+import { hasExpressions, parseTemplate, references, type Template } from "../expr/index.js";
 import { formatPath, type PathSegment, positionOf, type SourceFile } from "../load/parse.js";
 import type { BuildVars } from "./types.js";
 
-/** Paths (below `base`) of the strings in `value` that refer to `http.*`. */
-export function httpReferences(value: unknown, base: PathSegment[] = []): PathSegment[][] {
+/** True when `t` reads http.*, directly or through locals computed from it. */
+function readsHttp(t: Template, locals: Record<string, unknown>, seen: Set<string>): boolean {
+  return references(t).some((r) => {
+    if (r.root === "http") return true;
+    if (r.root !== "local" || !r.member || seen.has(r.member) || !Object.hasOwn(locals, r.member))
+      return false;
+    seen.add(r.member);
+    return httpReferences(locals[r.member], [], locals, seen).length > 0;
+  });
+}
+
+/** Paths (below `base`) of the strings in `value` that refer to `http.*` (or to a local that does). */
+export function httpReferences(
+  value: unknown,
+  base: PathSegment[] = [],
+  locals: Record<string, unknown> = {},
+  seen: ReadonlySet<string> = new Set(),
+): PathSegment[][] {
   const out: PathSegment[][] = [];
   const walk = (v: unknown, path: PathSegment[]) => {
     // Build-time values arrive as the loader's Deferred markers (a plain string is data).
     if (isDeferred(v)) {
-      if (references(v.template).some((r) => r.root === "http")) out.push(path);
+      if (readsHttp(v.template, locals, new Set(seen))) out.push(path);
     } else if (typeof v === "string") {
       if (!hasExpressions(v)) return;
       try {
-        if (references(parseTemplate(v)).some((r) => r.root === "http")) out.push(path);
+        if (readsHttp(parseTemplate(v), locals, new Set(seen))) out.push(path);
       } catch {
         // malformed expressions are reported where they are evaluated
       }
@@ -41,10 +57,11 @@ export function checkHttpAvailable(
   options: Record<string, unknown>,
   path: PathSegment[],
   buildVars: BuildVars,
-  src: SourceFile | undefined,
+  loaded: { src?: SourceFile; locals?: Record<string, unknown> } | undefined,
 ): void {
   if (buildVars.PackerHTTPAddr) return;
-  const refs = httpReferences(options, path);
+  const src = loaded?.src;
+  const refs = httpReferences(options, path, loaded?.locals);
   if (refs.length === 0) return;
   const diagnostics = refs.map((p) => ({
     code: "KILN_HTTP_UNAVAILABLE",
