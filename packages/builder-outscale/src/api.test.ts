@@ -3,14 +3,13 @@
  * what they send (key pair, security group, user data, mappings, tags, permissions), the data
  * source's rules, and every fault ending in a clear error with nothing left on the double.
  */
-import { rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { buildFile, ensureDist, makeScratch } from "@kiln/sdk/testing";
-import { InMemoryMachines, type OutscaleDouble, startOutscaleDouble } from "@kiln-testbed/outscale";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { buildFile } from "@kiln/sdk/testing";
+import { InMemoryMachines, NOTHING_LEFT, startOutscaleDouble } from "@kiln-testbed/outscale";
+import { beforeEach, describe, expect, it } from "vitest";
+import { useDouble } from "./test-double.js";
 
-const PKG_DIR = fileURLToPath(new URL("..", import.meta.url));
 const RESOLVER = {
   standard: {
     builder: { "outscale-bsu": "@kiln/builder-outscale", "osc-bsu": "@kiln/builder-outscale" },
@@ -18,40 +17,21 @@ const RESOLVER = {
   },
 };
 const machines = new InMemoryMachines({ shutdownMs: 10 });
-let osc: OutscaleDouble;
-let dir: string;
-let caFile: string;
 let n = 0;
 
-beforeAll(async () => {
-  ensureDist(PKG_DIR);
-  osc = await startOutscaleDouble({
-    machines,
-    durations: { vmStart: 10, vmTerminate: 10, image: 20, snapshot: 10 },
-  });
-  dir = makeScratch(PKG_DIR, "api");
-  caFile = join(dir, "ca.pem");
-  writeFileSync(caFile, osc.caCert);
-});
-afterAll(async () => {
-  await osc?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-beforeEach(() => osc.faults.clear());
-
-const access = () => `    access_key: ${osc.accessKey}
-    secret_key: ${osc.secretKey}
-    region: ${osc.region}
-    custom_endpoint_oapi: ${osc.endpoint}
-    ca_file: ${caFile}`;
+const t = useDouble("api", () => ({
+  machines,
+  durations: { vmStart: 10, vmTerminate: 10, image: 20, snapshot: 10 },
+}));
+beforeEach(() => t.osc.faults.clear());
 
 const bsu = (extra = "", name = `kiln-api-${++n}`) => `kiln: 1
 sources:
   vm:
     type: outscale-bsu
-${access()}
+${t.accessYaml}
     vm_type: tinav5.c1r1p2
-    source_omi: ${osc.baseImageId}
+    source_omi: ${t.osc.baseImageId}
     omi_name: ${name}
     communicator: none
     vm_ready_timeout: 20s
@@ -62,38 +42,29 @@ builds:
 `;
 
 const build = (yaml: string, opts: Parameters<typeof buildFile>[3] = {}) =>
-  buildFile(dir, `b-${++n}.yaml`, yaml, { resolver: RESOLVER, ...opts });
+  buildFile(t.dir, `b-${++n}.yaml`, yaml, { resolver: RESOLVER, ...opts });
 
 /** The OMIs of the builds that succeeded: theirs to keep. */
 const kept: string[] = [];
 /** What is left on the double besides finished OMIs (and their snapshots). */
 function nothingLeft(extra: string[] = []) {
-  const keepImages = [...kept, ...extra].filter((i) => osc.state.images.has(i));
-  const left = osc.leftovers();
+  const keepImages = [...kept, ...extra].filter((i) => t.osc.state.images.has(i));
+  const left = t.osc.leftovers();
   const keepSnaps = keepImages.flatMap((id) =>
-    (osc.state.images.get(id)?.BlockDeviceMappings ?? []).map((m) => m.Bsu.SnapshotId),
+    (t.osc.state.images.get(id)?.BlockDeviceMappings ?? []).map((m) => m.Bsu.SnapshotId),
   );
   expect({
     ...left,
     images: left.images.filter((i) => !keepImages.includes(i)),
     snapshots: left.snapshots.filter((s) => !keepSnaps.includes(s)),
-  }).toEqual({
-    vms: [],
-    keypairs: [],
-    securityGroups: [],
-    publicIps: [],
-    volumes: [],
-    snapshots: [],
-    images: [],
-    strayFiles: [],
-  });
+  }).toEqual(NOTHING_LEFT);
 }
 const errorOf = (r: Awaited<ReturnType<typeof buildFile>>) =>
   String((r.result.runs[0]?.error as Error | undefined)?.message);
 const omiOf = (r: Awaited<ReturnType<typeof buildFile>>) => {
   const id =
     (r.result.runs[0]?.artifacts[0]?.data as { omis?: Record<string, string> } | undefined)?.omis?.[
-      osc.region
+      t.osc.region
     ] ?? "";
   kept.push(id);
   return id;
@@ -106,7 +77,7 @@ describe("outscale-bsu sends what it should", () => {
       bsu(`    temporary_security_group_source_cidr: 127.0.0.1/32
     ssh_port: 2222
     user_data: ${JSON.stringify(userData)}
-    subnet_id: ${osc.subnetId}
+    subnet_id: ${t.osc.subnetId}
     associate_public_ip_address: true
     launch_block_device_mappings:
       - { device_name: /dev/sda1, volume_size: 2, delete_on_vm_deletion: true }
@@ -121,7 +92,7 @@ describe("outscale-bsu sends what it should", () => {
     );
     expect(r.result.ok, r.log).toBe(true);
     const id = omiOf(r);
-    const img = osc.state.images.get(id);
+    const img = t.osc.state.images.get(id);
     expect(img?.Description).toBe("made by kiln");
     expect(img?.Tags).toEqual([{ Key: "os", Value: "appliance" }]);
     expect(img?.PermissionsToLaunch.AccountIds).toEqual(["111122223333"]);
@@ -131,7 +102,7 @@ describe("outscale-bsu sends what it should", () => {
       ["/dev/sda1", 2, true],
       ["/dev/xvdb", 1, false],
     ]);
-    const snaps = img?.BlockDeviceMappings.map((m) => osc.state.snapshots.get(m.Bsu.SnapshotId as string));
+    const snaps = img?.BlockDeviceMappings.map((m) => t.osc.state.snapshots.get(m.Bsu.SnapshotId as string));
     for (const s of snaps ?? []) {
       expect(s?.PermissionsToCreateVolume.AccountIds).toEqual(["444455556666"]);
       expect(s?.Tags).toEqual([
@@ -143,7 +114,7 @@ describe("outscale-bsu sends what it should", () => {
     expect(started?.seed.userData).toBe(userData); // base64 once: the double decodes it back to the text
     expect(started?.seed.sshAuthorizedKeys).toEqual([]); // communicator none: no key pair (the e2e test logs in with one)
     // the temporary group: only the CIDR, only the port; in the subnet's Net
-    const created = osc.requests.filter((q) => q.action === "CreateSecurityGroupRule" && q.status === 200);
+    const created = t.osc.requests.filter((q) => q.action === "CreateSecurityGroupRule" && q.status === 200);
     expect(created).toHaveLength(1);
     expect(r.log).toMatch(/TCP 2222 from 127\.0\.0\.1\/32/);
     nothingLeft([id]);
@@ -161,21 +132,21 @@ describe("outscale-bsu sends what it should", () => {
     );
     const forced = await build(bsu("    force_deregister: true\n    force_delete_snapshot: true", name));
     expect(forced.result.ok, forced.log).toBe(true);
-    expect(osc.state.images.has(old)).toBe(false);
+    expect(t.osc.state.images.has(old)).toBe(false);
     nothingLeft([omiOf(forced)]);
   });
 
   it("source_omi_filter with owners finds the image; without owners it is a config error", async () => {
     const ok = await build(
       bsu("    source_omi_filter: { filters: { image-name: kiln-appliance-* }, owners: [Outscale] }").replace(
-        `    source_omi: ${osc.baseImageId}\n`,
+        `    source_omi: ${t.osc.baseImageId}\n`,
         "",
       ),
     );
     expect(ok.result.ok, ok.log).toBe(true);
     const bad = await build(
       bsu("    source_omi_filter: { filters: { image-name: x } }").replace(
-        `    source_omi: ${osc.baseImageId}\n`,
+        `    source_omi: ${t.osc.baseImageId}\n`,
         "",
       ),
     );
@@ -186,7 +157,7 @@ describe("outscale-bsu sends what it should", () => {
 
 describe("faults end in a clear error with nothing left", () => {
   it("a failing image: the state and OUTSCALE's reason", async () => {
-    osc.faults.failTransition("image", "out of disk on the storage");
+    t.osc.faults.failTransition("image", "out of disk on the storage");
     const r = await build(bsu());
     expect(errorOf(r)).toMatch(
       /\[outscale-bsu\] OMI ami-\w+ to be available: it is failed: out of disk on the storage/,
@@ -195,19 +166,19 @@ describe("faults end in a clear error with nothing left", () => {
   });
 
   it("an image that never finishes: image_timeout, within about its time", async () => {
-    osc.faults.stickTransition("image");
+    t.osc.faults.stickTransition("image");
     const t0 = Date.now();
     const r = await build(bsu().replace("image_timeout: 20s", "image_timeout: 2s"));
     expect(errorOf(r)).toMatch(/still pending after 2 s/);
     expect(errorOf(r)).not.toMatch(/undefined/);
     expect(Date.now() - t0).toBeLessThan(8000);
-    osc.faults.clear();
+    t.osc.faults.clear();
     await new Promise((res) => setTimeout(res, 50));
     nothingLeft();
   });
 
   it("a VM lost while booting", async () => {
-    osc.faults.failTransition("vm", "Server.InternalError: the host was lost");
+    t.osc.faults.failTransition("vm", "Server.InternalError: the host was lost");
     const r = await build(bsu());
     expect(errorOf(r)).toMatch(
       /VM i-\w+ to run: it is (shutting-down|terminated): Server.InternalError: the host was lost/,
@@ -216,40 +187,40 @@ describe("faults end in a clear error with nothing left", () => {
   });
 
   it("5xx on CreateVms: retried, then a clear error", async () => {
-    osc.faults.inject({ action: "CreateVms", status: 503, details: "maintenance" });
+    t.osc.faults.inject({ action: "CreateVms", status: 503, details: "maintenance" });
     const r = await build(bsu());
     expect(errorOf(r)).toMatch(
       /\[outscale-bsu\] CreateVms: HTTP 503 InternalError \(code 2000\): maintenance/,
     );
-    expect(osc.requests.filter((q) => q.action === "CreateVms" && q.status === 503).length).toBe(6);
+    expect(t.osc.requests.filter((q) => q.action === "CreateVms" && q.status === 503).length).toBe(6);
     nothingLeft();
   }, 120_000);
 
   it("throttling (429 RequestLimitExceeded): retried with backoff, the build succeeds", async () => {
-    osc.faults.throttle(3);
+    t.osc.faults.throttle(3);
     const r = await build(bsu());
     expect(r.result.ok, r.log).toBe(true);
-    expect(osc.requests.filter((q) => q.status === 429).length).toBeGreaterThanOrEqual(3);
+    expect(t.osc.requests.filter((q) => q.status === 429).length).toBeGreaterThanOrEqual(3);
     nothingLeft([omiOf(r)]);
   });
 
   it("bad credentials: the auth check names the source of the keys", async () => {
-    const r = await build(bsu().replace(`secret_key: ${osc.secretKey}`, "secret_key: wrong-secret"));
+    const r = await build(bsu().replace(`secret_key: ${t.osc.secretKey}`, "secret_key: wrong-secret"));
     expect(errorOf(r)).toMatch(/ReadVms: HTTP 401 AccessDenied \(code 1\)/);
-    expect(JSON.stringify(r.events)).not.toContain(osc.secretKey);
+    expect(JSON.stringify(r.events)).not.toContain(t.osc.secretKey);
     nothingLeft();
   });
 
   it("Ctrl-C while the OMI is pending: stops within seconds and cleans up, the OMI included", async () => {
-    osc.faults.slowTransition("image", 60_000);
+    t.osc.faults.slowTransition("image", 60_000);
     const ctl = new AbortController();
-    const t = setInterval(() => {
-      if ([...osc.state.images.values()].some((i) => i.State === "pending"))
+    const poll = setInterval(() => {
+      if ([...t.osc.state.images.values()].some((i) => i.State === "pending"))
         ctl.abort(new Error("interrupt"));
     }, 20);
     const t0 = Date.now();
     const r = await build(bsu(), { signal: ctl.signal });
-    clearInterval(t);
+    clearInterval(poll);
     expect(r.result.ok).toBe(false);
     expect(Date.now() - t0).toBeLessThan(10_000);
     nothingLeft();
@@ -271,7 +242,7 @@ describe("omi_regions", () => {
     });
     try {
       home.link(away);
-      const cas = join(dir, "cas.pem");
+      const cas = join(t.dir, "cas.pem");
       writeFileSync(cas, `${home.caCert}${away.caCert}`);
       const r = await build(`kiln: 1
 sources:
@@ -306,17 +277,7 @@ builds:
       expect(away.leftovers().snapshots).toHaveLength(1); // the copy's own snapshot file
       expect(away.leftovers().strayFiles).toEqual([]);
       await a?.destroy?.();
-      for (const d of [home, away])
-        expect(d.leftovers()).toEqual({
-          vms: [],
-          keypairs: [],
-          securityGroups: [],
-          publicIps: [],
-          volumes: [],
-          snapshots: [],
-          images: [],
-          strayFiles: [],
-        });
+      for (const d of [home, away]) expect(d.leftovers()).toEqual(NOTHING_LEFT);
     } finally {
       await home.close();
       await away.close();

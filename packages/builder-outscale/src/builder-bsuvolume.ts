@@ -9,60 +9,35 @@
  * the bsu_volumes too (nothing half-built stays); a finished build keeps them: the artifact is
  * their ids (Packer keys them by region ""; kiln by the real region), and destroy() deletes them.
  */
-import type { Artifact, BuilderRuntime, RunContext, Step } from "@kiln/core";
-import { clearAuthorizedKeysStep, connectStep, temporaryKeyStep } from "@kiln/sdk";
+import type { Artifact, BuilderRuntime, RunContext } from "@kiln/core";
 import { checkBsuvolume } from "./checks.js";
 import { resolveCredentials } from "./credentials.js";
-import { type OutscaleType, outscaleErrors } from "./errors.js";
+import type { OutscaleType } from "./errors.js";
 import { openClient } from "./open-client.js";
-import { prepareBuilder, withSshTimeout } from "./prepare.js";
+import { outscaleRuntime } from "./runtime.js";
 import type { BsuvolumeOptions } from "./schema.js";
 import { KEPT_VOLUMES } from "./state.js";
 import { apiStep } from "./steps/api.js";
 import { keepVolumesStep } from "./steps/keep-volumes.js";
-import { keyPairStep } from "./steps/key-pair.js";
-import { networkStep } from "./steps/network.js";
-import { publicIpStep } from "./steps/public-ip.js";
-import { runVmStep } from "./steps/run-vm.js";
-import { securityGroupStep } from "./steps/security-group.js";
-import { sourceOmiStep } from "./steps/source-omi.js";
-import { stopVmStep } from "./steps/stop-vm.js";
+import { provisionedVmSteps } from "./vm-steps.js";
 
 /** Packer's BuilderId of the bsuvolume builder. */
 export const BSUVOLUME_BUILDER_ID = "oapi.outscale.bsuvolume";
 
 export function bsuvolumeBuilder(type: OutscaleType): BuilderRuntime<BsuvolumeOptions> {
-  const e = outscaleErrors(type);
-  return {
-    async prepare(o, ctx) {
-      await prepareBuilder(type, o, ctx, () => {
-        checkBsuvolume(o, ctx.ui);
-      });
-    },
-    steps(o, ctx) {
-      const provision = ctx.provisionStep();
-      const ssh = withSshTimeout(o);
+  return outscaleRuntime<BsuvolumeOptions>(type, {
+    check: (o, ctx) => checkBsuvolume(o, ctx.ui),
+    steps(o, provision) {
       const volumes = o.bsu_volumes ?? [];
       const deviceTags = Object.fromEntries(volumes.map((v) => [v.device_name, v.tags ?? {}]));
-      const steps: Step[] = [
+      return [
         apiStep(o),
-        sourceOmiStep(o),
-        networkStep(o),
-        temporaryKeyStep(o),
-        keyPairStep(o),
-        publicIpStep(o),
-        securityGroupStep(o),
-        runVmStep(o, { mappings: volumes, deviceTags, volumesKept: true }),
-        connectStep(ssh),
-        provision,
-        clearAuthorizedKeysStep(o),
-        stopVmStep(o),
+        ...provisionedVmSteps(o, provision, { mappings: volumes, deviceTags, volumesKept: true }),
         keepVolumesStep(volumes),
       ];
-      return steps.map((s) => (s === provision ? s : e.wrap(s)));
     },
     artifact: (o, ctx) => volumesArtifact(type, o, ctx),
-  };
+  });
 }
 
 /** The kept volumes; destroy() deletes them. */

@@ -12,7 +12,7 @@
  * and the mount folder first (the SDK's steps), then the volume unlinked and deleted, the snapshot
  * and the OMI of a build that did not finish.
  */
-import { type BuilderRuntime, parseDuration, type Step } from "@kiln/core";
+import { type BuilderRuntime, parseDuration } from "@kiln/core";
 import {
   chrootConnectStep,
   chrootMountsStep,
@@ -26,8 +26,8 @@ import {
 import { omiArtifact } from "./builder.js";
 import { checkChroot } from "./checks.js";
 import { chrootImage } from "./chroot-omi.js";
-import { type OutscaleType, outscaleErrors } from "./errors.js";
-import { prepareBuilder } from "./prepare.js";
+import type { OutscaleType } from "./errors.js";
+import { outscaleRuntime } from "./runtime.js";
 import type { ChrootBuilderOptions } from "./schema.js";
 import { SNAPSHOTS } from "./state.js";
 import { apiStep } from "./steps/api.js";
@@ -45,19 +45,15 @@ import { sourceOmiStep } from "./steps/source-omi.js";
 export const CHROOT_BUILDER_ID = "oapi.outscale.chroot";
 
 export function chrootBuilder(type: OutscaleType): BuilderRuntime<ChrootBuilderOptions> {
-  const e = outscaleErrors(type);
-  return {
-    async prepare(o, ctx) {
-      await prepareBuilder(type, o, ctx, () => {
-        const problems = chrootOptionProblems(o);
-        if (problems.length) throw e.config(problems.join("; "));
-        checkChroot(o, ctx.ui);
-      });
+  return outscaleRuntime<ChrootBuilderOptions>(type, {
+    check(o, ctx, e) {
+      const problems = chrootOptionProblems(o);
+      if (problems.length) throw e.config(problems.join("; "));
+      checkChroot(o, ctx.ui);
     },
-    steps(o, ctx) {
-      const provision = ctx.provisionStep();
+    steps(o, provision) {
       const root = o.root_device_name ?? "/dev/sda1";
-      const steps: Step[] = [
+      return [
         apiStep(o),
         hostVmStep(o),
         preValidateStep(o),
@@ -79,8 +75,7 @@ export function chrootBuilder(type: OutscaleType): BuilderRuntime<ChrootBuilderO
         copyRegionsStep(o),
         finishStep(),
       ];
-      return steps.map((s) => (s === provision ? s : e.wrap(s)));
     },
     artifact: (o, ctx) => omiArtifact(type, CHROOT_BUILDER_ID, o, ctx),
-  };
+  });
 }

@@ -10,13 +10,12 @@
  * for), its launch volumes that outlive it deleted, then the security group, the public IP, the
  * key pair; an OMI (or a copy) the build did not finish is deleted with its snapshots.
  */
-import type { Artifact, BuilderRuntime, RunContext, Step } from "@kiln/core";
-import { clearAuthorizedKeysStep, connectStep, temporaryKeyStep } from "@kiln/sdk";
+import type { Artifact, BuilderRuntime, RunContext } from "@kiln/core";
 import { checkBsu } from "./checks.js";
 import { regionEndpoint } from "./credentials.js";
-import { type OutscaleType, outscaleErrors } from "./errors.js";
+import type { OutscaleType } from "./errors.js";
 import { openClient } from "./open-client.js";
-import { prepareBuilder, withSshTimeout } from "./prepare.js";
+import { outscaleRuntime } from "./runtime.js";
 import type { BsuOptions, OmiStepOptions } from "./schema.js";
 import { RESULT } from "./state.js";
 import { apiStep } from "./steps/api.js";
@@ -24,55 +23,26 @@ import { copyRegionsStep } from "./steps/copy-regions.js";
 import { createOmiStep, deleteImage, vmSource } from "./steps/create-omi.js";
 import { deregisterStep } from "./steps/deregister.js";
 import { finishStep } from "./steps/finish.js";
-import { keyPairStep } from "./steps/key-pair.js";
-import { networkStep } from "./steps/network.js";
 import { preValidateStep } from "./steps/pre-validate.js";
-import { publicIpStep } from "./steps/public-ip.js";
-import { runVmStep } from "./steps/run-vm.js";
-import { securityGroupStep } from "./steps/security-group.js";
-import { sourceOmiStep } from "./steps/source-omi.js";
-import { stopVmStep } from "./steps/stop-vm.js";
+import { launchMappings, provisionedVmSteps } from "./vm-steps.js";
 
 /** Packer's BuilderId of the bsu builder. */
 export const BSU_BUILDER_ID = "oapi.outscale.bsu";
 
 export function bsuBuilder(type: OutscaleType): BuilderRuntime<BsuOptions> {
-  const e = outscaleErrors(type);
-  return {
-    async prepare(o, ctx) {
-      await prepareBuilder(type, o, ctx, () => {
-        checkBsu(o, ctx.ui);
-      });
-    },
-    steps(o, ctx) {
-      const provision = ctx.provisionStep();
-      const ssh = withSshTimeout(o);
-      const steps: Step[] = [
-        apiStep(o),
-        preValidateStep(o),
-        sourceOmiStep(o),
-        networkStep(o),
-        temporaryKeyStep(o),
-        keyPairStep(o),
-        publicIpStep(o),
-        securityGroupStep(o),
-        runVmStep(o, {
-          mappings: o.launch_block_device_mappings ?? [],
-          ...(o.run_volume_tags ? { volumeTags: o.run_volume_tags } : {}),
-        }),
-        connectStep(ssh),
-        provision,
-        clearAuthorizedKeysStep(o),
-        stopVmStep(o),
-        deregisterStep(o),
-        createOmiStep(o, vmSource(o)),
-        copyRegionsStep(o),
-        finishStep(),
-      ];
-      return steps.map((s) => (s === provision ? s : e.wrap(s)));
-    },
+  return outscaleRuntime<BsuOptions>(type, {
+    check: (o, ctx) => checkBsu(o, ctx.ui),
+    steps: (o, provision) => [
+      apiStep(o),
+      preValidateStep(o),
+      ...provisionedVmSteps(o, provision, launchMappings(o)),
+      deregisterStep(o),
+      createOmiStep(o, vmSource(o)),
+      copyRegionsStep(o),
+      finishStep(),
+    ],
     artifact: (o, ctx) => omiArtifact(type, BSU_BUILDER_ID, o, ctx),
-  };
+  });
 }
 
 /** The OMIs by region (Packer's id: "eu-west-2:ami-…,us-east-2:ami-…"); destroy() deletes them and their snapshots. */

@@ -4,40 +4,30 @@
  * the suite nothing the runs made is left but the OMIs they finished (the artifacts own those).
  */
 import { execFileSync } from "node:child_process";
-import { rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { testBuilder } from "@kiln/sdk/conformance";
 import { chrootSkip } from "@kiln/sdk/testing";
 import { ensureImage } from "@kiln/testbed-guests/images";
-import { InMemoryMachines, startOutscaleDouble } from "@kiln-testbed/outscale";
+import { InMemoryMachines, NOTHING_LEFT } from "@kiln-testbed/outscale";
 import { afterAll, describe, expect, it } from "vitest";
 import plugin from "./index.js";
+import { openDouble } from "./test-double.js";
 
 const skip = chrootSkip("outscale-chroot conformance");
 
 describe.skipIf(skip)("outscale-chroot conformance", async () => {
   if (skip) return;
   const appliance = await ensureImage("appliance");
-  const osc = await startOutscaleDouble({
+  const t = await openDouble("chroot-conformance", {
     machines: new InMemoryMachines({ shutdownMs: 10 }),
     baseImage: { file: appliance.file, format: "qcow2" },
     durations: { vmStart: 10, vmTerminate: 10, image: 10, snapshot: 10, volume: 10 },
     host: {},
   });
-  const caFile = join(tmpdir(), `kiln-osc-chroot-ca-${process.pid}.pem`);
-  writeFileSync(caFile, osc.caCert);
-  afterAll(async () => {
-    await osc.close();
-    rmSync(caFile, { force: true });
-  });
+  afterAll(() => t.close());
+  const { osc } = t;
   let n = 0;
   const example = () => ({
-    access_key: osc.accessKey,
-    secret_key: osc.secretKey,
-    region: osc.region,
-    custom_endpoint_oapi: osc.endpoint,
-    ca_file: caFile,
+    ...t.access,
     metadata_endpoint: osc.metadataEndpoint,
     source_omi: osc.baseImageId,
     omi_name: `chroot-conformance-${process.pid}-${++n}`,
@@ -58,17 +48,7 @@ describe.skipIf(skip)("outscale-chroot conformance", async () => {
 
   it("leaves no volume, snapshot without its OMI, loop device or node", () => {
     const left = osc.leftovers();
-    expect({ ...left, images: [], snapshots: [] }).toEqual({
-      vms: [],
-      keypairs: [],
-      securityGroups: [],
-      publicIps: [],
-      volumes: [],
-      snapshots: [],
-      images: [],
-      strayFiles: [],
-      hostDevices: [],
-    });
+    expect({ ...left, images: [], snapshots: [] }).toEqual({ ...NOTHING_LEFT, hostDevices: [] });
     const imageSnaps = left.images.flatMap((id) =>
       (osc.state.images.get(id)?.BlockDeviceMappings ?? []).map((m) => m.Bsu.SnapshotId),
     );

@@ -9,20 +9,15 @@
  * or node; the double's UnlinkVolume refuses a mounted device.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { buildFile, chrootSkip, ensureDist, makeScratch } from "@kiln/sdk/testing";
-import { ensureImage } from "@kiln/testbed-guests/images";
-import { CI, missingQemu, sshRun, testKey } from "@kiln/testbed-guests/testing";
-import { type OutscaleDouble, startOutscaleDouble } from "@kiln-testbed/outscale";
-import { GuestMachines } from "@kiln-testbed/outscale/guests";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OapiClient } from "./client.js";
-import { resolveCredentials } from "./credentials.js";
+import { buildFile, chrootSkip } from "@kiln/sdk/testing";
+import { NOTHING_LEFT } from "@kiln-testbed/outscale";
+import { describe, expect, it } from "vitest";
+import { deleteImageAndSnapshots, useDouble } from "./test-double.js";
+import { guestDouble, noQemu, tail, until, withVm } from "./test-vm.js";
 
-const PKG_DIR = fileURLToPath(new URL("..", import.meta.url));
 const RESOLVER = {
   standard: {
     builder: { "outscale-chroot": "@kiln/builder-outscale", "osc-chroot": "@kiln/builder-outscale" },
@@ -30,11 +25,8 @@ const RESOLVER = {
   },
 };
 const noChroot = chrootSkip("outscale-chroot");
-const missing = missingQemu();
-const skip = noChroot || (missing !== "" && !CI);
+const skip = noChroot || noQemu;
 const MARK = `kiln-chroot-${process.pid}`;
-// biome-ignore lint/suspicious/noExplicitAny: answers read freely
-type Any = any;
 
 const loopsOn = (dir: string) =>
   execFileSync("losetup", ["-a"], { encoding: "utf8" })
@@ -56,68 +48,17 @@ const mountsUnder = (prefix: string) =>
     .filter((l) => l.split(" ")[4]?.startsWith(prefix));
 
 describe.skipIf(skip)("outscale-chroot on this machine as the host VM", () => {
-  let osc: OutscaleDouble;
-  let dir: string;
-  let caFile: string;
-  let api: OapiClient;
-  let diskDir = "";
+  const diskDir = "kiln-osc-double-";
   const consoles: string[] = [];
-  const call = (a: string, b: Record<string, unknown> = {}) => api.call<Any>(a, b);
-  const until = async (f: () => Promise<boolean>, ms: number) => {
-    const end = Date.now() + ms;
-    while (!(await f())) {
-      if (Date.now() > end) throw new Error("timed out");
-      await new Promise((res) => setTimeout(res, 500));
-    }
-  };
-
-  beforeAll(async () => {
-    ensureDist(PKG_DIR);
-    const appliance = await ensureImage("appliance");
-    osc = await startOutscaleDouble({
-      machines: new GuestMachines({
-        memoryMiB: appliance.memoryMiB,
-        console: (vm, line) => consoles.push(`${vm}| ${line}`),
-      }),
-      baseImage: { file: appliance.file, format: "qcow2" },
-      durations: { vmStart: 0, vmTerminate: 50, image: 50, snapshot: 50, volume: 50 },
-      host: {},
-    });
-    dir = makeScratch(PKG_DIR, "e2e-chroot");
-    caFile = join(dir, "ca.pem");
-    writeFileSync(caFile, osc.caCert);
-    api = new OapiClient(
-      resolveCredentials(
-        {
-          access_key: osc.accessKey,
-          secret_key: osc.secretKey,
-          region: osc.region,
-          custom_endpoint_oapi: osc.endpoint,
-          ca_file: caFile,
-        },
-        { env: {}, baseDir: dir },
-      ),
-    );
-    diskDir = "kiln-osc-double-";
-  }, 600_000);
-
-  afterAll(async () => {
-    api?.close();
-    await osc?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const t = useDouble("e2e-chroot", () => guestDouble(consoles, { durations: { volume: 50 }, host: {} }));
 
   const yaml = (name: string, extra = "") => `kiln: 1
 sources:
   root:
     type: outscale-chroot
-    access_key: ${osc.accessKey}
-    secret_key: ${osc.secretKey}
-    region: ${osc.region}
-    custom_endpoint_oapi: ${osc.endpoint}
-    ca_file: ${caFile}
-    metadata_endpoint: ${osc.metadataEndpoint}
-    source_omi: ${osc.baseImageId}
+${t.accessYaml}
+    metadata_endpoint: ${t.osc.metadataEndpoint}
+    source_omi: ${t.osc.baseImageId}
     root_volume_size: 3
     root_volume_type: gp2
     omi_name: ${name}
@@ -134,16 +75,9 @@ builds:
 `;
 
   const nothingLeft = (keep: string[] = []) => {
-    const left = osc.leftovers();
+    const left = t.osc.leftovers();
     expect({ ...left, images: left.images.filter((i) => !keep.includes(i)), snapshots: [] }).toEqual({
-      vms: [],
-      keypairs: [],
-      securityGroups: [],
-      publicIps: [],
-      volumes: [],
-      snapshots: [],
-      images: [],
-      strayFiles: [],
+      ...NOTHING_LEFT,
       hostDevices: [],
     });
     expect(loopsOn(diskDir)).toEqual([]);
@@ -153,36 +87,34 @@ builds:
 
   let omiId = "";
   it("builds an OMI from a volume provisioned in a chroot on this machine", async () => {
-    const r = await buildFile(dir, "chroot.yaml", yaml(`kiln-chroot-${process.pid}`), { resolver: RESOLVER });
+    const r = await buildFile(t.dir, "chroot.yaml", yaml(`kiln-chroot-${process.pid}`), {
+      resolver: RESOLVER,
+    });
     expect(r.result.ok, r.log).toBe(true);
     expect(r.log).toMatch(/Running on VM i-kilnhost in eu-west-2a/);
     expect(r.log).toMatch(/Linked the volume vol-[0-9a-f]+ as \/dev\/xvd[f-p] \(\/dev\/xvd[f-p]\)/);
     const artifact = r.result.runs[0]?.artifacts[0];
-    omiId = (artifact?.data as { omis?: Record<string, string> } | undefined)?.omis?.[osc.region] ?? "";
-    const img = osc.state.images.get(omiId);
+    omiId = (artifact?.data as { omis?: Record<string, string> } | undefined)?.omis?.[t.osc.region] ?? "";
+    const img = t.osc.state.images.get(omiId);
     expect(img?.State).toBe("available");
     expect(img?.BlockDeviceMappings[0]).toMatchObject({
       DeviceName: "/dev/sda1",
       Bsu: { VolumeSize: 3, VolumeType: "gp2", DeleteOnVmDeletion: true },
     });
     nothingLeft([omiId]);
-    expect(osc.leftovers().snapshots).toEqual([img?.BlockDeviceMappings[0]?.Bsu.SnapshotId]);
+    expect(t.osc.leftovers().snapshots).toEqual([img?.BlockDeviceMappings[0]?.Bsu.SnapshotId]);
   }, 600_000);
 
   it("from_scratch: an empty volume formatted by pre_mount_commands (mount_partition 0) holds the provisioned file", async () => {
     const r = await buildFile(
-      dir,
+      t.dir,
       "scratch.yaml",
       `kiln: 1
 sources:
   root:
     type: osc-chroot
-    access_key: ${osc.accessKey}
-    secret_key: ${osc.secretKey}
-    region: ${osc.region}
-    custom_endpoint_oapi: ${osc.endpoint}
-    ca_file: ${caFile}
-    metadata_endpoint: ${osc.metadataEndpoint}
+${t.accessYaml}
+    metadata_endpoint: ${t.osc.metadataEndpoint}
     from_scratch: true
     root_volume_size: 1
     pre_mount_commands: ["mkfs.ext4 -q -L scratch \${{ build.Device }}"]
@@ -202,8 +134,8 @@ builds:
     );
     expect(r.result.ok, r.log).toBe(true);
     const data = r.result.runs[0]?.artifacts[0]?.data as { omis?: Record<string, string> } | undefined;
-    const id = data?.omis?.[osc.region] ?? "";
-    const snap = osc.state.images.get(id)?.BlockDeviceMappings[0]?.Bsu.SnapshotId as string;
+    const id = data?.omis?.[t.osc.region] ?? "";
+    const snap = t.osc.state.images.get(id)?.BlockDeviceMappings[0]?.Bsu.SnapshotId as string;
     const file = readdirSync(diskRoot()).find((f) => f.startsWith(snap));
     expect(file).toBeDefined();
     const out = execFileSync("debugfs", ["-R", "cat /hello", join(diskRoot(), file as string)], {
@@ -215,7 +147,7 @@ builds:
   }, 300_000);
 
   it("Ctrl-C at every step, at its start and while it runs, leaves no volume, snapshot, mount, loop device or node", async () => {
-    const whole = await buildFile(dir, "chroot-steps.yaml", yaml(`kiln-chroot-steps-${process.pid}`), {
+    const whole = await buildFile(t.dir, "chroot-steps.yaml", yaml(`kiln-chroot-steps-${process.pid}`), {
       resolver: RESOLVER,
     });
     expect(whole.result.ok, whole.log).toBe(true);
@@ -227,7 +159,7 @@ builds:
     for (const step of steps)
       for (const delay of [0, 30]) {
         const ctl = new AbortController();
-        const r = await buildFile(dir, "chroot-int.yaml", yaml(`kiln-chroot-int-${process.pid}`), {
+        const r = await buildFile(t.dir, "chroot-int.yaml", yaml(`kiln-chroot-int-${process.pid}`), {
           resolver: RESOLVER,
           signal: ctl.signal,
           onEvent: (e) => {
@@ -247,69 +179,35 @@ builds:
   }, 600_000);
 
   it("the double's UnlinkVolume refuses while the device is mounted, as a busy device does", async () => {
-    const vol = (await call("CreateVolume", { SubregionName: `${osc.region}a`, Size: 1 })).Volume.VolumeId;
+    const vol = (await t.call("CreateVolume", { SubregionName: `${t.osc.region}a`, Size: 1 })).Volume
+      .VolumeId;
     await until(
       async () =>
-        (await call("ReadVolumes", { Filters: { VolumeIds: [vol] } })).Volumes[0].State === "available",
+        (await t.call("ReadVolumes", { Filters: { VolumeIds: [vol] } })).Volumes[0].State === "available",
       10_000,
     );
     execFileSync("mkfs.ext4", ["-q", join(diskRoot(), "..", "volumes", `${vol}.raw`)]);
-    await call("LinkVolume", { VolumeId: vol, VmId: osc.hostVmId, DeviceName: "/dev/xvdk" });
-    const mnt = join(dir, "busy");
+    await t.call("LinkVolume", { VolumeId: vol, VmId: t.osc.hostVmId, DeviceName: "/dev/xvdk" });
+    const mnt = join(t.dir, "busy");
     execFileSync("mkdir", ["-p", mnt]);
     execFileSync("mount", ["/dev/xvdk", mnt]);
     try {
-      await expect(call("UnlinkVolume", { VolumeId: vol })).rejects.toThrow(/busy.*\/dev\/xvdk is mounted/);
+      await expect(t.call("UnlinkVolume", { VolumeId: vol })).rejects.toThrow(/busy.*\/dev\/xvdk is mounted/);
     } finally {
       execFileSync("umount", [mnt]);
     }
-    await call("UnlinkVolume", { VolumeId: vol });
-    await call("DeleteVolume", { VolumeId: vol });
+    await t.call("UnlinkVolume", { VolumeId: vol });
+    await t.call("DeleteVolume", { VolumeId: vol });
     nothingLeft([omiId]);
   }, 60_000);
 
-  it.skipIf(missing !== "" && !CI)(
+  it.skipIf(noQemu)(
     "a VM from the new OMI boots and shows the marker written in the chroot",
     async () => {
       expect(omiId).not.toBe("");
-      const key = testKey();
-      await call("CreateKeypair", {
-        KeypairName: "check",
-        PublicKey: Buffer.from(key.publicKey).toString("base64"),
-      });
-      const sg = (await call("CreateSecurityGroup", { SecurityGroupName: "check", Description: "check" }))
-        .SecurityGroup.SecurityGroupId;
-      await call("CreateSecurityGroupRule", {
-        SecurityGroupId: sg,
-        Flow: "Inbound",
-        Rules: [{ FromPortRange: 22, ToPortRange: 22, IpProtocol: "tcp", IpRanges: ["127.0.0.1/32"] }],
-      });
-      const vm = (await call("CreateVms", { ImageId: omiId, KeypairName: "check", SecurityGroupIds: [sg] }))
-        .Vms[0];
-      try {
-        await until(
-          async () => (await call("ReadVms", { Filters: { VmIds: [vm.VmId] } })).Vms[0].State === "running",
-          120_000,
-        );
-        const out = await sshRun(
-          { host: vm.PublicIp, port: 22, user: "root", privateKey: key.privateKey },
-          "cat /root/marker",
-          "180s",
-        );
-        expect(out.stdout.trim(), `${out.stderr}\n${consoles.slice(-30).join("\n")}`).toBe(MARK);
-      } finally {
-        await call("DeleteVms", { VmIds: [vm.VmId] });
-        await until(
-          async () =>
-            (await call("ReadVms", { Filters: { VmIds: [vm.VmId] } })).Vms[0].State === "terminated",
-          60_000,
-        );
-        await call("DeleteKeypair", { KeypairName: "check" });
-        await call("DeleteSecurityGroup", { SecurityGroupId: sg });
-      }
-      const snaps = osc.leftovers().snapshots;
-      await call("DeleteImage", { ImageId: omiId });
-      for (const s of snaps) await call("DeleteSnapshot", { SnapshotId: s });
+      const out = await withVm(t, omiId, { consoles }, (vm) => vm.ssh("cat /root/marker"));
+      expect(out.trim(), tail(consoles, 30)).toBe(MARK);
+      await deleteImageAndSnapshots(t, omiId);
       nothingLeft();
     },
     600_000,

@@ -4,32 +4,22 @@
  * the suite the double must hold nothing the builds made but the OMIs they finished — and those
  * the suite's artifacts own, so it deletes them.
  */
-import { rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { testBuilder } from "@kiln/sdk/conformance";
-import { InMemoryMachines, startOutscaleDouble } from "@kiln-testbed/outscale";
+import { InMemoryMachines, NOTHING_LEFT } from "@kiln-testbed/outscale";
 import { afterAll, expect, it } from "vitest";
 import plugin from "./index.js";
+import { openDouble } from "./test-double.js";
 
-const osc = await startOutscaleDouble({
+const t = await openDouble("conformance", {
   machines: new InMemoryMachines({ shutdownMs: 10 }),
   durations: { vmStart: 10, vmTerminate: 10, image: 10, snapshot: 10 },
 });
-const caFile = join(tmpdir(), `kiln-osc-ca-${process.pid}.pem`);
-writeFileSync(caFile, osc.caCert);
-afterAll(async () => {
-  await osc.close();
-  rmSync(caFile, { force: true });
-});
+afterAll(() => t.close());
+const { osc } = t;
 
 let n = 0;
 const example = () => ({
-  access_key: osc.accessKey,
-  secret_key: osc.secretKey,
-  region: osc.region,
-  custom_endpoint_oapi: osc.endpoint,
-  ca_file: caFile,
+  ...t.access,
   vm_type: "tinav5.c1r1p2",
   source_omi: osc.baseImageId,
   omi_name: `conformance-${process.pid}-${++n}`,
@@ -106,16 +96,7 @@ it("leaves nothing on the double but the OMIs the runs finished", async () => {
     expect(osc.state.volumes.get(v)?.State).toBe("available");
   }
   expect(left.volumes.length).toBeGreaterThan(0);
-  expect({ ...left, images: [], snapshots: [], volumes: [] }).toEqual({
-    vms: [],
-    keypairs: [],
-    securityGroups: [],
-    publicIps: [],
-    volumes: [],
-    snapshots: [],
-    images: [],
-    strayFiles: [],
-  });
+  expect({ ...left, images: [], snapshots: [], volumes: [] }).toEqual(NOTHING_LEFT);
   // every snapshot left belongs to an OMI left
   const imageSnaps = left.images.flatMap((id) =>
     (osc.state.images.get(id)?.BlockDeviceMappings ?? []).map((m) => m.Bsu.SnapshotId),

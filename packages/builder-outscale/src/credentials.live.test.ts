@@ -4,22 +4,19 @@
  * environment variables, and an x509 client certificate for an account whose API access rules
  * require one. Also: a clock that is off, explained; throttling retried.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startOutscaleDouble } from "@kiln-testbed/outscale";
 import { afterAll, describe, expect, it } from "vitest";
 import { OapiClient, OapiError } from "./client.js";
 import { resolveCredentials } from "./credentials.js";
+import { openDouble } from "./test-double.js";
 
-const osc = await startOutscaleDouble();
-const dir = mkdtempSync(join(tmpdir(), "kiln-osc-creds-"));
-const ca = join(dir, "ca.pem");
-writeFileSync(ca, osc.caCert);
-afterAll(async () => {
-  await osc.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const t = await openDouble("creds");
+afterAll(() => t.close());
+const { osc, dir, caFile: ca } = t;
+/** The credentials of the build file's options (no environment). */
+const fromBuildFile = () => resolveCredentials(t.access, { env: {}, baseDir: dir });
 const dryRun = async (
   c: ReturnType<typeof resolveCredentials>,
   o: ConstructorParameters<typeof OapiClient>[1] = {},
@@ -34,17 +31,7 @@ const dryRun = async (
 
 describe("each source of credentials signs requests the double accepts", () => {
   it("the build file", async () => {
-    const c = resolveCredentials(
-      {
-        access_key: osc.accessKey,
-        secret_key: osc.secretKey,
-        region: osc.region,
-        custom_endpoint_oapi: osc.endpoint,
-        ca_file: ca,
-      },
-      { env: {}, baseDir: dir },
-    );
-    expect(await dryRun(c)).toHaveProperty("ResponseContext");
+    expect(await dryRun(fromBuildFile())).toHaveProperty("ResponseContext");
   });
   it("a profile of $OSC_CONFIG_FILE", async () => {
     const file = join(dir, "config.json");
@@ -66,26 +53,30 @@ describe("each source of credentials signs requests the double accepts", () => {
     expect(c.origins.keys).toMatch(/^profile "ci"/);
     expect(await dryRun(c)).toHaveProperty("ResponseContext");
   });
-  it("OSC_* environment variables", async () => {
-    const env = {
-      OSC_ACCESS_KEY: osc.accessKey,
-      OSC_SECRET_KEY: osc.secretKey,
-      OSC_REGION: osc.region,
-      OSC_ENDPOINT_API: osc.endpoint,
-    };
+  it.each([
+    {
+      what: "OSC_* environment variables",
+      origin: "$OSC_*",
+      env: {
+        OSC_ACCESS_KEY: osc.accessKey,
+        OSC_SECRET_KEY: osc.secretKey,
+        OSC_REGION: osc.region,
+        OSC_ENDPOINT_API: osc.endpoint,
+      },
+    },
+    {
+      what: "the older OUTSCALE_* environment variables",
+      origin: "$OUTSCALE_*",
+      env: {
+        OUTSCALE_ACCESSKEYID: osc.accessKey,
+        OUTSCALE_SECRETKEYID: osc.secretKey,
+        OUTSCALE_REGION: osc.region,
+        OUTSCALE_OAPI_URL: osc.endpoint,
+      },
+    },
+  ])("$what", async ({ origin, env }) => {
     const c = resolveCredentials({ ca_file: ca }, { env, baseDir: dir });
-    expect(c.origins.keys).toBe("$OSC_*");
-    expect(await dryRun(c)).toHaveProperty("ResponseContext");
-  });
-  it("the older OUTSCALE_* environment variables", async () => {
-    const env = {
-      OUTSCALE_ACCESSKEYID: osc.accessKey,
-      OUTSCALE_SECRETKEYID: osc.secretKey,
-      OUTSCALE_REGION: osc.region,
-      OUTSCALE_OAPI_URL: osc.endpoint,
-    };
-    const c = resolveCredentials({ ca_file: ca }, { env, baseDir: dir });
-    expect(c.origins.keys).toBe("$OUTSCALE_*");
+    expect(c.origins.keys).toBe(origin);
     expect(await dryRun(c)).toHaveProperty("ResponseContext");
   });
 });
@@ -134,17 +125,7 @@ describe("x509 client certificates", async () => {
 });
 
 describe("errors that explain themselves", () => {
-  const c = () =>
-    resolveCredentials(
-      {
-        access_key: osc.accessKey,
-        secret_key: osc.secretKey,
-        region: osc.region,
-        custom_endpoint_oapi: osc.endpoint,
-        ca_file: ca,
-      },
-      { env: {}, baseDir: dir },
-    );
+  const c = fromBuildFile;
   it("a clock 10 minutes off: AuthFailure, and the hint says it is the clock", async () => {
     const e = await dryRun(c(), { now: () => new Date(Date.now() - 10 * 60_000) }).catch((x) => x);
     expect(e.message).toMatch(/HTTP 401 AccessDenied \(code 1\)/);

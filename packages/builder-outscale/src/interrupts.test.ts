@@ -3,14 +3,11 @@
  * in-memory machines, communicator none): each interrupted build fails, stops within seconds, and
  * leaves no VM, volume, snapshot, image, key pair, security group or public IP behind.
  */
-import { rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { buildFile, ensureDist, makeScratch } from "@kiln/sdk/testing";
-import { InMemoryMachines, type OutscaleDouble, startOutscaleDouble } from "@kiln-testbed/outscale";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildFile } from "@kiln/sdk/testing";
+import { InMemoryMachines, NOTHING_LEFT } from "@kiln-testbed/outscale";
+import { describe, expect, it } from "vitest";
+import { useDouble } from "./test-double.js";
 
-const PKG_DIR = fileURLToPath(new URL("..", import.meta.url));
 const RESOLVER = {
   standard: {
     builder: {
@@ -19,45 +16,17 @@ const RESOLVER = {
     },
   },
 };
-let osc: OutscaleDouble;
-let dir: string;
-let caFile: string;
 let n = 0;
 
-beforeAll(async () => {
-  ensureDist(PKG_DIR);
-  osc = await startOutscaleDouble({
-    machines: new InMemoryMachines({ shutdownMs: 30 }),
-    durations: { vmStart: 60, vmTerminate: 30, image: 60, snapshot: 60 },
-  });
-  dir = makeScratch(PKG_DIR, "interrupts");
-  caFile = join(dir, "ca.pem");
-  writeFileSync(caFile, osc.caCert);
-});
-afterAll(async () => {
-  await osc?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const t = useDouble("interrupts", () => ({
+  machines: new InMemoryMachines({ shutdownMs: 30 }),
+  durations: { vmStart: 60, vmTerminate: 30, image: 60, snapshot: 60 },
+}));
 
-const EMPTY = {
-  vms: [],
-  keypairs: [],
-  securityGroups: [],
-  publicIps: [],
-  volumes: [],
-  snapshots: [],
-  images: [],
-  strayFiles: [],
-};
-
-const common = () => `    access_key: ${osc.accessKey}
-    secret_key: ${osc.secretKey}
-    region: ${osc.region}
-    custom_endpoint_oapi: ${osc.endpoint}
-    ca_file: ${caFile}
+const common = () => `${t.accessYaml}
     vm_type: tinav5.c1r1p2
-    source_omi: ${osc.baseImageId}
-    subnet_id: ${osc.subnetId}
+    source_omi: ${t.osc.baseImageId}
+    subnet_id: ${t.osc.subnetId}
     associate_public_ip_address: true
     communicator: none
     vm_ready_timeout: 20s
@@ -91,7 +60,7 @@ builds:
 };
 
 const build = (yaml: string, opts: Parameters<typeof buildFile>[3] = {}) =>
-  buildFile(dir, `b-${++n}.yaml`, yaml, { resolver: RESOLVER, ...opts });
+  buildFile(t.dir, `b-${++n}.yaml`, yaml, { resolver: RESOLVER, ...opts });
 
 for (const type of Object.keys(YAML)) {
   describe(type, () => {
@@ -102,7 +71,7 @@ for (const type of Object.keys(YAML)) {
       steps = r.events.flatMap((e) => (e.type === "step-start" ? [e.step] : []));
       expect(steps.length).toBeGreaterThan(8);
       await r.result.runs[0]?.artifacts[0]?.destroy?.();
-      expect(osc.leftovers()).toEqual(EMPTY);
+      expect(t.osc.leftovers()).toEqual(NOTHING_LEFT);
     });
 
     it("Ctrl-C at every step, at its start and while it runs, leaves nothing", async () => {
@@ -122,7 +91,7 @@ for (const type of Object.keys(YAML)) {
           // A step that ends before the abort lands may let the build finish: then its artifact is destroyed.
           if (r.result.ok) await r.result.runs[0]?.artifacts[0]?.destroy?.();
           expect(Date.now() - t0, where).toBeLessThan(15_000);
-          expect([where, osc.leftovers()]).toEqual([where, EMPTY]);
+          expect([where, t.osc.leftovers()]).toEqual([where, NOTHING_LEFT]);
         }
     }, 300_000);
   });

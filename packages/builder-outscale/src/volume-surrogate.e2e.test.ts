@@ -14,19 +14,12 @@
  *  Afterwards the double holds nothing.
  */
 
-import { rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { buildFile, ensureDist, makeScratch } from "@kiln/sdk/testing";
-import { ensureImage } from "@kiln/testbed-guests/images";
-import { CI, missingQemu, sshRun, testKey } from "@kiln/testbed-guests/testing";
-import { type OutscaleDouble, startOutscaleDouble } from "@kiln-testbed/outscale";
-import { GuestMachines } from "@kiln-testbed/outscale/guests";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OapiClient } from "./client.js";
-import { resolveCredentials } from "./credentials.js";
+import { buildFile } from "@kiln/sdk/testing";
+import { NOTHING_LEFT } from "@kiln-testbed/outscale";
+import { describe, expect, it } from "vitest";
+import { deleteImageAndSnapshots, expectOnlyImages, useDouble } from "./test-double.js";
+import { guestDouble, missing, noQemu as skip, tail, until, withVm } from "./test-vm.js";
 
-const PKG_DIR = fileURLToPath(new URL("..", import.meta.url));
 const RESOLVER = {
   standard: {
     builder: {
@@ -36,129 +29,25 @@ const RESOLVER = {
     provisioner: { shell: "@kiln/provisioners" },
   },
 };
-const missing = missingQemu();
-// Skip where QEMU is missing — never under CI=true, where the test must fail instead.
-const skip = missing !== "" && !CI;
 const FILE_MARK = `kiln-bsuvolume-${process.pid}`;
 const OMI_MARK = `kiln-surrogate-${process.pid}`;
-// biome-ignore lint/suspicious/noExplicitAny: answers read freely
-type Any = any;
 
 describe.skipIf(skip)(
   `outscale-bsuvolume and outscale-bsusurrogate with real guests${skip ? ` (skipped: ${missing})` : ""}`,
   () => {
-    let osc: OutscaleDouble;
-    let dir: string;
-    let caFile: string;
-    let api: OapiClient;
     const consoles: string[] = [];
-    const call = (a: string, b: Record<string, unknown> = {}) => api.call<Any>(a, b);
-    const until = async (f: () => Promise<boolean>, ms: number) => {
-      const end = Date.now() + ms;
-      while (!(await f())) {
-        if (Date.now() > end) throw new Error("timed out");
-        await new Promise((res) => setTimeout(res, 500));
-      }
-    };
-    const vmState = async (vm: string) => (await call("ReadVms", { Filters: { VmIds: [vm] } })).Vms[0].State;
-
-    beforeAll(async () => {
-      ensureDist(PKG_DIR);
-      const appliance = await ensureImage("appliance");
-      osc = await startOutscaleDouble({
-        machines: new GuestMachines({
-          memoryMiB: appliance.memoryMiB,
-          console: (vm, line) => consoles.push(`${vm}| ${line}`),
-        }),
-        baseImage: { file: appliance.file, format: "qcow2" },
-        durations: { vmStart: 0, vmTerminate: 50, image: 50, snapshot: 50 },
-      });
-      dir = makeScratch(PKG_DIR, "e2e-volume");
-      caFile = join(dir, "ca.pem");
-      writeFileSync(caFile, osc.caCert);
-      const access = {
-        access_key: osc.accessKey,
-        secret_key: osc.secretKey,
-        region: osc.region,
-        custom_endpoint_oapi: osc.endpoint,
-        ca_file: caFile,
-      };
-      api = new OapiClient(resolveCredentials(access, { env: {}, baseDir: dir }));
-    }, 600_000);
-
-    afterAll(async () => {
-      api?.close();
-      await osc?.close(); // kills any guest still running
-      if (dir) rmSync(dir, { recursive: true, force: true });
-    });
+    const t = useDouble("e2e-volume", () => guestDouble(consoles));
 
     const source = (type: string) => `    type: ${type}
-    access_key: ${osc.accessKey}
-    secret_key: ${osc.secretKey}
-    region: ${osc.region}
-    custom_endpoint_oapi: ${osc.endpoint}
-    ca_file: ${caFile}
-    source_omi: ${osc.baseImageId}
+${t.accessYaml}
+    source_omi: ${t.osc.baseImageId}
     vm_type: tinav5.c1r1p2
-    subnet_id: ${osc.subnetId}
+    subnet_id: ${t.osc.subnetId}
     associate_public_ip_address: true
     temporary_security_group_source_cidr: 127.0.0.1/32
     ssh_username: root
     ssh_timeout: 4m
     vm_ready_timeout: 4m`;
-
-    /** A VM of `image` reachable over SSH; `run` gets the address and key; everything is deleted after. */
-    async function withVm<T>(
-      image: string,
-      run: (vm: string, ssh: (cmd: string) => Promise<string>) => Promise<T>,
-    ): Promise<T> {
-      const key = testKey();
-      await call("CreateKeypair", {
-        KeypairName: "check",
-        PublicKey: Buffer.from(key.publicKey).toString("base64"),
-      });
-      const sg = (
-        await call("CreateSecurityGroup", {
-          SecurityGroupName: "check",
-          Description: "check",
-          NetId: osc.netId,
-        })
-      ).SecurityGroup.SecurityGroupId;
-      await call("CreateSecurityGroupRule", {
-        SecurityGroupId: sg,
-        Flow: "Inbound",
-        Rules: [{ FromPortRange: 22, ToPortRange: 22, IpProtocol: "tcp", IpRanges: ["127.0.0.1/32"] }],
-      });
-      const ip = (await call("CreatePublicIp")).PublicIp;
-      const vm = (
-        await call("CreateVms", {
-          ImageId: image,
-          KeypairName: "check",
-          SubnetId: osc.subnetId,
-          SecurityGroupIds: [sg],
-        })
-      ).Vms[0].VmId;
-      try {
-        await until(async () => (await vmState(vm)) === "running", 120_000);
-        await call("LinkPublicIp", { PublicIpId: ip.PublicIpId, VmId: vm });
-        const ssh = async (cmd: string) => {
-          const out = await sshRun(
-            { host: ip.PublicIp, port: 22, user: "root", privateKey: key.privateKey },
-            cmd,
-            "180s",
-          );
-          expect(out.exitCode, `${out.stderr}\n${consoles.slice(-30).join("\n")}`).toBe(0);
-          return out.stdout;
-        };
-        return await run(vm, ssh);
-      } finally {
-        await call("DeleteVms", { VmIds: [vm] });
-        await until(async () => (await vmState(vm).catch(() => "terminated")) === "terminated", 60_000);
-        await call("DeleteSecurityGroup", { SecurityGroupId: sg });
-        await call("DeletePublicIp", { PublicIpId: ip.PublicIpId });
-        await call("DeleteKeypair", { KeypairName: "check" });
-      }
-    }
 
     let volumeId = "";
     it("outscale-bsuvolume: provisions a tagged volume, deletes the VM, keeps only the volume", async () => {
@@ -179,8 +68,8 @@ builds:
           - umount /mnt
           - sync
 `;
-      const r = await buildFile(dir, "bsuvolume.yaml", yaml, { resolver: RESOLVER });
-      expect(r.result.ok, `${r.log}\n--- consoles ---\n${consoles.slice(-40).join("\n")}`).toBe(true);
+      const r = await buildFile(t.dir, "bsuvolume.yaml", yaml, { resolver: RESOLVER });
+      expect(r.result.ok, `${r.log}\n--- consoles ---\n${tail(consoles, 40)}`).toBe(true);
       const artifact = r.result.runs[0]?.artifacts[0];
       volumeId = artifact?.id ?? "";
       expect(volumeId).toMatch(/^vol-[0-9a-f]+$/);
@@ -188,7 +77,7 @@ builds:
         builder_id: "oapi.outscale.bsuvolume",
         volumes: [{ volumeId, deviceName: "/dev/xvdf" }],
       });
-      const vol = osc.state.volumes.get(volumeId);
+      const vol = t.osc.state.volumes.get(volumeId);
       expect(vol?.State).toBe("available");
       expect(vol?.Size).toBe(1);
       expect(vol?.VolumeType).toBe("gp2");
@@ -198,30 +87,20 @@ builds:
           { Key: "built-by", Value: "kiln" },
         ]),
       );
-      const left = osc.leftovers();
-      expect(left).toEqual({
-        vms: [],
-        keypairs: [],
-        securityGroups: [],
-        publicIps: [],
-        volumes: [volumeId],
-        snapshots: [],
-        images: [],
-        strayFiles: [],
-      });
+      expect(t.osc.leftovers()).toEqual({ ...NOTHING_LEFT, volumes: [volumeId] });
     }, 900_000);
 
     it("the kept volume, linked to a new VM, holds the provisioned file", async () => {
       expect(volumeId).not.toBe("");
-      const out = await withVm(osc.baseImageId, async (vm, ssh) => {
-        await call("LinkVolume", { VolumeId: volumeId, VmId: vm, DeviceName: "/dev/xvdg" });
-        return ssh(
+      const out = await withVm(t, t.osc.baseImageId, { consoles, subnet: {} }, async (vm) => {
+        await t.call("LinkVolume", { VolumeId: volumeId, VmId: vm.id, DeviceName: "/dev/xvdg" });
+        return vm.ssh(
           "for i in $(seq 60); do [ -b /dev/vdb ] && break; sleep 1; done; mount /dev/vdb /mnt && cat /mnt/provisioned; umount /mnt",
         );
       });
       expect(out.trim()).toBe(FILE_MARK);
-      await until(async () => osc.state.volumes.get(volumeId)?.State === "available", 30_000);
-      await call("DeleteVolume", { VolumeId: volumeId });
+      await until(async () => t.osc.state.volumes.get(volumeId)?.State === "available", 30_000);
+      await t.call("DeleteVolume", { VolumeId: volumeId });
     }, 600_000);
 
     let omiId = "";
@@ -255,12 +134,12 @@ builds:
           - umount /mnt
           - sync
 `;
-      const r = await buildFile(dir, "surrogate.yaml", yaml, { resolver: RESOLVER });
-      expect(r.result.ok, `${r.log}\n--- consoles ---\n${consoles.slice(-40).join("\n")}`).toBe(true);
+      const r = await buildFile(t.dir, "surrogate.yaml", yaml, { resolver: RESOLVER });
+      expect(r.result.ok, `${r.log}\n--- consoles ---\n${tail(consoles, 40)}`).toBe(true);
       const artifact = r.result.runs[0]?.artifacts[0];
-      omiId = (artifact?.data as { omis?: Record<string, string> } | undefined)?.omis?.[osc.region] ?? "";
-      expect(artifact?.id).toBe(`${osc.region}:${omiId}`);
-      const img = osc.state.images.get(omiId);
+      omiId = (artifact?.data as { omis?: Record<string, string> } | undefined)?.omis?.[t.osc.region] ?? "";
+      expect(artifact?.id).toBe(`${t.osc.region}:${omiId}`);
+      const img = t.osc.state.images.get(omiId);
       expect(img?.State).toBe("available");
       expect(img?.RootDeviceName).toBe("/dev/sda1");
       expect(img?.BlockDeviceMappings).toHaveLength(1);
@@ -268,36 +147,17 @@ builds:
         DeviceName: "/dev/sda1",
         Bsu: { VolumeSize: 3, VolumeType: "gp2", DeleteOnVmDeletion: true },
       });
-      const left = osc.leftovers();
-      expect([
-        left.vms,
-        left.keypairs,
-        left.securityGroups,
-        left.publicIps,
-        left.volumes,
-        left.strayFiles,
-      ]).toEqual([[], [], [], [], [], []]);
+      const left = expectOnlyImages(t.osc);
       expect(left.images).toEqual([omiId]);
       expect(left.snapshots).toEqual([img?.BlockDeviceMappings[0]?.Bsu.SnapshotId]);
     }, 900_000);
 
     it("a VM from the new OMI boots from the written volume and shows the marker", async () => {
       expect(omiId).not.toBe("");
-      const out = await withVm(omiId, async (_vm, ssh) => ssh("cat /root/marker"));
+      const out = await withVm(t, omiId, { consoles, subnet: {} }, (vm) => vm.ssh("cat /root/marker"));
       expect(out.trim()).toBe(OMI_MARK);
-      const snaps = osc.leftovers().snapshots;
-      await call("DeleteImage", { ImageId: omiId });
-      for (const s of snaps) await call("DeleteSnapshot", { SnapshotId: s });
-      expect(osc.leftovers()).toEqual({
-        vms: [],
-        keypairs: [],
-        securityGroups: [],
-        publicIps: [],
-        volumes: [],
-        snapshots: [],
-        images: [],
-        strayFiles: [],
-      });
+      await deleteImageAndSnapshots(t, omiId);
+      expect(t.osc.leftovers()).toEqual(NOTHING_LEFT);
     }, 600_000);
   },
 );

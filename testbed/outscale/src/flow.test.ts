@@ -6,7 +6,7 @@ import fs from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { rawCall } from "./client.js";
 import { InMemoryMachines } from "./machines.js";
-import { startOutscaleDouble } from "./server.js";
+import { NOTHING_LEFT, startOutscaleDouble } from "./server.js";
 
 const machines = new InMemoryMachines({ shutdownMs: 10 });
 const osc = await startOutscaleDouble({
@@ -160,16 +160,7 @@ describe("a build's lifecycle", () => {
     const snaps = osc.leftovers().snapshots;
     await api("DeleteImage", { ImageId: imageId });
     for (const s of snaps) await api("DeleteSnapshot", { SnapshotId: s });
-    expect(osc.leftovers()).toEqual({
-      vms: [],
-      keypairs: [],
-      securityGroups: [],
-      publicIps: [],
-      volumes: [],
-      snapshots: [],
-      images: [],
-      strayFiles: [],
-    });
+    expect(osc.leftovers()).toEqual(NOTHING_LEFT);
   });
 });
 
@@ -258,15 +249,6 @@ describe("faults", () => {
     await api("DeleteSecurityGroup", { SecurityGroupId: sg });
   });
   it("nothing is left after the faults", () => {
-    expect(osc.leftovers()).toEqual({
-      vms: [],
-      keypairs: [],
-      securityGroups: [],
-      publicIps: [],
-      volumes: [],
-      snapshots: [],
-      images: [],
-      strayFiles: [],
-    });
+    expect(osc.leftovers()).toEqual(NOTHING_LEFT);
   });
 });

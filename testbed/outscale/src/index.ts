@@ -7,6 +7,7 @@ export { InMemoryMachines, type MachineSpec, type Machines } from "./machines.js
 export {
   type AccountDef,
   type Leftovers,
+  NOTHING_LEFT,
   type OutscaleDouble,
   type OutscaleDoubleOptions,
   startOutscaleDouble,

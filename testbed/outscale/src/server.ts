@@ -76,6 +76,18 @@ export interface Leftovers {
   hostDevices?: string[];
 }
 
+/** What leftovers() answers when nothing is left (a double without `host`). */
+export const NOTHING_LEFT: Readonly<Leftovers> = Object.freeze({
+  vms: [],
+  keypairs: [],
+  securityGroups: [],
+  publicIps: [],
+  volumes: [],
+  snapshots: [],
+  images: [],
+  strayFiles: [],
+});
+
 export interface OutscaleDouble {
   /** The base URL to give custom_endpoint_oapi: https://127.0.0.1:PORT/api/v1 */
   endpoint: string;
