@@ -14,13 +14,13 @@ import {
   createRunContext,
   Deferred,
   EventBus,
-  type KilnEvent,
   runSteps,
   type Step,
 } from "@kiln/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROOT_DEVICE, CHROOT_ROOT, CHROOT_TEARDOWN, COMMUNICATOR } from "../state.js";
 import { chrootLeftovers, chrootSkip, makeDiskImage, removeTestDir } from "../testing/chroot.js";
+import { inImage, runChrootSteps } from "../testing/chroot-run.js";
 import { ChrootCommunicator } from "./communicator.js";
 import { hostCommands } from "./host.js";
 import { attachImage, detachImage } from "./loop.js";
@@ -54,46 +54,8 @@ function pipeline(image: string, o: Opts, extra: { afterMount?: Step[]; provisio
   ];
 }
 
-async function runPipeline(steps: Step[], dir: string, signal?: AbortSignal) {
-  const bus = new EventBus();
-  const events: KilnEvent[] = [];
-  bus.subscribe((e) => events.push(e));
-  const { ctx, dispose } = createRunContext({
-    run: { name: "b.chroot.s", build: "b", source: "s", type: "chroot", runUuid: "u" },
-    ui: bus.ui("b.chroot.s"),
-    baseDir: dir,
-    ...(signal ? { signal } : {}),
-  });
-  let error: unknown;
-  try {
-    await runSteps(steps, ctx, { bus, onError: "cleanup" });
-  } catch (err) {
-    error = err;
-  } finally {
-    await dispose();
-  }
-  bus.flush("b.chroot.s");
-  const text = events.flatMap((e) => ("text" in e && typeof e.text === "string" ? [e.text] : [])).join("\n");
-  return { ctx, error, text, events };
-}
-
-/** Mount the image's partition read-only for a look at what the build left in it. */
-async function inImage<T>(image: string, dir: string, look: (root: string) => Promise<T>): Promise<T> {
-  const host = hostCommands();
-  const a = await attachImage(host, image, { partitions: "offset", readOnly: true });
-  const m = join(dir, "look");
-  await mkdir(m, { recursive: true });
-  try {
-    await host.run(`mount -o ro ${a.partitions["1"]} ${m}`);
-    try {
-      return await look(m);
-    } finally {
-      await host.run(`umount ${m}`);
-    }
-  } finally {
-    await detachImage(host, a);
-  }
-}
+const runPipeline = async (steps: Step[], dir: string, signal?: AbortSignal) =>
+  runChrootSteps(steps, { dir, ...(signal ? { signal } : {}) });
 
 describe.skipIf(skip)("chroot steps", () => {
   let dir: string;
