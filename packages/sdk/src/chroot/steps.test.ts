@@ -9,14 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  abortableSleep,
-  createRunContext,
-  Deferred,
-  EventBus,
-  runSteps,
-  type Step,
-} from "@kiln/core";
+import { abortableSleep, createRunContext, Deferred, EventBus, runSteps, type Step } from "@kiln/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROOT_DEVICE, CHROOT_ROOT, CHROOT_TEARDOWN, COMMUNICATOR } from "../state.js";
 import { chrootLeftovers, chrootSkip, makeDiskImage, removeTestDir } from "../testing/chroot.js";
