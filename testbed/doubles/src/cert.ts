@@ -35,49 +35,35 @@ function inTempDir(prefix: string, keyFile: string, certFile: string, make: (dir
   }
 }
 
+/** `openssl req` for a self-signed certificate with these extensions. */
+const selfSignedReq = (commonName: string, extensions: string[], keyFile: string, certFile: string) => [
+  "req",
+  "-x509",
+  ...EC_KEY,
+  "-days",
+  "7",
+  "-subj",
+  `/CN=${commonName}`,
+  ...extensions.flatMap((e) => ["-addext", e]),
+  "-keyout",
+  keyFile,
+  "-out",
+  certFile,
+];
+
 /** A self-signed certificate for 127.0.0.1 and localhost. */
 export function makeSelfSigned(commonName: string): Pem {
+  const extensions = ["subjectAltName=IP:127.0.0.1,DNS:localhost", "basicConstraints=critical,CA:TRUE"];
   return inTempDir("kiln-cert-", "key.pem", "cert.pem", (dir) =>
-    openssl(dir, [
-      "req",
-      "-x509",
-      ...EC_KEY,
-      "-days",
-      "7",
-      "-subj",
-      `/CN=${commonName}`,
-      "-addext",
-      "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-keyout",
-      "key.pem",
-      "-out",
-      "cert.pem",
-    ]),
+    openssl(dir, selfSignedReq(commonName, extensions, "key.pem", "cert.pem")),
   );
 }
 
 /** A CA. */
 export function makeCa(commonName: string): Pem {
+  const extensions = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"];
   return inTempDir("kiln-ca-", "ca.key", "ca.crt", (dir) =>
-    openssl(dir, [
-      "req",
-      "-x509",
-      ...EC_KEY,
-      "-days",
-      "7",
-      "-subj",
-      `/CN=${commonName}`,
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.crt",
-    ]),
+    openssl(dir, selfSignedReq(commonName, extensions, "ca.key", "ca.crt")),
   );
 }
 
