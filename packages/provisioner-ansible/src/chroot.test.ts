@@ -18,8 +18,8 @@ import {
   mountDeviceStep,
 } from "@kiln/sdk";
 import {
-  chrootLeftovers,
   chrootSkip,
+  expectNothingLeft,
   inImage,
   provisionStep,
   removeTestDir,
@@ -82,8 +82,7 @@ describe.skipIf(skip)("ansible in a chroot", () => {
     );
     expect(err, lines.join("\n")).toBeUndefined();
     expect(lines.join("\n")).toMatch(/debian 12\.[0-9]+/);
-    const left = chrootLeftovers({ image, dir });
-    expect(left).toEqual({ loops: [], mounts: [], processes: [] });
+    expectNothingLeft(image, dir);
     // The file is in the image.
     await inImage(image, dir, async (root) => {
       expect(await readFile(join(root, "etc", "kiln-ansible"), "utf8")).toBe("from ansible in the-chroot\n");

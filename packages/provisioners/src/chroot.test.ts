@@ -27,6 +27,7 @@ import {
 import {
   chrootLeftovers,
   chrootSkip,
+  expectNothingLeft,
   inImage,
   provisionStep,
   removeTestDir,
@@ -116,14 +117,7 @@ describe.skipIf(skip).each(KINDS)("shell and file provisioners in a chroot of $n
   /** Look into the image (read-only) once the build is over. */
   const look = <T>(fn: (root: string) => Promise<T>): Promise<T> => inImage(image, dir, fn);
 
-  const nothingLeft = () => {
-    const left = chrootLeftovers({ image, dir });
-    expect(left.loops).toEqual([]);
-    expect(left.mounts).toEqual([]);
-    expect(left.processes).toEqual([]);
-    expect(readFileSync("/proc/mounts", "utf8")).not.toContain(dir);
-    expect(execFileSync("losetup", ["-a"]).toString()).not.toContain(image);
-  };
+  const nothingLeft = () => expectNothingLeft(image, dir);
 
   it("runs inline commands and scripts, uploads and downloads files and folders inside the chroot", async () => {
     const o: Opts = { mount_path: Deferred.parse(`${mnt}/\${{ build.Device }}`) as unknown as string };

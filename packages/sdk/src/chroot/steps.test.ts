@@ -13,7 +13,7 @@ import { abortableSleep, createRunContext, Deferred, EventBus, runSteps, type St
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROOT_DEVICE, CHROOT_ROOT, CHROOT_TEARDOWN, COMMUNICATOR } from "../state.js";
 import { chrootLeftovers, chrootSkip, makeDiskImage, removeTestDir } from "../testing/chroot.js";
-import { inImage, runChrootSteps } from "../testing/chroot-run.js";
+import { expectNothingLeft, inImage, runChrootSteps } from "../testing/chroot-run.js";
 import { ChrootCommunicator } from "./communicator.js";
 import { hostCommands } from "./host.js";
 import { attachImage, detachImage } from "./loop.js";
@@ -74,13 +74,7 @@ describe.skipIf(skip)("chroot steps", () => {
     if (dir) removeTestDir(dir);
   });
 
-  const nothingLeft = () => {
-    const left = chrootLeftovers({ image, dir });
-    expect(left.loops).toEqual([]);
-    expect(left.mounts).toEqual([]);
-    expect(left.processes).toEqual([]);
-    expect(readFileSync("/proc/mounts", "utf8")).not.toContain(dir);
-  };
+  const nothingLeft = () => expectNothingLeft(image, dir);
 
   it("attaches, mounts, runs the commands, mounts and copies into the chroot, and undoes it all early", async () => {
     const log = join(dir, "commands.log");

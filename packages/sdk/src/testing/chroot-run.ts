@@ -1,13 +1,17 @@
 /**
  * Running chroot steps in a test as a chroot builder's run does (core's step runner, cleanup on
  * error, a chroot run context), and looking into the image afterwards (its first partition
- * mounted read-only).
+ * mounted read-only), and asserting that a run left nothing behind.
  */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createRunContext, EventBus, type KilnEvent, type RunContext, runSteps, type Step } from "@kiln/core";
+import { expect } from "vitest";
 import { hostCommands } from "../chroot/host.js";
 import { attachImage, detachImage } from "../chroot/loop.js";
+import { chrootLeftovers } from "./chroot.js";
 
 export interface ChrootStepsOptions {
   /** The run's base folder (the build file's folder). */
@@ -73,4 +77,14 @@ export async function inImage<T>(image: string, dir: string, look: (root: string
   } finally {
     await detachImage(host, a);
   }
+}
+
+/** Asserts that no loop device of `image`, no mount below `dir` and no process in it is left. */
+export function expectNothingLeft(image: string, dir: string): void {
+  const left = chrootLeftovers({ image, dir });
+  expect(left.loops).toEqual([]);
+  expect(left.mounts).toEqual([]);
+  expect(left.processes).toEqual([]);
+  expect(readFileSync("/proc/mounts", "utf8")).not.toContain(dir);
+  expect(execFileSync("losetup", ["-a"]).toString()).not.toContain(image);
 }
