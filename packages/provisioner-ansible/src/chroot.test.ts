@@ -10,14 +10,7 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  attachImageStep,
-  chrootConnectStep,
-  chrootMountsStep,
-  chrootTeardownStep,
-  copyFilesStep,
-  mountDeviceStep,
-} from "@kiln/sdk";
-import {
+  chrootPipeline,
   chrootSkip,
   expectNothingLeft,
   inImage,
@@ -69,15 +62,7 @@ describe.skipIf(skip)("ansible in a chroot", () => {
       "ansible",
     );
     const { error: err } = await runChrootSteps(
-      [
-        attachImageStep(o, { image, partitions: "offset" }),
-        mountDeviceStep(o),
-        chrootMountsStep(o),
-        copyFilesStep(o),
-        chrootConnectStep(o),
-        provision,
-        chrootTeardownStep(),
-      ],
+      chrootPipeline(image, o, { partitions: "offset", provision: [provision] }),
       { dir, source: "deb", onLine: (l) => lines.push(l) },
     );
     expect(err, lines.join("\n")).toBeUndefined();

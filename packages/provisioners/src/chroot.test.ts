@@ -13,19 +13,10 @@ import { lstat, mkdir, mkdtemp, readFile, readlink, writeFile } from "node:fs/pr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Deferred, type Step } from "@kiln/core";
-import {
-  attachImageStep,
-  type ChrootOptions,
-  chrootConnectStep,
-  chrootMountsStep,
-  chrootTeardownStep,
-  copyFilesStep,
-  mountDeviceStep,
-  postMountCommandsStep,
-  preMountCommandsStep,
-} from "@kiln/sdk";
+import type { ChrootOptions } from "@kiln/sdk";
 import {
   chrootLeftovers,
+  chrootPipeline,
   chrootSkip,
   expectNothingLeft,
   inImage,
@@ -96,17 +87,8 @@ describe.skipIf(skip).each(KINDS)("shell and file provisioners in a chroot of $n
     if (dir) removeTestDir(dir);
   });
 
-  const pipeline = (o: Opts, provisioners: Step[]): Step[] => [
-    attachImageStep(o, { image, partitions: "offset" }),
-    preMountCommandsStep(o),
-    mountDeviceStep(o),
-    postMountCommandsStep(o),
-    chrootMountsStep(o),
-    copyFilesStep(o),
-    chrootConnectStep(o),
-    ...provisioners,
-    chrootTeardownStep(),
-  ];
+  const pipeline = (o: Opts, provision: Step[]): Step[] =>
+    chrootPipeline(image, o, { partitions: "offset", provision });
 
   async function build(steps: Step[], signal?: AbortSignal) {
     lines.length = 0;

@@ -1,5 +1,5 @@
 /**
- * Running chroot steps in a test as a chroot builder's run does (core's step runner, cleanup on
+ * A chroot builder's steps on an image file, and running them in a test as its run does (core's step runner, cleanup on
  * error, a chroot run context), and looking into the image afterwards (its first partition
  * mounted read-only), and asserting that a run left nothing behind.
  */
@@ -10,7 +10,17 @@ import { join } from "node:path";
 import { createRunContext, EventBus, type KilnEvent, type RunContext, runSteps, type Step } from "@kiln/core";
 import { expect } from "vitest";
 import { hostCommands } from "../chroot/host.js";
+import type { PartitionMode } from "../chroot/loop.js";
 import { attachImage, detachImage } from "../chroot/loop.js";
+import type { ChrootStepOptions } from "../chroot/options.js";
+import { attachImageStep } from "../chroot/steps/attach-image.js";
+import { chrootMountsStep } from "../chroot/steps/chroot-mounts.js";
+import { chrootConnectStep } from "../chroot/steps/connect.js";
+import { copyFilesStep } from "../chroot/steps/copy-files.js";
+import { mountDeviceStep } from "../chroot/steps/mount-device.js";
+import { postMountCommandsStep } from "../chroot/steps/post-mount.js";
+import { preMountCommandsStep } from "../chroot/steps/pre-mount.js";
+import { chrootTeardownStep } from "../chroot/steps/teardown.js";
 import { chrootLeftovers } from "./chroot.js";
 
 export interface ChrootStepsOptions {
@@ -30,6 +40,29 @@ export interface ChrootStepsRun {
   events: KilnEvent[];
   /** The say/message/error lines (not command output), joined. */
   text: string;
+}
+
+/**
+ * A chroot builder's steps on the image file `image`: attach, pre_mount_commands, mount,
+ * post_mount_commands, `afterMount`, the chroot mounts, copy_files, connect, `provision`, teardown.
+ */
+export function chrootPipeline(
+  image: string,
+  o: ChrootStepOptions,
+  extra: { partitions?: PartitionMode; afterMount?: Step[]; provision?: Step[] } = {},
+): Step[] {
+  return [
+    attachImageStep(o, { image, partitions: extra.partitions ?? "scan" }),
+    preMountCommandsStep(o),
+    mountDeviceStep(o),
+    postMountCommandsStep(o),
+    ...(extra.afterMount ?? []),
+    chrootMountsStep(o),
+    copyFilesStep(o),
+    chrootConnectStep(o),
+    ...(extra.provision ?? []),
+    chrootTeardownStep(),
+  ];
 }
 
 /** Runs `steps` to the end or to their first error, whose cleanup then runs. */
