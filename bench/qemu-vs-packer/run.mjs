@@ -9,6 +9,14 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  applianceIso,
+  GUEST,
+  kilnYaml,
+  PASSWORD,
+  SHELL,
+  writeInstallConfig,
+} from "../lib/appliance-build.mjs";
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
 const runsArg = process.argv.indexOf("--runs");
@@ -22,15 +30,8 @@ if (packerVersion.status !== 0) {
   console.error("packer is not installed: apt-get install packer (Debian's 1.6.6 is the peer)");
   process.exit(2);
 }
-const appliance = spawnSync("bash", [join(repo, "testbed/appliance/build.sh")], { encoding: "utf8" });
-const iso = /^installer_iso=(.*)$/m.exec(appliance.stdout)?.[1];
-if (!iso) throw new Error(`could not build the appliance:\n${appliance.stderr}`);
-
-const PASSWORD = "bench-pw";
-const config = `hostname=bench\npassword=${PASSWORD}\n`;
-writeFileSync(join(dir, "http/config"), config);
-const common = { memory: 256, disk_size: "256M", format: "qcow2", accelerator: "tcg" };
-const shell = "echo provisioned > /etc/kiln-bench";
+const iso = applianceIso(repo);
+writeInstallConfig(dir);
 const motd = "benchmarked\n";
 writeFileSync(join(dir, "motd"), motd);
 
@@ -43,7 +44,7 @@ writeFileSync(
           type: "qemu",
           iso_url: iso,
           iso_checksum: "none",
-          ...common,
+          ...GUEST,
           disk_size: "256M",
           disk_interface: "virtio",
           net_device: "virtio-net",
@@ -61,7 +62,7 @@ writeFileSync(
         },
       ],
       provisioners: [
-        { type: "shell", inline: [shell] },
+        { type: "shell", inline: [SHELL] },
         { type: "file", source: "motd", destination: "/etc/motd" },
       ],
     },
@@ -69,35 +70,7 @@ writeFileSync(
     2,
   ),
 );
-writeFileSync(
-  join(dir, "kiln.yaml"),
-  `kiln: 1
-sources:
-  appliance:
-    type: qemu
-    iso_url: ${iso}
-    iso_checksum: none
-    memory: ${common.memory}
-    disk_size: ${common.disk_size}
-    format: qcow2
-    accelerator: tcg
-    http_directory: http
-    boot_wait: 3s
-    boot_command: ["install url=http://\${{ http.ip }}:\${{ http.port }}/config<enter>"]
-    ssh_username: root
-    ssh_password: ${PASSWORD}
-    ssh_timeout: 10m
-    shutdown_command: poweroff
-    output_directory: output-kiln
-    vm_name: appliance.qcow2
-builds:
-  - name: bench
-    sources: [appliance]
-    provisioners:
-      - { type: shell, inline: [${JSON.stringify(shell)}] }
-      - { type: file, source: motd, destination: /etc/motd }
-`,
-);
+writeFileSync(join(dir, "kiln.yaml"), kilnYaml(iso));
 
 function timed(cmd, args) {
   const t0 = Date.now();

@@ -14,6 +14,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { applianceIso, kilnYaml, writeInstallConfig } from "../lib/appliance-build.mjs";
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
 const runsArg = process.argv.indexOf("--runs");
@@ -24,43 +25,11 @@ const cache = join(dir, "cache");
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(join(dir, "http"), { recursive: true });
 
-const appliance = spawnSync("bash", [join(repo, "testbed/appliance/build.sh")], { encoding: "utf8" });
-const iso = /^installer_iso=(.*)$/m.exec(appliance.stdout)?.[1];
-if (!iso) throw new Error(`could not build the appliance:\n${appliance.stderr}`);
-
-const PASSWORD = "bench-pw";
-writeFileSync(join(dir, "http/config"), `hostname=bench\npassword=${PASSWORD}\n`);
+const iso = applianceIso(repo);
+writeInstallConfig(dir);
 const file = (motd) => {
   writeFileSync(join(dir, "motd"), motd);
-  writeFileSync(
-    join(dir, "kiln.yaml"),
-    `kiln: 1
-sources:
-  appliance:
-    type: qemu
-    iso_url: ${iso}
-    iso_checksum: none
-    memory: 256
-    disk_size: 256M
-    format: qcow2
-    accelerator: tcg
-    http_directory: http
-    boot_wait: 3s
-    boot_command: ["install url=http://\${{ http.ip }}:\${{ http.port }}/config<enter>"]
-    ssh_username: root
-    ssh_password: ${PASSWORD}
-    ssh_timeout: 10m
-    shutdown_command: poweroff
-    output_directory: output-kiln
-    vm_name: appliance.qcow2
-builds:
-  - name: bench
-    sources: [appliance]
-    provisioners:
-      - { type: shell, inline: ["echo provisioned > /etc/kiln-bench"] }
-      - { type: file, source: motd, destination: /etc/motd }
-`,
-  );
+  writeFileSync(join(dir, "kiln.yaml"), kilnYaml(iso));
 };
 
 function kiln(...args) {

@@ -9,19 +9,15 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { applyDefaults, COMMUNICATOR, createRunContext, EventBus, runSteps, type Step } from "@kiln/core";
 import {
-  attachImage,
-  attachImageStep,
-  chrootConnectStep,
-  chrootMountsStep,
-  chrootTeardownStep,
-  copyFilesStep,
-  detachImage,
-  hostCommands,
-  mountDeviceStep,
-} from "@kiln/sdk";
-import { chrootLeftovers, chrootSkip, removeTestDir } from "@kiln/sdk/testing";
+  chrootPipeline,
+  chrootSkip,
+  expectNothingLeft,
+  inImage,
+  provisionStep,
+  removeTestDir,
+  runChrootSteps,
+} from "@kiln/sdk/testing";
 import { ensureDebianImage } from "@kiln-testbed/debian";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ansible } from "./ansible.js";
@@ -59,71 +55,22 @@ describe.skipIf(skip)("ansible in a chroot", () => {
   it("runs a playbook inside the chroot over the relayed communicator", async () => {
     const o = { mount_path: join(dir, "mnt") };
     const lines: string[] = [];
-    const provision: Step = {
-      name: "ansible",
-      async run(ctx) {
-        await ansible.provision({
-          ...ctx,
-          options: applyDefaults(ansibleSchema, {
-            playbook_file: "site.yml",
-            user: "root",
-            extra_arguments: ["-e", "where=the-chroot"],
-          } as never),
-          communicator: ctx.state.require(COMMUNICATOR),
-        });
-      },
-    };
-    const bus = new EventBus();
-    bus.subscribe((e) => {
-      if ("text" in e && typeof e.text === "string") lines.push(e.text);
-      if (e.type === "output") lines.push(e.line);
-    });
-    const { ctx, dispose } = createRunContext({
-      run: { name: "b.chroot.deb", build: "b", source: "deb", type: "chroot", runUuid: "u" },
-      ui: bus.ui("b.chroot.deb"),
-      baseDir: dir,
-    });
-    let err: unknown;
-    try {
-      await runSteps(
-        [
-          attachImageStep(o, { image, partitions: "offset" }),
-          mountDeviceStep(o),
-          chrootMountsStep(o),
-          copyFilesStep(o),
-          chrootConnectStep(o),
-          provision,
-          chrootTeardownStep(),
-        ],
-        ctx,
-        { bus, onError: "cleanup" },
-      );
-    } catch (e) {
-      err = e;
-    } finally {
-      bus.flush("b.chroot.deb");
-      await dispose();
-    }
+    const provision = provisionStep(
+      ansible,
+      ansibleSchema,
+      { playbook_file: "site.yml", user: "root", extra_arguments: ["-e", "where=the-chroot"] },
+      "ansible",
+    );
+    const { error: err } = await runChrootSteps(
+      chrootPipeline(image, o, { partitions: "offset", provision: [provision] }),
+      { dir, source: "deb", onLine: (l) => lines.push(l) },
+    );
     expect(err, lines.join("\n")).toBeUndefined();
     expect(lines.join("\n")).toMatch(/debian 12\.[0-9]+/);
-    const left = chrootLeftovers({ image, dir });
-    expect(left).toEqual({ loops: [], mounts: [], processes: [] });
+    expectNothingLeft(image, dir);
     // The file is in the image.
-    const host = hostCommands();
-    const a = await attachImage(host, image, { partitions: "offset", readOnly: true });
-    try {
-      const look = join(dir, "look");
-      execFileSync("mkdir", ["-p", look]);
-      await host.run(`mount -o ro ${a.partitions["1"]} ${look}`);
-      try {
-        expect(await readFile(join(look, "etc", "kiln-ansible"), "utf8")).toBe(
-          "from ansible in the-chroot\n",
-        );
-      } finally {
-        await host.run(`umount ${look}`);
-      }
-    } finally {
-      await detachImage(host, a);
-    }
+    await inImage(image, dir, async (root) => {
+      expect(await readFile(join(root, "etc", "kiln-ansible"), "utf8")).toBe("from ansible in the-chroot\n");
+    });
   }, 300_000);
 });

@@ -18,16 +18,17 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { KilnEvent } from "@kiln/core";
 import {
-  EventBus,
-  formatDiagnostics,
-  type KilnError,
-  type KilnEvent,
-  loadBuildFile,
-  runBuild,
-} from "@kiln/core";
-import { generateTemporaryKeyPair, writeTemporaryPrivateKey } from "@kiln/sdk";
-import { processesMentioning, type Sshd, sshdAvailability, startSshd, stopAllSshd } from "@kiln/sdk/testing";
+  type NullHost,
+  processesMentioning,
+  runBuildFile,
+  type Sshd,
+  sshdAvailability,
+  startNullHost,
+  startSshd,
+  stopAllSshd,
+} from "@kiln/sdk/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ansibleSkip } from "./test-support.js";
 
@@ -74,8 +75,9 @@ const FAILING = `- hosts: all
 
 // several ansible-playbook runs per test, on a machine whose 2 cores other tests share
 describe.skipIf(skip)("ansible provisioners end to end against a real sshd", { timeout: 180_000 }, () => {
+  let host: NullHost;
   let server: Sshd;
-  let key: Awaited<ReturnType<typeof writeTemporaryPrivateKey>>;
+  let key: NullHost["key"];
   let scratch: string;
   let out: string;
   const token = "tok-kiln-e2e-7731";
@@ -89,9 +91,9 @@ describe.skipIf(skip)("ansible provisioners end to end against a real sshd", { t
     privateTmp = mkdtempSync(join(tmpdir(), "kiln-e2e-tmp-"));
     chmodSync(privateTmp, 0o755); // the throwaway users' sshd homes are made in it too
     process.env.TMPDIR = privateTmp;
-    const k = generateTemporaryKeyPair();
-    server = await startSshd({ authorizedKeys: [k.publicKey], password: isRoot });
-    key = await writeTemporaryPrivateKey(k.privateKey);
+    host = await startNullHost({ password: isRoot });
+    server = host.sshd;
+    key = host.key;
     // inside the workspace, so that the resolver finds the workspace packages
     const testDir = fileURLToPath(new URL("../test/", import.meta.url));
     mkdirSync(testDir, { recursive: true });
@@ -150,45 +152,27 @@ variables:
   api_token: { type: string, sensitive: true, env: KILN_E2E_TOKEN }
   become_password: { type: string, sensitive: true, default: "", env: KILN_E2E_BECOME }
 sources:
-  host:
-    type: "null"
-    ssh_host: ${server.host}
-    ssh_port: ${server.port}
-    ssh_username: ${server.user.username}
-    ssh_private_key_file: ${key.path}
-    ssh_timeout: 20s
-builds:
+${host.source()}builds:
   - name: e2e
     sources: [host]
     provisioners:
 ${provisioners}`,
     );
-    let loaded: ReturnType<typeof loadBuildFile>;
-    try {
-      loaded = loadBuildFile({
-        file,
-        env: { KILN_E2E_TOKEN: token, ...env },
-        resolver: {
-          standard: {
-            builder: { null: "@kiln/builder-null" },
-            provisioner: {
-              ansible: "@kiln/provisioner-ansible",
-              "ansible-local": "@kiln/provisioner-ansible",
-            },
+    const ctl = new AbortController();
+    const { result, events } = await runBuildFile(file, {
+      env: { KILN_E2E_TOKEN: token, ...env },
+      resolver: {
+        standard: {
+          builder: { null: "@kiln/builder-null" },
+          provisioner: {
+            ansible: "@kiln/provisioner-ansible",
+            "ansible-local": "@kiln/provisioner-ansible",
           },
         },
-      });
-    } catch (err) {
-      throw new Error(formatDiagnostics((err as KilnError).diagnostics ?? []) || String(err), { cause: err });
-    }
-    const bus = new EventBus();
-    const events: KilnEvent[] = [];
-    const ctl = new AbortController();
-    bus.subscribe((e) => {
-      events.push(e);
-      onEvent?.(e, () => ctl.abort());
+      },
+      signal: ctl.signal,
+      ...(onEvent ? { onEvent: (e: KilnEvent) => onEvent(e, () => ctl.abort()) } : {}),
     });
-    const result = await runBuild({ loaded, bus, signal: ctl.signal, env: {} });
     const text = events.map((e) => JSON.stringify(e)).join("\n");
     const errors = events.flatMap((e) => (e.type === "run-end" && e.error ? [e.error] : []));
     return { result, events, text, errors };

@@ -1,6 +1,6 @@
 /** This package's errors: `[ansible] …` / `[ansible-local] …` messages with stable codes. */
-import { KilnError, messageOf } from "@kiln/core";
-import { CommunicatorError } from "@kiln/sdk";
+import type { KilnError } from "@kiln/core";
+import { prefixedError, wrapPrefixedError } from "@kiln/sdk";
 
 export const CODES = {
   /** An option value the schema accepts but that cannot work (a missing playbook, a bad NAME=value). */
@@ -15,26 +15,17 @@ export const CODES = {
 
 export type Component = "ansible" | "ansible-local";
 
-export function ansibleError(
+/** A KilnError whose message starts with `[type] `. */
+export const ansibleError: (
   type: Component,
   code: string,
   message: string,
-  extra: { hint?: string | undefined; cause?: unknown } = {},
-): KilnError {
-  return new KilnError(code, `[${type}] ${message}`, {
-    ...(extra.hint !== undefined ? { hint: extra.hint } : {}),
-    ...(extra.cause !== undefined ? { cause: extra.cause } : {}),
-  });
-}
+  extra?: { hint?: string | undefined; cause?: unknown },
+) => KilnError = prefixedError;
 
 /** `[type] what: reason`, keeping a communicator error's code and hint. */
 export function wrapError(type: Component, what: string, err: unknown): KilnError {
-  const code = CommunicatorError.is(err) ? err.code : CODES.failed;
-  const hint = (err as { hint?: unknown } | undefined)?.hint;
-  return ansibleError(type, code, `${what}: ${messageOf(err)}`, {
-    hint: typeof hint === "string" ? hint : undefined,
-    cause: err,
-  });
+  return wrapPrefixedError(type, what, err, CODES.failed);
 }
 
 /** How to get ansible-playbook, for the message when it is missing. */

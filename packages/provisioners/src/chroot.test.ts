@@ -12,33 +12,18 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { lstat, mkdir, mkdtemp, readFile, readlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Deferred, type Step } from "@kiln/core";
+import type { ChrootOptions } from "@kiln/sdk";
 import {
-  applyDefaults,
-  COMMUNICATOR,
-  createRunContext,
-  Deferred,
-  EventBus,
-  type ProvisionerRuntime,
-  type RunContext,
-  runSteps,
-  type Step,
-} from "@kiln/core";
-import {
-  attachImage,
-  attachImageStep,
-  type ChrootOptions,
-  chrootConnectStep,
-  chrootMountsStep,
-  chrootTeardownStep,
-  copyFilesStep,
-  detachImage,
-  hostCommands,
-  mountDeviceStep,
-  postMountCommandsStep,
-  preMountCommandsStep,
-  type TSchema,
-} from "@kiln/sdk";
-import { chrootLeftovers, chrootSkip, removeTestDir } from "@kiln/sdk/testing";
+  chrootLeftovers,
+  chrootPipeline,
+  chrootSkip,
+  expectNothingLeft,
+  inImage,
+  provisionStep,
+  removeTestDir,
+  runChrootSteps,
+} from "@kiln/sdk/testing";
 import { ensureAppliance } from "@kiln-testbed/appliance";
 import { ensureDebianImage } from "@kiln-testbed/debian";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -49,24 +34,6 @@ import { shell } from "./shell.js";
 const skip = chrootSkip("chroot provisioning");
 
 type Opts = Partial<ChrootOptions>;
-
-/** A step running one provisioner as the engine's provision step does: options with their defaults, the run's communicator. */
-function provision<O>(
-  runtime: ProvisionerRuntime<O>,
-  schema: TSchema,
-  options: Record<string, unknown>,
-): Step {
-  return {
-    name: "provision",
-    async run(ctx: RunContext) {
-      await runtime.provision({
-        ...ctx,
-        options: applyDefaults(schema, options) as O,
-        communicator: ctx.state.require(COMMUNICATOR),
-      });
-    },
-  };
-}
 
 interface RootKind {
   name: string;
@@ -113,75 +80,26 @@ describe.skipIf(skip).each(KINDS)("shell and file provisioners in a chroot of $n
     image = join(dir, "root.raw");
     mnt = join(dir, "mnt");
     execFileSync("qemu-img", ["convert", "-O", "raw", await kind.disk(), image]);
-    resolvBefore = await inImage(resolvState);
+    resolvBefore = await look(resolvState);
   }, 600_000);
   afterAll(() => {
     // Unmounts and detaches first, should a test have failed half-way; never rm -r over a mount.
     if (dir) removeTestDir(dir);
   });
 
-  const pipeline = (o: Opts, provisioners: Step[]): Step[] => [
-    attachImageStep(o, { image, partitions: "offset" }),
-    preMountCommandsStep(o),
-    mountDeviceStep(o),
-    postMountCommandsStep(o),
-    chrootMountsStep(o),
-    copyFilesStep(o),
-    chrootConnectStep(o),
-    ...provisioners,
-    chrootTeardownStep(),
-  ];
+  const pipeline = (o: Opts, provision: Step[]): Step[] =>
+    chrootPipeline(image, o, { partitions: "offset", provision });
 
   async function build(steps: Step[], signal?: AbortSignal) {
     lines.length = 0;
-    const bus = new EventBus();
-    bus.subscribe((e) => {
-      if ("text" in e && typeof e.text === "string") lines.push(e.text);
-      if (e.type === "output") lines.push(e.line);
-    });
-    const { ctx, dispose } = createRunContext({
-      run: { name: "b.chroot.app", build: "b", source: "app", type: "chroot", runUuid: "u" },
-      ui: bus.ui("b.chroot.app"),
-      baseDir: dir,
-      ...(signal ? { signal } : {}),
-    });
-    try {
-      await runSteps(steps, ctx, { bus, onError: "cleanup" });
-      return undefined;
-    } catch (err) {
-      return err;
-    } finally {
-      bus.flush("b.chroot.app");
-      await dispose();
-    }
+    const onLine = (l: string) => lines.push(l);
+    return (await runChrootSteps(steps, { dir, source: "app", onLine, ...(signal ? { signal } : {}) })).error;
   }
 
   /** Look into the image (read-only) once the build is over. */
-  async function inImage<T>(look: (root: string) => Promise<T>): Promise<T> {
-    const host = hostCommands();
-    const a = await attachImage(host, image, { partitions: "offset", readOnly: true });
-    const m = join(dir, "look");
-    await mkdir(m, { recursive: true });
-    try {
-      await host.run(`mount -o ro ${a.partitions["1"]} ${m}`);
-      try {
-        return await look(m);
-      } finally {
-        await host.run(`umount ${m}`);
-      }
-    } finally {
-      await detachImage(host, a);
-    }
-  }
+  const look = <T>(fn: (root: string) => Promise<T>): Promise<T> => inImage(image, dir, fn);
 
-  const nothingLeft = () => {
-    const left = chrootLeftovers({ image, dir });
-    expect(left.loops).toEqual([]);
-    expect(left.mounts).toEqual([]);
-    expect(left.processes).toEqual([]);
-    expect(readFileSync("/proc/mounts", "utf8")).not.toContain(dir);
-    expect(execFileSync("losetup", ["-a"]).toString()).not.toContain(image);
-  };
+  const nothingLeft = () => expectNothingLeft(image, dir);
 
   it("runs inline commands and scripts, uploads and downloads files and folders inside the chroot", async () => {
     const o: Opts = { mount_path: Deferred.parse(`${mnt}/\${{ build.Device }}`) as unknown as string };
@@ -201,7 +119,7 @@ describe.skipIf(skip).each(KINDS)("shell and file provisioners in a chroot of $n
     try {
       err = await build(
         pipeline(o, [
-          provision(shell, shellSchema, {
+          provisionStep(shell, shellSchema, {
             inline: [
               "cat /etc/hostname /etc/os-release 2>/dev/null || true",
               "grep -E ' (/proc|/sys|/dev|/dev/pts) ' /proc/mounts | cut -d' ' -f2,3 | sort",
@@ -209,15 +127,18 @@ describe.skipIf(skip).each(KINDS)("shell and file provisioners in a chroot of $n
               "cat /etc/resolv.conf | head -1",
             ],
           }),
-          provision(shell, shellSchema, { script, environment_vars: ["FOO=bar baz"] }),
-          provision(file, fileSchema, { source: join(dir, "single.txt"), destination: "/root/single.txt" }),
-          provision(file, fileSchema, { source: `${src}/`, destination: "/opt/payload" }),
-          provision(file, fileSchema, {
+          provisionStep(shell, shellSchema, { script, environment_vars: ["FOO=bar baz"] }),
+          provisionStep(file, fileSchema, {
+            source: join(dir, "single.txt"),
+            destination: "/root/single.txt",
+          }),
+          provisionStep(file, fileSchema, { source: `${src}/`, destination: "/opt/payload" }),
+          provisionStep(file, fileSchema, {
             source: "/root/marker",
             destination: `${down}/marker`,
             direction: "download",
           }),
-          provision(file, fileSchema, {
+          provisionStep(file, fileSchema, {
             source: "/opt/payload",
             destination: `${down}/`,
             direction: "download",
@@ -237,7 +158,7 @@ describe.skipIf(skip).each(KINDS)("shell and file provisioners in a chroot of $n
     expect(await readFile(join(down, "marker"), "utf8")).toBe("marker-from-chroot\n");
     expect(await readFile(join(down, "payload", "conf.d", "app.conf"), "utf8")).toBe("key=value\n");
     nothingLeft();
-    await inImage(async (root) => {
+    await look(async (root) => {
       expect(await readFile(join(root, "root", "marker"), "utf8")).toBe("marker-from-chroot\n");
       expect(await readFile(join(root, "root", "single.txt"), "utf8")).toBe("one file\n");
       expect(await readFile(join(root, "opt", "payload", "conf.d", "app.conf"), "utf8")).toBe("key=value\n");
@@ -297,7 +218,7 @@ describe.skipIf(skip).each(KINDS)("shell and file provisioners in a chroot of $n
       const r = await interruptWhen(
         opts(),
         [
-          provision(shell, shellSchema, {
+          provisionStep(shell, shellSchema, {
             inline: ["setsid sleep 600 </dev/null >/dev/null 2>&1 &", "echo provisioning-now", "sleep 300"],
           }),
         ],
@@ -306,7 +227,7 @@ describe.skipIf(skip).each(KINDS)("shell and file provisioners in a chroot of $n
       expect(r.err).toBeDefined();
       expect(r.ms).toBeLessThan(30_000);
       nothingLeft();
-      await inImage(async (root) => {
+      await look(async (root) => {
         // the shell provisioner's script was removed through the chroot, after the interrupt
         expect(readdirSync(join(root, "tmp")).filter((f) => f.startsWith("script_"))).toEqual([]);
       });

@@ -16,16 +16,7 @@ import {
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import {
-  EventBus,
-  formatDiagnostics,
-  type KilnError,
-  type KilnEvent,
-  loadBuildFile,
-  runBuild,
-} from "@kiln/core";
-import { generateTemporaryKeyPair, writeTemporaryPrivateKey } from "@kiln/sdk";
-import { type Sshd, startSshd, stopAllSshd } from "@kiln/sdk/testing";
+import { type NullHost, runBuildFile, type Sshd, startNullHost, stopAllSshd } from "@kiln/sdk/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sshdSkip } from "./test-support.js";
 
@@ -63,16 +54,17 @@ function shimBuilderNullIfNeeded(dir: string): void {
 describe.skipIf(skip)(
   `runBuild with the null builder and the provisioners${skip ? ` (skipped: ${reason})` : ""}`,
   () => {
+    let host: NullHost;
     let sshd: Sshd;
-    let keyFile: Awaited<ReturnType<typeof writeTemporaryPrivateKey>>;
+    let keyFile: NullHost["key"];
     let scratch: string;
     let testDir: string;
     let createdTestDir = false;
 
     beforeAll(async () => {
-      const key = generateTemporaryKeyPair();
-      sshd = await startSshd({ authorizedKeys: [key.publicKey] });
-      keyFile = await writeTemporaryPrivateKey(key.privateKey);
+      host = await startNullHost();
+      sshd = host.sshd;
+      keyFile = host.key;
       // Inside the workspace, so that node_modules resolution finds the workspace packages.
       testDir = fileURLToPath(new URL("../test/", import.meta.url));
       createdTestDir = !existsSync(testDir);
@@ -109,14 +101,7 @@ describe.skipIf(skip)(
 variables:
   greeting: { type: string, default: "hello from kiln" }
 sources:
-  host:
-    type: "null"
-    ssh_host: ${sshd.host}
-    ssh_port: ${sshd.port}
-    ssh_username: ${sshd.user.username}
-    ssh_private_key_file: ${keyFile.path}
-    ssh_timeout: 20s
-builds:
+${host.source()}builds:
   - name: e2e
     sources: [host]
     provisioners:
@@ -141,27 +126,14 @@ builds:
         destination: downloaded/
 `,
       );
-      let loaded: ReturnType<typeof loadBuildFile>;
-      try {
-        loaded = loadBuildFile({
-          file,
-          env: {},
-          resolver: {
-            standard: {
-              builder: { null: "@kiln/builder-null" },
-              provisioner: { shell: "@kiln/provisioners", file: "@kiln/provisioners" },
-            },
+      const { result, events } = await runBuildFile(file, {
+        resolver: {
+          standard: {
+            builder: { null: "@kiln/builder-null" },
+            provisioner: { shell: "@kiln/provisioners", file: "@kiln/provisioners" },
           },
-        });
-      } catch (err) {
-        throw new Error(formatDiagnostics((err as KilnError).diagnostics ?? []) || String(err), {
-          cause: err,
-        });
-      }
-      const bus = new EventBus();
-      const events: KilnEvent[] = [];
-      bus.subscribe((e) => events.push(e));
-      const result = await runBuild({ loaded, bus, signal: new AbortController().signal, env: {} });
+        },
+      });
       const runEnd = events.find((e) => e.type === "run-end");
       expect(
         runEnd,

@@ -1,14 +1,22 @@
 /** Helpers shared by the provisioners. */
 import { isAbsolute, resolve } from "node:path";
-import { abortableSleep, abortError, KilnError, messageOf, parseDuration, type RunContext } from "@kiln/core";
 import {
-  CommunicatorError,
+  abortableSleep,
+  abortError,
+  type KilnError,
+  messageOf,
+  parseDuration,
+  type RunContext,
+} from "@kiln/core";
+import {
   type LocalShellErrorFactory,
   packerHttpEnv,
+  prefixedError,
   type ScriptSource,
   exitCodes as sdkExitCodes,
   scriptSources as sdkScriptSources,
   stringList as sdkStringList,
+  wrapPrefixedError,
 } from "@kiln/sdk";
 
 export { abortError, messageOf, throwIfAborted } from "@kiln/core";
@@ -26,29 +34,14 @@ export const CODES = {
 } as const;
 
 /** A KilnError whose message starts with `[type] `. */
-export function provError(
-  type: string,
-  code: string,
-  message: string,
-  extra: { hint?: string | undefined; cause?: unknown } = {},
-): KilnError {
-  return new KilnError(code, `[${type}] ${message}`, {
-    ...(extra.hint !== undefined ? { hint: extra.hint } : {}),
-    ...(extra.cause !== undefined ? { cause: extra.cause } : {}),
-  });
-}
+export const provError = prefixedError;
 
 /**
  * Wrap a failure of the communicator (or anything else) as `[type] what: reason`, keeping the
  * communicator's stable code and hint.
  */
 export function wrapError(type: string, what: string, err: unknown): KilnError {
-  const code = CommunicatorError.is(err) ? err.code : CODES.failed;
-  const hint = (err as { hint?: unknown } | undefined)?.hint;
-  return provError(type, code, `${what}: ${messageOf(err)}`, {
-    hint: typeof hint === "string" ? hint : undefined,
-    cause: err,
-  });
+  return wrapPrefixedError(type, what, err, CODES.failed);
 }
 
 /** A duration option (Go syntax: 30s, 5m, 1h30m) in milliseconds, or a clear options error. */

@@ -10,6 +10,7 @@ export * from "./http/index.js";
 export * from "./iso/index.js";
 export * from "./local-shell/index.js";
 export * from "./options/schema.js";
+export * from "./prefixed-error.js";
 export * from "./qmp/index.js";
 export * from "./schemas.js";
 export * from "./state.js";

@@ -8,36 +8,19 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { request, waitCommand } from "./client.js";
 import { MemoryHost } from "./memory-host.js";
 import { type KamateraDouble, startKamateraDouble } from "./server.js";
+import { createServerBody, KEY } from "./test-requests.js";
 
 let d: KamateraDouble;
 let host: MemoryHost;
 let auth: { clientId: string; secret: string };
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5uPjG8tb2n3S6vQe1bA1V2QWd1n5qkXo1Hc3JvZm9vYmFy kiln";
 
 const post = (path: string, body: Record<string, unknown>) => request(d.url, "POST", path, { auth, body });
 const get = (path: string, query: Record<string, string> = {}) =>
   request(d.url, "GET", path, { auth, query });
 
 let n = 0;
-const createBody = (extra: Record<string, unknown> = {}) => ({
-  name: `kiln-test-${++n}`,
-  password: "__generate__",
-  passwordValidate: "__generate__",
-  "ssh-key": KEY,
-  datacenter: "EU",
-  image: "kiln_appliance_64-bit",
-  cpu: "1A",
-  ram: "1024",
-  disk: "size=10",
-  dailybackup: "no",
-  managed: "no",
-  network: "name=wan,ip=auto",
-  quantity: "1",
-  billingcycle: "hourly",
-  monthlypackage: "",
-  poweronaftercreate: "",
-  ...extra,
-});
+const createBody = (extra: Record<string, unknown> = {}) =>
+  createServerBody(`kiln-test-${++n}`, "kiln_appliance_64-bit", { "ssh-key": KEY, ...extra });
 
 async function created(extra: Record<string, unknown> = {}): Promise<string> {
   const body = createBody(extra);

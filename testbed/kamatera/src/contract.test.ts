@@ -9,11 +9,11 @@ import {
   type Shape,
   shapeProblems,
 } from "./contract.js";
+import { createServerBody, KEY } from "./test-requests.js";
 import type { ApiError } from "./wire.js";
 
 const c = loadContract();
 const HEADERS = { accept: "application/json", "content-type": "application/json" };
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5uPjG8tb2n3S6vQe1bA1V2QWd1n5qkXo1Hc3JvZm9vYmFy kiln";
 
 const req = (
   method: string,
@@ -22,23 +22,7 @@ const req = (
   query: Record<string, string> = {},
 ) => ({ method, path, headers: HEADERS, query, body }) as IncomingRequest;
 
-const CREATE = {
-  name: "kiln-test-1",
-  password: "__generate__",
-  passwordValidate: "__generate__",
-  datacenter: "EU",
-  image: "ubuntu_server_24.04_64-bit",
-  cpu: "1A",
-  ram: "1024",
-  disk: "size=10",
-  dailybackup: "no",
-  managed: "no",
-  network: "name=wan,ip=auto",
-  quantity: "1",
-  billingcycle: "hourly",
-  monthlypackage: "",
-  poweronaftercreate: "",
-};
+const CREATE = createServerBody("kiln-test-1", "ubuntu_server_24.04_64-bit");
 
 function refusal(r: IncomingRequest): { status: number; message: string } {
   try {

@@ -4,21 +4,10 @@
  * kind slow, failing, stuck or oddly ending commands; plus faults of the account's servers
  * (lost, without an external IP, with a snapshot) and of the answers' shapes.
  */
+import { type FaultSpec, hitsRequest } from "@kiln-testbed/doubles";
 import type { CommandKind } from "./queue.js";
 
-export interface FaultSpec {
-  /** Path (a string matches exactly or as a prefix) or a pattern. */
-  path: RegExp | string;
-  method?: string;
-  /** The status to answer (500, 502, 429 …); with `hang` the request is never answered. */
-  status?: number;
-  message?: string;
-  /** Extra headers, e.g. { "Retry-After": "1" }. */
-  headers?: Record<string, string>;
-  /** How many requests it hits (default: all). */
-  times?: number;
-  hang?: boolean;
-}
+export type { FaultSpec };
 
 export interface CommandFate {
   /** End with status error and this log. */
@@ -89,10 +78,6 @@ export function createFaults(hooks: FaultHooks) {
   let dropLog = 0;
   let rename: Counted<string> | undefined;
 
-  const matches = (p: RegExp | string, method: string | undefined, rel: string, m: string) =>
-    (typeof p === "string" ? rel === p || rel.startsWith(p) : p.test(rel)) &&
-    (!method || method.toUpperCase() === m);
-
   const addFate = (kind: CommandKind, fate: CommandFate, times: number) => {
     const list = fates.get(kind) ?? [];
     list.push({ value: fate, left: times });
@@ -161,7 +146,7 @@ export function createFaults(hooks: FaultHooks) {
     /** The error answer that hits this request, counted down. */
     takeAnswer(rel: string, method: string): FaultSpec | undefined {
       for (const [id, f] of answers) {
-        if (!matches(f.path, f.method, rel, method)) continue;
+        if (!hitsRequest(f, rel, method)) continue;
         if (--f.left <= 0) answers.delete(id);
         return f;
       }
@@ -171,7 +156,7 @@ export function createFaults(hooks: FaultHooks) {
     takeBefore(rel: string, method: string): Array<() => void | Promise<void>> {
       const out: Array<() => void | Promise<void>> = [];
       for (const [id, b] of befores) {
-        if (!matches(b.path, b.method, rel, method)) continue;
+        if (!hitsRequest(b, rel, method)) continue;
         if (--b.left <= 0) befores.delete(id);
         out.push(b.fn);
       }

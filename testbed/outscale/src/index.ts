@@ -1,6 +1,6 @@
+export { makeCa, makeLeaf, type Pem } from "@kiln-testbed/doubles";
 export { OapiFault } from "./api-error.js";
 export { type AccessKeyDef, createVerifier, type Verifier } from "./auth.js";
-export { makeCa, makeLeaf, type Pem } from "./cert.js";
 export { type RawCallOptions, rawCall } from "./client.js";
 export type { ActionFault, Faults, TransitionKind } from "./faults.js";
 export { InMemoryMachines, type MachineSpec, type Machines } from "./machines.js";

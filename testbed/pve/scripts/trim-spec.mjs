@@ -17,6 +17,8 @@ const repoRoot = path.resolve(pkgDir, "../..");
 const defaultSource = path.resolve(repoRoot, "../shared/specs/proxmox/apidata.json");
 const source = process.argv[2] ? path.resolve(process.argv[2]) : defaultSource;
 const out = path.join(pkgDir, "spec", "pve-api.subset.json");
+/** The guest agent commands the double serves (src/routes/qemu-agent.ts reads the same file). */
+const agent = JSON.parse(fs.readFileSync(path.join(pkgDir, "src/routes/agent-commands.json"), "utf8"));
 
 /** The paths and methods the double serves. Keep in sync with src/server.ts. */
 export const SERVED = {
@@ -36,34 +38,8 @@ export const SERVED = {
   "/nodes/{node}/qemu/{vmid}/template": ["POST"],
   "/nodes/{node}/qemu/{vmid}/clone": ["POST"],
   "/nodes/{node}/qemu/{vmid}/agent": ["GET", "POST"],
-  ...Object.fromEntries(
-    [
-      "get-fsinfo",
-      "get-host-name",
-      "get-memory-block-info",
-      "get-memory-blocks",
-      "get-osinfo",
-      "get-time",
-      "get-timezone",
-      "get-users",
-      "get-vcpus",
-      "info",
-      "network-get-interfaces",
-    ].map((c) => [`/nodes/{node}/qemu/{vmid}/agent/${c}`, ["GET"]]),
-  ),
-  ...Object.fromEntries(
-    [
-      "fsfreeze-freeze",
-      "fsfreeze-status",
-      "fsfreeze-thaw",
-      "fstrim",
-      "ping",
-      "shutdown",
-      "suspend-disk",
-      "suspend-hybrid",
-      "suspend-ram",
-    ].map((c) => [`/nodes/{node}/qemu/{vmid}/agent/${c}`, ["POST"]]),
-  ),
+  ...Object.fromEntries(agent.get.map((c) => [`/nodes/{node}/qemu/{vmid}/agent/${c}`, ["GET"]])),
+  ...Object.fromEntries(agent.post.map((c) => [`/nodes/{node}/qemu/{vmid}/agent/${c}`, ["POST"]])),
   "/nodes/{node}/qemu/{vmid}/cloudinit/dump": ["GET"],
   "/nodes/{node}/tasks/{upid}/status": ["GET"],
   "/nodes/{node}/storage/{storage}/upload": ["POST"],

@@ -2,22 +2,11 @@
  * Fault injection for the PVE double: error or hanging answers for matching requests, slow or
  * failing tasks, a guest agent that does not answer, VMIDs taken elsewhere, lost guests.
  */
+import { type FaultSpec, hitsRequest } from "@kiln-testbed/doubles";
 import { FakeRunner } from "./runner.js";
 import type { Cluster } from "./state.js";
 
-export interface FaultSpec {
-  path: RegExp | string;
-  method?: string;
-  /** HTTP status to answer (500, 503, 429 ...); with `hang` the request is never answered. */
-  status?: number;
-  message?: string;
-  /** Extra headers, e.g. { "Retry-After": "1" }. */
-  headers?: Record<string, string>;
-  /** How many requests to hit (default: unlimited). */
-  times?: number;
-  /** Never answer (the client times out). */
-  hang?: boolean;
-}
+export type { FaultSpec };
 
 export interface Faults {
   /** Answers matching requests with an error instead of handling them. Returns an id. */
@@ -66,8 +55,7 @@ export function createFaults(cluster: Cluster, taskDurationMs?: number | Record<
   /** The fault that hits a request to `rel` (the path below /api2/json), counted down. */
   const takeFault = (rel: string, method: string): FaultSpec | undefined => {
     for (const [id, f] of faultList) {
-      const pathOk = typeof f.path === "string" ? rel === f.path || rel.startsWith(f.path) : f.path.test(rel);
-      if (!pathOk || (f.method && f.method.toUpperCase() !== method)) continue;
+      if (!hitsRequest(f, rel, method)) continue;
       if (--f.left <= 0) faultList.delete(id);
       return f;
     }

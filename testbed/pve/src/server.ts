@@ -14,8 +14,8 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { makeSelfSigned } from "@kiln-testbed/doubles";
 import { ApiError, paramError, STATUS_TEXT } from "./api-error.js";
-import { makeSelfSignedCert } from "./cert.js";
 import type { HostDns } from "./cloudinit.js";
 import { configValueOf } from "./config-view.js";
 import { hasTool } from "./exec.js";
@@ -93,7 +93,7 @@ export async function startPveDouble(opts: PveDoubleOptions = {}): Promise<PveDo
     fs.mkdirSync(path.join(storageDir, d), { recursive: true });
   const hasQemuImg = hasTool("qemu-img");
   const access = createAccess(users, tokens);
-  const { key, cert } = makeSelfSignedCert();
+  const { key, cert } = makeSelfSigned("pve-double.kiln.test");
   const fingerprint = new crypto.X509Certificate(cert).fingerprint256;
 
   const storage = createStorage(storageDir, hasQemuImg, opts.hostDns);

@@ -121,21 +121,37 @@ function nestedEntry(
       };
     }
     // dynamic blocks: one expression giving the list
-    const parts: string[] = [];
-    let statics: string[] = [];
-    for (const b of group) {
-      if (b.type === "dynamic") {
-        if (statics.length) parts.push(`[${statics.join(", ")}]`);
-        statics = [];
-        parts.push(dynamicExpr(ctx, b, items));
-      } else statics.push(contentExpr(ctx, b.body, items));
-    }
-    if (statics.length) parts.push(`[${statics.join(", ")}]`);
-    const expr = parts.length === 1 ? (parts[0] as string) : `concat(${parts.join(", ")})`;
+    const { expr } = blockListExpr(ctx, group, items);
     if (wantsObject(schema))
       throw new Unsupported(`a dynamic "${option}" block where kiln takes one map`, first.pos);
     return { ...base, value: scalar(`\${{ ${expr} }}`) };
   });
+}
+
+/**
+ * The blocks of one option, static and dynamic, as one list expression: runs of static blocks
+ * `[{…}, {…}]`, each dynamic block its `[for …]`, joined with concat() when there are several;
+ * `single` is the map expression when the group is one static block.
+ */
+function blockListExpr(
+  ctx: Context,
+  group: Block[],
+  schema: SchemaLike | undefined,
+): { expr: string; single?: string } {
+  const parts: string[] = [];
+  let statics: string[] = [];
+  for (const b of group) {
+    if (b.type === "dynamic") {
+      if (statics.length) parts.push(`[${statics.join(", ")}]`);
+      statics = [];
+      parts.push(dynamicExpr(ctx, b, schema));
+    } else statics.push(contentExpr(ctx, b.body, schema));
+  }
+  if (statics.length) parts.push(`[${statics.join(", ")}]`);
+  const expr = parts.length === 1 ? (parts[0] as string) : `concat(${parts.join(", ")})`;
+  return group.length === 1 && group[0]?.type !== "dynamic"
+    ? { expr, single: statics[0] as string }
+    : { expr };
 }
 
 /** `dynamic "x" { for_each = …; iterator = it; content { … } }` → `[for it_key, it in …: { … }]`. */
@@ -173,18 +189,8 @@ function contentExpr(ctx: Context, body: Body, schema: SchemaLike | undefined): 
     );
     const sub = propertySchema(schema, option);
     const items = blockSchema(sub);
-    const parts: string[] = [];
-    let statics: string[] = [];
-    for (const b of group) {
-      if (b.type === "dynamic") {
-        if (statics.length) parts.push(`[${statics.join(", ")}]`);
-        statics = [];
-        parts.push(dynamicExpr(ctx, b, items));
-      } else statics.push(contentExpr(ctx, b.body, items));
-    }
-    if (statics.length) parts.push(`[${statics.join(", ")}]`);
-    let value = parts.length === 1 ? (parts[0] as string) : `concat(${parts.join(", ")})`;
-    if (wantsObject(sub) && group.length === 1 && group[0]?.type !== "dynamic") value = statics[0] as string;
+    const list = blockListExpr(ctx, group, items);
+    const value = wantsObject(sub) && list.single !== undefined ? list.single : list.expr;
     fields.push(`${keyText(option)} = ${value}`);
   }
   return `{${fields.join(", ")}}`;

@@ -9,91 +9,23 @@ import { existsSync, readFileSync } from "node:fs";
 import { lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  abortableSleep,
-  createRunContext,
-  Deferred,
-  EventBus,
-  type KilnEvent,
-  runSteps,
-  type Step,
-} from "@kiln/core";
+import { abortableSleep, createRunContext, Deferred, EventBus, runSteps, type Step } from "@kiln/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROOT_DEVICE, CHROOT_ROOT, CHROOT_TEARDOWN, COMMUNICATOR } from "../state.js";
 import { chrootLeftovers, chrootSkip, makeDiskImage, removeTestDir } from "../testing/chroot.js";
+import { chrootPipeline, expectNothingLeft, inImage, runChrootSteps } from "../testing/chroot-run.js";
 import { ChrootCommunicator } from "./communicator.js";
 import { hostCommands } from "./host.js";
 import { attachImage, detachImage } from "./loop.js";
 import { isMountPoint, readMounts } from "./mounts.js";
 import type { ChrootOptions } from "./options.js";
-import { attachImageStep } from "./steps/attach-image.js";
-import { chrootMountsStep } from "./steps/chroot-mounts.js";
-import { chrootConnectStep } from "./steps/connect.js";
-import { copyFilesStep } from "./steps/copy-files.js";
-import { mountDeviceStep } from "./steps/mount-device.js";
-import { postMountCommandsStep } from "./steps/post-mount.js";
-import { preMountCommandsStep } from "./steps/pre-mount.js";
-import { chrootTeardownStep } from "./steps/teardown.js";
 
 const skip = chrootSkip("chroot steps");
 
 type Opts = Partial<ChrootOptions>;
 
-function pipeline(image: string, o: Opts, extra: { afterMount?: Step[]; provision?: Step[] } = {}): Step[] {
-  return [
-    attachImageStep(o, { image, partitions: "scan" }),
-    preMountCommandsStep(o),
-    mountDeviceStep(o),
-    postMountCommandsStep(o),
-    ...(extra.afterMount ?? []),
-    chrootMountsStep(o),
-    copyFilesStep(o),
-    chrootConnectStep(o),
-    ...(extra.provision ?? []),
-    chrootTeardownStep(),
-  ];
-}
-
-async function runPipeline(steps: Step[], dir: string, signal?: AbortSignal) {
-  const bus = new EventBus();
-  const events: KilnEvent[] = [];
-  bus.subscribe((e) => events.push(e));
-  const { ctx, dispose } = createRunContext({
-    run: { name: "b.chroot.s", build: "b", source: "s", type: "chroot", runUuid: "u" },
-    ui: bus.ui("b.chroot.s"),
-    baseDir: dir,
-    ...(signal ? { signal } : {}),
-  });
-  let error: unknown;
-  try {
-    await runSteps(steps, ctx, { bus, onError: "cleanup" });
-  } catch (err) {
-    error = err;
-  } finally {
-    await dispose();
-  }
-  bus.flush("b.chroot.s");
-  const text = events.flatMap((e) => ("text" in e && typeof e.text === "string" ? [e.text] : [])).join("\n");
-  return { ctx, error, text, events };
-}
-
-/** Mount the image's partition read-only for a look at what the build left in it. */
-async function inImage<T>(image: string, dir: string, look: (root: string) => Promise<T>): Promise<T> {
-  const host = hostCommands();
-  const a = await attachImage(host, image, { partitions: "offset", readOnly: true });
-  const m = join(dir, "look");
-  await mkdir(m, { recursive: true });
-  try {
-    await host.run(`mount -o ro ${a.partitions["1"]} ${m}`);
-    try {
-      return await look(m);
-    } finally {
-      await host.run(`umount ${m}`);
-    }
-  } finally {
-    await detachImage(host, a);
-  }
-}
+const runPipeline = async (steps: Step[], dir: string, signal?: AbortSignal) =>
+  runChrootSteps(steps, { dir, ...(signal ? { signal } : {}) });
 
 describe.skipIf(skip)("chroot steps", () => {
   let dir: string;
@@ -119,13 +51,7 @@ describe.skipIf(skip)("chroot steps", () => {
     if (dir) removeTestDir(dir);
   });
 
-  const nothingLeft = () => {
-    const left = chrootLeftovers({ image, dir });
-    expect(left.loops).toEqual([]);
-    expect(left.mounts).toEqual([]);
-    expect(left.processes).toEqual([]);
-    expect(readFileSync("/proc/mounts", "utf8")).not.toContain(dir);
-  };
+  const nothingLeft = () => expectNothingLeft(image, dir);
 
   it("attaches, mounts, runs the commands, mounts and copies into the chroot, and undoes it all early", async () => {
     const log = join(dir, "commands.log");
@@ -164,7 +90,7 @@ describe.skipIf(skip)("chroot steps", () => {
         };
       },
     };
-    const r = await runPipeline(pipeline(image, o, { provision: [inspect] }), dir);
+    const r = await runPipeline(chrootPipeline(image, o, { provision: [inspect] }), dir);
     expect(r.error).toBeUndefined();
     if (!seen) throw new Error("the inspect step did not run");
     const dev = seen.device.replace("/dev/", "");
@@ -214,7 +140,7 @@ describe.skipIf(skip)("chroot steps", () => {
         },
       };
       const r = await runPipeline(
-        pipeline(
+        chrootPipeline(
           image,
           { mount_path: mountPath, copy_files: [], chroot_mounts: [["bind", shared, "/srv"]] },
           {
@@ -233,7 +159,7 @@ describe.skipIf(skip)("chroot steps", () => {
 
   it("fails with the command's exit code when a pre_mount_command fails, and undoes the attach", async () => {
     const r = await runPipeline(
-      pipeline(image, { mount_path: mountPath, pre_mount_commands: ["echo no >&2; exit 7"] }),
+      chrootPipeline(image, { mount_path: mountPath, pre_mount_commands: ["echo no >&2; exit 7"] }),
       dir,
     );
     expect(String(r.error)).toMatch(/pre_mount_commands\[0\] failed \(exit code 7\)/);
@@ -242,14 +168,14 @@ describe.skipIf(skip)("chroot steps", () => {
   });
 
   it("refuses Packer's {{.Device}} before anything is mounted", async () => {
-    const r = await runPipeline(pipeline(image, { mount_path: "/mnt/{{.Device}}" }), dir);
+    const r = await runPipeline(chrootPipeline(image, { mount_path: "/mnt/{{.Device}}" }), dir);
     expect(String(r.error)).toContain("in kiln write ${{ build.Device }}");
     nothingLeft();
   });
 
   it("fails when the partition does not exist, naming it, and leaves nothing", async () => {
     const r = await runPipeline(
-      [...pipeline(image, { mount_path: mountPath, mount_partition: "3" })],
+      [...chrootPipeline(image, { mount_path: mountPath, mount_partition: "3" })],
       dir,
       undefined,
     );
@@ -287,7 +213,7 @@ describe.skipIf(skip)("chroot steps", () => {
         mount_path: Deferred.parse(`${dir}/vols/\${{ build.Device }}`) as unknown as string,
         copy_files: [],
       };
-      const steps = pipeline(image, o, { provision: [probe] }).slice(1); // no attach step: the builder's own instead
+      const steps = chrootPipeline(image, o, { provision: [probe] }).slice(1); // no attach step: the builder's own instead
       const r = await runPipeline([linked, ...steps], dir);
       expect(r.error).toBeUndefined();
       expect(r.text).toContain(`Waiting for ${xvdf}1...`);
@@ -319,7 +245,7 @@ describe.skipIf(skip)("chroot steps", () => {
           ) as unknown as string,
         ],
       };
-      const r = await runPipeline(pipeline(blank, o), dir);
+      const r = await runPipeline(chrootPipeline(blank, o), dir);
       expect(r.error).toBeUndefined();
       expect(chrootLeftovers({ image: blank, dir }).loops).toEqual([]);
       nothingLeft();
@@ -338,7 +264,7 @@ describe.skipIf(skip)("chroot steps", () => {
     const interruptWhen = async (o: Opts, when: (r: { text: () => string }) => boolean, extra = {}) => {
       const ctl = new AbortController();
       const bus: string[] = [];
-      const steps = pipeline(image, o, extra);
+      const steps = chrootPipeline(image, o, extra);
       // Poll the machine's state (and the log lines) to abort at the right moment.
       const started = Date.now();
       const watcher = (async () => {

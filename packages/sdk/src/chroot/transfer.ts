@@ -23,6 +23,7 @@ import {
 import { dirname, join, posix } from "node:path";
 import type { TransferOptions, UploadOptions } from "@kiln/core";
 import { CommunicatorError } from "../communicator/errors.js";
+import { uploadTree } from "../communicator/upload-tree.js";
 import { insideRoot, resolveInRoot } from "./paths.js";
 
 const CHUNK = 1024 * 1024;
@@ -224,37 +225,28 @@ export async function uploadDir(root: string, localDir: string, remoteDir: strin
     const modes: [string, number][] = [];
     const made = await mkdirInRoot(root, remoteDir);
     if (made.created) modes.push([made.host, top.mode & 0o7777]);
-    const walk = async (local: string, remote: string): Promise<void> => {
-      const entries = await readdir(local, { withFileTypes: true });
-      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const e of entries) {
-        const l = join(local, e.name);
-        const r = posix.join(remote, e.name);
-        if (e.isDirectory()) {
-          const st = await stat(l);
-          const d = await mkdirInRoot(root, r);
-          await walk(l, r);
-          modes.push([d.host, st.mode & 0o7777]);
-        } else if (e.isFile()) {
-          const st = await stat(l);
-          const dest = await resolveInRoot(root, r);
-          const sent = await writeFileNoFollow(l, dest, st.mode & 0o7777, st.size);
-          await verify(dest, r, sent);
-        } else if (e.isSymbolicLink()) {
-          const dest = await resolveInRoot(root, r, { followFinal: false });
-          const old = await lstat(dest).catch(() => undefined);
-          if (old?.isDirectory())
-            throw new CommunicatorError(
-              "KILN_CHROOT_TRANSFER_FAILED",
-              `${r} in the chroot is a folder, not a link`,
-            );
-          if (old) await unlink(dest);
-          await symlink(await readlink(l), dest);
-        }
-        // sockets, devices and pipes are skipped, as the SSH communicator does
-      }
-    };
-    await walk(localDir, remoteDir);
+    // sockets, devices and pipes are skipped, as the SSH communicator does
+    const inner = await uploadTree(localDir, remoteDir, {
+      mkdir: async (r) => (await mkdirInRoot(root, r)).host,
+      async file(l, r) {
+        const st = await stat(l);
+        const dest = await resolveInRoot(root, r);
+        const sent = await writeFileNoFollow(l, dest, st.mode & 0o7777, st.size);
+        await verify(dest, r, sent);
+      },
+      async link(l, r) {
+        const dest = await resolveInRoot(root, r, { followFinal: false });
+        const old = await lstat(dest).catch(() => undefined);
+        if (old?.isDirectory())
+          throw new CommunicatorError(
+            "KILN_CHROOT_TRANSFER_FAILED",
+            `${r} in the chroot is a folder, not a link`,
+          );
+        if (old) await unlink(dest);
+        await symlink(await readlink(l), dest);
+      },
+    });
+    modes.push(...inner);
     for (const [dir, mode] of modes) await chmod(dir, mode);
   } catch (err) {
     throw failed(what, err);

@@ -3,7 +3,6 @@
  * Packer's do. The proxy is a real one (the `proxy` package: absolute-URI forwarding and CONNECT
  * tunnels); the origin servers are real HTTP and HTTPS servers on the loopback interface.
  */
-import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage } from "node:http";
@@ -11,6 +10,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { makeSelfSigned } from "@kiln-testbed/doubles";
 import { createProxy } from "proxy";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { fetchArtifact } from "./fetch.js";
@@ -49,32 +49,7 @@ beforeAll(async () => {
   proxyUrl = `http://127.0.0.1:${await listen(proxyServer)}`;
   httpUrl = `http://127.0.0.1:${await listen(createHttpServer(serve))}/img.iso`;
   // A self-signed certificate for the HTTPS origin, made here.
-  const dir = mkdtempSync(join(tmpdir(), "kiln-proxy-cert-"));
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-days",
-      "1",
-      "-keyout",
-      join(dir, "key.pem"),
-      "-out",
-      join(dir, "cert.pem"),
-    ],
-    { stdio: "ignore" },
-  );
-  const tls = { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) };
-  rmSync(dir, { recursive: true, force: true });
+  const tls = makeSelfSigned("127.0.0.1");
   httpsUrl = `https://127.0.0.1:${await listen(createHttpsServer(tls, serve))}/img.iso`;
 });
 afterAll(() => {

@@ -9,33 +9,12 @@
 import { ApiError } from "../api-error.js";
 import { AgentCommandError, AgentNotRunningError } from "../runner.js";
 import type { Cluster } from "../state.js";
+import agentCommands from "./agent-commands.json" with { type: "json" };
 import type { Handlers } from "./common.js";
 
 /** GET commands (read-only) and POST commands, as in PVE's schema. */
-export const AGENT_GET = [
-  "get-fsinfo",
-  "get-host-name",
-  "get-memory-block-info",
-  "get-memory-blocks",
-  "get-osinfo",
-  "get-time",
-  "get-timezone",
-  "get-users",
-  "get-vcpus",
-  "info",
-  "network-get-interfaces",
-] as const;
-export const AGENT_POST = [
-  "fsfreeze-freeze",
-  "fsfreeze-status",
-  "fsfreeze-thaw",
-  "fstrim",
-  "ping",
-  "shutdown",
-  "suspend-disk",
-  "suspend-hybrid",
-  "suspend-ram",
-] as const;
+export const AGENT_GET: readonly string[] = agentCommands.get;
+export const AGENT_POST: readonly string[] = agentCommands.post;
 
 /** `agentIsDown` tells which guest agents a fault keeps from answering. */
 export function qemuAgentRoutes(cluster: Cluster, agentIsDown: (vmid: number) => boolean): Handlers {

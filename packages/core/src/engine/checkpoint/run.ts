@@ -328,6 +328,20 @@ export class Attempt {
     return this.point !== undefined && index <= this.point.index;
   }
 
+  /** This run saves no more checkpoints from `index` on, and says why. */
+  private stopSaving(ctx: RunContext, index: number, step: string, reason: string): void {
+    this.saving = false;
+    this.init.bus.emit({
+      type: "checkpoint",
+      time: Date.now(),
+      run: ctx.run.name,
+      action: "off",
+      index,
+      step,
+      reason,
+    });
+  }
+
   /** Save checkpoint `index` when it should be: it is cacheable and not restored. */
   async save(index: number, ctx: RunContext): Promise<void> {
     const { bus, options, buildFile, graceMs } = this.init;
@@ -336,16 +350,7 @@ export class Attempt {
     const k = this.plan.keys[index];
     if (!this.saving || !store || !hooks || !k || this.restored(index)) return;
     if (k.uncacheable) {
-      this.saving = false;
-      bus.emit({
-        type: "checkpoint",
-        time: Date.now(),
-        run: ctx.run.name,
-        action: "off",
-        index,
-        step: k.step,
-        reason: k.uncacheable,
-      });
+      this.stopSaving(ctx, index, k.step, k.uncacheable);
       return;
     }
     const id = randomBytes(8).toString("hex");
@@ -403,16 +408,12 @@ export class Attempt {
       if (!entry.published) {
         // Another build saved this key meanwhile: its checkpoint stays; this run's chain is its own.
         this.aside.push(entry.dir);
-        this.saving = false;
-        bus.emit({
-          type: "checkpoint",
-          time: Date.now(),
-          run: ctx.run.name,
-          action: "off",
+        this.stopSaving(
+          ctx,
           index,
-          step: k.step,
-          reason: "another build saved this checkpoint meanwhile; that one is kept",
-        });
+          k.step,
+          "another build saved this checkpoint meanwhile; that one is kept",
+        );
         return;
       }
       this.previous = {

@@ -1,7 +1,7 @@
 /** Uploads and downloads of files and directories over SFTP (or `cat`), verified afterwards. */
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { chmod, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from "node:fs/promises";
+import { chmod, lstat, mkdir, readlink, rename, rm, stat, symlink } from "node:fs/promises";
 import { join, posix } from "node:path";
 import type { SFTPWrapper } from "ssh2";
 import { CommunicatorError } from "../errors.js";
@@ -26,6 +26,7 @@ import {
   writeLocal,
 } from "../sftp.js";
 import type { TransferOptions, UploadOptions } from "../types.js";
+import { uploadTree } from "../upload-tree.js";
 import { describeError } from "./errors.js";
 import type { SSHLink } from "./link.js";
 import { requireSftp, sftpOrFallback } from "./sftp-session.js";
@@ -71,29 +72,22 @@ export async function uploadDir(link: SSHLink, localDir: string, remoteDir: stri
     const files: { remote: string; bytes: number; sha256: string }[] = [];
     const dirModes: [string, number][] = [];
     if (created) dirModes.push([remoteDir, root.mode & 0o7777]);
-    const walk = async (local: string, remote: string): Promise<void> => {
-      const entries = await readdir(local, { withFileTypes: true });
-      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const e of entries) {
-        const l = join(local, e.name);
-        const r = posix.join(remote, e.name);
-        if (e.isDirectory()) {
-          const st = await stat(l);
-          await mkdirRemote(link, sftp, r);
-          await walk(l, r);
-          dirModes.push([r, st.mode & 0o7777]);
-        } else if (e.isFile()) {
-          files.push(await sftpPut(sftp, l, r, undefined));
-        } else if (e.isSymbolicLink()) {
-          const target = await readlink(l);
-          await sftpUnlink(sftp, r).catch(() => {});
-          await sftpSymlink(sftp, target, r);
-        } else {
-          link.log(`skipping ${l}: not a file, directory or symlink`);
-        }
-      }
-    };
-    await walk(localDir, remoteDir);
+    const inner = await uploadTree(localDir, remoteDir, {
+      async mkdir(r) {
+        await mkdirRemote(link, sftp, r);
+        return r;
+      },
+      async file(l, r) {
+        files.push(await sftpPut(sftp, l, r, undefined));
+      },
+      async link(l, r) {
+        const target = await readlink(l);
+        await sftpUnlink(sftp, r).catch(() => {});
+        await sftpSymlink(sftp, target, r);
+      },
+      other: (l) => link.log(`skipping ${l}: not a file, directory or symlink`),
+    });
+    dirModes.push(...inner);
     for (const [dir, mode] of dirModes) await sftpChmod(sftp, dir, mode);
     await verifyRemote(link, sftp, files);
   } catch (err) {
