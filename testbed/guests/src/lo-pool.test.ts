@@ -166,10 +166,12 @@ const bindable = (host: string) =>
     srv.listen(0, host, () => srv.close(() => resolve(true)));
   });
 
+const NET = `198.19.${100 + (process.pid % 100)}`;
+
 describe.skipIf(!!noLo)("LoPool on the real lo (root)", () => {
   // a range of the test's own, outside the default pool's (198.18.0.0/16): real pools running
-  // meanwhile neither sweep nor hand out these
-  const range = { first: "198.19.200.10", last: "198.19.200.12" };
+  // meanwhile neither sweep nor hand out these; per process, so two runs of this file do not meet
+  const range = { first: `${NET}.10`, last: `${NET}.12` };
 
   test("the address is on lo, a TCP server bound to it is reachable, gone after release", async () => {
     const p = new LoPool({ dir: tmp(), ...range });
@@ -201,40 +203,40 @@ describe.skipIf(!!noLo)("LoPool on the real lo (root)", () => {
   test("close of every address (releaseAll); a stale claim's address is taken over ('exists' is fine)", () => {
     const dir = tmp();
     fs.mkdirSync(dir, { recursive: true });
-    // a process that died holding 198.19.200.12: its claim and the address on lo are left
-    expect(ipLo.add("198.19.200.12")).toBe("added");
-    fs.writeFileSync(path.join(dir, "198.19.200.12"), `${deadPid()}\n`);
+    // a process that died holding ${NET}.12: its claim and the address on lo are left
+    expect(ipLo.add(`${NET}.12`)).toBe("added");
+    fs.writeFileSync(path.join(dir, `${NET}.12`), `${deadPid()}\n`);
     try {
-      const p = new LoPool({ dir, ...range, first: "198.19.200.12" });
+      const p = new LoPool({ dir, ...range, first: `${NET}.12` });
       // the sweep at creation removed it …
-      expect(has("198.19.200.12")).toBe(false);
-      expect(fs.existsSync(path.join(dir, "198.19.200.12"))).toBe(false);
+      expect(has(`${NET}.12`)).toBe(false);
+      expect(fs.existsSync(path.join(dir, `${NET}.12`))).toBe(false);
       // … and when a stale claim appears later, allocate takes it over, address on lo or not
-      expect(ipLo.add("198.19.200.12")).toBe("added");
-      fs.writeFileSync(path.join(dir, "198.19.200.12"), `${deadPid()}\n`);
-      expect(p.allocate()).toBe("198.19.200.12");
-      expect(fs.readFileSync(path.join(dir, "198.19.200.12"), "utf8").trim()).toBe(String(process.pid));
-      expect(has("198.19.200.12")).toBe(true);
+      expect(ipLo.add(`${NET}.12`)).toBe("added");
+      fs.writeFileSync(path.join(dir, `${NET}.12`), `${deadPid()}\n`);
+      expect(p.allocate()).toBe(`${NET}.12`);
+      expect(fs.readFileSync(path.join(dir, `${NET}.12`), "utf8").trim()).toBe(String(process.pid));
+      expect(has(`${NET}.12`)).toBe(true);
       p.releaseAll();
-      expect(has("198.19.200.12")).toBe(false);
+      expect(has(`${NET}.12`)).toBe(false);
       expect(fs.existsSync(dir)).toBe(false);
     } finally {
-      ipLo.remove("198.19.200.12");
+      ipLo.remove(`${NET}.12`);
     }
   });
 
   test("an address on lo without kiln's label is not used, nor removed", () => {
-    spawnSync("ip", ["addr", "add", "198.19.200.10/32", "dev", "lo"]);
+    spawnSync("ip", ["addr", "add", `${NET}.10/32`, "dev", "lo"]);
     try {
-      const p = new LoPool({ dir: tmp(), ...range, last: "198.19.200.11" });
-      expect(has("198.19.200.10")).toBe(true); // not swept
-      expect(p.allocate()).toBe("198.19.200.11");
+      const p = new LoPool({ dir: tmp(), ...range, last: `${NET}.11` });
+      expect(has(`${NET}.10`)).toBe(true); // not swept
+      expect(p.allocate()).toBe(`${NET}.11`);
       expect(() => p.allocate()).toThrow(/no free guest address/);
       p.releaseAll();
-      expect(has("198.19.200.10")).toBe(true);
-      expect(has("198.19.200.11")).toBe(false);
+      expect(has(`${NET}.10`)).toBe(true);
+      expect(has(`${NET}.11`)).toBe(false);
     } finally {
-      ipLo.remove("198.19.200.10");
+      ipLo.remove(`${NET}.10`);
     }
   });
 });
