@@ -176,7 +176,7 @@ describe("a build", () => {
     expect(calls("server.create").at(-1)?.flags?.["ssh-key"]).toMatch(
       /^ssh-ed25519 AAAA\S+ kiln-temporary-key$/,
     );
-    expect(run.log).toMatch(/Server kiln-box-[0-9a-f]{8} has the external IP 127\.0\.0\.\d+/);
+    expect(run.log).toMatch(/Server kiln-box-[0-9a-f]{8} has the external IP 203\.0\.113\.\d+/);
     expect(run.log).toMatch(/Terminating server/);
   });
 

@@ -1,7 +1,8 @@
 /**
  * The kamatera builder end to end against the Kamatera API double whose servers are real QEMU
  * guests (TCG) of kiln's test appliance, through the shared guest runner — each server with its
- * own external IP (127.0.0.N, port 22 forwarded there):
+ * own external IP (198.18.0.0/15 on the host's lo as root, as a cloud's would look; port 22
+ * forwarded there):
  *
  *  1. A build over SSH: the server boots from the appliance image with kiln's temporary ed25519
  *     key for root (sent as `ssh-key`), kiln connects to the IP the API reports, a shell
@@ -21,7 +22,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildFile, ensureDist, makeScratch } from "@kiln/sdk/testing";
 import { ensureImage } from "@kiln/testbed-guests/images";
-import { CI, missingQemu, sshRun } from "@kiln/testbed-guests/testing";
+import { CI, guestIp, missingQemu, sshRun } from "@kiln/testbed-guests/testing";
 import {
   DEFAULT_IMAGES,
   GuestHost,
@@ -39,13 +40,16 @@ const RESOLVER = {
     provisioner: { shell: "@kiln/provisioners" },
   },
 };
-// Guests forward port 22 on their own 127.0.0.N, which needs the right to bind port 22 (root).
+// Guests forward port 22 on their own address (198.18.0.0/15 on lo), which needs root: to add
+// the address and to bind port 22.
 const why =
   missingQemu() ||
   (spawnSync("sh", ["-c", "command -v debugfs"]).status !== 0
     ? "missing debugfs (apt-get install e2fsprogs)"
     : "") ||
-  (process.getuid?.() !== 0 ? "not root: a guest's port 22 cannot be forwarded on its 127.0.0.N" : "");
+  (process.getuid?.() !== 0
+    ? "not root: guests' addresses cannot be put on lo, nor port 22 forwarded there"
+    : "");
 const skip = why !== "" && !CI;
 
 describe.skipIf(skip)(`kamatera builder with real guests${skip ? ` (skipped: ${why})` : ""}`, () => {
@@ -109,7 +113,7 @@ builds:
     expect(run.log).toMatch(/Created a temporary ed25519 key pair/);
     const create = d.account.requests.find((r) => r.endpoint === "server.create");
     expect(create?.flags?.["ssh-key"]).toMatch(/^ssh-ed25519 /);
-    const ip = /has the external IP (127\.0\.0\.\d+)/.exec(run.log)?.[1];
+    const ip = new RegExp(`has the external IP (${guestIp()})`).exec(run.log)?.[1];
     expect(ip).toBeDefined();
     expect(run.log).toContain(`Waiting for SSH on ${ip}:22`);
     expect(run.log).toContain("out: root");
@@ -150,7 +154,7 @@ builds:
       body: { name: "kiln-e2e-second" },
     });
     const second = (addr.body as Array<{ externalIp: string }>)[0]?.externalIp as string;
-    expect(second).toMatch(/^127\.0\.0\.\d+$/);
+    expect(second).toMatch(new RegExp(`^${guestIp()}$`)); // a cloud never hands out 127.x
     const out = await sshRun(
       { host: second, port: 22, user: "root", password },
       "cat /root/kiln-marker; hostname",

@@ -16,6 +16,7 @@
 
 import net from "node:net";
 import { buildFile } from "@kiln/sdk/testing";
+import { guestIp } from "@kiln/testbed-guests/testing";
 import { NOTHING_LEFT } from "@kiln-testbed/outscale";
 import { describe, expect, it } from "vitest";
 import { deleteImageAndSnapshots, expectOnlyImages, useDouble } from "./test-double.js";
@@ -88,8 +89,9 @@ builds:
     const why = `${r.log}\n--- consoles ---\n${tail(consoles, 40)}`;
     expect(r.result.ok, why).toBe(true);
     expect(r.log).toMatch(/Found ami-kiln0001/);
-    expect(r.log).toMatch(/Linked the public IP 127\.0\.0\.\d+ to i-/);
-    expect(r.log).toMatch(/Waiting for SSH on 127\.0\.0\.\d+:22/);
+    // public IPs from the guests' pool: 198.18.0.0/15 on lo as root (a cloud never hands out 127.x)
+    expect(r.log).toMatch(new RegExp(`Linked the public IP ${guestIp()} to i-`));
+    expect(r.log).toMatch(new RegExp(`Waiting for SSH on ${guestIp()}:22`));
     expect(r.log).toMatch(/Connected to SSH/);
     const artifact = r.result.runs[0]?.artifacts[0];
     omiId = (artifact?.data as { omis?: Record<string, string> } | undefined)?.omis?.[t.osc.region] ?? "";
@@ -119,7 +121,7 @@ builds:
     const r = await buildFile(t.dir, "norule.yaml", yaml, { resolver: RESOLVER });
     expect(r.result.ok).toBe(false);
     expect(String((r.result.runs[0]?.error as Error | undefined)?.message)).toMatch(
-      /timed out after \d+s waiting for SSH on 127\.0\.0\.\d+:22/,
+      new RegExp(`timed out after \\d+s waiting for SSH on ${guestIp()}:22`),
     );
     expect(expectOnlyImages(t.osc).images).toEqual([omiId]);
   }, 300_000);

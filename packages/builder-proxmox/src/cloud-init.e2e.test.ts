@@ -6,7 +6,7 @@
  *    into the LVM-thin pool (`local-lvm:0,import-from=…`), a cloud-init drive, the agent on;
  *  - `kiln build` with proxmox-clone: a linked clone, kiln's temporary key as cloud-init
  *    `ciuser`/`sshkeys` (the double writes the NoCloud drive; cloud-init in the guest applies
- *    it), the address from the guest's real qemu-guest-agent (the VM's own 127.0.0.N, port 22),
+ *    it), the address from the guest's real qemu-guest-agent (the VM's own address — 198.18.0.0/15 on lo as root — port 22),
  *    a shell provisioner that waits for `cloud-init status --wait`, then an ansible playbook
  *    (Debian's ansible-playbook on this machine, through kiln's local endpoint relayed over its
  *    SSH connection) configures it, and the clone becomes a template;
@@ -22,8 +22,16 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildFile, ensureDist, makeScratch } from "@kiln/sdk/testing";
 import { ensureImage, imageUnavailable } from "@kiln/testbed-guests/images";
-import { missingQemu, samePortForwards } from "@kiln/testbed-guests/testing";
-import { login, type PveDouble, QemuRunner, request, startPveDouble, waitTask } from "@kiln-testbed/pve";
+import { guestIp, missingQemu, samePortForwards } from "@kiln/testbed-guests/testing";
+import {
+  login,
+  type PveDouble,
+  packerVmIp,
+  QemuRunner,
+  request,
+  startPveDouble,
+  waitTask,
+} from "@kiln-testbed/pve";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const PKG_DIR = fileURLToPath(new URL("..", import.meta.url));
@@ -178,8 +186,8 @@ builds:
     // biome-ignore lint/suspicious/noConsole: the timing, for the test log
     console.info(`proxmox cloud-init e2e: kiln build ${took} ms`);
     expect(build.result.ok, `${build.log}\n--- serial ---\n${serial.slice(-60).join("\n")}`).toBe(true);
-    // address from the real agent: the VM's own loopback address (port 22 there: no ssh_port set)
-    const ip = /The guest agent reports (127\.0\.0\.\d+)\./.exec(build.log)?.[1];
+    // address from the real agent: the VM's own address (port 22 there: no ssh_port set)
+    const ip = new RegExp(`The guest agent reports (${guestIp()})\\.`).exec(build.log)?.[1];
     expect(ip).toBeDefined();
     expect(ip).not.toBe("127.0.0.1");
     expect(build.log).toContain("out: cloud-init: done");
@@ -197,6 +205,9 @@ builds:
     const nic = ifs.find((i) => i.name !== "lo");
     expect(nic?.name).toMatch(/^(ens|enp|eth)/); // the guest's own interface name
     expect(nic?.["ip-addresses"]?.[0]?.["ip-address"]).toBe(ip);
+    // Packer's rule (first IPv4 not in 127/8, any interface) picks the address the build's SSH
+    // used too; with 127.0.0.N (not root, off CI) it would find none
+    if (!ip?.startsWith("127.")) expect(packerVmIp(ifs)).toBe(ip);
     expect(ifs.flatMap((i) => i["ip-addresses"] ?? []).map((a) => a["ip-address"])).not.toContain(
       "10.0.2.15",
     );

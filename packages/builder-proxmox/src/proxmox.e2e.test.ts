@@ -11,9 +11,9 @@
  *     NoCloud drive), is removed again (ssh_clear_authorized_keys), and the clone becomes a
  *     template too.
  *
- * The double's guests sit behind QEMU user networking; each VM has its own loopback address
- * (127.0.0.N), which the guest agent reports, with the guest's port 22 forwarded from port 22
- * there: the builds connect to the reported address with the default port, as on real PVE.
+ * The double's guests sit behind QEMU user networking; each VM has its own address (198.18.0.0/15
+ * on the host's lo as root — not loopback, so Packer would take it too — else 127.0.0.N), which
+ * the guest agent reports, with the guest's port 22 forwarded from port 22 there: the builds connect to the reported address with the default port, as on real PVE.
  * Where port 22 cannot be bound (not root, a host sshd on 0.0.0.0:22), the forward is a port chosen up front (QemuRunner's sshPort),
  * given to the builds as ssh_port.
  */
@@ -22,7 +22,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildFile, ensureDist, makeScratch } from "@kiln/sdk/testing";
-import { samePortForwards } from "@kiln/testbed-guests/testing";
+import { guestIp, samePortForwards } from "@kiln/testbed-guests/testing";
 import { type Appliance, ensureAppliance } from "@kiln-testbed/appliance";
 import { type PveDouble, QemuRunner, startPveDouble } from "@kiln-testbed/pve";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -138,8 +138,8 @@ builds:
       expect(iso.log).toMatch(/Uploading .*installer.* to local/);
       expect(iso.log).toMatch(/Typed \d+ keys in .* keys\/s/);
       expect(iso.log).toMatch(/HTTP GET \/config 200/);
-      // the VM's own loopback address, not the host's 127.0.0.1
-      expect(iso.log).toMatch(/The guest agent reports 127\.0\.0\.(?!1\.)\d+\./);
+      // the VM's own address (198.18.0.0/15 as root), not the host's 127.0.0.1
+      expect(iso.log).toMatch(new RegExp(`The guest agent reports (?!127\\.0\\.0\\.1\\.)${guestIp()}\\.`));
       expect(iso.log).toContain("out: kiln-pve");
       // The installer got the command line typed through sendkey, with kiln's HTTP address in it.
       expect(serial.join("\n")).toMatch(/200\| .*KILN-CMDLINE:.*install url=http:\/\/[0-9.]+:\d+\/config/);

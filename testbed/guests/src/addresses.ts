@@ -1,15 +1,39 @@
 /**
- * One loopback address per guest. All of 127.0.0.0/8 is loopback on Linux, so each guest gets
- * its own 127.0.0.N (N = 2…254; 127.0.0.1 stays the host's) and its forwarded ports live on
- * that address: a client that only knows the address reaches the guest on the default port.
+ * Where guests' addresses come from. An AddressPool hands out one host address per guest; the
+ * guest's forwarded ports live on it, so a client that only knows the address reaches the
+ * guest on the default port. Addresses are unique across processes (parallel test workers,
+ * several doubles) through claim files (claims.ts).
  *
- * Addresses are unique across processes (parallel test workers, several doubles): each one
- * held is a file `<dir>/127.0.0.N` created exclusively, holding the owner's pid; a file whose
- * process is gone is taken over.
+ * - LoPool (lo-pool.ts): 198.18.0.0/15 addresses added to `lo`: what clients take for a real
+ *   machine's address. The default where this process may add addresses (root).
+ * - LoopbackPool (here): 127.0.0.N (N = 2…254; all of 127/8 is loopback on Linux, 127.0.0.1
+ *   stays the host's), which needs no rights — but clients skip loopback addresses (Packer's
+ *   proxmox builder skips every address in 127/8), so it is only the fallback of a non-root
+ *   dev machine (default-pool.ts).
  */
-import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { ClaimDir } from "./claims.js";
+import { isLoopbackV4 } from "./ipv4.js";
+
+export { isLoopbackV4 };
+
+export interface AddressPool {
+  /** Directory of its claim files. */
+  readonly dir: string;
+  /** The addresses it hands out, for messages ("127.0.0.2-127.0.0.254"). */
+  readonly range: string;
+  /** Whether `address` is one this kind of pool hands out (a guest may be given it). */
+  contains(address: string): boolean;
+  /** Claims a free address; throws when all are held (or it cannot be set up). */
+  allocate(): string;
+  /** Gives an address back (only ones this pool claimed). */
+  release(address: string): void;
+  /** The addresses this pool holds. */
+  held(): string[];
+  /** Releases everything. */
+  releaseAll(): void;
+}
 
 export interface LoopbackPoolOptions {
   /** Directory of the claim files (default `$TMPDIR/kiln-loopback`, shared by every runner). */
@@ -21,21 +45,9 @@ export interface LoopbackPoolOptions {
 
 export const DEFAULT_LOOPBACK_DIR = path.join(os.tmpdir(), "kiln-loopback");
 
-/** True for an IPv4 address in 127.0.0.0/8. */
-export const isLoopbackV4 = (a: string): boolean => /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(a);
-
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-export class LoopbackPool {
+export class LoopbackPool implements AddressPool {
   readonly dir: string;
+  private readonly claims: ClaimDir;
   private readonly first: number;
   private readonly last: number;
   private readonly mine = new Set<string>();
@@ -43,6 +55,7 @@ export class LoopbackPool {
 
   constructor(o: LoopbackPoolOptions = {}) {
     this.dir = o.dir ?? DEFAULT_LOOPBACK_DIR;
+    this.claims = new ClaimDir(this.dir);
     this.first = o.first ?? 2;
     this.last = o.last ?? 254;
     if (this.first < 1 || this.last > 254 || this.first > this.last)
@@ -51,50 +64,34 @@ export class LoopbackPool {
     this.next = this.first + (process.pid % (this.last - this.first + 1));
   }
 
+  get range(): string {
+    return `127.0.0.${this.first}-127.0.0.${this.last}`;
+  }
+
+  /** Any of 127/8: every one is this host's. */
+  contains(address: string): boolean {
+    return isLoopbackV4(address);
+  }
+
   /** Claims a free 127.0.0.N; throws when all are held. */
   allocate(): string {
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o1777 });
     const n = this.last - this.first + 1;
     for (let i = 0; i < n; i++) {
       const addr = `127.0.0.${this.next}`;
       this.next = this.next >= this.last ? this.first : this.next + 1;
-      if (this.claim(addr)) return addr;
-    }
-    throw new Error(
-      `no free loopback address in 127.0.0.${this.first}-${this.last} (claims in ${this.dir}): stop other guests`,
-    );
-  }
-
-  private claim(addr: string): boolean {
-    const file = path.join(this.dir, addr);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        fs.writeFileSync(file, `${process.pid}\n`, { flag: "wx" });
+      if (this.claims.claim(addr)) {
         this.mine.add(addr);
-        return true;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        return addr;
       }
-      let owner = Number.NaN;
-      try {
-        owner = Number.parseInt(fs.readFileSync(file, "utf8"), 10);
-      } catch {
-        continue; // released meanwhile: try again
-      }
-      // an empty file may be a claim being written right now: leave it
-      if (Number.isNaN(owner) || owner === process.pid || alive(owner)) return false;
-      fs.rmSync(file, { force: true }); // stale: its process is gone
     }
-    return false;
+    throw new Error(`no free loopback address in ${this.range} (claims in ${this.dir}): stop other guests`);
   }
 
-  /** Gives an address back (only ones this pool claimed). */
   release(addr: string): void {
     if (!this.mine.delete(addr)) return;
-    fs.rmSync(path.join(this.dir, addr), { force: true });
+    this.claims.release(addr);
   }
 
-  /** The addresses this pool holds. */
   held(): string[] {
     return [...this.mine];
   }
@@ -102,10 +99,6 @@ export class LoopbackPool {
   /** Releases everything; removes the directory when no one else holds an address. */
   releaseAll(): void {
     for (const a of [...this.mine]) this.release(a);
-    try {
-      fs.rmdirSync(this.dir);
-    } catch {
-      /* others still hold addresses, or already gone */
-    }
+    this.claims.removeIfEmpty();
   }
 }

@@ -123,4 +123,12 @@ describe("hostView", () => {
     ]);
     expect(v[2]).toBe(ifs[2]);
   });
+  test("a 198.18.0.0/15 guest address is shown with a LAN's prefix, /24", () => {
+    const v = hostView(ifs, { mac: "52:54:00:00:00:07", address: "198.18.3.7" });
+    expect(v[1]?.["ip-addresses"]?.[0]).toEqual({
+      "ip-address": "198.18.3.7",
+      "ip-address-type": "ipv4",
+      prefix: 24,
+    });
+  });
 });

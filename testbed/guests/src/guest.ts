@@ -1,5 +1,5 @@
 /**
- * One running guest: a QEMU process with its QMP socket, console log, loopback address and
+ * One running guest: a QEMU process with its QMP socket, console log, own host address and
  * forwarded ports, optional guest-agent channel. Made by GuestRunner.start.
  */
 import type { ChildProcess } from "node:child_process";

@@ -1,4 +1,4 @@
-/** Host ports for a guest's forwarded TCP ports, on the guest's own loopback address. */
+/** Host ports for a guest's forwarded TCP ports, on the guest's own host address. */
 import net from "node:net";
 
 /** Whether nothing listens on `address:port` and this process may bind it. */

@@ -93,6 +93,14 @@ describe("devices", () => {
   test("MACs are stable per address and NIC", () => {
     expect(macFor("127.0.0.7")).toBe("52:54:00:00:00:07");
     expect(macFor("127.0.0.7", 1)).toBe("52:54:00:40:00:07");
+    expect(macFor("198.18.3.7")).toBe("52:54:00:12:03:07");
+    expect(macFor("198.19.3.7")).toBe("52:54:00:13:03:07");
+    expect(macFor("198.18.3.7", 1)).toBe("52:54:00:52:03:07");
+    // unique per (address, NIC < 4) over both pools' addresses
+    const macs = new Set<string>();
+    for (const a of ["127.0.0.7", "198.18.0.7", "198.19.0.7", "198.18.64.7"])
+      for (let nic = 0; nic < 4; nic++) macs.add(macFor(a, nic));
+    expect(macs.size).toBe(16);
   });
 });
 

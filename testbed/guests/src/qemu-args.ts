@@ -25,7 +25,11 @@ export const HOTPLUG_ROOT_PORTS = 4;
 /** Escapes a value inside a QEMU -drive/-device option list (commas double). */
 export const qemuOpt = (s: string): string => s.replaceAll(",", ",,");
 
-/** 52:54:00:XX:YY:ZZ from the last three bytes of an IPv4 address (stable per address). */
+/**
+ * 52:54:00:XX:YY:ZZ from the last three bytes of an IPv4 address (stable per address), NIC i
+ * adding 0x40·i to XX. Unique per (address, NIC < 4) for the pools' addresses: their second
+ * byte is below 0x40 (127.0.0.N → 00, 198.18.y.z → 12, 198.19.y.z → 13).
+ */
 export function macFor(address: string, nic = 0): string {
   const p = address.split(".").map(Number);
   const hex = (n: number) => (n & 0xff).toString(16).padStart(2, "0");

@@ -1,6 +1,7 @@
 /**
- * The runner with real QEMU guests of the test appliance (boots in seconds): its own loopback
- * address with port 22 there, the seed's key, console log, QMP disk hot-plug seen inside the
+ * The runner with real QEMU guests of the test appliance (boots in seconds): its own address
+ * (198.18.0.0/15, on lo while it runs, where this process may add addresses: as root) with port
+ * 22 there, the seed's key, console log, QMP disk hot-plug seen inside the
  * guest, ACPI shutdown → onExit, hard stop, and nothing left after close.
  * Run under `flock /tmp/kiln-qemu.lock`. Skips without QEMU, except under CI=true.
  */
@@ -12,6 +13,8 @@ import { AgentNotRunningError } from "./agent.js";
 import { createDisk } from "./disks.js";
 import type { Guest, GuestExit } from "./guest.js";
 import { type BaseImage, ensureImage } from "./images.js";
+import { inCidr } from "./ipv4.js";
+import { ipLo, KILN_LO_LABEL, loUnavailable } from "./lo.js";
 import { greets } from "./probe.js";
 import { GuestRunner } from "./runner.js";
 import { cloudConfig } from "./seed.js";
@@ -30,6 +33,10 @@ const alive = (pid: number | undefined) => {
 };
 
 const port22 = await samePortForwards(22);
+// as root (always under CI=true) guests get 198.18.0.0/15 addresses on lo, else 127.0.0.N
+const noLo = loUnavailable();
+if (noLo && CI) throw new Error(`guests: cannot add addresses to lo: ${noLo}`);
+const onLo = (a: string) => !noLo && ipLo.list().some((x) => x.address === a && x.label === KILN_LO_LABEL);
 
 describe.skipIf(!!missing)("GuestRunner with the appliance", () => {
   let img: BaseImage;
@@ -53,10 +60,12 @@ describe.skipIf(!!missing)("GuestRunner with the appliance", () => {
     expect(runner.list().map((i) => i.name)).toEqual(["empty"]);
     const claim = path.join(runner.addresses.dir, g.address);
     expect(fs.existsSync(claim)).toBe(true);
+    expect(onLo(g.address)).toBe(!noLo);
     const e = await g.stop();
     expect(e.reason).toBe("stopped");
     expect(alive(g.pid)).toBe(false);
     expect(fs.existsSync(claim)).toBe(false);
+    expect(onLo(g.address)).toBe(false);
     expect(
       fs.readdirSync(runner.runDir).filter((f) => f.startsWith("empty.") && !f.endsWith(".console.log")),
     ).toEqual([]);
@@ -74,7 +83,11 @@ describe.skipIf(!!missing)("GuestRunner with the appliance", () => {
       seed: { userData: cloudConfig({ hostname: "guest-one", sshAuthorizedKeys: [key.publicKey] }) },
       forward: [22, 80],
     });
-    expect(g.address).toMatch(/^127\.0\.0\.(\d+)$/);
+    if (noLo) expect(g.address).toMatch(/^127\.0\.0\.(\d+)$/);
+    else {
+      expect(inCidr(g.address, "198.18.0.0/15")).toBe(true); // not loopback: clients do not skip it
+      expect(onLo(g.address)).toBe(true);
+    }
     expect(g.address).not.toBe("127.0.0.1");
     if (port22) expect(g.port(22)).toBe(22); // 22 on its own address, where this process may bind it
     expect(() => g.port(443)).toThrow(/not forwarded/);
@@ -126,6 +139,7 @@ describe.skipIf(!!missing)("GuestRunner with the appliance", () => {
     expect(exits).toEqual([["app1", e]]);
     expect(fs.existsSync(overlay)).toBe(false);
     expect(fs.existsSync(claim)).toBe(false);
+    expect(onLo(g.address)).toBe(false);
     expect(g.console()).toMatch(/KILN-POWERBUTTON/);
   }, 400_000);
 
@@ -134,11 +148,13 @@ describe.skipIf(!!missing)("GuestRunner with the appliance", () => {
     const dir = runner.runDir;
     const claim = path.join(runner.addresses.dir, g.address);
     expect(alive(g.pid)).toBe(true);
+    expect(onLo(g.address)).toBe(!noLo);
     await runner.close();
     expect(alive(g.pid)).toBe(false);
     expect((await g.exited).reason).toBe("killed");
     expect(fs.existsSync(dir)).toBe(false);
     expect(fs.existsSync(claim)).toBe(false);
+    expect(onLo(g.address)).toBe(false);
     await expect(runner.start({ name: "late" })).rejects.toThrow(/closed/);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * GuestRunner: real QEMU guests (TCG only: /dev/kvm hangs guests on the test machines) for the
- * API doubles. Each guest gets its own loopback address with its forwarded ports, a console
+ * API doubles. Each guest gets its own host address (default-pool.ts: 198.18.0.0/15 on lo as
+ * root, else 127.0.0.N) with its forwarded ports, a console
  * log, a QMP socket and (by default) the guest-agent channel; `close()` leaves nothing behind:
  * no QEMU process, overlay, seed, socket or log, and its addresses are released.
  */
@@ -9,9 +10,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { QmpClient } from "@kiln/sdk";
-import { isLoopbackV4, LoopbackPool } from "./addresses.js";
+import type { AddressPool } from "./addresses.js";
 import { GuestAgent } from "./agent.js";
 import { followFile } from "./console.js";
+import { defaultAddressPool } from "./default-pool.js";
 import { createOverlay, diskInfo } from "./disks.js";
 import { Guest, type GuestExit, type GuestInfo } from "./guest.js";
 import { choosePorts, type Forward } from "./ports.js";
@@ -24,8 +26,8 @@ export interface GuestRunnerOptions {
   qemu?: string;
   /** Directory for sockets, seeds, overlays and console logs (default: a temp dir, removed on close). */
   runDir?: string;
-  /** Where guest addresses come from (default: a LoopbackPool over 127.0.0.2-254). */
-  addresses?: LoopbackPool;
+  /** Where guest addresses come from (default: defaultAddressPool(), 198.18.0.0/15 on lo as root). */
+  addresses?: AddressPool;
   /** Receives every guest's console output, line by line. */
   console?: (guest: string, line: string) => void;
   /** Guest ports forwarded when a spec has no `forward` (default [22]). */
@@ -35,7 +37,7 @@ export interface GuestRunnerOptions {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export class GuestRunner {
-  readonly addresses: LoopbackPool;
+  readonly addresses: AddressPool;
   readonly runDir: string;
   private readonly ownRunDir: boolean;
   private readonly guests = new Map<string, Guest>();
@@ -45,7 +47,7 @@ export class GuestRunner {
   private closed = false;
 
   constructor(private readonly o: GuestRunnerOptions = {}) {
-    this.addresses = o.addresses ?? new LoopbackPool();
+    this.addresses = o.addresses ?? defaultAddressPool();
     this.ownRunDir = !o.runDir;
     // unix socket paths must stay short (108 bytes)
     this.runDir = o.runDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "kguest-"));
@@ -62,8 +64,10 @@ export class GuestRunner {
       );
     if (this.guests.has(spec.name) || this.starting.has(spec.name))
       throw new Error(`guest ${spec.name} is already running`);
-    if (spec.address !== undefined && !isLoopbackV4(spec.address))
-      throw new Error(`guest ${spec.name}: address ${spec.address} is not in 127.0.0.0/8`);
+    if (spec.address !== undefined && !this.addresses.contains(spec.address))
+      throw new Error(
+        `guest ${spec.name}: address ${spec.address} is not one of the runner's (${this.addresses.range})`,
+      );
     this.starting.add(spec.name);
     const file = (suffix: string) => path.join(this.runDir, `${spec.name}.${suffix}`);
     const made: string[] = [];
@@ -196,8 +200,8 @@ export class GuestRunner {
     this.closed = true;
     await Promise.all([...this.guests.values()].map((g) => g.kill()));
     if (this.ownRunDir) fs.rmSync(this.runDir, { recursive: true, force: true });
-    this.addresses.releaseAll();
     process.removeListener("exit", this.onProcessExit);
+    this.addresses.releaseAll(); // removes them from lo (LoPool)
   }
 
   /** On process exit (a test run ending without close, Ctrl-C): nothing may keep running. */
@@ -210,6 +214,10 @@ export class GuestRunner {
       }
     }
     if (this.ownRunDir) fs.rmSync(this.runDir, { recursive: true, force: true });
-    this.addresses.releaseAll();
+    try {
+      this.addresses.releaseAll();
+    } catch {
+      /* left on lo: the next LoPool's sweep removes it */
+    }
   }
 }

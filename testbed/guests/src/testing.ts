@@ -1,6 +1,7 @@
 /** For tests that boot guests: whether QEMU is here, and commands over SSH (the SDK's SSH communicator). */
 import { generateTemporaryKeyPair, SSHCommunicator, type TemporaryKeyPair } from "@kiln/sdk";
 import { hasTool } from "./exec.js";
+import { loUnavailable } from "./lo.js";
 import { portFree } from "./ports.js";
 
 export const CI = process.env.CI === "true";
@@ -59,10 +60,20 @@ export async function sshRun(
 }
 
 /**
- * Whether guests here get `port` itself on their loopback address (22 → 22): this process may
+ * Whether guests here get `port` itself on their own address (22 → 22): this process may
  * bind it (root, for ports below 1024) and nothing holds it on all addresses (a host sshd on
  * 0.0.0.0:22). Probed on 127.255.255.254 (outside the pool); when false, the runner forwards another port.
  */
 export async function samePortForwards(port = 22): Promise<boolean> {
   return portFree("127.255.255.254", port);
+}
+
+/**
+ * The addresses guests get here, as a RegExp source without anchors: 198.18.0.0/15 ones where
+ * addresses can be added to lo (root; always under CI=true), else 127.0.0.N (default-pool.ts).
+ */
+export function guestIp(): string {
+  const mode = process.env.KILN_GUEST_ADDRESSES;
+  const loopback = mode === "loopback" || (mode !== "lo" && !CI && loUnavailable() !== "");
+  return loopback ? String.raw`127\.0\.0\.\d+` : String.raw`198\.1[89]\.\d+\.\d+`;
 }

@@ -1,6 +1,7 @@
 /**
  * The MachineHost over the shared guest runner (@kiln/testbed-guests): each server is a real
- * QEMU guest (TCG) with its own 127.0.0.N, port 22 forwarded on it, disks of its own — disk 0 a
+ * QEMU guest (TCG) with its own address from the runner's pool (its external IP: 198.18.0.0/15
+ * on lo as root, else 127.0.0.N), port 22 forwarded on it, disks of its own — disk 0 a
  * qcow2 overlay on its image's file (an appliance, Debian or a library image), the others blank
  * — and a NoCloud seed with the first-boot data: `ssh-key` → root's authorized_keys, the
  * password → root's, `script-file` → runcmd `[sh, -c, <script>]`, under one instance-id per

@@ -102,7 +102,10 @@ export class MemoryMachine implements Machine {
 export class MemoryHost implements MachineHost {
   readonly machines = new Map<string, MemoryMachine>();
   private readonly root = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-kamatera-mem-"));
-  /** Distinct addresses 127.0.0.2…254 (nothing binds them: these machines do not boot). */
+  /**
+   * Distinct external IPs 203.0.113.2…254 (RFC 5737 TEST-NET-3: documentation addresses, never
+   * routed; a cloud never hands out 127.x). Nothing binds them: these machines do not boot.
+   */
   private readonly used = new Set<number>();
   private readonly o: Required<MemoryHostOptions>;
 
@@ -113,9 +116,9 @@ export class MemoryHost implements MachineHost {
   async create(spec: MachineSpec): Promise<MemoryMachine> {
     let n = 2;
     while (this.used.has(n)) n++;
-    if (n > 254) throw new Error("no free loopback address for another machine");
+    if (n > 254) throw new Error("no free external IP for another machine (203.0.113.2-254)");
     this.used.add(n);
-    const ip = `127.0.0.${n}`;
+    const ip = `203.0.113.${n}`;
     const dir = fs.mkdtempSync(path.join(this.root, `${spec.name}-`));
     const m = new MemoryMachine(spec, ip, this.o.sshPort, dir, this.o, () => {
       this.used.delete(n);

@@ -5,7 +5,8 @@
  * and the guest has no forwarded port at all until the double exposes it: then QEMU's
  * `hostfwd_add` forwards <public IP>:<port> to the guest's 22 — only for a linked public IP and
  * a security-group rule that allows the port (see server.ts syncReach). Public IP addresses are
- * claimed from the runner's loopback pool, so no other guest on the machine gets them.
+ * claimed from the runner's address pool (198.18.0.0/15 on lo as root, else 127.0.0.N), so no
+ * other guest on the machine gets them.
  */
 import { cloudConfig, type Guest, GuestRunner } from "@kiln/testbed-guests";
 import { parse } from "yaml";

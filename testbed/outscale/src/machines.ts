@@ -32,7 +32,10 @@ export interface Machines {
   /** Called when a machine stops by itself or after powerdown/kill. */
   onExit(cb: (vmId: string) => void): void;
   isRunning(vmId: string): boolean;
-  /** A public IP address no one else on the machine uses (default: the double counts 127.0.0.10…). */
+  /**
+   * A public IP address no one else on the machine uses (default: the double counts 203.0.113.10…,
+   * documentation addresses nothing binds).
+   */
   allocateAddress?(): string;
   close(): Promise<void>;
 }

@@ -198,7 +198,10 @@ export class Region {
   readonly accounts = new Map<string, Account>();
   /** Ids present before any request: the leftover listing ignores them. */
   readonly seeded = new Set<string>();
-  /** Public IP addresses handed out (127.0.0.N, N from 10). */
+  /**
+   * Public IP addresses handed out without a machines' allocator: 203.0.113.N, N from 10
+   * (RFC 5737 TEST-NET-3, documentation addresses: never routed; a cloud never hands out 127.x).
+   */
   private nextAddress = 10;
   private nextPrivate = 10;
 
@@ -210,8 +213,8 @@ export class Region {
 
   allocateAddress(): string {
     if (this.allocator) return this.allocator();
-    if (this.nextAddress > 250) throw new Error("no public IP left in 127.0.0.0/24");
-    return `127.0.0.${this.nextAddress++}`;
+    if (this.nextAddress > 250) throw new Error("no public IP left in 203.0.113.0/24");
+    return `203.0.113.${this.nextAddress++}`;
   }
   allocatePrivate(netRange?: string): string {
     const n = this.nextPrivate++;

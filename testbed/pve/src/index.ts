@@ -11,6 +11,7 @@ export {
   readCloudinitVolume,
   sha256Crypt,
 } from "./cloudinit.js";
+export { packerVmIp } from "./packer-ip.js";
 export { guestSpecOf, QemuRunner, type QemuRunnerOptions } from "./qemu-runner.js";
 export {
   AgentCommandError,

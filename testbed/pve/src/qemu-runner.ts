@@ -4,12 +4,14 @@
  *
  * - disks/ISOs from the VM config keep their PVE keys as device ids (scsi0, ide2 …) and buses;
  *   `boot: order=` becomes bootindex; `scsihw` picks the SCSI controller; q35 and OVMF as set;
- * - each VM has its own loopback address 127.0.0.N (kept across its restarts) with the guest's
- *   port 22 forwarded from port 22 there when free (e.g. as root), so a client connects to the
- *   address the agent reports with the default port;
+ * - each VM has its own address (kept across its restarts) from the guest runner's pool —
+ *   198.18.0.0/15 on the host's lo as root, which clients take for a VM's (Packer skips
+ *   loopback addresses), else 127.0.0.N — with the guest's port 22 forwarded from port 22 there
+ *   when free (e.g. as root), so a client connects to the address the agent reports with the
+ *   default port;
  * - `agent: 1` adds the virtio-serial agent channel; agent calls go to the guest's real
  *   qemu-guest-agent (Debian image). network-get-interfaces shows the NIC QEMU's user network
- *   backs with the VM's 127.0.0.N instead of 10.0.2.15 (hostView): the address the host reaches
+ *   backs with the VM's address instead of 10.0.2.15 (hostView): the address the host reaches
  *   it at, as PVE reports the guest's address on the bridge.
  * - the test appliance has no qemu-guest-agent: for it, and only once its console has said
  *   `KILN-READY … ip A` (dropbear up, eth0 addressed), `ping` and `network-get-interfaces` are
@@ -18,14 +20,15 @@
 
 import type { DiskBus, DiskSpec, Forward } from "@kiln/testbed-guests";
 import {
+  type AddressPool,
   type AgentInterface,
   AgentNotRunningError,
+  defaultAddressPool,
   type Guest,
   GuestRunner,
   type GuestRunnerOptions,
   type GuestSpec,
   hostView,
-  LoopbackPool,
 } from "@kiln/testbed-guests";
 import type { SshEndpoint, VmRunner, VmSpec } from "./runner.js";
 
@@ -43,8 +46,8 @@ export interface QemuRunnerOptions {
    * itself (not root: ports below 1024 cannot be bound). Default: 22 when free there.
    */
   sshPort?: (vmid: number) => number | undefined;
-  /** Where the VMs' addresses come from (default: a LoopbackPool). */
-  addresses?: LoopbackPool;
+  /** Where the VMs' addresses come from (default: defaultAddressPool()). */
+  addresses?: AddressPool;
   /** Extra QEMU arguments. */
   extraArgs?: string[];
 }
@@ -106,11 +109,11 @@ export class QemuRunner implements VmRunner {
   private readonly runner: GuestRunner;
   private readonly guests = new Map<number, { guest: Guest; spec: VmSpec }>();
   private readonly addresses = new Map<number, string>();
-  private readonly pool: LoopbackPool;
+  private readonly pool: AddressPool;
   private readonly exitCbs: ((vmid: number) => void)[] = [];
 
   constructor(private readonly opts: QemuRunnerOptions = {}) {
-    this.pool = opts.addresses ?? new LoopbackPool();
+    this.pool = opts.addresses ?? defaultAddressPool();
     const ro: GuestRunnerOptions = { addresses: this.pool };
     if (opts.qemu) ro.qemu = opts.qemu;
     if (opts.runDir) ro.runDir = opts.runDir;
@@ -118,7 +121,7 @@ export class QemuRunner implements VmRunner {
     this.runner = new GuestRunner(ro);
   }
 
-  /** The VM's loopback address: one per VMID, kept across its restarts. */
+  /** The VM's address: one per VMID, kept across its restarts. */
   address(vmid: number): string {
     let a = this.addresses.get(vmid);
     if (!a) {

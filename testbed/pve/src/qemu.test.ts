@@ -1,8 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
-import { samePortForwards } from "@kiln/testbed-guests/testing";
+import { guestIp, samePortForwards } from "@kiln/testbed-guests/testing";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { login, request, uploadFile, waitTask } from "./client.js";
+import { packerVmIp } from "./packer-ip.js";
 import { QemuRunner } from "./qemu-runner.js";
 import { type PveDouble, startPveDouble } from "./server.js";
 import { CI, findApplianceDisk, hasTool, sshExec } from "./test-guest.js";
@@ -77,12 +78,16 @@ describe.skipIf(skip)("QemuRunner: real guests behind the API", () => {
       await new Promise((res) => setTimeout(res, 1000));
     }
     expect(ifs, "guest did not come up").toBeDefined();
-    // the VM's own loopback address on eth0 (not 127.0.0.1, not QEMU's 10.0.2.15), no port hint:
-    // as root the guest's port 22 is port 22 on that address
+    // the VM's own address on eth0 (198.18.0.0/15 on lo as root; not QEMU's 10.0.2.15), no port
+    // hint: as root the guest's port 22 is port 22 on that address
     const eth0 = ifs?.find((i) => i.name === "eth0");
     const ip = eth0?.["ip-addresses"][0]?.["ip-address"] as string;
-    expect(ip).toMatch(/^127\.0\.0\.(\d+)$/);
+    expect(ip).toMatch(new RegExp(`^${guestIp()}$`));
     expect(ip).not.toBe("127.0.0.1");
+    // what Packer's proxmox builder connects to (first IPv4 not in 127/8, any interface) is it:
+    // SSH answers there (below). With 127.0.0.N (not root, off CI) Packer would find nothing.
+    if (!/^127\./.test(ip)) expect(packerVmIp(ifs ?? [])).toBe(ip);
+    else expect(packerVmIp(ifs ?? [])).toBeUndefined();
     expect(ip).toBe(runner.address(100));
     expect(Object.keys(eth0 ?? {}).sort()).toEqual(["hardware-address", "ip-addresses", "name"]);
     const port = d.state.sshEndpoint(100)?.port as number;
