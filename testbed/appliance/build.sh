@@ -173,6 +173,8 @@ install -m 0644 "$HERE/guest/kiln-config.awk" "$ROOT/etc/kiln-config.awk"
 install -m 0644 "$HERE/guest/kiln-apply.sh" "$ROOT/etc/kiln/apply.sh"
 install -m 0644 "$HERE/guest/inittab" "$ROOT/etc/inittab"
 install -m 0755 "$HERE/guest/power-button" "$ROOT/etc/acpi/PWRF/00000080"
+rm -f "$ROOT/sbin/poweroff"
+install -m 0755 "$HERE/guest/poweroff" "$ROOT/sbin/poweroff"
 install -m 0644 "$HERE/guest/extlinux.conf" "$ROOT/boot/extlinux/extlinux.conf"
 cat >"$ROOT/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
