@@ -15,14 +15,18 @@ export interface DefaultPoolOptions {
   unavailable?: () => string;
 }
 
-export function defaultAddressPool(o: DefaultPoolOptions = {}): AddressPool {
+/** The kind of pool guests get here: "lo" (198.18.0.0/15 on lo) or "loopback" (127.0.0.N). */
+export type AddressMode = "lo" | "loopback";
+
+/** The decision of defaultAddressPool, for callers that need to know it (tests' patterns). */
+export function defaultAddressMode(o: DefaultPoolOptions = {}): AddressMode {
   const env = o.env ?? process.env;
   const mode = env.KILN_GUEST_ADDRESSES;
   if (mode !== undefined && mode !== "" && mode !== "loopback" && mode !== "lo")
     throw new Error(`KILN_GUEST_ADDRESSES=${mode}: use "lo" (198.18.0.0/15 on lo) or "loopback" (127.0.0.N)`);
-  if (mode === "loopback") return new LoopbackPool();
+  if (mode === "loopback") return "loopback";
   const why = (o.unavailable ?? (() => loUnavailable()))();
-  if (!why) return new LoPool();
+  if (!why) return "lo";
   if (mode === "lo" || env.CI === "true")
     throw new Error(
       `guest addresses: cannot add an address to lo (${why}). Guests get addresses in 198.18.0.0/15 ` +
@@ -32,5 +36,9 @@ export function defaultAddressPool(o: DefaultPoolOptions = {}): AddressPool {
           : "CI=true runs as root, so this is an error here.") +
         " KILN_GUEST_ADDRESSES=loopback uses 127.0.0.N instead (clients such as Packer skip those).",
     );
-  return new LoopbackPool();
+  return "loopback";
+}
+
+export function defaultAddressPool(o: DefaultPoolOptions = {}): AddressPool {
+  return defaultAddressMode(o) === "lo" ? new LoPool() : new LoopbackPool();
 }

@@ -7,7 +7,12 @@ export {
 } from "./addresses.js";
 export { AgentCommandError, AgentNotRunningError, agentCommandName, GuestAgent } from "./agent.js";
 export { ClaimDir } from "./claims.js";
-export { type DefaultPoolOptions, defaultAddressPool } from "./default-pool.js";
+export {
+  type AddressMode,
+  type DefaultPoolOptions,
+  defaultAddressMode,
+  defaultAddressPool,
+} from "./default-pool.js";
 export {
   copyDisk,
   createDisk,

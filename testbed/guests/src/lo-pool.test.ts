@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { LoopbackPool } from "./addresses.js";
-import { defaultAddressPool } from "./default-pool.js";
+import { defaultAddressMode, defaultAddressPool } from "./default-pool.js";
 import { ipLo, KILN_LO_LABEL, type LoOps, loUnavailable } from "./lo.js";
 import { LoPool } from "./lo-pool.js";
 
@@ -117,6 +117,7 @@ describe("LoPool (lo faked)", () => {
 describe("defaultAddressPool", () => {
   const cannot = () => "ip addr add 198.19.255.254/32 dev lo: RTNETLINK answers: Operation not permitted";
   test("falls back to 127.0.0.N where adding to lo is impossible, except under CI=true", () => {
+    expect(defaultAddressMode({ env: {}, unavailable: cannot })).toBe("loopback");
     const p = defaultAddressPool({ env: {}, unavailable: cannot });
     expect(p).toBeInstanceOf(LoopbackPool);
     const a = p.allocate();
@@ -145,6 +146,7 @@ describe("defaultAddressPool", () => {
   });
 
   test("a LoPool where adding works", () => {
+    expect(defaultAddressMode({ env: {}, unavailable: () => "" })).toBe("lo");
     const p = defaultAddressPool({ env: {}, unavailable: () => "" });
     expect(p).toBeInstanceOf(LoPool);
     expect(p.range).toBe("198.18.0.2-198.18.255.254");

@@ -1,7 +1,7 @@
 /** For tests that boot guests: whether QEMU is here, and commands over SSH (the SDK's SSH communicator). */
 import { generateTemporaryKeyPair, SSHCommunicator, type TemporaryKeyPair } from "@kiln/sdk";
+import { defaultAddressMode } from "./default-pool.js";
 import { hasTool } from "./exec.js";
-import { loUnavailable } from "./lo.js";
 import { portFree } from "./ports.js";
 
 export const CI = process.env.CI === "true";
@@ -70,10 +70,9 @@ export async function samePortForwards(port = 22): Promise<boolean> {
 
 /**
  * The addresses guests get here, as a RegExp source without anchors: 198.18.0.0/15 ones where
- * addresses can be added to lo (root; always under CI=true), else 127.0.0.N (default-pool.ts).
+ * addresses can be added to lo (root; always under CI=true), else 127.0.0.N: defaultAddressMode's
+ * answer, the runner's own choice.
  */
 export function guestIp(): string {
-  const mode = process.env.KILN_GUEST_ADDRESSES;
-  const loopback = mode === "loopback" || (mode !== "lo" && !CI && loUnavailable() !== "");
-  return loopback ? String.raw`127\.0\.0\.\d+` : String.raw`198\.1[89]\.\d+\.\d+`;
+  return defaultAddressMode() === "loopback" ? String.raw`127\.0\.0\.\d+` : String.raw`198\.1[89]\.\d+\.\d+`;
 }
